@@ -1,0 +1,10 @@
+/** The `allocator.balanced` section (env CLUSTER_BALANCED_<KEY>). */
+import { type ConfigOf, defineSection, strList } from '../config/schema.ts'
+
+/** Field definitions of `allocator.balanced`. */
+export const balancedSection = defineSection('allocator.balanced', 'BALANCED', {
+  allocate_by: strList(['tag:group', 'freespace']),
+}, (c) => (!c.allocate_by?.length ? 'allocate_by must list at least one metric' : undefined))
+
+/** The loaded `allocator.balanced` section. */
+export type BalancedConfig = ConfigOf<typeof balancedSection.fields>

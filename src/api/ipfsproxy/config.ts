@@ -1,0 +1,30 @@
+/** The `api.ipfsproxy` section (env CLUSTER_IPFSPROXY_<KEY>). */
+import {
+  bool,
+  type ConfigOf,
+  defineSection,
+  duration,
+  int,
+  maddr,
+  str,
+  strList,
+} from '../../config/schema.ts'
+
+/** Field definitions of `api.ipfsproxy`. */
+export const ipfsProxySection = defineSection('api.ipfsproxy', 'IPFSPROXY', {
+  listen_multiaddress: maddr('/ip4/127.0.0.1/tcp/9095'),
+  node_multiaddress: maddr('/ip4/127.0.0.1/tcp/5001'),
+  node_https: { ...bool(false), omitDefault: true },
+  log_file: str(''),
+  read_timeout: duration(0),
+  read_header_timeout: duration(5000),
+  write_timeout: duration(0),
+  idle_timeout: duration(60_000),
+  max_header_bytes: int(4096, { min: 4096 }),
+  extract_headers_extra: { ...strList([]), omitDefault: true },
+  extract_headers_path: { ...str('/api/v0/version'), omitDefault: true },
+  extract_headers_ttl: { ...duration(5 * 60_000), omitDefault: true },
+})
+
+/** The loaded `api.ipfsproxy` section. */
+export type IPFSProxyConfig = ConfigOf<typeof ipfsProxySection.fields>

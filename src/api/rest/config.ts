@@ -1,0 +1,65 @@
+/**
+ * The `api.restapi` section (env CLUSTER_RESTAPI_<KEY>). The Pinning Service API shares the
+ * same server settings under `api.pinsvcapi`, so both sections are built here from one template.
+ */
+import {
+  bool,
+  type ConfigOf,
+  defineSection,
+  duration,
+  int,
+  maddrList,
+  str,
+  strList,
+  strMap,
+} from '../../config/schema.ts'
+
+function httpApiFields(port: number) {
+  return {
+    http_listen_multiaddress: maddrList([`/ip4/127.0.0.1/tcp/${port}`]),
+    ssl_cert_file: { ...str(''), omitDefault: true },
+    ssl_key_file: { ...str(''), omitDefault: true },
+    read_timeout: duration(0),
+    read_header_timeout: duration(5000),
+    write_timeout: duration(0),
+    idle_timeout: duration(120_000),
+    max_header_bytes: int(4096, { min: 4096 }),
+    /** Largest request body accepted (bytes). Not in the reference, which has no limit. */
+    max_body_bytes: { ...int(1 << 20, { min: 1024 }), hidden: true },
+    libp2p_listen_multiaddress: { ...maddrList([]), omitDefault: true },
+    id: { ...str(''), omitDefault: true },
+    private_key: { ...str(''), omitDefault: true },
+    basic_auth_credentials: strMap(null, { nullable: true, nonEmpty: true }),
+    http_log_file: str(''),
+    headers: strMap({}),
+    cors_allowed_origins: strList(['*']),
+    cors_allowed_methods: strList(['GET']),
+    cors_allowed_headers: strList([]),
+    cors_exposed_headers: strList([
+      'Content-Type',
+      'X-Stream-Output',
+      'X-Chunked-Output',
+      'X-Content-Length',
+    ]),
+    cors_allow_credentials: bool(true),
+    cors_max_age: duration(0),
+  }
+}
+
+const checkTls = (c: { ssl_cert_file: string; ssl_key_file: string }) =>
+  (c.ssl_cert_file === '') !== (c.ssl_key_file === '')
+    ? 'ssl_cert_file and ssl_key_file must be set together'
+    : undefined
+
+/** Field definitions of `api.restapi`. */
+export const restApiSection = defineSection('api.restapi', 'RESTAPI', httpApiFields(9094), checkTls)
+/** Field definitions of `api.pinsvcapi`. */
+export const pinSvcApiSection = defineSection(
+  'api.pinsvcapi',
+  'PINSVCAPI',
+  httpApiFields(9097),
+  checkTls,
+)
+
+/** The loaded `api.restapi` section (durations in ms). */
+export type RestApiConfig = ConfigOf<typeof restApiSection.fields>

@@ -1,0 +1,239 @@
+/**
+ * The architecture on one page: every component of a cluster peer and how they meet.
+ *
+ * ```
+ *   REST API ─┐                         ┌─> Consensus (Raft) ──apply──> State (Deno KV)
+ *   ctl ──────┼─> Cluster (cluster.ts) ─┤                                   │
+ *   proxy ────┘      │                  └─> PinAllocator <── PeerMonitor <── Informers
+ *                    └──> PinTracker ──> IPFSConnector (Kubo RPC | embedded Helia)
+ * ```
+ *
+ * Components are built by factory functions that take their config section and a typed
+ * `components` object of what they depend on; nothing reaches into a sibling's internals.
+ * Every component has an idempotent `stop()`; every long call takes an AbortSignal.
+ */
+import type { Alert, ID, IPFSID, Metric, Pin, PinInfo, PinOptions } from './types/mod.ts'
+import type { GlobalPinInfo } from './types/pininfo.ts'
+
+/** Something with a lifetime. `stop()` is idempotent: a second call resolves at once. */
+export interface Component {
+  stop(): Promise<void>
+}
+
+/** How IPFS holds a CID locally. */
+export type IPFSPinStatus = 'recursive' | 'direct' | 'indirect' | 'unpinned'
+
+/** Options of a pin request to the IPFS daemon. */
+export interface IPFSPinOptions {
+  signal?: AbortSignal
+  /** Called with the number of blocks fetched so far, when the daemon reports progress. */
+  onProgress?: (blocks: number) => void
+}
+
+/** One result line of a repo GC. */
+export interface IPFSRepoGCItem {
+  key?: string
+  error?: string
+}
+
+/** Repository usage, in bytes. */
+export interface IPFSRepoStat {
+  repoSize: number
+  storageMax: number
+}
+
+/**
+ * The peer's IPFS daemon. Two implementations: `ipfshttp` (Kubo RPC over HTTP) and `embedded`
+ * (a Helia node inside the peer). CIDs are compared by multihash: daemons answer in other bases.
+ */
+export interface IPFSConnector extends Component {
+  /** Resolves once the daemon has answered `id` once (retried until then or until aborted). */
+  ready(signal?: AbortSignal): Promise<void>
+  id(signal?: AbortSignal): Promise<IPFSID>
+  /** Pins with the pin's mode/max_depth; resolves when pinned. Idempotent. */
+  pin(pin: Pin, opts?: IPFSPinOptions): Promise<void>
+  /** Unpins; "not pinned" counts as success. */
+  unpin(cid: string, signal?: AbortSignal): Promise<void>
+  /** How the daemon holds this one CID (checked at the pin's depth). */
+  pinLsCid(pin: Pin, signal?: AbortSignal): Promise<IPFSPinStatus>
+  /** Streams the daemon's pins of the given type; CIDs are canonical strings. */
+  pinLs(
+    type: 'recursive' | 'direct' | 'all',
+    signal?: AbortSignal,
+  ): AsyncIterable<{ cid: string; type: IPFSPinStatus }>
+  swarmPeers(signal?: AbortSignal): Promise<string[]>
+  connectSwarms(addrs: string[], signal?: AbortSignal): Promise<void>
+  configKey(path: string, signal?: AbortSignal): Promise<unknown>
+  repoStat(signal?: AbortSignal): Promise<IPFSRepoStat>
+  repoGC(signal?: AbortSignal): AsyncIterable<IPFSRepoGCItem>
+  /** Resolves an /ipfs/, /ipns/ or /ipld/ path to a CID string. */
+  resolve(path: string, signal?: AbortSignal): Promise<string>
+  blockGet(cid: string, signal?: AbortSignal): Promise<Uint8Array>
+  /** Stores blocks (already encoded) in one streaming request; used by /add. */
+  blockStream(
+    blocks: AsyncIterable<{ cid: string; bytes: Uint8Array }>,
+    signal?: AbortSignal,
+  ): Promise<void>
+}
+
+/** Read access to the shared pinset. Listing streams; nothing gathers the whole set. */
+export interface StateReader {
+  get(cid: string): Promise<Pin | undefined>
+  has(cid: string): Promise<boolean>
+  /** Streams every pin, ordered by key. */
+  list(signal?: AbortSignal): AsyncIterable<Pin>
+  /** Streams every pin as its stored JSON bytes (no trailing newline): the fast path for APIs. */
+  listEncoded(signal?: AbortSignal): AsyncIterable<Uint8Array>
+}
+
+/** One operation the consensus log carries and the state machine applies. */
+export type LogOp =
+  | { type: 'pin'; pin: Pin }
+  | { type: 'unpin'; pin: Pin }
+
+/** Hooks consensus calls after it applied committed operations (so the tracker follows). */
+export interface ApplyHooks {
+  onPin(pin: Pin): void
+  onUnpin(pin: Pin): void
+}
+
+/**
+ * Agreement on the pinset among peers. Raft (issue "Raft in TypeScript") sits here; a single
+ * peer runs the same path with one voter.
+ */
+export interface Consensus extends Component {
+  /** Resolves when this peer can serve writes and reads (leader known, log applied). */
+  ready(signal?: AbortSignal): Promise<void>
+  /** Commits a pin; resolves once it is applied locally. */
+  logPin(pin: Pin, signal?: AbortSignal): Promise<void>
+  logUnpin(pin: Pin, signal?: AbortSignal): Promise<void>
+  addPeer(id: string, signal?: AbortSignal): Promise<void>
+  rmPeer(id: string, signal?: AbortSignal): Promise<void>
+  /** The current (applied) state. */
+  state(): StateReader
+  peers(signal?: AbortSignal): Promise<string[]>
+  leader(signal?: AbortSignal): Promise<string>
+  isTrustedPeer(id: string): boolean
+}
+
+/** Per-peer pin tracking: makes this peer's IPFS daemon follow the pinset. */
+export interface PinTracker extends Component {
+  /** Starts loops (start-up sync). Called once IPFS is ready. */
+  start(signal?: AbortSignal): Promise<void>
+  /** A pin was committed: pin it here if allocated here, else drop it from IPFS. */
+  track(pin: Pin): Promise<void>
+  /** A pin left the pinset: unpin it here. */
+  untrack(pin: Pin): Promise<void>
+  status(cid: string, signal?: AbortSignal): Promise<PinInfo>
+  /** Streams this peer's status of every tracked CID matching the filter mask (0 = all). */
+  statusAll(filter: number, signal?: AbortSignal): AsyncIterable<PinInfo>
+  recover(cid: string, signal?: AbortSignal): Promise<PinInfo>
+  /** Re-queues failed items; streams only what it re-queued. */
+  recoverAll(signal?: AbortSignal): AsyncIterable<PinInfo>
+  pinQueueSize(): number
+}
+
+/** Produces this peer's metrics (freespace, numpin, tags…). */
+export interface Informer extends Component {
+  name(): string
+  getMetrics(signal?: AbortSignal): Promise<Metric[]>
+}
+
+/** Chooses peers for a pin from their metrics. */
+export interface PinAllocator extends Component {
+  /** Metric names the allocator needs (`allocate_by`). */
+  metrics(): string[]
+  /**
+   * Orders candidate peers best first. `current` holds peers already allocated, `priority` the
+   * user's allocations; each map goes from peer ID to that peer's metrics (one per needed name).
+   */
+  allocate(
+    cid: string,
+    current: Map<string, Metric[]>,
+    candidates: Map<string, Metric[]>,
+    priority: Map<string, Metric[]>,
+  ): Promise<string[]>
+}
+
+/** Collects peers' metrics and raises alerts when they expire. */
+export interface PeerMonitor extends Component {
+  publishMetric(m: Metric, signal?: AbortSignal): Promise<void>
+  latestMetrics(name: string): Metric[]
+  metricNames(): string[]
+  /** Alerts as they happen, until stopped. */
+  alerts(signal?: AbortSignal): AsyncIterable<Alert>
+}
+
+/** An API server (REST, IPFS proxy, Pinning Service API). */
+export interface API extends Component {
+  start(signal?: AbortSignal): Promise<void>
+  /** Where it listens, as multiaddrs (resolved ports). */
+  addresses(): string[]
+}
+
+/**
+ * The one RPC surface: what APIs and other peers ask of a peer. Method names follow the
+ * reference's `Cluster.*` RPC service; `rpc/policy.ts` says who may call each remotely.
+ */
+export interface ClusterRPC {
+  id(signal?: AbortSignal): Promise<ID>
+  version(): string
+  peers(signal?: AbortSignal): AsyncIterable<ID>
+  peerAdd(id: string, signal?: AbortSignal): Promise<ID>
+  peerRemove(id: string, signal?: AbortSignal): Promise<void>
+  pin(cid: string, opts: PinOptions, signal?: AbortSignal): Promise<Pin>
+  pinPath(path: string, opts: PinOptions, signal?: AbortSignal): Promise<Pin>
+  unpin(cid: string, signal?: AbortSignal): Promise<Pin>
+  unpinPath(path: string, signal?: AbortSignal): Promise<Pin>
+  pinGet(cid: string, signal?: AbortSignal): Promise<Pin>
+  /** Streams the pinset, filtered by a pin-type mask (PIN_TYPE_BITS). */
+  pins(typeMask: number, signal?: AbortSignal): AsyncIterable<Pin>
+  /** The pinset as stored JSON bytes, when no filtering is needed (fast listing path). */
+  pinsEncoded(signal?: AbortSignal): AsyncIterable<Uint8Array>
+  status(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo>
+  statusLocal(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo>
+  statusAll(filter: number, signal?: AbortSignal): AsyncIterable<GlobalPinInfo>
+  statusAllLocal(filter: number, signal?: AbortSignal): AsyncIterable<GlobalPinInfo>
+  recover(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo>
+  recoverLocal(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo>
+  recoverAll(signal?: AbortSignal): AsyncIterable<GlobalPinInfo>
+  recoverAllLocal(signal?: AbortSignal): AsyncIterable<GlobalPinInfo>
+  repoGC(signal?: AbortSignal): Promise<GlobalRepoGC>
+  repoGCLocal(signal?: AbortSignal): Promise<RepoGC>
+  metricNames(signal?: AbortSignal): Promise<string[]>
+  latestMetrics(name: string, signal?: AbortSignal): Promise<Metric[]>
+  alerts(signal?: AbortSignal): Promise<Alert[]>
+  bandwidthByProtocol(signal?: AbortSignal): Promise<Record<string, BandwidthStats>>
+  connectGraph(signal?: AbortSignal): Promise<ConnectGraph>
+}
+
+/** One peer's GC result. */
+export interface RepoGC {
+  peer: string
+  peername: string
+  keys: IPFSRepoGCItem[]
+  error?: string
+}
+
+/** GC results of every peer. */
+export interface GlobalRepoGC {
+  peer_map: Record<string, RepoGC>
+}
+
+/** Traffic per libp2p protocol. */
+export interface BandwidthStats {
+  total_in: number
+  total_out: number
+  rate_in: number
+  rate_out: number
+}
+
+/** Who is connected to whom (`GET /health/graph`). */
+export interface ConnectGraph {
+  cluster_id: string
+  id_to_peername: Record<string, string>
+  ipfs_links: Record<string, string[]>
+  cluster_links: Record<string, string[]>
+  cluster_trust_links: Record<string, boolean>
+  cluster_to_ipfs: Record<string, string>
+}

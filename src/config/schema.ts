@@ -1,0 +1,360 @@
+/**
+ * A small schema for one service.json section: each key's kind, default and checks, from which
+ * come defaults, validated loading (errors name `section.key` and what is allowed), JSON output
+ * in Go's forms (durations as "2m0s") and `CLUSTER_*` environment overrides.
+ *
+ * @example
+ * ```ts
+ * const section = defineSection('restapi', 'RESTAPI', {
+ *   read_timeout: duration(0),
+ *   http_listen_multiaddress: maddrList(['/ip4/127.0.0.1/tcp/9094']),
+ * })
+ * const cfg = section.load({ read_timeout: '30s' }, Deno.env.toObject())
+ * ```
+ */
+import { ConfigError } from '../errors.ts'
+import { formatDuration, parseDuration } from '../types/duration.ts'
+
+/** One key of a section. */
+export interface Field<T> {
+  kind: string
+  default: T
+  /** Parses a JSON value (already known to be present). Throws a message on bad input. */
+  parse(v: unknown): T
+  /** Parses an environment variable's text. */
+  parseEnv(s: string): T
+  /** The JSON form written to service.json. */
+  toJSON(v: T): unknown
+  /** Extra validation; returns an error message or undefined. */
+  check?(v: T): string | undefined
+  /** Leave the key out of service.json when it holds its default (Go's omitempty habit). */
+  omitDefault?: boolean
+  /** Keep the key out of service.json entirely unless set (hidden options). */
+  hidden?: boolean
+  /** When the key is absent from a loaded file, use this instead of the default (Go's zero). */
+  absent?: T
+}
+
+type Fields = Record<string, Field<unknown>>
+/** The typed config a section's fields produce. */
+export type ConfigOf<F extends Fields> = { [K in keyof F]: F[K] extends Field<infer T> ? T : never }
+
+/** A section: defaults, load, toJSON. */
+export interface Section<F extends Fields> {
+  name: string
+  fields: F
+  defaults(): ConfigOf<F>
+  /** Loads from parsed JSON (undefined = section absent) and applies env overrides. */
+  load(json: unknown, env?: Record<string, string>): ConfigOf<F>
+  toJSON(cfg: ConfigOf<F>): Record<string, unknown>
+  /** The env var that overrides a key, e.g. CLUSTER_RESTAPI_READTIMEOUT. */
+  envName(key: string): string
+}
+
+/** Defines a section. `envPrefix` is '' for the `cluster` section (CLUSTER_<KEY>). */
+export function defineSection<F extends Fields>(
+  name: string,
+  envPrefix: string,
+  fields: F,
+  validate?: (cfg: ConfigOf<F>) => string | undefined,
+): Section<F> {
+  const envName = (key: string) =>
+    `CLUSTER_${envPrefix ? envPrefix + '_' : ''}${key.replaceAll('_', '').toUpperCase()}`
+  const defaults = () => {
+    const out: Record<string, unknown> = {}
+    for (const [k, f] of Object.entries(fields)) out[k] = structuredClone(f.default)
+    return out as ConfigOf<F>
+  }
+  return {
+    name,
+    fields,
+    defaults,
+    envName,
+    load(json, env = {}) {
+      const cfg = defaults() as Record<string, unknown>
+      if (json !== undefined && json !== null) {
+        if (typeof json !== 'object' || Array.isArray(json)) {
+          throw new ConfigError(`${name}: must be a JSON object`)
+        }
+        const obj = json as Record<string, unknown>
+        for (const key of Object.keys(obj)) {
+          if (!(key in fields)) {
+            throw new ConfigError(
+              `${name}.${key}: unknown key (allowed: ${Object.keys(fields).join(', ')})`,
+            )
+          }
+        }
+        for (const [k, f] of Object.entries(fields)) {
+          if (!(k in obj) || obj[k] === undefined) {
+            if (f.absent !== undefined) cfg[k] = structuredClone(f.absent)
+            continue
+          }
+          try {
+            cfg[k] = f.parse(obj[k])
+          } catch (err) {
+            throw new ConfigError(`${name}.${k}: ${(err as Error).message}`)
+          }
+        }
+      }
+      for (const [k, f] of Object.entries(fields)) {
+        const ev = env[envName(k)]
+        if (ev === undefined) continue
+        try {
+          cfg[k] = f.parseEnv(ev)
+        } catch (err) {
+          throw new ConfigError(`${envName(k)} (${name}.${k}): ${(err as Error).message}`)
+        }
+      }
+      for (const [k, f] of Object.entries(fields)) {
+        const msg = f.check?.(cfg[k])
+        if (msg) throw new ConfigError(`${name}.${k}: ${msg}`)
+      }
+      const msg = validate?.(cfg as ConfigOf<F>)
+      if (msg) throw new ConfigError(`${name}: ${msg}`)
+      return cfg as ConfigOf<F>
+    },
+    toJSON(cfg) {
+      const out: Record<string, unknown> = {}
+      for (const [k, f] of Object.entries(fields)) {
+        const v = (cfg as Record<string, unknown>)[k]
+        if (f.hidden && JSON.stringify(v) === JSON.stringify(f.default)) continue
+        if (f.omitDefault && JSON.stringify(v) === JSON.stringify(f.default)) continue
+        out[k] = f.toJSON(v)
+      }
+      return out
+    },
+  }
+}
+
+const describe = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : String(v))
+
+/** A string key; `allowed` restricts it to a set of values. */
+export function str(def: string, allowed?: readonly string[]): Field<string> {
+  const check = (v: string) =>
+    allowed && !allowed.includes(v)
+      ? `invalid value ${describe(v)} (allowed: ${allowed.map((a) => JSON.stringify(a)).join(', ')})`
+      : undefined
+  return {
+    kind: 'string',
+    default: def,
+    parse(v) {
+      if (typeof v !== 'string') throw new Error(`must be a string, got ${describe(v)}`)
+      return v
+    },
+    parseEnv: (s) => s,
+    toJSON: (v) => v,
+    check,
+  }
+}
+
+/** An integer key with optional bounds. Go's habit: 0 in a file may mean "keep the default". */
+export function int(
+  def: number,
+  opts: { min?: number; max?: number; zeroIsDefault?: boolean } = {},
+): Field<number> {
+  const parse = (v: unknown) => {
+    const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : v
+    if (typeof n !== 'number' || !Number.isInteger(n)) {
+      throw new Error(`must be an integer, got ${describe(v)}`)
+    }
+    return opts.zeroIsDefault && n === 0 ? def : n
+  }
+  return {
+    kind: 'int',
+    default: def,
+    parse,
+    parseEnv: parse,
+    toJSON: (v) => v,
+    check(v) {
+      if (opts.min !== undefined && v < opts.min) return `must be at least ${opts.min}, got ${v}`
+      if (opts.max !== undefined && v > opts.max) return `must be at most ${opts.max}, got ${v}`
+    },
+  }
+}
+
+/** A number key (floats allowed). */
+export function num(def: number, opts: { min?: number; max?: number } = {}): Field<number> {
+  const parse = (v: unknown) => {
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v
+    if (typeof n !== 'number' || !Number.isFinite(n)) {
+      throw new Error(`must be a number, got ${describe(v)}`)
+    }
+    return n
+  }
+  return {
+    kind: 'number',
+    default: def,
+    parse,
+    parseEnv: parse,
+    toJSON: (v) => v,
+    check(v) {
+      if (opts.min !== undefined && v < opts.min) return `must be at least ${opts.min}, got ${v}`
+      if (opts.max !== undefined && v > opts.max) return `must be at most ${opts.max}, got ${v}`
+    },
+  }
+}
+
+/** A boolean key. `absent` is what a file without the key means (Go loads a missing bool as false). */
+export function bool(def: boolean, absent?: boolean): Field<boolean> {
+  return {
+    kind: 'bool',
+    default: def,
+    absent,
+    parse(v) {
+      if (typeof v !== 'boolean') throw new Error(`must be true or false, got ${describe(v)}`)
+      return v
+    },
+    parseEnv(s) {
+      const t = s.trim().toLowerCase()
+      if (t === 'true' || t === '1') return true
+      if (t === 'false' || t === '0') return false
+      throw new Error(`must be true or false, got ${JSON.stringify(s)}`)
+    },
+    toJSON: (v) => v,
+  }
+}
+
+/** A Go duration string ("2m0s"), held in milliseconds. */
+export function duration(defMs: number, opts: { min?: number; positive?: boolean } = {}): Field<
+  number
+> {
+  const parse = (v: unknown) => {
+    if (typeof v !== 'string') {
+      throw new Error(`must be a duration string like "30s" or "2m0s", got ${describe(v)}`)
+    }
+    try {
+      return parseDuration(v)
+    } catch {
+      throw new Error(`must be a duration string like "30s" or "2m0s", got ${JSON.stringify(v)}`)
+    }
+  }
+  return {
+    kind: 'duration',
+    default: defMs,
+    parse,
+    parseEnv: parse,
+    toJSON: (v) => formatDuration(v),
+    check(v) {
+      if (opts.positive && v <= 0) return `must be a positive duration, got ${formatDuration(v)}`
+      if (opts.min !== undefined && v < opts.min) {
+        return `must be at least ${formatDuration(opts.min)}, got ${formatDuration(v)}`
+      }
+      if (v < 0) return `must not be negative, got ${formatDuration(v)}`
+    },
+  }
+}
+
+function parseMaddr(v: unknown): string {
+  if (typeof v !== 'string' || !v.startsWith('/')) {
+    throw new Error(`must be a multiaddress like "/ip4/127.0.0.1/tcp/9094", got ${describe(v)}`)
+  }
+  return v
+}
+
+/** One multiaddress string. */
+export function maddr(def: string): Field<string> {
+  return {
+    kind: 'multiaddr',
+    default: def,
+    parse: parseMaddr,
+    parseEnv: parseMaddr,
+    toJSON: (v) => v,
+  }
+}
+
+/** A list of multiaddresses; a single string is accepted too, as in the reference. */
+export function maddrList(def: string[]): Field<string[]> {
+  const parse = (v: unknown) => {
+    if (typeof v === 'string') return v === '' ? [] : v.split(',').map((s) => parseMaddr(s.trim()))
+    if (!Array.isArray(v)) {
+      throw new Error(`must be a multiaddress or a list of them, got ${describe(v)}`)
+    }
+    return v.map(parseMaddr)
+  }
+  return { kind: 'multiaddrs', default: def, parse, parseEnv: parse, toJSON: (v) => v }
+}
+
+/** A list of strings (env: comma separated). */
+export function strList(def: string[] | null): Field<string[] | null> {
+  const parse = (v: unknown) => {
+    if (v === null) return null
+    if (!Array.isArray(v) || v.some((e) => typeof e !== 'string')) {
+      throw new Error(`must be a list of strings, got ${JSON.stringify(v)}`)
+    }
+    return v as string[]
+  }
+  return {
+    kind: 'strings',
+    default: def,
+    parse,
+    parseEnv: (s) => (s === '' ? [] : s.split(',').map((x) => x.trim())),
+    toJSON: (v) => v,
+  }
+}
+
+/** A map of string to string (env: `k:v,k2:v2`). `nullable` allows null (e.g. auth off). */
+export function strMap(
+  def: Record<string, string> | null,
+  opts: { nullable?: boolean; nonEmpty?: boolean } = {},
+): Field<Record<string, string> | null> {
+  const parse = (v: unknown) => {
+    if (v === null && opts.nullable) return null
+    if (
+      typeof v !== 'object' || v === null || Array.isArray(v) ||
+      Object.values(v).some((x) => typeof x !== 'string')
+    ) {
+      throw new Error(`must be an object of strings${opts.nullable ? ' or null' : ''}`)
+    }
+    return v as Record<string, string>
+  }
+  return {
+    kind: 'map',
+    default: def,
+    parse,
+    parseEnv(s) {
+      const out: Record<string, string> = {}
+      for (const pair of s.split(',')) {
+        if (!pair) continue
+        const i = pair.indexOf(':')
+        if (i < 0) throw new Error(`must be a list of key:value pairs, got ${JSON.stringify(s)}`)
+        out[pair.slice(0, i)] = pair.slice(i + 1)
+      }
+      return out
+    },
+    toJSON: (v) => v,
+    check: (v) =>
+      opts.nonEmpty && v !== null && Object.keys(v).length === 0
+        ? 'must not be an empty object (use null to disable)'
+        : undefined,
+  }
+}
+
+/** An opaque JSON value kept as is (options of datastores we do not interpret). */
+export function opaque(def: unknown): Field<unknown> {
+  return {
+    kind: 'json',
+    default: def,
+    parse: (v) => v,
+    parseEnv: (s) => JSON.parse(s),
+    toJSON: (v) => v,
+  }
+}
+
+/** A nested object with its own fields (e.g. cluster.connection_manager). */
+export function nested<F extends Fields>(name: string, fields: F): Field<ConfigOf<F>> {
+  const inner = defineSection(name, '', fields)
+  return {
+    kind: 'object',
+    default: inner.defaults(),
+    parse(v) {
+      try {
+        return inner.load(v)
+      } catch (err) {
+        // Strip the inner section name: the outer loader prefixes `section.key`.
+        throw new Error((err as Error).message.replace(`${name}.`, `${name}.`))
+      }
+    },
+    parseEnv: (s) => inner.load(JSON.parse(s)),
+    toJSON: (v) => inner.toJSON(v),
+  }
+}

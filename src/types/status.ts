@@ -1,0 +1,100 @@
+/**
+ * TrackerStatus: the per-peer state of a pin, as bit flags so that filters ("error", "queued",
+ * "pinned,pin_error") are masks. Names and bits follow IPFS Cluster 1.x exactly.
+ *
+ * @example
+ * ```ts
+ * const f = parseStatusFilter('error')
+ * statusMatches('pin_error', f) // true
+ * ```
+ */
+import { ValidationError } from '../errors.ts'
+
+/** A single status name as it appears in JSON. */
+export type TrackerStatus =
+  | 'undefined'
+  | 'cluster_error'
+  | 'pin_error'
+  | 'unpin_error'
+  | 'pinned'
+  | 'pinning'
+  | 'unpinning'
+  | 'unpinned'
+  | 'remote'
+  | 'pin_queued'
+  | 'unpin_queued'
+  | 'sharded'
+  | 'unexpectedly_unpinned'
+
+/** Bit of each status; composites `error` and `queued` are unions. */
+export const STATUS_BITS: Readonly<Record<string, number>> = Object.freeze({
+  undefined: 0,
+  cluster_error: 1 << 1,
+  pin_error: 1 << 2,
+  unpin_error: 1 << 3,
+  pinned: 1 << 4,
+  pinning: 1 << 5,
+  unpinning: 1 << 6,
+  unpinned: 1 << 7,
+  remote: 1 << 8,
+  pin_queued: 1 << 9,
+  unpin_queued: 1 << 10,
+  sharded: 1 << 11,
+  unexpectedly_unpinned: 1 << 12,
+  error: (1 << 1) | (1 << 2) | (1 << 3),
+  queued: (1 << 9) | (1 << 10),
+})
+
+/** Every real (single-bit) status name, in bit order. */
+export const TRACKER_STATUSES: readonly TrackerStatus[] = [
+  'cluster_error',
+  'pin_error',
+  'unpin_error',
+  'pinned',
+  'pinning',
+  'unpinning',
+  'unpinned',
+  'remote',
+  'pin_queued',
+  'unpin_queued',
+  'sharded',
+  'unexpectedly_unpinned',
+]
+
+/** Statuses that count as errors (a `--wait` stops on them). */
+export const ERROR_STATUSES: ReadonlySet<string> = new Set([
+  'undefined',
+  'cluster_error',
+  'pin_error',
+  'unpin_error',
+])
+
+/**
+ * Parses a comma list of status names into a mask. Unknown names are ignored, as in the reference;
+ * a list in which no name is known is an error (`invalid filter value`). Empty means "all" (0).
+ */
+export function parseStatusFilter(s: string | null | undefined): number {
+  if (!s) return 0
+  let mask = 0
+  let known = false
+  for (const part of s.split(',')) {
+    const name = part.trim()
+    if (name in STATUS_BITS) {
+      known = true
+      mask |= STATUS_BITS[name]
+    }
+  }
+  if (!known) throw new ValidationError('invalid filter value')
+  return mask
+}
+
+/** True when a status matches a filter mask (0 matches everything). */
+export function statusMatches(status: string, filter: number): boolean {
+  const bit = STATUS_BITS[status] ?? 0
+  return filter === 0 || bit === 0 || (bit & filter) !== 0
+}
+
+/** True when the filter can match any of the given statuses. */
+export function filterCanMatch(filter: number, ...statuses: TrackerStatus[]): boolean {
+  return statuses.some((s) => statusMatches(s, filter))
+}

@@ -1,0 +1,32 @@
+/**
+ * Timestamps as Go's encoding/json writes time.Time: RFC3339 with trailing fractional zeros
+ * dropped, and the zero time as "0001-01-01T00:00:00Z" (clients test for it).
+ *
+ * @example
+ * ```ts
+ * formatTime(new Date(0)) // '1970-01-01T00:00:00Z'
+ * ```
+ */
+import { ValidationError } from '../errors.ts'
+
+/** Go's zero time.Time, which the API prints where a time is unset. */
+export const ZERO_TIME = '0001-01-01T00:00:00Z'
+
+/** Formats epoch milliseconds (or a Date) as RFC3339Nano in UTC; 0 / undefined is the zero time. */
+export function formatTime(t: number | Date | undefined): string {
+  const ms = t instanceof Date ? t.getTime() : t
+  if (ms === undefined || ms === 0 || Number.isNaN(ms)) return ZERO_TIME
+  const iso = new Date(ms).toISOString() // 2026-01-02T03:04:05.678Z
+  return iso.replace(/\.(\d*?)0*Z$/, (_m, frac: string) => (frac ? `.${frac}Z` : 'Z'))
+}
+
+/** Parses an RFC3339 timestamp into epoch ms; the zero time gives 0. Throws on malformed input. */
+export function parseTime(s: string): number {
+  if (s === ZERO_TIME || s.startsWith('0001-01-01T00:00:00')) return 0
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(s)) {
+    throw new ValidationError(`invalid RFC3339 time ${JSON.stringify(s)}`)
+  }
+  const ms = Date.parse(s)
+  if (Number.isNaN(ms)) throw new ValidationError(`invalid RFC3339 time ${JSON.stringify(s)}`)
+  return ms
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the real programs the tests and benches run beside ours, from the Go module proxy:
+#   Kubo (the IPFS daemon)            -> $TOOLS_BIN/ipfs
+#   ipfs-cluster-ctl / -service 1.1.6 -> $TOOLS_BIN/ipfs-cluster-ctl, ipfs-cluster-service
+# Nothing here ships in the product. Skips whatever is already built (or IPFS_BIN / ipfs on PATH for Kubo).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+TOOLS_BIN=${TOOLS_BIN:-$root/.tools/bin}
+KUBO_VERSION=${KUBO_VERSION:-v0.43.1}
+CLUSTER_VERSION=${CLUSTER_VERSION:-v1.1.6}
+mkdir -p "$TOOLS_BIN"
+export PATH=/usr/local/go/bin:$PATH
+export GOFLAGS=${GOFLAGS:--mod=mod}
+
+build_main_module() { # module version outdir cmd...
+  local mod=$1 ver=$2; shift 2
+  local dir
+  dir=$(go mod download -json "$mod@$ver" | sed -n 's/^\s*"Dir": "\(.*\)",\?$/\1/p')
+  [ -n "$dir" ] || { echo "build-go-tools: cannot download $mod@$ver" >&2; return 1; }
+  # The module cache is read-only; build from a writable copy so go.sum updates are possible.
+  local work
+  work=$(mktemp -d)
+  cp -r "$dir/." "$work/"
+  chmod -R u+w "$work"
+  # Kubo v0.43.1 replaces go-libp2p with a fork the module proxy does not serve; the upstream
+  # release it forked from builds and runs the same for our tests.
+  if grep -q 'github.com/lidel/go-libp2p' "$work/go.mod"; then
+    (cd "$work" && go mod edit -dropreplace github.com/libp2p/go-libp2p)
+  fi
+  (cd "$work" && for pair in "$@"; do
+     out=${pair%%=*}; pkg=${pair#*=}
+     echo "build-go-tools: building $mod@$ver $pkg" >&2
+     go build -trimpath -o "$TOOLS_BIN/$out" "$pkg"
+   done)
+  rm -rf "$work"
+}
+
+if [ -n "${IPFS_BIN:-}" ] && [ -x "${IPFS_BIN}" ]; then
+  echo "build-go-tools: using IPFS_BIN=$IPFS_BIN" >&2
+elif [ ! -x "$TOOLS_BIN/ipfs" ]; then
+  if command -v ipfs >/dev/null 2>&1; then
+    ln -sf "$(command -v ipfs)" "$TOOLS_BIN/ipfs"
+  else
+    build_main_module github.com/ipfs/kubo "$KUBO_VERSION" ipfs=./cmd/ipfs
+  fi
+fi
+if [ ! -x "$TOOLS_BIN/ipfs-cluster-ctl" ] || [ ! -x "$TOOLS_BIN/ipfs-cluster-service" ]; then
+  build_main_module github.com/ipfs-cluster/ipfs-cluster "$CLUSTER_VERSION" \
+    ipfs-cluster-ctl=./cmd/ipfs-cluster-ctl ipfs-cluster-service=./cmd/ipfs-cluster-service
+fi
+ls -la "$TOOLS_BIN" >&2
