@@ -23,10 +23,12 @@ build_main_module() { # module version outdir cmd...
   work=$(mktemp -d)
   cp -r "$dir/." "$work/"
   chmod -R u+w "$work"
-  # Kubo v0.43.1 replaces go-libp2p with a fork the module proxy does not serve; the upstream
-  # release it forked from builds and runs the same for our tests.
+  # Kubo v0.43.1 replaces go-libp2p with a fork (github.com/lidel/go-libp2p) that the module
+  # proxy does not serve (403). go-libp2p v0.51.0 is the first upstream release that builds with
+  # the quic-go/webtransport-go versions Kubo pins, so we use it instead (v0.49.0 does not build).
   if grep -q 'github.com/lidel/go-libp2p' "$work/go.mod"; then
-    (cd "$work" && go mod edit -dropreplace github.com/libp2p/go-libp2p)
+    (cd "$work" && go mod edit -dropreplace github.com/libp2p/go-libp2p \
+      -require=github.com/libp2p/go-libp2p@v0.51.0)
   fi
   (cd "$work" && for pair in "$@"; do
      out=${pair%%=*}; pkg=${pair#*=}
