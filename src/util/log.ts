@@ -1,0 +1,69 @@
+/**
+ * Namespaced, levelled logging to stderr, in the reference's shape
+ * (`<time>\t<LEVEL>\t<facility>\t<message>`), with per-facility levels as `--loglevel` takes them
+ * (`info` or `cluster:debug,restapi:warn`). Components receive a Logger; they never print.
+ *
+ * @example
+ * ```ts
+ * const logs = logging('info')
+ * const log = logs.get('cluster')
+ * log.info('ready')
+ * ```
+ */
+
+/** Levels, most verbose first. */
+export const LEVELS = ['debug', 'info', 'warn', 'error'] as const
+/** A level name. */
+export type Level = typeof LEVELS[number]
+
+/** A facility's logger. */
+export interface Logger {
+  debug(msg: string): void
+  info(msg: string): void
+  warn(msg: string): void
+  error(msg: string): void
+}
+
+/** Discards everything (the default in tests and libraries). */
+export const nullLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+}
+
+/** A set of loggers sharing a level spec and a sink. */
+export interface Logging {
+  get(facility: string): Logger
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * Parses a level spec (`info`, or `facility:level,…` with an optional bare default) and returns
+ * loggers writing to `sink` (stderr by default). Throws on an unknown level.
+ */
+export function logging(spec = 'info', sink?: (line: string) => void): Logging {
+  let def: Level = 'info'
+  const per = new Map<string, Level>()
+  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [a, b] = part.includes(':') ? part.split(':', 2) : [undefined, part]
+    const lvl = b.toLowerCase() === 'warning' ? 'warn' : b.toLowerCase()
+    if (!LEVELS.includes(lvl as Level)) {
+      throw new Error(`invalid log level ${JSON.stringify(b)} (allowed: ${LEVELS.join(', ')})`)
+    }
+    if (a === undefined) def = lvl as Level
+    else per.set(a, lvl as Level)
+  }
+  const write = sink ?? ((line: string) => Deno.stderr.writeSync(encoder.encode(line + '\n')))
+  return {
+    get(facility) {
+      const min = LEVELS.indexOf(per.get(facility) ?? def)
+      const at = (lvl: Level) => (msg: string) => {
+        if (LEVELS.indexOf(lvl) < min) return
+        write(`${new Date().toISOString()}\t${lvl.toUpperCase()}\t${facility}\t${msg}`)
+      }
+      return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+    },
+  }
+}
