@@ -1,0 +1,222 @@
+/**
+ * The service daemon: builds every component of one peer from its config folder, starts them in
+ * order, serves until a signal, and shuts down in the reverse order, once (a second signal warns,
+ * a third exits at once — as the reference does).
+ *
+ * @example
+ * ```ts
+ * const peer = await startPeer({ configDir, env: Deno.env.toObject(), logging: logging('info') })
+ * await peer.stop()
+ * ```
+ */
+import { join } from 'node:path'
+import type { API, Informer, IPFSConnector, PinTracker } from './components.ts'
+import { loadServiceConfig, type ServiceConfig } from './config/service.ts'
+import { loadIdentity } from './config/identity.ts'
+import { loadPeerstore } from './config/peerstore.ts'
+import { acquireLock, type FolderLock } from './util/lock.ts'
+import type { Logger, Logging } from './util/log.ts'
+import { type ClusterHost, startHost } from './net/host.ts'
+import { openStateFor } from './state/open.ts'
+import type { PinState } from './state/kv_state.ts'
+import { singlePeerConsensus } from './consensus/single/single.ts'
+import { Cluster } from './cluster.ts'
+import { ipfsHttpConnector } from './ipfsconn/ipfshttp/connector.ts'
+import { ipfsHttpSection } from './ipfsconn/ipfshttp/config.ts'
+import { statelessTracker } from './pintracker/stateless.ts'
+import { statelessSection } from './pintracker/config.ts'
+import { restApi } from './api/rest/server.ts'
+import { buildInformers, buildMonitor, buildAllocate } from './daemon_parts.ts'
+import { errorMessage } from './errors.ts'
+
+/** Options of a peer start. */
+export interface PeerOptions {
+  configDir: string
+  env: Record<string, string>
+  logging: Logging
+  leave?: boolean
+  bootstrap?: string[]
+}
+
+/** A running peer. */
+export interface Peer {
+  cluster: Cluster
+  config: ServiceConfig
+  apis: API[]
+  /** Resolves when the peer is ready (consensus and IPFS up). */
+  ready: Promise<void>
+  stop(): Promise<void>
+}
+
+/** Builds and starts a peer. APIs answer at once; `ready` resolves when IPFS is reachable. */
+export async function startPeer(opts: PeerOptions): Promise<Peer> {
+  const log = opts.logging.get('cluster')
+  const cfg = await loadServiceConfig(opts.configDir, opts.env)
+  const ident = await loadIdentity(opts.configDir, opts.env)
+  const lock = await acquireLock(opts.configDir)
+  const stack: { name: string; stop: () => Promise<void> | void }[] = [{
+    name: 'lock',
+    stop: () => lock.release(),
+  }]
+  const stopAll = async () => {
+    for (const part of stack.reverse()) {
+      try {
+        await part.stop()
+      } catch (err) {
+        log.warn(`stopping ${part.name}: ${errorMessage(err)}`)
+      }
+    }
+    stack.length = 0
+  }
+  try {
+    return await build(opts, cfg, ident, lock, stack, stopAll, log)
+  } catch (err) {
+    await stopAll()
+    throw err
+  }
+}
+
+async function build(
+  opts: PeerOptions,
+  cfg: ServiceConfig,
+  ident: Awaited<ReturnType<typeof loadIdentity>>,
+  _lock: FolderLock,
+  stack: { name: string; stop: () => Promise<void> | void }[],
+  stopAll: () => Promise<void>,
+  log: Logger,
+): Promise<Peer> {
+  const peerstore = await loadPeerstore(join(opts.configDir, cfg.cluster.peerstore_file || 'peerstore'))
+  if (peerstore.length) log.debug(`peerstore has ${peerstore.length} addresses`)
+
+  const state: PinState = await openStateFor(opts.configDir, cfg)
+  stack.push({ name: 'state', stop: () => state.close() })
+
+  const host: ClusterHost = await startHost({
+    privateKey: ident.privateKey,
+    listen: cfg.cluster.listen_multiaddress,
+    secret: cfg.cluster.secret,
+    announce: cfg.cluster.announce_multiaddress,
+  })
+  stack.push({ name: 'host', stop: () => host.stop() })
+
+  const ipfs: IPFSConnector = await buildConnector(opts, cfg)
+  stack.push({ name: 'ipfs connector', stop: () => ipfs.stop() })
+
+  let ipfsIdCache: { id?: string; addresses?: string[] } = {}
+  const trackerLog = opts.logging.get('pintracker')
+  const tracker: PinTracker = statelessTracker(cfg.stateless ?? statelessSection.defaults(), {
+    peerId: ident.id,
+    peername: () => cfg.cluster.peername,
+    ipfs,
+    state: () => state,
+    ipfsId: () => ipfsIdCache,
+    recoverIntervalMs: cfg.cluster.pin_recover_interval,
+    log: (level, msg) => trackerLog[level](msg),
+  })
+  stack.push({ name: 'pin tracker', stop: () => tracker.stop() })
+
+  const consensus = singlePeerConsensus({
+    peerId: ident.id,
+    state,
+    hooks: {
+      onPin: (pin) => void tracker.track(pin).catch((e) => trackerLog.error(errorMessage(e))),
+      onUnpin: (pin) => void tracker.untrack(pin).catch((e) => trackerLog.error(errorMessage(e))),
+    },
+  })
+  stack.push({ name: 'consensus', stop: () => consensus.stop() })
+
+  const monitor = buildMonitor(cfg, ident.id)
+  stack.push({ name: 'monitor', stop: () => monitor.stop() })
+  const informers: Informer[] = buildInformers(cfg, ipfs, tracker)
+  stack.push({
+    name: 'informers',
+    stop: async () => void await Promise.all(informers.map((i) => i.stop())),
+  })
+
+  const cluster = new Cluster({
+    config: cfg.cluster,
+    peerId: ident.id,
+    consensus,
+    tracker,
+    ipfs,
+    monitor,
+    informers,
+    allocate: buildAllocate(cfg, ident.id, monitor),
+    addresses: () => host.addresses(),
+    log,
+  })
+  stack.push({ name: 'cluster', stop: () => cluster.stop() })
+
+  const apis: API[] = []
+  if (cfg.restapi) {
+    const api = restApi(cfg.restapi, {
+      cluster,
+      configDir: opts.configDir,
+      peerId: ident.id,
+      ipfs,
+      log: opts.logging.get('restapi'),
+    })
+    await api.start()
+    apis.push(api)
+    stack.push({ name: 'rest api', stop: () => api.stop() })
+    log.info(`REST API (HTTP): ${api.addresses().join(', ')}`)
+  }
+
+  const ready = (async () => {
+    await cluster.start()
+    ipfsIdCache = cluster.ipfsId
+    log.info('** IPFS Cluster is READY **')
+  })()
+  ready.catch((err) => log.error(`starting: ${errorMessage(err)}`))
+
+  let stopped: Promise<void> | undefined
+  return {
+    cluster,
+    config: cfg,
+    apis,
+    ready,
+    stop() {
+      stopped ??= stopAll()
+      return stopped
+    },
+  }
+}
+
+async function buildConnector(opts: PeerOptions, cfg: ServiceConfig): Promise<IPFSConnector> {
+  if (cfg.embedded) {
+    const { embeddedConnector } = await import('./ipfsconn/embedded/connector.ts')
+    return embeddedConnector(cfg.embedded, { configDir: opts.configDir })
+  }
+  return ipfsHttpConnector(cfg.ipfshttp ?? ipfsHttpSection.defaults())
+}
+
+/** Options of runDaemon: a peer plus the process's signals. */
+export interface RunOptions extends PeerOptions {
+  signals?: (onSignal: (name: string) => void) => () => void
+}
+
+/**
+ * Runs a peer until SIGINT/SIGTERM/SIGHUP: the first signal shuts down gracefully, a second
+ * warns, a third exits with 1. Returns the exit code.
+ */
+export async function runDaemon(opts: RunOptions): Promise<number> {
+  const log = opts.logging.get('service')
+  log.info('Initializing. For verbose output run with "-l debug". Please wait...')
+  const peer = await startPeer(opts)
+  let count = 0
+  const done = Promise.withResolvers<number>()
+  const off = opts.signals?.((name) => {
+    count++
+    if (count === 1) {
+      log.info(`${name} received: shutting down`)
+      peer.stop().then(() => done.resolve(0), () => done.resolve(1))
+    } else if (count === 2) {
+      log.warn('shutdown in progress: send the signal again to exit at once')
+    } else {
+      done.resolve(1)
+    }
+  })
+  const code = await done.promise
+  off?.()
+  return code
+}

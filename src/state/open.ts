@@ -1,0 +1,26 @@
+/**
+ * Where a peer's state lives: `<data folder>/state.kv` (Deno KV), the data folder being
+ * `consensus.raft.data_folder` or `<config folder>/raft` as in the reference.
+ *
+ * @example
+ * ```ts
+ * const state = await openStateFor(configDir, cfg)
+ * ```
+ */
+import { isAbsolute, join } from 'node:path'
+import type { ServiceConfig } from '../config/service.ts'
+import { openKvState, type PinState } from './kv_state.ts'
+
+/** The data folder of a peer. */
+export function dataFolder(configDir: string, cfg: ServiceConfig): string {
+  const f = cfg.raft?.data_folder
+  if (!f) return join(configDir, 'raft')
+  return isAbsolute(f) ? f : join(configDir, f)
+}
+
+/** Opens the peer's state (creating the folder). */
+export async function openStateFor(configDir: string, cfg: ServiceConfig): Promise<PinState> {
+  const dir = dataFolder(configDir, cfg)
+  await Deno.mkdir(dir, { recursive: true })
+  return await openKvState(join(dir, 'state.kv'))
+}
