@@ -39,7 +39,7 @@ export interface PinOptions {
   user_allocations: string[] | null
   expire_at: string
   metadata: Record<string, string> | null
-  pin_update?: string | null
+  pin_update: string | null
   origins: string[] | null
 }
 
@@ -64,6 +64,7 @@ export function defaultPinOptions(): PinOptions {
     user_allocations: null,
     expire_at: ZERO_TIME,
     metadata: {},
+    pin_update: null,
     origins: null,
   }
 }
@@ -81,7 +82,7 @@ export function newPin(cid: string, opts: Partial<PinOptions> = {}): Pin {
     user_allocations: o.user_allocations,
     expire_at: o.expire_at,
     metadata: o.metadata,
-    pin_update: o.pin_update ?? undefined,
+    pin_update: o.pin_update ?? null,
     origins: o.origins,
     cid: normalizeCid(cid),
     type: 'pin',
@@ -90,7 +91,6 @@ export function newPin(cid: string, opts: Partial<PinOptions> = {}): Pin {
     reference: null,
     timestamp: ZERO_TIME,
   }
-  if (!pin.pin_update) delete pin.pin_update
   return pin
 }
 
@@ -119,7 +119,6 @@ export function orderPin(pin: Pin): Pin {
     reference: pin.reference,
     timestamp: pin.timestamp,
   }
-  if (!out.pin_update) delete out.pin_update
   return out
 }
 
@@ -198,7 +197,7 @@ export function pinFromJSON(v: unknown): Pin {
     user_allocations: strList('user_allocations'),
     expire_at: expire,
     metadata: (metadata as Record<string, string> | null | undefined) ?? null,
-    pin_update: update ? normalizeCid(update) : undefined,
+    pin_update: update ? normalizeCid(update) : null,
     origins: strList('origins'),
     cid: cid.toString(),
     type: type as PinType,
