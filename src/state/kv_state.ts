@@ -14,7 +14,7 @@
  * ```
  */
 import type { LogOp, StateReader } from '../components.ts'
-import { encodePin, type Pin } from '../types/pin.ts'
+import { encodePin, type Pin, storedPin } from '../types/pin.ts'
 import { normalizeCid } from '../types/cid.ts'
 import { ShutdownError } from '../errors.ts'
 
@@ -76,7 +76,7 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     for (const op of ops) {
       const k = [PIN, op.pin.cid]
       let v: Uint8Array | undefined
-      if (op.type === 'pin') v = encoder.encode(encodePin(op.pin))
+      if (op.type === 'pin') v = encoder.encode(encodePin(storedPin(op.pin)))
       const size = (v?.length ?? 0) + op.pin.cid.length + 16
       if (n + 1 > MAX_MUTATIONS || bytes + size > MAX_COMMIT_BYTES) {
         await mustCommit(a)

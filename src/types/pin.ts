@@ -298,3 +298,17 @@ export function pinOptionsToQuery(o: Partial<PinOptions>): URLSearchParams {
   if (o.origins?.length) q.set('origins', o.origins.join(','))
   return q
 }
+
+/**
+ * The pin as the state keeps it. IPFS Cluster stores pins as protobuf with whole-second times and
+ * reads `origins` back as `[]`, so `GET /allocations` shows exactly that; we store the same form.
+ */
+export function storedPin(pin: Pin): Pin {
+  const secs = (t: string) => t.replace(/\.\d+(Z|[+-]\d{2}:\d{2})$/, '$1')
+  return orderPin({
+    ...pin,
+    origins: pin.origins ?? [],
+    timestamp: secs(pin.timestamp),
+    expire_at: secs(pin.expire_at),
+  })
+}
