@@ -1,0 +1,291 @@
+/**
+ * The HTTP layer under the connector: `POST <api>/api/v0/<path>` with plain `fetch`, over TCP or
+ * a unix socket, with the reference's error texts, its rate limit after repeated transport
+ * failures, per-call timeouts and cancellation, and one switch (`stop`) that aborts everything.
+ *
+ * A call is a scope: open it, post, read the body under `call.signal`, and pass anything thrown
+ * through `call.error()` so that aborts, timeouts and transport failures come out as the right
+ * error whatever the step that noticed them.
+ *
+ * @example
+ * ```ts
+ * const client = new KuboClient(parseNodeAddress('/ip4/127.0.0.1/tcp/5001'), {})
+ * const call = client.call('id', { timeoutMs: 5_000 })
+ * try {
+ *   const res = await call.post()
+ *   console.log(await res.json())
+ * } catch (err) {
+ *   throw call.error(err)
+ * } finally {
+ *   call.end()
+ * }
+ * ```
+ */
+import { ClusterError, errorMessage, IPFSError, ShutdownError } from '../../errors.ts'
+import { formatDuration } from '../../types/duration.ts'
+import type { NodeAddress } from './address.ts'
+import { type Logger, silentLogger } from './logger.ts'
+import { JsonLineError } from './ndjson.ts'
+
+/** After this many consecutive transport failures requests are let through at 1 per second. */
+export const FAILURES_BEFORE_RATE_LIMIT = 10
+/** Spacing of requests while rate-limited. */
+export const RATE_LIMIT_INTERVAL_MS = 1000
+
+/** An error the daemon answered with (non-200), or a body we could not use. */
+export class IPFSRequestError extends IPFSError {
+  override name = 'IPFSRequestError'
+  constructor(
+    message: string,
+    /** The request path with its query, as in the message. */
+    readonly path: string,
+    /** HTTP status of the answer. */
+    readonly code: number,
+    /** Kubo's `Message` when the body was a JSON error object. */
+    readonly ipfsMessage?: string,
+  ) {
+    super(message)
+  }
+}
+
+/** What the client needs from the outside; everything has a default. */
+export interface KuboClientDeps {
+  fetch?: typeof fetch
+  now?: () => number
+  /** Waits `ms` or rejects with the signal's reason. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
+  log?: Logger
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** The caller's signal; its reason is what the call rejects with when it aborts. */
+  signal?: AbortSignal
+  /** Total time for the call, body included; 0 or absent = no limit. */
+  timeoutMs?: number
+}
+
+/** Waits `ms` milliseconds unless the signal aborts first. */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason)
+    const onAbort = () => {
+      clearTimeout(t)
+      reject(signal!.reason)
+    }
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** Talks HTTP to one Kubo RPC API. */
+export class KuboClient {
+  readonly #addr: NodeAddress
+  readonly #fetch: typeof fetch
+  readonly #now: () => number
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>
+  readonly #log: Logger
+  readonly #stop = new AbortController()
+  readonly #httpClient?: Deno.HttpClient
+  #failures = 0
+  #nextSlot = 0
+  #rateLimited = false
+
+  constructor(addr: NodeAddress, deps: KuboClientDeps) {
+    this.#addr = addr
+    this.#fetch = deps.fetch ?? fetch
+    this.#now = deps.now ?? Date.now
+    this.#sleep = deps.sleep ?? abortableSleep
+    this.#log = deps.log ?? silentLogger
+    if (addr.unixPath) {
+      // Deno's fetch reaches a unix socket through a client whose "proxy" is the socket.
+      this.#httpClient = Deno.createHttpClient({
+        proxy: { transport: 'unix', path: addr.unixPath },
+      })
+    }
+  }
+
+  /** True once stop() was called. */
+  get stopped(): boolean {
+    return this.#stop.signal.aborted
+  }
+
+  /** Consecutive transport failures (reset by any answer from the daemon). */
+  get failures(): number {
+    return this.#failures
+  }
+
+  /** Opens a call scope for `path` (e.g. `pin/ls?stream=true&type=recursive`). */
+  call(path: string, opts: CallOptions = {}): KuboCall {
+    return new KuboCall(this, path, opts)
+  }
+
+  /** Aborts every call in flight and refuses new ones. Idempotent. */
+  stop(): void {
+    if (this.stopped) return
+    this.#stop.abort(new ShutdownError('IPFS connector is shut down'))
+    this.#httpClient?.close()
+  }
+
+  /** @internal */
+  get stopSignal(): AbortSignal {
+    return this.#stop.signal
+  }
+
+  /** @internal The full URL of a path. */
+  url(path: string): string {
+    return `${this.#addr.baseUrl}/${path}`
+  }
+
+  /** @internal Sends the request; counts transport failures; returns the raw response. */
+  async send(
+    path: string,
+    signal: AbortSignal,
+    body?: BodyInit,
+    contentType?: string,
+  ): Promise<Response> {
+    await this.#waitForSlot(signal)
+    const init: RequestInit & { client?: Deno.HttpClient } = { method: 'POST', signal }
+    if (body !== undefined) {
+      init.body = body
+      if (contentType) init.headers = { 'content-type': contentType }
+    }
+    if (this.#httpClient) init.client = this.#httpClient
+    let res: Response
+    try {
+      res = await this.#fetch(this.url(path), init)
+    } catch (err) {
+      if (!signal.aborted) {
+        this.#failures++
+        this.#log.error(`error posting to IPFS: ${errorMessage(err)}`)
+      }
+      throw err
+    }
+    if (this.#rateLimited) this.#log.warn('Lifting up rate limit')
+    this.#failures = 0
+    this.#rateLimited = false
+    return res
+  }
+
+  /** The reference's rate limit: past 10 straight transport failures, one request a second. */
+  async #waitForSlot(signal: AbortSignal): Promise<void> {
+    if (this.#failures <= FAILURES_BEFORE_RATE_LIMIT) return
+    if (!this.#rateLimited) {
+      this.#rateLimited = true
+      this.#log.warn('Rate-limiting requests to 1req/s')
+    }
+    const now = this.#now()
+    const slot = Math.max(now, this.#nextSlot)
+    this.#nextSlot = slot + RATE_LIMIT_INTERVAL_MS
+    if (slot > now) await this.#sleep(slot - now, signal)
+  }
+}
+
+/** One request's scope: its combined signal, its timeout, and error mapping. */
+export class KuboCall {
+  /** Aborts on the caller's signal, the timeout, cancel() or the client's stop(). */
+  readonly signal: AbortSignal
+  readonly path: string
+  readonly #client: KuboClient
+  readonly #opts: CallOptions
+  readonly #ctl = new AbortController()
+  #timer?: ReturnType<typeof setTimeout>
+  #cause?: Error
+
+  constructor(client: KuboClient, path: string, opts: CallOptions) {
+    this.#client = client
+    this.path = path
+    this.#opts = opts
+    const signals = [this.#ctl.signal, client.stopSignal]
+    if (opts.signal) signals.push(opts.signal)
+    this.signal = AbortSignal.any(signals)
+    if (opts.timeoutMs && opts.timeoutMs > 0) {
+      this.#timer = setTimeout(() => {
+        this.cancel(
+          new IPFSError(
+            `IPFS request timed out after ${formatDuration(opts.timeoutMs!)} (${path})`,
+          ),
+        )
+      }, opts.timeoutMs)
+    }
+  }
+
+  /** Aborts the call; `error()` will then return `reason`. */
+  cancel(reason: Error): void {
+    if (this.signal.aborted) return
+    this.#cause = reason
+    this.#ctl.abort(reason)
+  }
+
+  /** Posts and checks the status: anything but 200 becomes an IPFSRequestError. */
+  async post(body?: BodyInit, contentType?: string): Promise<Response> {
+    if (this.#client.stopped) throw new ShutdownError('IPFS connector is shut down')
+    this.signal.throwIfAborted()
+    const res = await this.#client.send(this.path, this.signal, body, contentType)
+    if (res.status === 200) return res
+    const text = await res.text()
+    throw responseError(this.path, res.status, text)
+  }
+
+  /** Maps anything thrown inside the scope to the error the caller should see. */
+  error(err: unknown): Error {
+    if (this.#opts.signal?.aborted) return asError(this.#opts.signal.reason)
+    if (this.#cause) return this.#cause
+    if (this.#client.stopped) return new ShutdownError('IPFS connector is shut down')
+    if (err instanceof ClusterError) return err
+    if (err instanceof JsonLineError) {
+      return new IPFSError(`error decoding IPFS response (${this.path}): ${err.message}`)
+    }
+    // Transport failure: the shape of Go's url.Error, which is what the reference reports.
+    const cause = (err as { cause?: unknown })?.cause
+    const msg = cause ? errorMessage(cause) : errorMessage(err)
+    return new IPFSError(`Post "${this.#client.url(this.path)}": ${msg}`)
+  }
+
+  /** Releases the timer. Call in `finally`. */
+  end(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+}
+
+/**
+ * The reference's two error texts: a JSON body (Kubo's `{"Message","Code","Type"}`) gives
+ * `IPFS error (<path>). Code: <status>. Message: <Message>`, anything else gives
+ * `IPFS request failed (is it running?) (<path>). Code <status>: <body>`.
+ */
+export function responseError(path: string, status: number, body: string): IPFSRequestError {
+  let parsed: unknown
+  let isJson = false
+  try {
+    parsed = JSON.parse(body)
+    isJson = true
+  } catch {
+    // not JSON
+  }
+  // Go decodes into a struct: any object (or null) works, as long as Message is a string if present.
+  if (
+    isJson && (parsed === null || (typeof parsed === 'object' && !Array.isArray(parsed))) &&
+    ['string', 'undefined'].includes(typeof (parsed as { Message?: unknown } | null)?.Message)
+  ) {
+    const message = (parsed as { Message?: string } | null)?.Message ?? ''
+    return new IPFSRequestError(
+      `IPFS error (${path}). Code: ${status}. Message: ${message}`,
+      path,
+      status,
+      message,
+    )
+  }
+  return new IPFSRequestError(
+    `IPFS request failed (is it running?) (${path}). Code ${status}: ${body}`,
+    path,
+    status,
+  )
+}
+
+function asError(v: unknown): Error {
+  return v instanceof Error ? v : new DOMException(String(v), 'AbortError')
+}
