@@ -1,0 +1,167 @@
+/**
+ * Runs our peer as users do: a real `cli/main.ts service` process with its own config folder on
+ * 127.0.0.1 random ports, driven by real `cli/main.ts ctl` processes (or the Go ipfs-cluster-ctl).
+ *
+ * @example
+ * ```ts
+ * const peer = await startPeerProcess({ ipfs: kubo.apiMultiaddr })
+ * const r = await peer.ctl(['pin', 'add', cid])
+ * await peer.stop()
+ * ```
+ */
+import { join } from 'node:path'
+
+const ROOT = new URL('../..', import.meta.url).pathname
+const MAIN = join(ROOT, 'cli', 'main.ts')
+/** Where the Go tools are built (test/tools/build-go-tools.sh). */
+export const TOOLS_BIN = join(ROOT, '.tools', 'bin')
+
+/** Result of a CLI run. */
+export interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs `deno run -A cli/main.ts <args>` and collects its output. */
+export async function runMain(
+  args: string[],
+  opts: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return await runCmd(Deno.execPath(), ['run', '-A', MAIN, ...args], opts)
+}
+
+/** Runs any program and collects its output (killed after timeoutMs). */
+export async function runCmd(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: ROOT,
+    env: opts.env,
+    stdin: opts.stdin !== undefined ? 'piped' : 'null',
+    stdout: 'piped',
+    stderr: 'piped',
+  }).spawn()
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter()
+    await w.write(new TextEncoder().encode(opts.stdin))
+    await w.close()
+  }
+  const timer = setTimeout(() => {
+    try {
+      child.kill('SIGKILL')
+    } catch { /* already gone */ }
+  }, opts.timeoutMs ?? 60_000)
+  const out = await child.output()
+  clearTimeout(timer)
+  const dec = new TextDecoder()
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) }
+}
+
+/** Options of a peer process. */
+export interface PeerProcessOptions {
+  /** Kubo API multiaddr, or 'embedded' for the Helia connector. */
+  ipfs: string
+  /** Edits service.json (parsed) before the daemon starts. */
+  edit?: (cfg: Record<string, Record<string, Record<string, unknown>>>) => void
+  /** Reuse an existing config folder (restart) instead of a new one. */
+  configDir?: string
+  env?: Record<string, string>
+}
+
+/** A running peer process. */
+export interface PeerProcess {
+  configDir: string
+  /** REST API multiaddr (for --host). */
+  restMaddr: string
+  restUrl: string
+  pid: number
+  logs(): string
+  /** Runs our ctl against this peer. */
+  ctl(args: string[], opts?: { env?: Record<string, string> }): Promise<RunResult>
+  /** Graceful stop (SIGTERM, wait for exit). */
+  stop(): Promise<number>
+  /** SIGKILL, no cleanup. */
+  kill9(): Promise<void>
+}
+
+/** Creates a config folder for a peer (service init + edits) and returns it. */
+export async function initPeerConfig(opts: PeerProcessOptions): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: 'cluster-peer-' })
+  const connector = opts.ipfs === 'embedded' ? 'embedded' : 'ipfshttp'
+  const r = await runMain(['service', '--config', dir, 'init', '--randomports', '--ipfs', connector])
+  if (r.code !== 0) throw new Error(`service init failed: ${r.stderr}`)
+  const file = join(dir, 'service.json')
+  const cfg = JSON.parse(await Deno.readTextFile(file))
+  cfg.cluster.listen_multiaddress = cfg.cluster.listen_multiaddress.map((a: string) =>
+    a.replace('/ip4/0.0.0.0/', '/ip4/127.0.0.1/')
+  )
+  cfg.cluster.mdns_interval = '0s'
+  if (connector === 'ipfshttp') cfg.ipfs_connector.ipfshttp.node_multiaddress = opts.ipfs
+  opts.edit?.(cfg)
+  await Deno.writeTextFile(file, JSON.stringify(cfg, null, 2))
+  return dir
+}
+
+/** Starts `service daemon` on a (new or given) config folder and waits until it serves. */
+export async function startPeerProcess(opts: PeerProcessOptions): Promise<PeerProcess> {
+  const dir = opts.configDir ?? await initPeerConfig(opts)
+  const cfg = JSON.parse(await Deno.readTextFile(join(dir, 'service.json')))
+  const restMaddr: string = [cfg.api.restapi.http_listen_multiaddress].flat()[0]
+  const m = /\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(restMaddr)!
+  const tls = !!cfg.api.restapi.ssl_cert_file
+  const restUrl = `${tls ? 'https' : 'http'}://${m[1]}:${m[2]}`
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ['run', '-A', MAIN, 'service', '--config', dir, 'daemon'],
+    cwd: ROOT,
+    env: opts.env,
+    stdin: 'null',
+    stdout: 'piped',
+    stderr: 'piped',
+  }).spawn()
+  let logs = ''
+  const dec = new TextDecoder()
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    for await (const b of s) logs += dec.decode(b)
+  }
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)])
+  let exited = false
+  const status = child.status.then((s) => {
+    exited = true
+    return s
+  })
+  const deadline = Date.now() + 60_000
+  while (!logs.includes('IPFS Cluster is READY')) {
+    if (exited) throw new Error(`daemon exited early:\n${logs}`)
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`daemon not ready in 60 s:\n${logs}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const host = ['--host', restMaddr, ...(tls ? ['--https', '--no-check-certificate'] : [])]
+  return {
+    configDir: dir,
+    restMaddr,
+    restUrl,
+    pid: child.pid,
+    logs: () => logs,
+    ctl: (args, o) => runMain(['ctl', ...host, ...args], o),
+    async stop() {
+      if (!exited) child.kill('SIGTERM')
+      const timer = setTimeout(() => !exited && child.kill('SIGKILL'), 20_000)
+      const s = await status
+      clearTimeout(timer)
+      await pumps
+      return s.code
+    },
+    async kill9() {
+      if (!exited) child.kill('SIGKILL')
+      await status
+      await pumps
+    },
+  }
+}
