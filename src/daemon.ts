@@ -127,7 +127,7 @@ async function build(
 
   const monitor = buildMonitor(cfg, ident.id)
   stack.push({ name: 'monitor', stop: () => monitor.stop() })
-  const informers: Informer[] = buildInformers(cfg, ipfs, tracker)
+  const informers: Informer[] = buildInformers(cfg, ipfs, tracker, ident.id)
   stack.push({
     name: 'informers',
     stop: async () => void await Promise.all(informers.map((i) => i.stop())),
@@ -141,7 +141,7 @@ async function build(
     ipfs,
     monitor,
     informers,
-    allocate: buildAllocate(cfg, ident.id, monitor),
+    allocate: buildAllocate(cfg, monitor),
     addresses: () => host.addresses(),
     log,
   })
