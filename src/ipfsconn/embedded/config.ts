@@ -2,7 +2,15 @@
  * The `ipfs_connector.embedded` section (env CLUSTER_EMBEDDED_<KEY>): a Helia node inside the
  * peer. Not in the reference (it has no embedded node); see docs/compat.md.
  */
-import { bool, type ConfigOf, defineSection, duration, maddrList, str } from '../../config/schema.ts'
+import {
+  bool,
+  type ConfigOf,
+  defineSection,
+  duration,
+  maddrList,
+  str,
+} from '../../config/schema.ts'
+import { parseStorageSize } from './storage_size.ts'
 
 /** Field definitions of `ipfs_connector.embedded`. */
 export const embeddedSection = defineSection('ipfs_connector.embedded', 'EMBEDDED', {
@@ -12,10 +20,19 @@ export const embeddedSection = defineSection('ipfs_connector.embedded', 'EMBEDDE
   libp2p: bool(false),
   /** Swarm listen addresses when libp2p is on (loopback by default). */
   listen_multiaddress: maddrList(['/ip4/127.0.0.1/tcp/0']),
-  /** Total limit for fetching a pin's blocks. */
+  /** A pin fails when no new block arrives for this long (no total limit: big DAGs take long). */
   pin_timeout: duration(2 * 60_000, { positive: true }),
   /** Storage limit reported as StorageMax (for the freespace informer), in bytes; 0 = disk size. */
-  storage_max: str('10GB'),
+  storage_max: {
+    ...str('10GB'),
+    check(v: string) {
+      try {
+        parseStorageSize(v)
+      } catch (err) {
+        return (err as Error).message
+      }
+    },
+  },
 })
 
 /** The loaded `ipfs_connector.embedded` section. */
