@@ -74,7 +74,7 @@ export interface KuboDoubleState {
   /** `config/show` answer. */
   config: Record<string, unknown>
   /** Consulted first: return a Response to answer instead of the double. */
-  override?: (req: DoubleRequest) => Response | Promise<Response> | undefined
+  override?: (req: DoubleRequest) => Response | undefined | Promise<Response | undefined>
 }
 
 /** Options of startKuboDouble. */
@@ -205,7 +205,7 @@ export function kuboDoubleHandler(
           Golang: 'deno',
         })
       case 'pin/add':
-        return pinAdd(params, request.signal)
+        return pinAdd(params)
       case 'pin/rm': {
         const c = argCid(params.get('arg'))
         if (!c) return kuboError(`invalid path ${JSON.stringify(params.get('arg') ?? '')}`, 400)
@@ -312,7 +312,7 @@ export function kuboDoubleHandler(
     }
   }
 
-  function pinAdd(params: URLSearchParams, signal: AbortSignal): Response {
+  function pinAdd(params: URLSearchParams): Response {
     const args = params.getAll('arg')
     const cids = args.map(argCid)
     if (args.length === 0) return kuboError('argument "ipfs-path" is required', 400)
@@ -347,10 +347,10 @@ export function kuboDoubleHandler(
             controller.close()
           } catch { /* closed */ }
         }
-        signal.addEventListener('abort', stop, { once: true })
+        // A client that goes away cancels the stream (cancel below); stop() closes it.
         closing?.addEventListener('abort', stop, { once: true })
         const tick = () => {
-          if (signal.aborted || closing?.aborted) return
+          if (closing?.aborted) return
           if (n < prog.steps && (prog.stallAt === undefined || n < prog.stallAt)) n++
           controller.enqueue(
             enc.encode(JSON.stringify({ Progress: num(n), Bytes: num(n * 1024) }) + '\n'),
