@@ -297,16 +297,16 @@ export function restClient(opts: RestClientOptions = {}): RestClient {
         path: `/pins/${enc(cid)}?${pinQuery(opts)}`,
         signal: o?.signal,
       }, decodePin),
-    pinPath: (path, opts = {}, o) =>
-      call({
+    pinPath: async (path, opts = {}, o) =>
+      await call({
         method: 'POST',
         path: `/pins${encPath(ipfsPath(path))}?${pinQuery(opts)}`,
         signal: o?.signal,
       }, decodePin),
     unpin: (cid, o) =>
       call({ method: 'DELETE', path: `/pins/${enc(cid)}`, signal: o?.signal }, decodePin),
-    unpinPath: (path, o) =>
-      call({
+    unpinPath: async (path, o) =>
+      await call({
         method: 'DELETE',
         path: `/pins${encPath(ipfsPath(path))}`,
         signal: o?.signal,
