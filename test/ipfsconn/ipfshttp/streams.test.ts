@@ -1,0 +1,130 @@
+/**
+ * The streaming pieces under the Kubo connector: NDJSON reading, the multipart body, the watchdog.
+ */
+import assert from 'node:assert/strict'
+import { multipartStream } from '../../../src/ipfsconn/ipfshttp/multipart.ts'
+import { JsonLineError, readJsonLines } from '../../../src/ipfsconn/ipfshttp/ndjson.ts'
+import { progressWatchdog } from '../../../src/ipfsconn/ipfshttp/watchdog.ts'
+
+function chunked(...parts: string[]): ReadableStream<Uint8Array> {
+  const enc = new TextEncoder()
+  return new ReadableStream({
+    start(c) {
+      for (const p of parts) c.enqueue(enc.encode(p))
+      c.close()
+    },
+  })
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const v of it) out.push(v)
+  return out
+}
+
+Deno.test('readJsonLines: values split across chunks, blank lines, no final newline', async () => {
+  const values = await collect(
+    readJsonLines(chunked('{"Progress":1}\n{"Pro', 'gress":2}\n\n  \n{"Pins":["a', '"]}')),
+  )
+  assert.deepEqual(values, [{ Progress: 1 }, { Progress: 2 }, { Pins: ['a'] }])
+  assert.deepEqual(await collect(readJsonLines(chunked(''))), [])
+})
+
+Deno.test('readJsonLines: a multi-byte character split between chunks', async () => {
+  const bytes = new TextEncoder().encode('{"Name":"é"}\n')
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(bytes.slice(0, 10)) // cuts "é" (2 bytes) in half
+      c.enqueue(bytes.slice(10))
+      c.close()
+    },
+  })
+  assert.deepEqual(await collect(readJsonLines(body)), [{ Name: 'é' }])
+})
+
+Deno.test('readJsonLines: a bad line is a JsonLineError; breaking out cancels the body', async () => {
+  await assert.rejects(
+    collect(readJsonLines(chunked('{"a":1}\n{oops\n'))),
+    (e) => e instanceof JsonLineError,
+  )
+  let cancelled = false
+  const endless = new ReadableStream<Uint8Array>({
+    pull(c) {
+      c.enqueue(new TextEncoder().encode('{"x":1}\n'))
+    },
+    cancel() {
+      cancelled = true
+    },
+  })
+  for await (const _ of readJsonLines(endless)) break
+  assert.ok(cancelled)
+})
+
+Deno.test('multipartStream: a body the server parses back, produced lazily', async () => {
+  let produced = 0
+  async function* files() {
+    for (let i = 0; i < 3; i++) {
+      produced++
+      yield { name: `f${i}`, bytes: new Uint8Array([i, i, i]) }
+    }
+  }
+  const seen: string[] = []
+  const { body, contentType } = multipartStream(files(), (f) => f, (f) => seen.push(f.name))
+  assert.equal(produced, 0, 'nothing produced before the body is read')
+  const form = await new Request('http://x/', {
+    method: 'POST',
+    body,
+    headers: { 'content-type': contentType },
+  }).formData()
+  const parts = form.getAll('file') as File[]
+  assert.deepEqual(parts.map((p) => p.name), ['f0', 'f1', 'f2'])
+  assert.deepEqual(new Uint8Array(await parts[2].arrayBuffer()), new Uint8Array([2, 2, 2]))
+  assert.deepEqual(seen, ['f0', 'f1', 'f2'])
+})
+
+Deno.test('multipartStream: cancelling the body returns the source iterator', async () => {
+  let returned = false
+  async function* files() {
+    try {
+      for (;;) yield { name: 'x', bytes: new Uint8Array(1) }
+    } finally {
+      returned = true
+    }
+  }
+  const { body } = multipartStream(files(), (f) => f)
+  const reader = body.getReader()
+  await reader.read()
+  await reader.cancel()
+  assert.ok(returned)
+})
+
+Deno.test('progressWatchdog: fires after the timeout without growth, only once', async () => {
+  let fired = 0
+  const dog = progressWatchdog(60, () => fired++)
+  await new Promise((r) => setTimeout(r, 40))
+  dog.progress(0) // no growth: does not re-arm
+  await new Promise((r) => setTimeout(r, 40))
+  assert.equal(fired, 1)
+  dog.progress(5)
+  await new Promise((r) => setTimeout(r, 80))
+  assert.equal(fired, 1)
+  dog.stop()
+})
+
+Deno.test('progressWatchdog: growth re-arms it; stop disarms it', async () => {
+  let fired = 0
+  const dog = progressWatchdog(60, () => fired++)
+  for (let i = 1; i <= 4; i++) {
+    await new Promise((r) => setTimeout(r, 30))
+    dog.progress(i)
+  }
+  assert.equal(fired, 0, 'still alive after 120 ms of growth')
+  dog.progress(4) // same count repeated (Kubo repeats it while stuck)
+  await new Promise((r) => setTimeout(r, 90))
+  assert.equal(fired, 1)
+  const quiet = progressWatchdog(30, () => fired++)
+  quiet.stop()
+  quiet.stop()
+  await new Promise((r) => setTimeout(r, 50))
+  assert.equal(fired, 1)
+})
