@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict'
+import { base36 } from 'multiformats/bases/base36'
+import { base58btc } from 'multiformats/bases/base58'
+import {
+  CID,
+  multihashKey,
+  normalizeCid,
+  parseCid,
+  sameContent,
+  tryParseCid,
+} from '../../src/types/cid.ts'
+import { ValidationError } from '../../src/errors.ts'
+
+const V0 = 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'
+const V1 = 'bafybeie5nqv6kd3qnfjupgvz34woh3oksc3iau6abmyajn7qvtf6d2ho34'
+// The same multihash as a raw-codec CID (what Helia lists for some blocks).
+const RAW = 'bafkreicqkc4lriv5vfcto5uts7wg6wn7dn6g7kfplcl67mtfalsyx2r2ku'
+
+Deno.test('a v0 CID stays base58btc and a v1 CID prints in base32, as go-cid prints them', () => {
+  assert.equal(normalizeCid(V0), V0)
+  assert.equal(normalizeCid(V1), V1)
+  assert.equal(parseCid(V0).version, 0)
+  assert.equal(parseCid(V1).version, 1)
+  assert.equal(parseCid(V0).toV1().toString(), V1)
+})
+
+Deno.test('v1 CIDs in base58btc and base36 normalize to base32', () => {
+  const c = parseCid(V1)
+  const b58 = c.toString(base58btc)
+  const b36 = c.toString(base36)
+  assert.ok(b58.startsWith('z') && b36.startsWith('k'))
+  assert.equal(normalizeCid(b58), V1)
+  assert.equal(normalizeCid(b36), V1)
+})
+
+Deno.test('CIDs are compared by multihash across versions, bases and codecs', () => {
+  const v0 = parseCid(V0)
+  const v1 = parseCid(V1)
+  assert.ok(sameContent(v0, v1))
+  assert.equal(multihashKey(v0), multihashKey(v1))
+  assert.ok(sameContent(v1, parseCid(v1.toString(base36))))
+  const raw = parseCid(RAW)
+  assert.ok(!sameContent(v0, raw))
+  // A raw-codec CID over v0's multihash addresses the same bytes.
+  const rawSame = CID.createV1(0x55, v0.multihash)
+  assert.ok(rawSame.toString() !== V1 && rawSame.toString().startsWith('bafk'))
+  assert.ok(sameContent(v0, rawSame))
+})
+
+Deno.test('bad CIDs throw ValidationError naming the input; tryParseCid returns undefined', () => {
+  for (const s of ['', 'notacid', 'Qm', 'bafy', V0.slice(0, 45) + '0']) {
+    assert.throws(() => parseCid(s), ValidationError, JSON.stringify(s))
+    assert.equal(tryParseCid(s), undefined)
+  }
+  assert.throws(() => parseCid('notacid'), /invalid cid "notacid"/)
+  assert.equal(tryParseCid(V0)?.toString(), V0)
+})

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict'
+import { formatTime, parseTime, ZERO_TIME } from '../../src/types/time.ts'
+import { ValidationError } from '../../src/errors.ts'
+
+Deno.test('formatTime prints RFC3339 UTC without trailing fractional zeros, as Go does', () => {
+  assert.equal(formatTime(Date.UTC(2026, 10, 25, 12, 36, 18)), '2026-11-25T12:36:18Z')
+  assert.equal(formatTime(Date.UTC(2026, 10, 25, 12, 36, 18, 230)), '2026-11-25T12:36:18.23Z')
+  assert.equal(formatTime(Date.UTC(2026, 10, 25, 12, 36, 18, 5)), '2026-11-25T12:36:18.005Z')
+  assert.equal(formatTime(new Date(Date.UTC(2000, 0, 1))), '2000-01-01T00:00:00Z')
+})
+
+Deno.test('the zero time is Go’s zero time.Time both ways', () => {
+  assert.equal(formatTime(0), ZERO_TIME)
+  assert.equal(formatTime(undefined), ZERO_TIME)
+  assert.equal(formatTime(NaN), ZERO_TIME)
+  assert.equal(ZERO_TIME, '0001-01-01T00:00:00Z')
+  assert.equal(parseTime(ZERO_TIME), 0)
+})
+
+Deno.test('parseTime reads nanosecond and offset timestamps', () => {
+  const ms = Date.UTC(2026, 10, 25, 12, 36, 18, 233)
+  assert.equal(parseTime('2026-11-25T12:36:18.233052385Z'), ms)
+  assert.equal(parseTime('2026-11-25T14:36:18.233+02:00'), ms)
+  assert.equal(formatTime(parseTime('2026-11-25T12:36:18Z')), '2026-11-25T12:36:18Z')
+})
+
+Deno.test('parseTime rejects malformed and impossible dates', () => {
+  for (
+    const s of [
+      '',
+      'yesterday',
+      '2026-11-25',
+      '2026-11-25 12:36:18Z',
+      '2026-11-25T12:36:18',
+      '2026-13-01T00:00:00Z',
+      '2026-02-30T00:00:00Z',
+      '2026-04-31T00:00:00Z',
+      '2026-11-25T25:00:00Z',
+    ]
+  ) {
+    assert.throws(() => parseTime(s), ValidationError, s)
+  }
+  assert.equal(parseTime('2024-02-29T00:00:00Z'), Date.UTC(2024, 1, 29))
+})
