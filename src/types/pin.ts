@@ -217,13 +217,14 @@ export function pinOptionsFromQuery(q: URLSearchParams, now = Date.now()): PinOp
   const o = defaultPinOptions()
   o.name = q.get('name') ?? ''
   o.mode = q.get('mode') === 'direct' ? 'direct' : 'recursive'
-  const intParam = (name: string, alias?: string): number | undefined => {
-    const v = q.get(name) ?? (alias ? q.get(alias) : null)
+  const intParam = (name: string, shownAs = name): number | undefined => {
+    const v = q.get(name)
     if (v === null || v === '') return undefined
-    if (!/^-?\d+$/.test(v)) throw new ValidationError(`parameter ${name} invalid`)
+    if (!/^[-+]?\d+$/.test(v)) throw new ValidationError(`parameter ${shownAs} invalid`)
     return parseInt(v, 10)
   }
-  const repl = intParam('replication')
+  // The reference copies `replication` into replication-min/max, so its errors name those.
+  const repl = intParam('replication', 'replication-min')
   o.replication_factor_min = repl ?? intParam('replication-min') ?? 0
   o.replication_factor_max = repl ?? intParam('replication-max') ?? 0
   const shard = q.get('shard-size')
@@ -252,8 +253,9 @@ export function pinOptionsFromQuery(q: URLSearchParams, now = Date.now()): PinOp
     o.expire_at = formatTime(now + d)
   }
   const meta: Record<string, string> = {}
-  for (const [k, v] of q) {
-    if (k.startsWith('meta-') && k.length > 5) meta[k.slice(5)] = v
+  for (const k of q.keys()) {
+    // q.get: a repeated key keeps its first value, as Go's url.Values.Get does.
+    if (k.startsWith('meta-') && k.length > 5) meta[k.slice(5)] = q.get(k)!
   }
   o.metadata = meta
   const update = q.get('pin-update')
@@ -300,13 +302,18 @@ export function pinOptionsToQuery(o: Partial<PinOptions>): URLSearchParams {
 }
 
 /**
- * The pin as the state keeps it. IPFS Cluster stores pins as protobuf with whole-second times and
- * reads `origins` back as `[]`, so `GET /allocations` shows exactly that; we store the same form.
+ * The pin as the state keeps it. IPFS Cluster stores pins as protobuf with whole-second times,
+ * without `user_allocations` (not in its protobuf) and with empty metadata read back as null, and
+ * reads `origins` back as `[]`, so `GET /allocations` and `state export` show exactly that; we
+ * store the same form.
  */
 export function storedPin(pin: Pin): Pin {
   const secs = (t: string) => t.replace(/\.\d+(Z|[+-]\d{2}:\d{2})$/, '$1')
+  const hasMeta = pin.metadata !== null && Object.keys(pin.metadata).length > 0
   return orderPin({
     ...pin,
+    user_allocations: null,
+    metadata: hasMeta ? pin.metadata : null,
     origins: pin.origins ?? [],
     timestamp: secs(pin.timestamp),
     expire_at: secs(pin.expire_at),

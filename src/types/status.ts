@@ -71,26 +71,24 @@ export const ERROR_STATUSES: ReadonlySet<string> = new Set([
 
 /**
  * Parses a comma list of status names into a mask. Unknown names are ignored, as in the reference;
- * a list in which no name is known is an error (`invalid filter value`). Empty means "all" (0).
+ * a non-empty list that yields no bit (only unknown names, or just `undefined`) is an error
+ * (`invalid filter value`), as the reference answers. Empty means "all" (0).
  */
 export function parseStatusFilter(s: string | null | undefined): number {
   if (!s) return 0
   let mask = 0
-  let known = false
   for (const part of s.split(',')) {
     const name = part.trim()
-    if (name in STATUS_BITS) {
-      known = true
-      mask |= STATUS_BITS[name]
-    }
+    // hasOwn: names like `constructor` must not match Object.prototype.
+    if (Object.hasOwn(STATUS_BITS, name)) mask |= STATUS_BITS[name]
   }
-  if (!known) throw new ValidationError('invalid filter value')
+  if (mask === 0) throw new ValidationError('invalid filter value')
   return mask
 }
 
 /** True when a status matches a filter mask (0 matches everything). */
 export function statusMatches(status: string, filter: number): boolean {
-  const bit = STATUS_BITS[status] ?? 0
+  const bit = Object.hasOwn(STATUS_BITS, status) ? STATUS_BITS[status] : 0
   return filter === 0 || bit === 0 || (bit & filter) !== 0
 }
 

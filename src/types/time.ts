@@ -28,5 +28,11 @@ export function parseTime(s: string): number {
   }
   const ms = Date.parse(s)
   if (Number.isNaN(ms)) throw new ValidationError(`invalid RFC3339 time ${JSON.stringify(s)}`)
+  // Date.parse rolls impossible days over (Feb 30 → Mar 2); Go rejects them ("day out of range").
+  const [y, mo, d] = s.slice(0, 10).split('-').map(Number)
+  const day = new Date(Date.UTC(y, mo - 1, d))
+  if (day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d) {
+    throw new ValidationError(`invalid RFC3339 time ${JSON.stringify(s)}: day out of range`)
+  }
   return ms
 }
