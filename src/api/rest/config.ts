@@ -7,12 +7,56 @@ import {
   type ConfigOf,
   defineSection,
   duration,
+  type Field,
   int,
   maddrList,
   str,
   strList,
   strMap,
 } from '../../config/schema.ts'
+
+/**
+ * Response headers added to every answer: name → values, as the reference's
+ * `map[string][]string`. A single string value is accepted too; env form `Name:value,Name2:v`.
+ */
+export function headerMap(def: Record<string, string[]> = {}): Field<Record<string, string[]>> {
+  const parse = (v: unknown) => {
+    if (v === null) return {}
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      throw new Error('must be an object of header name to list of values')
+    }
+    const out: Record<string, string[]> = {}
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) {
+        throw new Error(`invalid header name ${JSON.stringify(k)}`)
+      }
+      const values = typeof x === 'string' ? [x] : x
+      if (
+        !Array.isArray(values) || values.some((e) => typeof e !== 'string' || /[\r\n\0]/.test(e))
+      ) {
+        throw new Error(`header ${k} must be a list of strings without line breaks`)
+      }
+      out[k] = values as string[]
+    }
+    return out
+  }
+  return {
+    kind: 'headers',
+    default: def,
+    parse,
+    parseEnv(s) {
+      const out: Record<string, string[]> = {}
+      for (const pair of s.split(',')) {
+        if (!pair) continue
+        const i = pair.indexOf(':')
+        if (i < 0) throw new Error(`must be a list of Name:value pairs, got ${JSON.stringify(s)}`)
+        ;(out[pair.slice(0, i)] ??= []).push(pair.slice(i + 1))
+      }
+      return parse(out)
+    },
+    toJSON: (v) => v,
+  }
+}
 
 function httpApiFields(port: number) {
   return {
@@ -31,7 +75,7 @@ function httpApiFields(port: number) {
     private_key: { ...str(''), omitDefault: true },
     basic_auth_credentials: strMap(null, { nullable: true, nonEmpty: true }),
     http_log_file: str(''),
-    headers: strMap({}),
+    headers: headerMap(),
     cors_allowed_origins: strList(['*']),
     cors_allowed_methods: strList(['GET']),
     cors_allowed_headers: strList([]),
@@ -63,3 +107,5 @@ export const pinSvcApiSection = defineSection(
 
 /** The loaded `api.restapi` section (durations in ms). */
 export type RestApiConfig = ConfigOf<typeof restApiSection.fields>
+/** The settings every HTTP API shares (REST, Pinning Service API). */
+export type HttpApiConfig = RestApiConfig

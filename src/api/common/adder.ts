@@ -1,0 +1,341 @@
+/**
+ * Adding content through the cluster (the reference's `adder` with its single DAG service):
+ * multipart parts (files, directories, symlinks) are chunked into a UnixFS DAG with
+ * ipfs-unixfs-importer, the blocks stream to the IPFS daemon in one `blockStream` call while they
+ * are built, and the root is pinned in the cluster. Output items follow `ipfs add`: one per file
+ * as it completes, then the directories (children before parents, siblings by name), root last.
+ *
+ * Without wrap-with-directory, each top-level part is imported on its own and the last one's
+ * root is pinned, as in the reference.
+ *
+ * @example
+ * ```ts
+ * checkAddParams(params) // 400 on options the importer cannot honour
+ * for await (const out of addMultipart(reader, params, deps, signal)) …
+ * ```
+ */
+import { posix } from 'node:path'
+import {
+  type ImportCandidate,
+  importer,
+  type ImporterOptions,
+  type WritableStorage,
+} from 'ipfs-unixfs-importer'
+import { fixedSize } from 'ipfs-unixfs-importer/chunker'
+import { balanced, trickle } from 'ipfs-unixfs-importer/layout'
+import type { CID } from 'multiformats/cid'
+import type { IPFSConnector } from '../../components.ts'
+import { ValidationError } from '../../errors.ts'
+import type { PinOptions } from '../../types/pin.ts'
+import type { AddParams } from './add_params.ts'
+import type { MultipartPart, MultipartReader } from './multipart.ts'
+import { parseHeaderParams } from './multipart.ts'
+import { AsyncQueue } from './queue.ts'
+
+/** One output item of an add (`AddedOutput`); progress items carry `bytes` and a null cid. */
+export interface AddedOutput {
+  name: string
+  cid: string | null
+  bytes?: number
+  size?: number
+  allocations?: string[]
+}
+
+/** What adding needs from the peer. */
+export interface AdderDeps {
+  ipfs: Pick<IPFSConnector, 'blockStream'>
+  /** Pins the root in the cluster (mode recursive). */
+  pin(cid: string, opts: PinOptions, signal?: AbortSignal): Promise<unknown>
+  /** The peers the content goes to, shown in each output item. */
+  allocations(): string[]
+}
+
+/** Kubo's largest chunk (2 MiB block minus overhead). */
+const CHUNK_SIZE_LIMIT = 2 * 1024 * 1024 - 256
+const PROGRESS_STEP = 256 * 1024
+const BLOCK_QUEUE = 64
+
+/** Parses `size-N` (or `default`); other chunkers are refused. */
+function chunkSize(chunker: string): number {
+  if (chunker === '' || chunker === 'default') return 262144
+  const [name, ...rest] = chunker.split('-')
+  if (name !== 'size') {
+    throw new ValidationError(
+      `chunker ${
+        JSON.stringify(chunker)
+      } is not supported: use size-<bytes> (rabin and buzhash are not implemented)`,
+    )
+  }
+  if (rest.length !== 1) {
+    throw new ValidationError('incorrect chunker string format (expected size-{size})')
+  }
+  if (!/^[+-]?\d+$/.test(rest[0])) {
+    throw new ValidationError(`invalid chunker size ${JSON.stringify(rest[0])}`)
+  }
+  const n = parseInt(rest[0], 10)
+  if (n <= 0) throw new ValidationError('chunker size must be greater than 0')
+  if (n > CHUNK_SIZE_LIMIT) {
+    throw new ValidationError(
+      `chunker parameters may not exceed the maximum chunk size of ${CHUNK_SIZE_LIMIT}`,
+    )
+  }
+  return n
+}
+
+/** The importer hashes with sha2-256 only. */
+function checkHash(name: string): void {
+  if (name.toLowerCase() !== 'sha2-256') {
+    throw new ValidationError(
+      `hash function ${JSON.stringify(name)} is not supported (only sha2-256)`,
+    )
+  }
+}
+
+/**
+ * Checks the options the importer must honour, so that a bad request is a 400 before any
+ * output instead of an error in the middle of the stream.
+ */
+export function checkAddParams(p: AddParams): void {
+  chunkSize(p.chunker)
+  checkHash(p.hash)
+  if (p.cid_version !== 0 && p.cid_version !== 1) {
+    throw new ValidationError(`bad CID Version: unknown CID version: ${p.cid_version}`)
+  }
+  if (p.shard) throw new ValidationError('sharding (shard=true) is not supported')
+  if (p.format === 'car') throw new ValidationError('format=car is not supported')
+}
+
+function importerOptions(p: AddParams): ImporterOptions {
+  const trick = p.layout === 'trickle'
+  return {
+    profile: 'unixfs-v0-2015',
+    cidVersion: p.cid_version as 0 | 1,
+    rawLeaves: p.raw_leaves,
+    // Kubo's balanced DAG has `file` leaves and a single chunk becomes the root; its trickle DAG
+    // has `raw` UnixFS leaves under a root node.
+    leafType: trick ? 'raw' : 'file',
+    reduceSingleLeafToSelf: !trick,
+    chunker: fixedSize({ chunkSize: chunkSize(p.chunker) }),
+    layout: trick ? trickle() : balanced({ maxChildrenPerNode: 174 }),
+    // Parts arrive one after another on one stream: import them one at a time.
+    fileImportConcurrency: 1,
+  }
+}
+
+/** The cleaned path of a part, as the reference derives it (`path.Clean("/" + filename)`). */
+function partPath(part: MultipartPart): string {
+  const disp = parseHeaderParams(part.headers.get('content-disposition') ?? '')
+  let name = disp.params.get('filename') ?? ''
+  try {
+    name = decodeURIComponent(name.replaceAll('+', ' '))
+  } catch {
+    // not escaped: keep it as it is
+  }
+  const clean = posix.normalize('/' + name)
+  return clean === '/' ? '' : clean.replace(/\/$/, '').slice(1)
+}
+
+type PartKind = 'file' | 'dir' | 'symlink'
+
+function partKind(part: MultipartPart): PartKind {
+  const ct = parseHeaderParams(part.headers.get('content-type') ?? '').type
+  if (
+    ct === 'application/x-directory' || ct === 'multipart/form-data' || ct === 'multipart/mixed'
+  ) return 'dir'
+  if (ct === 'application/symlink') return 'symlink'
+  return 'file'
+}
+
+async function readAll(part: MultipartPart, limit: number): Promise<string> {
+  const chunks: Uint8Array[] = []
+  let n = 0
+  for await (const c of part.body()) {
+    n += c.length
+    if (n > limit) throw new ValidationError('symlink target too long')
+    chunks.push(c)
+  }
+  const all = new Uint8Array(n)
+  let off = 0
+  for (const c of chunks) {
+    all.set(c, off)
+    off += c.length
+  }
+  return new TextDecoder().decode(all)
+}
+
+/** Multipart parts with one part of look-ahead, so imports can stop at a top-level boundary. */
+class PartStream {
+  #next: MultipartPart | null | undefined
+  constructor(readonly reader: MultipartReader) {}
+  async peek(): Promise<MultipartPart | null> {
+    if (this.#next === undefined) this.#next = await this.reader.nextPart()
+    return this.#next
+  }
+  take(): void {
+    this.#next = undefined
+  }
+}
+
+/** Orders directory outputs as the reference prints them: children first, siblings by name. */
+function compareDirs(a: string, b: string): number {
+  const A = a === '' ? [] : a.split('/')
+  const B = b === '' ? [] : b.split('/')
+  for (let i = 0;; i++) {
+    if (i === A.length) return i === B.length ? 0 : 1 // a is an ancestor of b: after it
+    if (i === B.length) return -1
+    if (A[i] !== B[i]) return A[i] < B[i] ? -1 : 1
+  }
+}
+
+/** Where the importer writes blocks: a bounded queue drained by one IPFS blockStream call. */
+class BlockSink {
+  readonly #queue = new AsyncQueue<{ cid: string; bytes: Uint8Array }>(BLOCK_QUEUE)
+  #streaming: Promise<void> | undefined
+  #recent: string[] = []
+  blocks = 0
+
+  constructor(readonly ipfs: AdderDeps['ipfs'], readonly signal: AbortSignal) {}
+
+  put = async (cid: CID, bytes: Uint8Array): Promise<CID> => {
+    const key = cid.toString()
+    // Identical chunks produce the same block back to back: send it once (as the reference does).
+    if (this.#recent.includes(key)) return cid
+    this.#recent.push(key)
+    if (this.#recent.length > 8) this.#recent.shift()
+    this.#streaming ??= this.ipfs.blockStream(this.#queue, this.signal).catch((err) => {
+      this.#queue.close(err)
+      throw err
+    })
+    this.blocks++
+    await this.#queue.push({ cid: key, bytes })
+    return cid
+  }
+
+  /** Waits until every block is stored. */
+  async finish(): Promise<void> {
+    this.#queue.close()
+    await this.#streaming
+  }
+
+  abort(err: unknown): void {
+    this.#queue.close(err)
+    this.#streaming?.catch(() => {})
+  }
+}
+
+/**
+ * Adds the parts of a multipart body. Yields output items as they are produced; throws when
+ * adding fails (before the first item, callers answer 500; after it, the stream is aborted).
+ */
+export function addMultipart(
+  reader: MultipartReader,
+  params: AddParams,
+  deps: AdderDeps,
+  signal: AbortSignal,
+): AsyncIterable<AddedOutput> {
+  checkAddParams(params)
+  const out = new AsyncQueue<AddedOutput>()
+  const sink = new BlockSink(deps.ipfs, signal)
+  const parts = new PartStream(reader)
+  const opts = importerOptions(params)
+  const allocations = deps.allocations()
+
+  /** Import candidates for the parts under `top` ('' = all parts), with progress output. */
+  async function* candidates(top: string | undefined): AsyncIterable<ImportCandidate> {
+    while (true) {
+      signal.throwIfAborted()
+      const part = await parts.peek()
+      if (!part) return
+      const path = partPath(part)
+      if (top !== undefined && path !== top && !path.startsWith(top + '/')) return
+      parts.take()
+      const kind = partKind(part)
+      if (kind === 'dir') {
+        yield { path }
+      } else if (kind === 'symlink') {
+        yield { path, link: await readAll(part, 4096) }
+      } else {
+        // Progress names are relative to the top-level entry, as the reference reports them.
+        const progressName = top === undefined || path === top
+          ? (top === undefined ? path : '')
+          : path.slice(top.length + 1)
+        yield { path, content: withProgress(part.body(), progressName) }
+      }
+    }
+  }
+
+  async function* withProgress(
+    body: AsyncIterable<Uint8Array>,
+    name: string,
+  ): AsyncIterable<Uint8Array> {
+    let bytes = 0
+    let last = 0
+    for await (const chunk of body) {
+      bytes += chunk.length
+      if (params.progress && bytes - last >= PROGRESS_STEP) {
+        last = bytes
+        await out.push({ name, cid: null, bytes })
+      }
+      yield chunk
+    }
+    if (params.progress) await out.push({ name, cid: null, bytes })
+  }
+
+  /** Runs the importer over candidates; returns the CID of the entry at `rootPath`. */
+  async function importTree(
+    source: AsyncIterable<ImportCandidate>,
+    rootPath: string,
+    wrap: boolean,
+  ) {
+    const dirs: AddedOutput[] = []
+    let root: string | undefined
+    for await (
+      const e of importer(source, sink as unknown as WritableStorage, {
+        ...opts,
+        wrapWithDirectory: wrap,
+      })
+    ) {
+      const item: AddedOutput = {
+        name: e.path ?? '',
+        cid: e.cid.toString(),
+        size: Number(e.size),
+        allocations,
+      }
+      if ((e.path ?? '') === rootPath) root = item.cid as string
+      if (e.unixfs?.isDirectory()) dirs.push(item)
+      else await out.push(item)
+    }
+    dirs.sort((a, b) => compareDirs(a.name, b.name))
+    for (const d of dirs) await out.push(d)
+    return root
+  }
+
+  const run = async () => {
+    let root: string | undefined
+    if (params.wrap) {
+      root = await importTree(candidates(undefined), '', true)
+    } else {
+      while (true) {
+        const first = await parts.peek()
+        if (!first) break
+        const top = partPath(first)
+        root = await importTree(candidates(top), top, false)
+      }
+    }
+    if (root === undefined) {
+      throw new ValidationError('no files were added: the request has no file parts')
+    }
+    await sink.finish()
+    if (!params.no_pin) await deps.pin(root, params.pin, signal)
+  }
+
+  run().then(
+    () => out.close(),
+    (err) => {
+      sink.abort(err)
+      reader.cancel()
+      out.close(err)
+    },
+  )
+  return out
+}

@@ -1,0 +1,309 @@
+/**
+ * The HTTP server every cluster API runs on (the reference's `api/common`): listeners from
+ * multiaddrs (TCP, unix sockets, TLS), then per request auth → CORS → 307 for a trailing slash →
+ * the router, with configured headers on every answer, bounded bodies, and an access log.
+ * APIs (REST, Pinning Service) supply only their routes and their error body shape.
+ *
+ * `handler(req)` runs the whole pipeline in-process, so routes are testable without a socket.
+ *
+ * @example
+ * ```ts
+ * const api = httpApi(cfg, routes, { name: 'restapi', configDir, errorBody: (code, message) => ({ code, message }) })
+ * await api.start()
+ * api.addresses() // ['/ip4/127.0.0.1/tcp/9094']
+ * await api.stop()
+ * ```
+ */
+import { isAbsolute, join } from 'node:path'
+import type { API } from '../../components.ts'
+import { ConfigError, errorMessage } from '../../errors.ts'
+import type { Logger } from '../../util/log.ts'
+import type { HttpApiConfig } from '../rest/config.ts'
+import { commonLogLine, countBody } from './access_log.ts'
+import { type Authenticator, authenticator, parseBasicAuth } from './auth.ts'
+import { declaredTooLarge, tooLargeMessage } from './body.ts'
+import { corsPolicy } from './cors.ts'
+import { boundMultiaddr, listenTarget } from './listen.ts'
+import { ndjsonResponse, type StreamOptions } from './ndjson.ts'
+import { type ErrorBodyFn, type Responder, responder } from './response.ts'
+import { router, type RouteSpec } from './router.ts'
+
+/** What a route handler gets. */
+export interface RequestContext {
+  req: Request
+  /** Decoded path. */
+  path: string
+  query: URLSearchParams
+  /** Path parameters of the route pattern. */
+  params: Record<string, string>
+  /** The authenticated user (basic user or token issuer), when auth is on. */
+  user?: string
+  /** Aborted when the server stops. */
+  signal: AbortSignal
+  r: Responder
+  /** The API's authenticator, when auth is configured. */
+  auth?: Authenticator
+  /** `max_body_bytes`. */
+  maxBodyBytes: number
+  /**
+   * Streams a source as NDJSON. The source gets a signal aborted when the client goes away or
+   * the server stops.
+   */
+  stream(source: (signal: AbortSignal) => AsyncIterable<unknown>): Promise<Response>
+  /** Options for a custom stream response (abort wiring and error logging). */
+  streamOptions(ac: AbortController): StreamOptions
+}
+
+/** A route of an API. */
+export interface ApiRoute extends RouteSpec {
+  handler: (ctx: RequestContext) => Promise<Response> | Response
+  /** The body is streamed by the handler (e.g. /add): `max_body_bytes` does not apply. */
+  unboundedBody?: boolean
+}
+
+/** What an HTTP API needs besides its config. */
+export interface HttpApiDeps {
+  /** Config key, for logs and errors (`restapi`, `pinsvcapi`). */
+  name: string
+  /** Folder that relative paths in the config (TLS files, log file) are relative to. */
+  configDir: string
+  errorBody: ErrorBodyFn
+  log?: Logger
+  /** Receives access log lines when `http_log_file` is not set (the reference's `restapilog`). */
+  accessLog?: Logger
+}
+
+/** An API server with an in-process entry point. */
+export interface HttpApi extends API {
+  /** Runs a request through the full pipeline (auth, CORS, routing) without a socket. */
+  handler(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response>
+}
+
+const noopLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
+
+/** Builds an API server over the given routes. Nothing listens until `start()`. */
+export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApiDeps): HttpApi {
+  const log = deps.log ?? noopLogger
+  const r = responder(config.headers, deps.errorBody)
+  const auth = config.basic_auth_credentials
+    ? authenticator(config.basic_auth_credentials)
+    : undefined
+  const cors = corsPolicy({
+    allowedOrigins: config.cors_allowed_origins ?? [],
+    allowedMethods: config.cors_allowed_methods ?? [],
+    allowedHeaders: config.cors_allowed_headers ?? [],
+    exposedHeaders: config.cors_exposed_headers ?? [],
+    allowCredentials: config.cors_allow_credentials,
+    maxAgeSeconds: Math.floor(config.cors_max_age / 1000),
+  })
+  const match = router(routes)
+  const maxHeaderBytes = config.max_header_bytes + 4096 // Go allows this much slack too
+  const maxBody = config.max_body_bytes
+  const stopping = new AbortController()
+  const servers: Deno.HttpServer[] = []
+  let bound: string[] = []
+  let logFile: Deno.FsFile | undefined
+  let started = false
+  let stopped: Promise<void> | undefined
+  const encoder = new TextEncoder()
+
+  const resolvePath = (p: string) => (isAbsolute(p) ? p : join(deps.configDir, p))
+
+  const streamOptions = (ac: AbortController): StreamOptions => ({
+    onCancel: () => ac.abort(),
+    onError: (err) => log.error(`${deps.name}: stream aborted: ${errorMessage(err)}`),
+  })
+
+  const headerBytes = (req: Request) => {
+    let n = req.url.length + req.method.length + 12
+    for (const [k, v] of req.headers) n += k.length + v.length + 4
+    return n
+  }
+
+  async function dispatch(req: Request, corsDone: { preflight: boolean }): Promise<Response> {
+    const url = new URL(req.url)
+    let path = url.pathname
+    if (path.includes('%')) {
+      try {
+        path = decodeURIComponent(path)
+      } catch {
+        return r.error(new Error('invalid URL escape in path'), 400)
+      }
+    }
+    if (headerBytes(req) > maxHeaderBytes) {
+      return r.error(new Error('request header fields too large'), 431)
+    }
+
+    let user: string | undefined
+    if (auth && req.method !== 'OPTIONS' && !(req.method === 'GET' && path === '/health')) {
+      const res = await auth.check(req.headers.get('authorization'))
+      if (!res.ok) {
+        if (res.reason) log.debug(`${deps.name}: invalid token: ${res.reason}`)
+        return r.error(
+          new Error(res.message),
+          401,
+          res.challenges.map((c) => ['WWW-Authenticate', c] as [string, string]),
+        )
+      }
+      user = res.issuer
+    }
+
+    const pre = cors.preflight(req)
+    if (pre) {
+      corsDone.preflight = true
+      return r.empty(204, pre)
+    }
+
+    if (path.endsWith('/')) {
+      // The reference answers 307 (not 301) so that clients keep the method and body.
+      if (path === '/') return r.error(new Error('not found'), 404)
+      const location = url.pathname.slice(0, -1) + url.search
+      return r.empty(307, [['Location', location]])
+    }
+
+    const m = match(req.method, path)
+    if (m.kind === 'none') return r.error(new Error('not found'), 404)
+    if (m.kind === 'method') {
+      return r.error(new Error('method not allowed'), 405, [['Allow', m.allow.join(', ')]])
+    }
+    if (!m.route.unboundedBody && declaredTooLarge(req, maxBody)) {
+      return r.error(new Error(tooLargeMessage(maxBody)), 413)
+    }
+    const ctx: RequestContext = {
+      req,
+      path,
+      query: url.searchParams,
+      params: m.params,
+      user,
+      signal: stopping.signal,
+      r,
+      auth,
+      maxBodyBytes: maxBody,
+      streamOptions,
+      stream(source) {
+        const ac = new AbortController()
+        const signal = AbortSignal.any([ac.signal, stopping.signal])
+        return ndjsonResponse(r, source(signal), streamOptions(ac))
+      },
+    }
+    return await m.route.handler(ctx)
+  }
+
+  const logging = () => logFile !== undefined || deps.accessLog !== undefined
+
+  function writeAccess(line: string) {
+    if (logFile) {
+      try {
+        logFile.writeSync(encoder.encode(line))
+      } catch (err) {
+        log.error(`${deps.name}: cannot write http_log_file: ${errorMessage(err)}`)
+      }
+    } else deps.accessLog?.info(line.trimEnd())
+  }
+
+  async function handler(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
+    const corsDone = { preflight: false }
+    let res: Response
+    try {
+      res = await dispatch(req, corsDone)
+    } catch (err) {
+      // Anything a handler did not turn into a response: answer with the error's own status.
+      res = r.error(err)
+      if (res.status >= 500) {
+        log.error(`${deps.name}: ${req.method} ${req.url}: ${errorMessage(err)}`)
+      }
+    }
+    if (!corsDone.preflight) cors.actual(req, res.headers)
+    if (!logging()) return res
+    const remote = info?.remoteAddr
+    const url = new URL(req.url)
+    const record = {
+      host: remote && 'hostname' in remote ? remote.hostname : '',
+      user: parseBasicAuth(req.headers.get('authorization'))?.user,
+      time: new Date(),
+      method: req.method,
+      uri: url.pathname + url.search,
+      status: res.status,
+      size: 0,
+    }
+    if (!res.body) {
+      writeAccess(commonLogLine(record))
+      return res
+    }
+    const body = countBody(res.body, (size) => writeAccess(commonLogLine({ ...record, size })))
+    return new Response(body, { status: res.status, headers: res.headers })
+  }
+
+  async function readTls(): Promise<{ cert: string; key: string } | undefined> {
+    if (!config.ssl_cert_file && !config.ssl_key_file) return
+    try {
+      const [cert, key] = await Promise.all([
+        Deno.readTextFile(resolvePath(config.ssl_cert_file)),
+        Deno.readTextFile(resolvePath(config.ssl_key_file)),
+      ])
+      return { cert, key }
+    } catch (err) {
+      throw new ConfigError(`error loading TLS certificate/key: ${errorMessage(err)}`)
+    }
+  }
+
+  return {
+    handler,
+    async start() {
+      if (started) return
+      started = true
+      const targets = config.http_listen_multiaddress.map(listenTarget)
+      const tls = await readTls()
+      if (config.http_log_file) {
+        logFile = await Deno.open(resolvePath(config.http_log_file), {
+          append: true,
+          create: true,
+          write: true,
+        })
+      }
+      const onError = (err: unknown) => {
+        log.debug(`${deps.name}: ${errorMessage(err)}`)
+        return r.error(err, 500)
+      }
+      try {
+        for (const t of targets) {
+          const opts = t.transport === 'unix'
+            ? { path: t.path, onListen() {}, onError }
+            : { hostname: t.hostname, port: t.port, onListen() {}, onError, ...tls }
+          const srv = Deno.serve(opts, handler)
+          servers.push(srv)
+          const addr = boundMultiaddr(srv.addr)
+          bound.push(addr)
+          log.info(
+            `${deps.name.toUpperCase()} (HTTP${auth ? ' - authenticated' : ''}${
+              tls ? ', TLS' : ''
+            }): ${addr}`,
+          )
+        }
+      } catch (err) {
+        await Promise.all(servers.map((s) => s.shutdown().catch(() => {})))
+        servers.length = 0
+        bound = []
+        logFile?.close()
+        logFile = undefined
+        throw new ConfigError(`${deps.name}: cannot listen: ${errorMessage(err)}`)
+      }
+    },
+    addresses: () => [...bound],
+    stop() {
+      stopped ??= (async () => {
+        stopping.abort(new DOMException('API stopped', 'AbortError'))
+        await Promise.all(servers.map((s) => s.shutdown().catch(() => {})))
+        servers.length = 0
+        bound = []
+        try {
+          logFile?.close()
+        } catch {
+          // already closed
+        }
+        logFile = undefined
+      })()
+      return stopped
+    },
+  }
+}
