@@ -65,6 +65,8 @@ export interface EmbeddedConnector extends IPFSConnector {
 
 /** Blocks fetched ahead of a pin's walk (bitswap wants in flight per pin). */
 const PIN_PREFETCH = 8
+/** Block writes in flight during blockStream. */
+const BLOCK_WRITES = 16
 
 interface Running {
   node: EmbeddedNode
@@ -355,23 +357,31 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
     async blockStream(blocks, signal) {
       const r = await running(signal)
       const s = bound(signal)
-      for await (const b of blocks) {
-        s.throwIfAborted()
-        const cid = parseCid(b.cid)
-        let hasher
-        try {
-          hasher = await r.node.helia.getHasher(cid.multihash.code)
-        } catch {
-          throw new ValidationError(
-            `block ${cid}: unsupported hash function 0x${cid.multihash.code.toString(16)}`,
+      // Each block is a file write (temp file + rename): a few in flight at once is several
+      // times faster than one by one. Hashes are checked before anything is written.
+      const writing = new Set<Promise<void>>()
+      let failed: unknown
+      try {
+        for await (const b of blocks) {
+          s.throwIfAborted()
+          if (failed) break
+          const cid = parseCid(b.cid)
+          await verifyBlock(r.node, cid, b.bytes)
+          // Through Helia's blockstore so that bitswap peers waiting for the block get it.
+          const w: Promise<void> = Promise.resolve(
+            r.node.helia.blockstore.put(cid, b.bytes, { signal: s }),
           )
+            .then(() => {}, (err: unknown) => void (failed ??= err))
+            .finally(() => writing.delete(w))
+          writing.add(w)
+          if (writing.size >= BLOCK_WRITES) await Promise.race(writing)
         }
-        const digest = await hasher.digest(b.bytes)
-        if (!equals(digest.bytes, cid.multihash.bytes)) {
-          throw new ValidationError(`block ${cid}: the bytes do not match the CID's hash`)
-        }
-        // Through Helia's blockstore so that bitswap peers waiting for the block get it.
-        await r.node.helia.blockstore.put(cid, b.bytes, { signal: s })
+      } finally {
+        await Promise.all(writing)
+      }
+      if (failed) {
+        s.throwIfAborted()
+        throw new IPFSError(`cannot store block: ${errorMessage(failed)}`)
       }
     },
 
@@ -392,6 +402,22 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
       })()
       return stopping
     },
+  }
+}
+
+/** Checks that the bytes hash to the CID's multihash (a ValidationError otherwise). */
+async function verifyBlock(node: EmbeddedNode, cid: CID, bytes: Uint8Array): Promise<void> {
+  let hasher
+  try {
+    hasher = await node.helia.getHasher(cid.multihash.code)
+  } catch {
+    throw new ValidationError(
+      `block ${cid}: unsupported hash function 0x${cid.multihash.code.toString(16)}`,
+    )
+  }
+  const digest = await hasher.digest(bytes)
+  if (!equals(digest.bytes, cid.multihash.bytes)) {
+    throw new ValidationError(`block ${cid}: the bytes do not match the CID's hash`)
   }
 }
 
