@@ -67,6 +67,8 @@ export interface EmbeddedConnector extends IPFSConnector {
 const PIN_PREFETCH = 8
 /** Block writes in flight during blockStream. */
 const BLOCK_WRITES = 16
+/** How long stop() waits for running pins and GC to let go. */
+const STOP_WAIT = 5_000
 
 interface Running {
   node: EmbeddedNode
@@ -135,6 +137,7 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
         if (depth === 0) throw new IPFSError(`pin: ${cid} already pinned recursively`)
         // Deeper than before (direct → recursive): PinStore.add upgrades in place.
       }
+      dialOrigins(r, pin.origins ?? [], signal)
       const stall = new AbortController()
       const walkSignal = AbortSignal.any([signal, stall.signal])
       let timer: ReturnType<typeof setTimeout> | undefined
@@ -174,6 +177,18 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
       }
     } finally {
       release()
+    }
+  }
+
+  /** Like the Kubo connector: connect to (up to 10 of) the pin's origins, in the background. */
+  const dialOrigins = (r: Running, origins: string[], signal: AbortSignal): void => {
+    const libp2p = r.node.libp2p
+    if (!libp2p) return
+    for (const o of origins.slice(0, 10)) {
+      Promise.resolve().then(() => libp2p.dial(multiaddr(o), { signal })).then(
+        () => log.debug(`connected to origin ${o}`),
+        (err) => log.debug(`cannot connect to origin ${o}: ${errorMessage(err)}`),
+      )
     }
   }
 
@@ -391,8 +406,11 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
         const r = await starting?.catch(() => undefined)
         if (!r) return
         // Waits for a running GC or pin to notice the abort and let go, so that nothing is
-        // writing while the stores close.
-        const release = await gcLock.write()
+        // writing while the stores close; bounded, in case a GC stream was left unconsumed.
+        const release = await gcLock.write(AbortSignal.timeout(STOP_WAIT)).catch(() => {
+          log.warn('stopping the embedded IPFS node while a pin or GC still runs')
+          return () => {}
+        })
         try {
           await r.node.stop()
           log.info('embedded IPFS node stopped')

@@ -376,6 +376,19 @@ Deno.test('embedded: with libp2p on loopback, B pins a DAG only A has', async ()
     const emptySize = mem.map.get(multihashKey(empty))!.bytes.byteLength
     assert.equal((await b.repoStat()).repoSize, mem.size - emptySize)
     assert.equal(await has(b, file), true)
+
+    // A third node reaches A through the pin's origins alone, as the Kubo connector does.
+    const dirC = await tempDir()
+    const c = embeddedConnector(cfg({ libp2p: true, pin_timeout: 5000 }), { configDir: dirC })
+    try {
+      assert.deepEqual(await c.swarmPeers(), [])
+      await c.pin(newPin(file.toString(), { origins: idA.addresses }))
+      assert.deepEqual(await c.swarmPeers(), [idA.id])
+      assert.equal(await c.pinLsCid(recursive(file)), 'recursive')
+    } finally {
+      await c.stop()
+      await Deno.remove(dirC, { recursive: true })
+    }
   } finally {
     await b.stop()
     await a.stop()
