@@ -147,7 +147,8 @@ export function metricsFixture(now: number, inMs = 90 * 60_000): Record<string, 
 
 /** Encodes like Go's json.Encoder (bigints as plain digits, one value per line). */
 export function goEncode(v: unknown): string {
-  const s = JSON.stringify(v, (_k, x) => typeof x === 'bigint' ? JSON.rawJSON(x.toString()) : x)
+  const raw = (JSON as unknown as { rawJSON: (t: string) => unknown }).rawJSON
+  const s = JSON.stringify(v, (_k, x) => typeof x === 'bigint' ? raw(x.toString()) : x)
   return s.replaceAll('<', '\\u003c').replaceAll('>', '\\u003e').replaceAll('&', '\\u0026') +
     '\n'
 }
