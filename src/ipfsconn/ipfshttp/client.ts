@@ -21,10 +21,10 @@
  * }
  * ```
  */
-import { ClusterError, errorMessage, IPFSError, ShutdownError } from '../../errors.ts'
+import { ClusterError, ConfigError, errorMessage, IPFSError, ShutdownError } from '../../errors.ts'
 import { formatDuration } from '../../types/duration.ts'
 import type { NodeAddress } from './address.ts'
-import { type Logger, silentLogger } from './logger.ts'
+import { type Logger, nullLogger } from '../../util/log.ts'
 import { JsonLineError } from './ndjson.ts'
 
 /** After this many consecutive transport failures requests are let through at 1 per second. */
@@ -99,12 +99,20 @@ export class KuboClient {
     this.#fetch = deps.fetch ?? fetch
     this.#now = deps.now ?? Date.now
     this.#sleep = deps.sleep ?? abortableSleep
-    this.#log = deps.log ?? silentLogger
+    this.#log = deps.log ?? nullLogger
     if (addr.unixPath) {
-      // Deno's fetch reaches a unix socket through a client whose "proxy" is the socket.
-      this.#httpClient = Deno.createHttpClient({
-        proxy: { transport: 'unix', path: addr.unixPath },
-      })
+      // Deno's fetch reaches a unix socket through a client whose "proxy" is the socket. It needs
+      // read and write permission on the socket path.
+      try {
+        this.#httpClient = Deno.createHttpClient({
+          proxy: { transport: 'unix', path: addr.unixPath },
+        })
+      } catch (err) {
+        throw new ConfigError(
+          `ipfs_connector.ipfshttp.node_multiaddress: cannot use unix socket ${addr.unixPath}: ` +
+            errorMessage(err),
+        )
+      }
     }
   }
 

@@ -28,7 +28,7 @@ import { abortableSleep, IPFSRequestError, type KuboCall, KuboClient } from './c
 import type { KuboClientDeps } from './client.ts'
 import { blockPutQuery } from './codecs.ts'
 import type { IPFSHttpConfig } from './config.ts'
-import { type Logger, silentLogger } from './logger.ts'
+import { type Logger, nullLogger } from '../../util/log.ts'
 import { multipartStream } from './multipart.ts'
 import { readJsonLines } from './ndjson.ts'
 import {
@@ -90,7 +90,7 @@ class IPFSHttpConnector implements IPFSConnector {
   constructor(config: IPFSHttpConfig, deps: IPFSHttpDeps) {
     this.#cfg = config
     this.#deps = deps
-    this.#log = deps.log ?? silentLogger
+    this.#log = deps.log ?? nullLogger
     this.#sleep = deps.sleep ?? abortableSleep
     this.#client = new KuboClient(parseNodeAddress(config.node_multiaddress), {
       ...deps,
