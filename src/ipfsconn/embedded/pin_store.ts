@@ -119,11 +119,21 @@ export class PinStore {
     opts: { signal?: AbortSignal; onBlock?: (cid: CID) => void } = {},
   ): Promise<void> {
     const pinner = asV1(cid)
-    for await (const node of blocks) {
-      await this.#update(node.cid, pinner, true, opts.signal)
-      opts.onBlock?.(node.cid)
+    const held: CID[] = []
+    try {
+      for await (const node of blocks) {
+        if (await this.#update(node.cid, pinner, true, opts.signal)) held.push(node.cid)
+        opts.onBlock?.(node.cid)
+      }
+      await this.#ds.put(pinKey(pinner), cborg.encode({ depth, metadata: {} }), {
+        signal: opts.signal,
+      })
+    } catch (err) {
+      // No pin was written, so nothing would ever release these holds: undo them (without the
+      // signal, which is usually what failed). Holds of an existing shallower pin are kept.
+      for (const block of held) await this.#update(block, pinner, false).catch(() => {})
+      throw err
     }
-    await this.#ds.put(pinKey(pinner), cborg.encode({ depth, metadata: {} }), opts)
   }
 
   /**
@@ -144,8 +154,11 @@ export class PinStore {
     return true
   }
 
-  /** Adds or removes `pinner` in the block's record, keeping pinCount = pinnedBy.length. */
-  #update(block: CID, pinner: CID, hold: boolean, signal?: AbortSignal): Promise<void> {
+  /**
+   * Adds or removes `pinner` in the block's record, keeping pinCount = pinnedBy.length.
+   * Resolves true when the record changed.
+   */
+  #update(block: CID, pinner: CID, hold: boolean, signal?: AbortSignal): Promise<boolean> {
     const key = blockKey(block)
     return this.#records.run(key.toString(), async () => {
       let rec: BlockRecord = { pinCount: 0, pinnedBy: [] }
@@ -162,13 +175,13 @@ export class PinStore {
         }
       }
       const held = rec.pinnedBy.some(mine)
-      if (hold === held) return
+      if (hold === held) return false
       const pinnedBy = hold ? [...rec.pinnedBy, pinner.bytes] : rec.pinnedBy.filter((b) => !mine(b))
-      if (pinnedBy.length === 0) {
-        await this.#ds.delete(key, { signal })
-        return
-      }
-      await this.#ds.put(key, cborg.encode({ pinCount: pinnedBy.length, pinnedBy }), { signal })
+      if (pinnedBy.length === 0) await this.#ds.delete(key, { signal })
+      else {await this.#ds.put(key, cborg.encode({ pinCount: pinnedBy.length, pinnedBy }), {
+          signal,
+        })}
+      return true
     })
   }
 }

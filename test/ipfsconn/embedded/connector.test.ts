@@ -324,6 +324,16 @@ Deno.test('embedded: a pin of a missing block fails cleanly (libp2p off, and on 
     await withNode(async (ipfs) => {
       await assert.rejects(ipfs.pin(recursive(missing)), /libp2p is off/)
       assert.equal(await ipfs.pinLsCid(recursive(missing)), 'unpinned')
+
+      // A DAG missing its last leaf: the blocks held before the failure are released again.
+      const mem = new MemBlocks()
+      const file = await makeFile(mem, 3, 9)
+      const leaves = [...mem.map.values()].filter((b) => b.cid.code === raw.code)
+      mem.map.delete(multihashKey(leaves[leaves.length - 1].cid))
+      await ipfs.blockStream(mem.stream())
+      await assert.rejects(ipfs.pin(recursive(file)), /libp2p is off/)
+      assert.equal(await ipfs.pinLsCid(recursive(file)), 'unpinned', 'no hold left on the root')
+      assert.equal((await collect(ipfs.repoGC())).length, 3)
     })
     await withNode(async (ipfs) => {
       const t0 = performance.now()
