@@ -1,0 +1,333 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import {
+  defaultConfigDir,
+  defaultServiceConfig,
+  loadServiceConfig,
+  parseServiceConfig,
+  saveServiceConfig,
+  serviceConfigToJSON,
+} from '../../src/config/service.ts'
+import { loadIdentity } from '../../src/config/identity.ts'
+import { ConfigError } from '../../src/errors.ts'
+
+const fixtures = new URL('./fixtures/', import.meta.url).pathname
+/** service.json written by the real `ipfs-cluster-service init --consensus raft` (1.1.6). */
+const GO_TEXT = Deno.readTextFileSync(join(fixtures, 'go_raft_service.json'))
+const GO = JSON.parse(GO_TEXT)
+const GO_SERVICE = new URL('../../.tools/bin/ipfs-cluster-service', import.meta.url).pathname
+const haveGo = (() => {
+  try {
+    return Deno.statSync(GO_SERVICE).isFile
+  } catch {
+    return false
+  }
+})()
+
+/** Parsed service.json, edited freely by the cases below. */
+// deno-lint-ignore no-explicit-any
+type O = any
+
+/**
+ * The reference writes a multiaddress list holding one address as a plain string (Go's
+ * config.Strings); we always write a list. Both load the same, so compare with lists.
+ */
+function listForm(o: O): O {
+  const c = structuredClone(o)
+  c.cluster.listen_multiaddress = [c.cluster.listen_multiaddress].flat()
+  for (const api of Object.values(c.api ?? {}) as O[]) {
+    if ('http_listen_multiaddress' in api) {
+      api.http_listen_multiaddress = [api.http_listen_multiaddress].flat()
+    }
+  }
+  return c
+}
+
+/** A deep copy of the Go file with `mut` applied, as text. */
+function goWith(mut: (o: O) => void): string {
+  const o = structuredClone(GO)
+  mut(o)
+  return JSON.stringify(o)
+}
+
+function loadError(text: string, env: Record<string, string> = {}): string {
+  try {
+    parseServiceConfig(text, env)
+    return ''
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `not a ConfigError: ${err}`)
+    return (err as Error).message
+  }
+}
+
+Deno.test('the Go raft service.json loads and saves back byte for byte', () => {
+  const cfg = parseServiceConfig(GO_TEXT)
+  assert.equal(cfg.cluster.peername, 'vm')
+  assert.equal(cfg.cluster.secret, GO.cluster.secret)
+  assert.deepEqual(cfg.cluster.listen_multiaddress, [
+    '/ip4/0.0.0.0/tcp/9096',
+    '/ip4/0.0.0.0/udp/9096/quic',
+  ])
+  assert.deepEqual(cfg.restapi?.http_listen_multiaddress, ['/ip4/127.0.0.1/tcp/9094'])
+  assert.equal(cfg.raft?.commit_retry_delay, 200)
+  assert.equal(cfg.ipfshttp?.repogc_timeout, 24 * 3_600_000)
+  assert.equal(cfg.numpin, undefined, 'absent section stays absent')
+  assert.equal(cfg.embedded, undefined)
+  // Same keys, values and order as the reference wrote them (lists aside, see listForm).
+  const out = serviceConfigToJSON(cfg)
+  assert.equal(out, JSON.stringify(listForm(GO), null, 2) + '\n')
+})
+
+Deno.test('defaults equal what the reference init writes (QUIC listener left out on purpose)', () => {
+  const cfg = defaultServiceConfig({ peername: 'vm', secret: GO.cluster.secret })
+  const ours = JSON.parse(serviceConfigToJSON(cfg))
+  // Deliberate deviation: no QUIC transport in this implementation, so only the TCP listener.
+  assert.deepEqual(ours.cluster.listen_multiaddress, ['/ip4/0.0.0.0/tcp/9096'])
+  ours.cluster.listen_multiaddress = GO.cluster.listen_multiaddress
+  const want = listForm(GO)
+  assert.deepEqual(ours, want)
+  // Key order too: the saved file reads like the reference's.
+  assert.equal(JSON.stringify(ours), JSON.stringify(want))
+})
+
+Deno.test('defaults: §3.2 values in their loaded (ms) form', () => {
+  const cfg = defaultServiceConfig({})
+  assert.match(cfg.cluster.secret, /^[0-9a-f]{64}$/)
+  assert.notEqual(cfg.cluster.secret, defaultServiceConfig({}).cluster.secret, 'random secret')
+  assert.equal(cfg.cluster.peername, Deno.hostname())
+  assert.equal(cfg.cluster.disable_repinning, true)
+  assert.equal(cfg.cluster.replication_factor_min, -1)
+  assert.equal(cfg.cluster.monitor_ping_interval, 15_000)
+  assert.equal(cfg.cluster.connection_manager.grace_period, 120_000)
+  assert.equal(cfg.cluster.pubsub.seen_messages_ttl, 30 * 60_000)
+  assert.equal(cfg.raft?.wait_for_leader_timeout, 15_000)
+  assert.equal(cfg.raft?.snapshot_threshold, 8192)
+  assert.equal(cfg.ipfsproxy?.idle_timeout, 60_000)
+  assert.equal(cfg.stateless?.max_pin_queue_size, 1_000_000)
+  assert.deepEqual(cfg.balanced?.allocate_by, ['tag:group', 'freespace'])
+  assert.deepEqual(cfg.tags?.tags, { group: 'default' })
+  assert.equal(cfg.numpin, undefined, 'the reference does not write informer.numpin')
+  assert.equal(cfg.metrics?.reporting_interval, 30_000)
+  assert.equal(cfg.tracing?.sampling_prob, 0.3)
+  const emb = defaultServiceConfig({ connector: 'embedded' })
+  assert.ok(emb.embedded && !emb.ipfshttp)
+  assert.deepEqual(defaultServiceConfig({ peers: ['a', 'b'] }).raft?.init_peerset, ['a', 'b'])
+})
+
+Deno.test('env overrides: CLUSTER_PEERNAME, CLUSTER_MONITORPINGINTERVAL, component keys', () => {
+  const env = {
+    CLUSTER_PEERNAME: 'envpeer',
+    CLUSTER_MONITORPINGINTERVAL: '2s',
+    CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS: '/ip4/127.0.0.1/tcp/19094',
+    CLUSTER_IPFSHTTP_NODEMULTIADDRESS: '/ip4/127.0.0.1/tcp/15001',
+    CLUSTER_RAFT_WAITFORLEADERTIMEOUT: '1m0s',
+    CLUSTER_STATELESS_CONCURRENTPINS: '3',
+    CLUSTER_DISABLEREPINNING: 'false',
+    CLUSTER_PEERADDRESSES: '/ip4/1.2.3.4/tcp/9096/p2p/x,/ip4/1.2.3.5/tcp/9096/p2p/y',
+  }
+  for (const cfg of [parseServiceConfig(GO_TEXT, env), defaultServiceConfig({}, env)]) {
+    assert.equal(cfg.cluster.peername, 'envpeer')
+    assert.equal(cfg.cluster.monitor_ping_interval, 2000)
+    assert.equal(cfg.cluster.disable_repinning, false)
+    assert.equal(cfg.cluster.peer_addresses?.length, 2)
+    assert.deepEqual(cfg.restapi?.http_listen_multiaddress, ['/ip4/127.0.0.1/tcp/19094'])
+    assert.equal(cfg.ipfshttp?.node_multiaddress, '/ip4/127.0.0.1/tcp/15001')
+    assert.equal(cfg.raft?.wait_for_leader_timeout, 60_000)
+    assert.equal(cfg.stateless?.concurrent_pins, 3)
+  }
+  const secret = 'ab'.repeat(32)
+  assert.equal(defaultServiceConfig({}, { CLUSTER_SECRET: secret }).cluster.secret, secret)
+  assert.match(
+    loadError(GO_TEXT, { CLUSTER_MONITORPINGINTERVAL: 'often' }),
+    /^CLUSTER_MONITORPINGINTERVAL \(cluster\.monitor_ping_interval\): must be a duration/,
+  )
+})
+
+Deno.test('invalid values in each section name section.key and the allowed values', () => {
+  const cases: [(o: O) => void, RegExp][] = [
+    [(o) => (o.cluster.secret = 'abcd'), /^cluster\.secret: input secret is 2 bytes/],
+    [
+      (o) => (o.cluster.replication_factor_min = -2),
+      /^cluster\.replication_factor_min: must be at least -1/,
+    ],
+    [(o) => {
+      o.cluster.replication_factor_min = 3
+      o.cluster.replication_factor_max = 2
+    }, /replication_factor_min is larger than max/],
+    [(o) => (o.cluster.replication_factor_max = 2), /must both be -1/],
+    [
+      (o) => (o.cluster.monitor_ping_interval = '0s'),
+      /^cluster\.monitor_ping_interval: must be a positive duration/,
+    ],
+    [
+      (o) => (o.cluster.listen_multiaddress = 'tcp/9096'),
+      /^cluster\.listen_multiaddress: must be a multiaddress/,
+    ],
+    [
+      (o) => (o.cluster.connection_manager = { low_water: 500 }),
+      /low_water must be at most high_water/,
+    ],
+    [
+      (o) => (o.cluster.pubsub = { d_factor: 'x' }),
+      /^cluster\.pubsub\.d_factor: must be an integer/,
+    ],
+    [(o) => {
+      o.cluster.pin_only_on_trusted_peers = true
+      o.cluster.pin_only_on_untrusted_peers = true
+    }, /cannot both be true/],
+    [
+      (o) => (o.consensus.raft.commit_retries = -1),
+      /^consensus\.raft\.commit_retries: must be at least 0/,
+    ],
+    [
+      (o) => (o.consensus.raft.heartbeat_timeout = 'soon'),
+      /^consensus\.raft\.heartbeat_timeout: must be a duration/,
+    ],
+    [
+      (o) => (o.api.restapi.max_header_bytes = 10),
+      /^api\.restapi\.max_header_bytes: must be at least 4096/,
+    ],
+    [
+      (o) => (o.api.restapi.basic_auth_credentials = {}),
+      /^api\.restapi\.basic_auth_credentials: must not be an empty object/,
+    ],
+    [
+      (o) => (o.api.restapi.ssl_cert_file = 'c.pem'),
+      /^api\.restapi: ssl_cert_file and ssl_key_file must be set together/,
+    ],
+    [
+      (o) => (o.api.pinsvcapi.http_listen_multiaddress = '/ip4/1/tcp/1'),
+      /^api\.pinsvcapi\.http_listen_multiaddress: invalid multiaddress/,
+    ],
+    [
+      (o) => (o.api.ipfsproxy.node_multiaddress = 5001),
+      /^api\.ipfsproxy\.node_multiaddress: must be a multiaddress/,
+    ],
+    [
+      (o) => (o.ipfs_connector.ipfshttp.pin_timeout = '0s'),
+      /^ipfs_connector\.ipfshttp\.pin_timeout: must be a positive duration/,
+    ],
+    [
+      (o) => (o.pin_tracker.stateless.concurrent_pins = -1),
+      /^pin_tracker\.stateless\.concurrent_pins: must be at least 1/,
+    ],
+    [
+      (o) => (o.monitor.pubsubmon.check_interval = '0s'),
+      /^monitor\.pubsubmon\.check_interval: must be a positive/,
+    ],
+    [
+      (o) => (o.allocator.balanced.allocate_by = []),
+      /^allocator\.balanced: allocate_by must list at least one metric/,
+    ],
+    [
+      (o) => (o.informer.disk.metric_type = 'size'),
+      /^informer\.disk\.metric_type: invalid value "size" \(allowed: "freespace", "reposize"\)/,
+    ],
+    [(o) => (o.informer.tags.tags = ['x']), /^informer\.tags\.tags: must be an object of strings/],
+    [
+      (o) => (o.informer.pinqueue.weight_bucket_size = 0),
+      /^informer\.pinqueue\.weight_bucket_size: must be at least 1/,
+    ],
+    [
+      (o) => (o.observations.tracing.sampling_prob = 1.5),
+      /^observations\.tracing\.sampling_prob: must be at most 1/,
+    ],
+    [
+      (o) => (o.observations.metrics.prometheus_endpoint = 'localhost:8888'),
+      /^observations\.metrics\.prometheus_endpoint: must be a multiaddress/,
+    ],
+  ]
+  for (const [mut, re] of cases) {
+    const msg = loadError(goWith(mut))
+    assert.match(msg, re, `${mut}`)
+  }
+})
+
+Deno.test('unknown keys, components and sections are rejected with the allowed list', () => {
+  assert.match(
+    loadError(goWith((o) => (o.cluster.peer_name = 'x'))),
+    /^cluster\.peer_name: unknown key \(allowed: peername, secret, /,
+  )
+  assert.match(
+    loadError(goWith((o) => (o.api.restapi.listen = 'x'))),
+    /^api\.restapi\.listen: unknown key/,
+  )
+  assert.equal(
+    loadError(goWith((o) => (o.api.grpc = {}))),
+    'service.json: unknown component api.grpc (allowed: restapi, pinsvcapi, ipfsproxy)',
+  )
+  assert.match(
+    loadError(goWith((o) => (o.sharding = {}))),
+    /^service\.json: unknown section "sharding" \(allowed: source, cluster, consensus, /,
+  )
+  assert.match(loadError(goWith((o) => (o.toString = {}))), /unknown section "toString"/)
+  assert.match(loadError('{"cluster": '), /^service\.json is not valid JSON/)
+  assert.equal(loadError('[]'), 'service.json must hold a JSON object')
+})
+
+Deno.test('a crdt-only config is rejected with a clear message; crdt next to raft is ignored', () => {
+  const crdt = goWith((o) => {
+    o.consensus = { crdt: { cluster_name: 'ipfs-cluster', trusted_peers: ['*'] } }
+    o.datastore = { pebble: {} }
+  })
+  assert.match(loadError(crdt), /^consensus\.crdt: this implementation runs Raft consensus only/)
+  const both = parseServiceConfig(goWith((o) => (o.consensus.crdt = { cluster_name: 'x' })))
+  assert.equal(both.raft?.commit_retries, 1)
+})
+
+Deno.test('a remote configuration (source) is rejected', () => {
+  assert.match(
+    loadError('{"source":"http://example.com/service.json"}'),
+    /remote configurations are not supported/,
+  )
+})
+
+Deno.test('save writes 0600 and load reads it back; a missing file says to run init', async () => {
+  const dir = await Deno.makeTempDir()
+  try {
+    await assert.rejects(
+      loadServiceConfig(dir),
+      (e: Error) => e instanceof ConfigError && e.message.includes('ipfs-cluster-service init'),
+    )
+    const cfg = defaultServiceConfig({ peername: 'p', peers: ['12D3KooWx'] })
+    await saveServiceConfig(dir, cfg)
+    const st = await Deno.stat(join(dir, 'service.json'))
+    assert.equal(st.mode! & 0o777, 0o600)
+    const back = await loadServiceConfig(dir)
+    assert.deepEqual(back, cfg)
+    assert.deepEqual(back.raft?.init_peerset, ['12D3KooWx'])
+  } finally {
+    await Deno.remove(dir, { recursive: true })
+  }
+})
+
+Deno.test('defaultConfigDir: $IPFS_CLUSTER_PATH, else ~/.ipfs-cluster', () => {
+  assert.equal(defaultConfigDir({ IPFS_CLUSTER_PATH: '/x', HOME: '/h' }), '/x')
+  assert.equal(defaultConfigDir({ HOME: '/h' }), '/h/.ipfs-cluster')
+})
+
+Deno.test({
+  name: 'a folder made now by the real ipfs-cluster-service init --consensus raft loads',
+  ignore: !haveGo,
+  async fn() {
+    const dir = await Deno.makeTempDir()
+    try {
+      const out = await new Deno.Command(GO_SERVICE, {
+        args: ['-c', dir, 'init', '--consensus', 'raft'],
+        stdout: 'null',
+        stderr: 'piped',
+      }).output()
+      assert.ok(out.success, new TextDecoder().decode(out.stderr))
+      const text = await Deno.readTextFile(join(dir, 'service.json'))
+      const cfg = await loadServiceConfig(dir)
+      assert.equal(
+        serviceConfigToJSON(cfg),
+        JSON.stringify(listForm(JSON.parse(text)), null, 2) + '\n',
+      )
+      const ident = await loadIdentity(dir)
+      assert.equal(ident.id, JSON.parse(await Deno.readTextFile(join(dir, 'identity.json'))).id)
+    } finally {
+      await Deno.remove(dir, { recursive: true })
+    }
+  },
+})
