@@ -12,6 +12,7 @@
  * const cfg = section.load({ read_timeout: '30s' }, Deno.env.toObject())
  * ```
  */
+import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from '../errors.ts'
 import { formatDuration, parseDuration } from '../types/duration.ts'
 
@@ -78,7 +79,8 @@ export function defineSection<F extends Fields>(
         }
         const obj = json as Record<string, unknown>
         for (const key of Object.keys(obj)) {
-          if (!(key in fields)) {
+          // hasOwn: keys like `constructor` must not pass as known through Object.prototype.
+          if (!Object.hasOwn(fields, key)) {
             throw new ConfigError(
               `${name}.${key}: unknown key (allowed: ${Object.keys(fields).join(', ')})`,
             )
@@ -92,7 +94,10 @@ export function defineSection<F extends Fields>(
           try {
             cfg[k] = f.parse(obj[k])
           } catch (err) {
-            throw new ConfigError(`${name}.${k}: ${(err as Error).message}`)
+            // A nested section's error already names its full `section.key.subkey`.
+            const msg = (err as Error).message
+            const named = msg.startsWith(`${name}.${k}.`) || msg.startsWith(`${name}.${k}:`)
+            throw new ConfigError(named ? msg : `${name}.${k}: ${msg}`)
           }
         }
       }
@@ -132,7 +137,9 @@ const describe = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : St
 export function str(def: string, allowed?: readonly string[]): Field<string> {
   const check = (v: string) =>
     allowed && !allowed.includes(v)
-      ? `invalid value ${describe(v)} (allowed: ${allowed.map((a) => JSON.stringify(a)).join(', ')})`
+      ? `invalid value ${describe(v)} (allowed: ${
+        allowed.map((a) => JSON.stringify(a)).join(', ')
+      })`
       : undefined
   return {
     kind: 'string',
@@ -248,6 +255,14 @@ function parseMaddr(v: unknown): string {
   if (typeof v !== 'string' || !v.startsWith('/')) {
     throw new Error(`must be a multiaddress like "/ip4/127.0.0.1/tcp/9094", got ${describe(v)}`)
   }
+  // `/unix/<path>` is kept as is: the reference accepts a plain path there, which the JS
+  // multiaddr parser would want URL-encoded.
+  if (v.startsWith('/unix/')) return v
+  try {
+    multiaddr(v)
+  } catch (err) {
+    throw new Error(`invalid multiaddress ${JSON.stringify(v)}: ${(err as Error).message}`)
+  }
   return v
 }
 
@@ -346,14 +361,8 @@ export function nested<F extends Fields>(name: string, fields: F): Field<ConfigO
   return {
     kind: 'object',
     default: inner.defaults(),
-    parse(v) {
-      try {
-        return inner.load(v)
-      } catch (err) {
-        // Strip the inner section name: the outer loader prefixes `section.key`.
-        throw new Error((err as Error).message.replace(`${name}.`, `${name}.`))
-      }
-    },
+    // The inner section is named `section.key`, so its errors name `section.key.subkey`.
+    parse: (v) => inner.load(v),
     parseEnv: (s) => inner.load(JSON.parse(s)),
     toJSON: (v) => inner.toJSON(v),
   }

@@ -35,21 +35,25 @@ const tracingSection = defineSection('observations.tracing', 'TRACING', {
   service_name: str('cluster-daemon'),
 })
 
-/** Where each section lives in service.json: [top-level key, sub key]. */
+/**
+ * Where each section lives in service.json: [top-level key, sub key]. The order is the order the
+ * reference writes them in (components sorted by name within a group), so a saved file reads the
+ * same as one written by the Go implementation.
+ */
 export const SECTIONS = {
   raft: { path: ['consensus', 'raft'], section: raftSection },
-  restapi: { path: ['api', 'restapi'], section: restApiSection },
-  pinsvcapi: { path: ['api', 'pinsvcapi'], section: pinSvcApiSection },
   ipfsproxy: { path: ['api', 'ipfsproxy'], section: ipfsProxySection },
-  ipfshttp: { path: ['ipfs_connector', 'ipfshttp'], section: ipfsHttpSection },
+  pinsvcapi: { path: ['api', 'pinsvcapi'], section: pinSvcApiSection },
+  restapi: { path: ['api', 'restapi'], section: restApiSection },
   embedded: { path: ['ipfs_connector', 'embedded'], section: embeddedSection },
+  ipfshttp: { path: ['ipfs_connector', 'ipfshttp'], section: ipfsHttpSection },
   stateless: { path: ['pin_tracker', 'stateless'], section: statelessSection },
   pubsubmon: { path: ['monitor', 'pubsubmon'], section: pubsubmonSection },
   balanced: { path: ['allocator', 'balanced'], section: balancedSection },
   disk: { path: ['informer', 'disk'], section: diskSection },
   numpin: { path: ['informer', 'numpin'], section: numpinSection },
-  tags: { path: ['informer', 'tags'], section: tagsSection },
   pinqueue: { path: ['informer', 'pinqueue'], section: pinqueueSection },
+  tags: { path: ['informer', 'tags'], section: tagsSection },
   metrics: { path: ['observations', 'metrics'], section: metricsSection },
   tracing: { path: ['observations', 'tracing'], section: tracingSection },
 } as const
@@ -93,7 +97,7 @@ export function parseServiceConfig(text: string, env: Record<string, string> = {
   }
   const obj = json as Record<string, Record<string, unknown>>
   for (const [top, value] of Object.entries(obj)) {
-    if (!(top in KNOWN_TOP)) {
+    if (!Object.hasOwn(KNOWN_TOP, top)) {
       throw new ConfigError(
         `service.json: unknown section ${JSON.stringify(top)} (allowed: ${
           Object.keys(KNOWN_TOP).join(', ')
@@ -176,6 +180,8 @@ export function defaultServiceConfig(
   const cfg: ServiceConfig = { cluster }
   const connector = opts.connector ?? 'ipfshttp'
   for (const [key, { section }] of Object.entries(SECTIONS)) {
+    // The reference's init does not write informer.numpin (and its daemon never starts it).
+    if (key === 'numpin') continue
     if (key === 'ipfshttp' && connector !== 'ipfshttp') continue
     if (key === 'embedded' && connector !== 'embedded') continue
     ;(cfg as Record<string, unknown>)[key] = section.load(undefined, env)
@@ -222,4 +228,3 @@ export function defaultConfigDir(env: Record<string, string>): string {
   if (env.IPFS_CLUSTER_PATH) return env.IPFS_CLUSTER_PATH
   return join(env.HOME ?? '.', '.ipfs-cluster')
 }
-
