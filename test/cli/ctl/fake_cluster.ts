@@ -185,6 +185,7 @@ export interface Recorded {
 export type Handler = (
   req: Request,
   url: URL,
+  body: string,
 ) => Response | undefined | Promise<Response | undefined>
 
 /** A running fake API. */
@@ -306,8 +307,8 @@ export function startFakeCluster(
       headers: req.headers,
       body,
     })
-    const r = routes ? await routes(req, url) : undefined
-    return r ?? (await defaults(req, url)) ?? errorResponse(404, 'not found')
+    const r = routes ? await routes(req, url, body) : undefined
+    return r ?? (await defaults(req, url, body)) ?? errorResponse(404, 'not found')
   })
   const port = server.addr.port
   let closed = false
