@@ -123,7 +123,7 @@ Deno.test('client: endpoints from multiaddrs and URLs', () => {
 })
 
 Deno.test('client: API errors carry the server code and message', async () => {
-  await using srv = startFakeCluster((req, url) => {
+  await using srv = startFakeCluster((_req, url) => {
     if (url.pathname === '/version') return new Response('bad gateway\n', { status: 502 })
     if (url.pathname === '/peers') return errorResponse(500, 'rpc down')
     if (url.pathname === '/id') return new Response('', { status: 200 })
