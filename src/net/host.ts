@@ -66,7 +66,7 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
       })
     },
     stop() {
-      stopped ??= node.stop()
+      stopped ??= Promise.resolve(node.stop())
       return stopped
     },
   }
