@@ -16,15 +16,21 @@
 import type { LogOp, StateReader } from '../components.ts'
 import { encodePin, type Pin, storedPin } from '../types/pin.ts'
 import { normalizeCid } from '../types/cid.ts'
-import { ShutdownError } from '../errors.ts'
+import { ShutdownError, ValidationError } from '../errors.ts'
 
 const PIN = 'pin'
 const META = 'meta'
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
-/** Deno KV limits: 1000 mutations and 800 KiB per atomic commit. Stay below both. */
+/**
+ * Deno KV limits per atomic commit: 1000 mutations, 800 KiB of mutations and 80 KiB of keys
+ * (the last one bites first with long CIDs: ~700 sha2-512 CIDs). Stay below all three.
+ */
 const MAX_MUTATIONS = 900
 const MAX_COMMIT_BYTES = 700 * 1024
+const MAX_KEY_BYTES = 64 * 1024
+/** The largest pin the state can hold, in bytes of JSON (Deno KV's value limit). */
+export const MAX_PIN_BYTES = 65536
 const LIST_BATCH = 1000
 
 /** The pinset with write access (owned by consensus). */
@@ -70,24 +76,44 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
   }
 
   async function commit(ops: LogOp[], appliedIndex?: number) {
+    // Encode and size-check every pin before the first commit: an oversized pin then fails the
+    // batch with a clear message instead of KV's, and without a part of the batch applied.
+    const values = ops.map((op) =>
+      op.type === 'pin' ? encoder.encode(encodePin(storedPin(op.pin))) : undefined
+    )
+    values.forEach((v, i) => {
+      if (v && v.length > MAX_PIN_BYTES) {
+        throw new ValidationError(
+          `pin ${ops[i].pin.cid} is too large to store: ${v.length} bytes of JSON ` +
+            `(at most ${MAX_PIN_BYTES}; reduce its metadata)`,
+        )
+      }
+    })
     let a = kv.atomic()
     let n = 0
     let bytes = 0
-    for (const op of ops) {
-      const k = [PIN, op.pin.cid]
-      let v: Uint8Array | undefined
-      if (op.type === 'pin') v = encoder.encode(encodePin(storedPin(op.pin)))
-      const size = (v?.length ?? 0) + op.pin.cid.length + 16
-      if (n + 1 > MAX_MUTATIONS || bytes + size > MAX_COMMIT_BYTES) {
+    let keyBytes = 0
+    for (let i = 0; i < ops.length; i++) {
+      const cid = ops[i].pin.cid
+      const k = [PIN, cid]
+      const v = values[i]
+      const kSize = cid.length + 16
+      const size = (v?.length ?? 0) + kSize
+      if (
+        n + 1 > MAX_MUTATIONS || bytes + size > MAX_COMMIT_BYTES ||
+        keyBytes + kSize > MAX_KEY_BYTES
+      ) {
         await mustCommit(a)
         a = kv.atomic()
         n = 0
         bytes = 0
+        keyBytes = 0
       }
       if (v) a.set(k, v)
       else a.delete(k)
       n++
       bytes += size
+      keyBytes += kSize
     }
     if (appliedIndex !== undefined) a.set([META, 'applied'], appliedIndex)
     await mustCommit(a)
