@@ -22,6 +22,7 @@ import {
 const FIXTURES = new URL('./fixtures/', import.meta.url)
 const CERT = Deno.readTextFileSync(new URL('tls_cert.pem', FIXTURES))
 const KEY = Deno.readTextFileSync(new URL('tls_key.pem', FIXTURES))
+const CA = Deno.readTextFileSync(new URL('tls_ca.pem', FIXTURES))
 
 Deno.test('client: plain routes decode into Go-shaped objects', async () => {
   await using srv = startFakeCluster()
@@ -258,7 +259,7 @@ Deno.test('client: TLS verifies certificates unless told not to', async () => {
     (await restClient({ host: srv.maddr, https: true, noCheckCertificate: true }).id()).id,
     PEERS[0],
   )
-  equal((await restClient({ host: srv.maddr, https: true, caCerts: [CERT] }).id()).id, PEERS[0])
+  equal((await restClient({ host: srv.maddr, https: true, caCerts: [CA] }).id()).id, PEERS[0])
   // https against a plain HTTP server fails (reference t0041).
   await using plain = startFakeCluster()
   await rejects(
