@@ -47,7 +47,15 @@ export function logging(spec = 'info', sink?: (line: string) => void): Logging {
   let def: Level = 'info'
   const per = new Map<string, Level>()
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const [a, b] = part.includes(':') ? part.split(':', 2) : [undefined, part]
+    const pieces = part.split(':')
+    if (pieces.length > 2) {
+      throw new Error(
+        `log level ${
+          JSON.stringify(part)
+        } not in expected format "identifier:loglevel" or "loglevel"`,
+      )
+    }
+    const [a, b] = pieces.length === 2 ? pieces : [undefined, part]
     const lvl = b.toLowerCase() === 'warning' ? 'warn' : b.toLowerCase()
     if (!LEVELS.includes(lvl as Level)) {
       throw new Error(`invalid log level ${JSON.stringify(b)} (allowed: ${LEVELS.join(', ')})`)
