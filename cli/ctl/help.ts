@@ -62,16 +62,43 @@ function flagDefault(f: FlagDef): string {
   }
 }
 
-/** Two columns, the left one padded to its widest entry plus two spaces. */
+const MAX_COLUMNS = 120
+
+/** Word-wraps `text` to `width` columns (explicit newlines kept). */
+function wrap(text: string, width: number): string[] {
+  const out: string[] = []
+  for (const para of text.split('\n')) {
+    let line = ''
+    for (const word of para.split(' ')) {
+      if (line !== '' && line.length + 1 + word.length > width) {
+        out.push(line)
+        line = word
+      } else line = line === '' ? word : `${line} ${word}`
+    }
+    out.push(line)
+  }
+  return out
+}
+
+/**
+ * Two columns, the left one padded to its widest entry plus two spaces; long right-hand texts
+ * wrap under themselves so that no line exceeds 120 columns.
+ */
 function columns(rows: [string, string][]): string {
   const w = Math.max(0, ...rows.map(([l]) => l.length))
-  return rows.map(([l, r]) => `   ${l.padEnd(w)}  ${r}`.trimEnd() + '\n').join('')
+  const indent = 3 + w + 2
+  const width = Math.max(30, MAX_COLUMNS - indent)
+  return rows.map(([l, r]) => {
+    const [first, ...more] = wrap(r, width)
+    return [`   ${l.padEnd(w)}  ${first}`.trimEnd(), ...more.map((m) => ' '.repeat(indent) + m)]
+      .map((x) => x + '\n').join('')
+  }).join('')
 }
 
 function flagRows(flags: FlagDef[]): [string, string][] {
   return flags.filter((f) => !f.hidden).map((f) => [
     flagNames(f),
-    f.usage.replaceAll('\n', ' ') + flagDefault(f) + (f.envVar ? ` [$${f.envVar}]` : ''),
+    f.usage + flagDefault(f) + (f.envVar ? ` [$${f.envVar}]` : ''),
   ])
 }
 
