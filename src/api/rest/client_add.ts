@@ -67,10 +67,19 @@ export interface AddBody {
   stream(): AsyncIterable<Uint8Array>
 }
 
+/** File mode and mtime, as boxo puts them in the part's `name="file?mode=…&mtime=…"`. */
+interface Meta {
+  mode?: number
+  mtime?: Date | null
+}
+
 type Entry =
-  | { kind: 'file'; name: string; abs?: string; open: () => AsyncIterable<Uint8Array> }
-  | { kind: 'dir'; name: string; abs: string; hidden: boolean }
-  | { kind: 'symlink'; name: string; abs: string; target: string }
+  & Meta
+  & (
+    | { kind: 'file'; name: string; abs?: string; open: () => AsyncIterable<Uint8Array> }
+    | { kind: 'dir'; name: string; abs: string; hidden: boolean }
+    | { kind: 'symlink'; name: string; abs: string; target: string }
+  )
 
 /**
  * Checks the inputs (a directory needs `recursive`; `nocopy` only for URLs) and prepares the
@@ -88,6 +97,7 @@ export async function addBody(
       top.push({
         kind: 'file',
         name: posix.basename(url.pathname) || '/',
+        abs: url.toString(),
         open: () => download(url, signal),
       })
       continue
@@ -116,9 +126,38 @@ async function entryFor(
   hidden: boolean,
 ): Promise<Entry> {
   const abs = resolve(fpath)
-  if (st.isSymlink) return { kind: 'symlink', name, abs, target: await Deno.readLink(fpath) }
-  if (st.isDirectory) return { kind: 'dir', name, abs, hidden }
-  return { kind: 'file', name, abs, open: () => readFile(fpath) }
+  const meta: Meta = { mode: goFileMode(st), mtime: st.mtime }
+  if (st.isSymlink) {
+    return { ...meta, kind: 'symlink', name, abs, target: await Deno.readLink(fpath) }
+  }
+  if (st.isDirectory) return { ...meta, kind: 'dir', name, abs, hidden }
+  return { ...meta, kind: 'file', name, abs, open: () => readFile(fpath) }
+}
+
+/** Go's os.FileMode of a stat: permission bits plus Go's own type and special bits. */
+function goFileMode(st: Deno.FileInfo): number {
+  if (st.mode === null) return 0
+  let m = st.mode & 0o777
+  if (st.mode & 0o4000) m += 2 ** 23 // ModeSetuid
+  if (st.mode & 0o2000) m += 2 ** 22 // ModeSetgid
+  if (st.mode & 0o1000) m += 2 ** 20 // ModeSticky
+  if (st.isDirectory) m += 2 ** 31 // ModeDir
+  if (st.isSymlink) m += 2 ** 27 // ModeSymlink
+  return m
+}
+
+/** boxo's Content-Disposition: form field `file`, with mode/mtime parameters when known. */
+function disposition(e: Entry, name: string): string {
+  const params = new URLSearchParams()
+  if (e.mode) params.set('mode', '0' + e.mode.toString(8))
+  if (e.mtime && e.mtime.getTime() !== 0) {
+    const ms = e.mtime.getTime()
+    params.set('mtime', String(Math.floor(ms / 1000)))
+    const nsecs = (((ms % 1000) + 1000) % 1000) * 1e6
+    if (nsecs > 0) params.set('mtime-nsecs', String(nsecs))
+  }
+  const q = params.size ? `?${params}` : ''
+  return `form-data; name="file${q}"; filename="${queryEscape(name)}"`
 }
 
 async function* readFile(fpath: string): AsyncGenerator<Uint8Array> {
@@ -143,12 +182,15 @@ async function* multipart(
   signal?: AbortSignal,
 ): AsyncGenerator<Uint8Array> {
   let first = true
-  const header = (name: string, type: string, abs?: string) => {
+  const header = (e: Entry, name: string, type: string) => {
     const lines = [first ? `--${boundary}\r\n` : `\r\n--${boundary}\r\n`]
     first = false
     // Header keys sorted, as Go's textproto writes a MIMEHeader.
-    if (abs !== undefined) lines.push(`Abspath-Encoded: ${queryEscape(abs)}\r\n`)
-    lines.push(`Content-Disposition: form-data; name="file"; filename="${queryEscape(name)}"\r\n`)
+    // Only regular files (boxo's FileInfo nodes) carry their absolute path.
+    if (e.kind === 'file' && e.abs !== undefined) {
+      lines.push(`Abspath-Encoded: ${queryEscape(e.abs)}\r\n`)
+    }
+    lines.push(`Content-Disposition: ${disposition(e, name)}\r\n`)
     lines.push(`Content-Type: ${type}\r\n\r\n`)
     return enc.encode(lines.join(''))
   }
@@ -157,18 +199,18 @@ async function* multipart(
     const name = path ? `${path}/${e.name}` : e.name
     switch (e.kind) {
       case 'file':
-        yield header(name, 'application/octet-stream', e.abs)
+        yield header(e, name, 'application/octet-stream')
         for await (const chunk of e.open()) {
           signal?.throwIfAborted()
           yield chunk
         }
         return
       case 'symlink':
-        yield header(name, 'application/symlink', e.abs)
+        yield header(e, name, 'application/symlink')
         yield enc.encode(e.target)
         return
       case 'dir': {
-        yield header(name, 'application/x-directory', e.abs)
+        yield header(e, name, 'application/x-directory')
         const children: string[] = []
         for await (const d of Deno.readDir(e.abs)) {
           if (!e.hidden && d.name.startsWith('.')) continue

@@ -221,3 +221,50 @@ Deno.test({
     }
   },
 })
+
+Deno.test({
+  name: 'compat: add sends the same query and multipart body, and prints the same output',
+  ignore: !HAVE_BIN || !!REAL_HOST,
+  async fn() {
+    const dir = await Deno.makeTempDir()
+    await Deno.mkdir(`${dir}/d/sub`, { recursive: true })
+    await Deno.writeTextFile(`${dir}/d/b.txt`, 'bbb')
+    await Deno.writeTextFile(`${dir}/d/a b.txt`, 'aaa')
+    await Deno.writeTextFile(`${dir}/d/.hidden`, 'h')
+    await Deno.writeTextFile(`${dir}/d/sub/c.txt`, 'c')
+    // Whole-ms mtimes: Deno's stat has no nanoseconds, Go sends them.
+    for (const f of ['d', 'd/b.txt', 'd/a b.txt', 'd/.hidden', 'd/sub', 'd/sub/c.txt']) {
+      await Deno.utime(`${dir}/${f}`, 1700000000, 1700000000.25)
+    }
+    const seen: string[] = []
+    await using srv = fake((req, url, body) => {
+      if (url.pathname !== '/add') return
+      const b = /boundary=(\S+)/.exec(req.headers.get('content-type') ?? '')?.[1] ?? '?'
+      seen.push(url.search + '\n' + body.replaceAll(b, 'BOUNDARY'))
+      return new Response(
+        JSON.stringify({ name: 'd/a b.txt', cid: CIDS[2], size: 3 }) + '\n' +
+          JSON.stringify({ name: 'd', cid: CIDS[1], bytes: 7, allocations: [PEERS[0]] }) + '\n',
+        { headers: { 'Content-Type': 'application/json' } },
+      )
+    })
+    try {
+      for (
+        const args of [
+          ['add', '-r', `${dir}/d`],
+          ['add', '-r', '-H', '-w', '--name', 'n', '--metadata', 'k=v', '--rmin', '1', `${dir}/d`],
+          ['add', '-q', '--cid-version', '1', `${dir}/d/b.txt`, `${dir}/d/a b.txt`],
+          ['add', '-Q', '--layout', 'trickle', '--no-pin', `${dir}/d/b.txt`],
+          ['--enc=json', 'add', '--no-stream', `${dir}/d/b.txt`],
+          ['--enc=json', 'add', '-Q', '--no-stream', `${dir}/d/b.txt`],
+        ]
+      ) {
+        seen.length = 0
+        await same(srv.maddr, args)
+        equal(seen.length, 2)
+        equal(seen[1], seen[0], `request of: ${args.join(' ')}`)
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true })
+    }
+  },
+})
