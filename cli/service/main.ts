@@ -77,12 +77,14 @@ export async function serviceMain(args: string[], io: CliIO): Promise<number> {
       await io.stderr(`${err.message}\n`)
       return 1
     }
-    await io.stderr(`error ${(err as { doing?: string }).doing ?? 'running'}: ${errorMessage(err)}\n`)
+    await io.stderr(
+      `error ${(err as { doing?: string }).doing ?? 'running'}: ${errorMessage(err)}\n`,
+    )
     return 1
   }
 }
 
-function parse<T extends Parameters<typeof parseArgs>[0]['options']>(
+function parse<T extends NonNullable<Parameters<typeof parseArgs>[0]>['options']>(
   args: string[],
   options: T,
   what: string,
@@ -95,8 +97,9 @@ function parse<T extends Parameters<typeof parseArgs>[0]['options']>(
 }
 
 function doing(what: string, err: unknown): Error {
-  const e = err instanceof Error ? err : new Error(String(err))
-  ;(e as { doing?: string }).doing = what
+  // The innermost step names the error: `reading import file` stays when `importing state` wraps.
+  const e: Error & { doing?: string } = err instanceof Error ? err : new Error(String(err))
+  e.doing ??= what
   return e
 }
 
@@ -126,6 +129,12 @@ async function run(args: string[], io: CliIO): Promise<number> {
   const env = io.env
   const configDir = g.config ?? defaultConfigDir(env)
   const logLevel = g.debug ? 'debug' : g.loglevel ?? env.IPFS_CLUSTER_LOG_LEVEL ?? 'info'
+  // Checked before any command runs: a bad spec must not fail a state import after the wipe.
+  try {
+    logging(logLevel, () => {})
+  } catch (err) {
+    throw doing('setting log level', err)
+  }
   const ctx = { io, env, configDir, logLevel, force: !!g.force }
   switch (cmd) {
     case undefined:
@@ -193,7 +202,7 @@ export async function initConfig(
   if (opts.consensus === 'crdt') {
     throw doing(
       'choosing consensus',
-      new Error("this implementation runs Raft consensus only: use --consensus raft (the default)"),
+      new Error('this implementation runs Raft consensus only: use --consensus raft (the default)'),
     )
   }
   const configExists = await exists(configPath)
@@ -405,8 +414,9 @@ async function state(args: string[], ctx: Ctx): Promise<number> {
         }
         try {
           const adjust = (pin: Pin) => {
-            if (rmin) pin.replication_factor_min = rmin
-            if (rmax) pin.replication_factor_max = rmax
+            // Only positive factors override, as in the reference (so --rmin=-1 is a no-op).
+            if (rmin > 0) pin.replication_factor_min = rmin
+            if (rmax > 0) pin.replication_factor_max = rmax
             if (allocs.length) pin.allocations = allocs
             return pin
           }
@@ -435,7 +445,7 @@ async function state(args: string[], ctx: Ctx): Promise<number> {
         } finally {
           if (tmp) await Deno.remove(tmp).catch(() => {})
         }
-        logging(ctx.logLevel).get('service').info(
+        serviceLog(ctx).info(
           'state successfully imported.  Make sure all peers have consistent states',
         )
       } finally {
@@ -457,7 +467,7 @@ async function state(args: string[], ctx: Ctx): Promise<number> {
         } finally {
           st.close()
         }
-        logging(ctx.logLevel).get('service').info('data correctly cleaned up')
+        serviceLog(ctx).info('data correctly cleaned up')
       } finally {
         await lock.release()
       }
@@ -470,6 +480,11 @@ async function state(args: string[], ctx: Ctx): Promise<number> {
         sub ? `No help topic for '${sub}'` : 'state needs a sub-command: export, import, cleanup',
       )
   }
+}
+
+/** The `service` logger of a state command, writing through the command's IO (stderr). */
+function serviceLog(ctx: Ctx) {
+  return logging(ctx.logLevel, (line) => void ctx.io.stderr(`${line}\n`)).get('service')
 }
 
 async function lockOrFail(dir: string) {
