@@ -53,6 +53,13 @@ export interface AdderDeps {
 /** Kubo's largest chunk (2 MiB block minus overhead). */
 const CHUNK_SIZE_LIMIT = 2 * 1024 * 1024 - 256
 const PROGRESS_STEP = 256 * 1024
+/** How long outputs wait for the add to finish before they stream (see `emit`). */
+const HOLD_MS = 1000
+/** The empty UnixFS directory (4 bytes of dag-pb), as CIDv0 and CIDv1. */
+const EMPTY_DIR: Record<number, string> = {
+  0: 'QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn',
+  1: 'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354',
+}
 const BLOCK_QUEUE = 64
 
 /** Parses `size-N` (or `default`); other chunkers are refused. */
@@ -235,6 +242,21 @@ export function addMultipart(
 ): AsyncIterable<AddedOutput> {
   checkAddParams(params)
   const out = new AsyncQueue<AddedOutput>()
+  // Outputs are held back until the add ends or HOLD_MS passed: a short add that fails (IPFS
+  // down, pin refused) then answers 500 with the error instead of 200 and a cut stream.
+  let held: AddedOutput[] | undefined = []
+  let holdTimer: ReturnType<typeof setTimeout> | undefined
+  const release = () => {
+    clearTimeout(holdTimer)
+    const items = held ?? []
+    held = undefined
+    for (const item of items) out.push(item).catch(() => {})
+  }
+  const emit = async (item: AddedOutput) => {
+    if (!held) return await out.push(item)
+    held.push(item)
+    holdTimer ??= setTimeout(release, HOLD_MS)
+  }
   const sink = new BlockSink(deps.ipfs, signal)
   const parts = new PartStream(reader)
   const opts = importerOptions(params)
@@ -251,6 +273,7 @@ export function addMultipart(
       parts.take()
       const kind = partKind(part)
       if (kind === 'dir') {
+        dirParts.add(path)
         yield { path }
       } else if (kind === 'symlink') {
         yield { path, link: await readAll(part, 4096) }
@@ -269,17 +292,28 @@ export function addMultipart(
     name: string,
   ): AsyncIterable<Uint8Array> {
     let bytes = 0
-    let last = 0
-    for await (const chunk of body) {
-      bytes += chunk.length
-      if (params.progress && bytes - last >= PROGRESS_STEP) {
-        last = bytes
-        await out.push({ name, cid: null, bytes })
+    for await (let chunk of body) {
+      if (!params.progress) {
+        yield chunk
+        continue
       }
-      yield chunk
+      // Report at every multiple of the step, whatever sizes the network delivered.
+      while (chunk.length > 0) {
+        const room = PROGRESS_STEP - (bytes % PROGRESS_STEP)
+        const piece = chunk.length > room ? chunk.subarray(0, room) : chunk
+        chunk = chunk.subarray(piece.length)
+        bytes += piece.length
+        if (bytes % PROGRESS_STEP === 0) await emit({ name, cid: null, bytes })
+        yield piece
+      }
     }
-    if (params.progress) await out.push({ name, cid: null, bytes })
+    if (params.progress && (bytes === 0 || bytes % PROGRESS_STEP !== 0)) {
+      await emit({ name, cid: null, bytes })
+    }
   }
+
+  /** Directory parts seen by the current import (the importer reports only non-empty ones). */
+  let dirParts = new Set<string>()
 
   /** Runs the importer over candidates; returns the CID of the entry at `rootPath`. */
   async function importTree(
@@ -288,6 +322,7 @@ export function addMultipart(
     wrap: boolean,
   ) {
     const dirs: AddedOutput[] = []
+    dirParts = new Set()
     let root: string | undefined
     for await (
       const e of importer(source, sink as unknown as WritableStorage, {
@@ -303,10 +338,16 @@ export function addMultipart(
       }
       if ((e.path ?? '') === rootPath) root = item.cid as string
       if (e.unixfs?.isDirectory()) dirs.push(item)
-      else await out.push(item)
+      else await emit(item)
+    }
+    // An explicit directory part that got no children is stored by the importer but not
+    // reported; its node is the constant empty UnixFS directory, which `ipfs add` lists.
+    for (const d of dirs) dirParts.delete(d.name)
+    for (const path of dirParts) {
+      dirs.push({ name: path, cid: EMPTY_DIR[opts.cidVersion ?? 0], size: 4, allocations })
     }
     dirs.sort((a, b) => compareDirs(a.name, b.name))
-    for (const d of dirs) await out.push(d)
+    for (const d of dirs) await emit(d)
     return root
   }
 
@@ -330,8 +371,14 @@ export function addMultipart(
   }
 
   run().then(
-    () => out.close(),
+    () => {
+      release()
+      out.close()
+    },
     (err) => {
+      clearTimeout(holdTimer)
+      if (held && held.length > 0) held = [] // never released: the error alone is the answer
+      release()
       sink.abort(err)
       reader.cancel()
       out.close(err)

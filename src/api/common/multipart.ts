@@ -232,9 +232,25 @@ export class MultipartReader {
 
   async #readBody(state: { done: boolean }): Promise<Uint8Array | null> {
     if (state.done || state !== this.#current) return null
+    // Bytes from #pos known not to start a delimiter (#fill() moves #pos, so keep an offset).
+    let skip = 0
     while (true) {
-      const i = indexOfSeq(this.#buf, this.#delim, this.#pos)
+      const i = indexOfSeq(this.#buf, this.#delim, this.#pos + skip)
       if (i >= 0) {
+        // As Go's reader: it is a delimiter only when followed by "--", whitespace or a line end.
+        const after = i + this.#delim.length
+        if (after >= this.#buf.length) {
+          skip = i - this.#pos
+          if (!(await this.#fill())) {
+            throw new MultipartError('multipart: unexpected end of input in part body')
+          }
+          continue
+        }
+        const c = this.#buf[after]
+        if (c !== DASH && c !== 32 && c !== 9 && c !== CR && c !== LF) {
+          skip = i + 1 - this.#pos
+          continue
+        }
         const out = this.#buf.subarray(this.#pos, i)
         this.#pos = i + this.#delim.length
         state.done = true
@@ -248,6 +264,7 @@ export class MultipartReader {
         this.#pos = safe
         return out
       }
+      skip = 0
       if (!(await this.#fill())) {
         throw new MultipartError('multipart: unexpected end of input in part body')
       }

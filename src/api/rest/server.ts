@@ -133,9 +133,11 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
     } catch {
       throw new ValidationError('error decoding request body')
     }
+    // JSON null decodes into an empty struct in Go: it reaches the peer ID check.
     const raw = (body as { peer_id?: unknown } | null)?.peer_id
     if (
-      typeof body !== 'object' || body === null || (raw !== undefined && typeof raw !== 'string')
+      typeof body !== 'object' || Array.isArray(body) ||
+      (raw !== undefined && typeof raw !== 'string')
     ) {
       throw new ValidationError('error decoding request body')
     }

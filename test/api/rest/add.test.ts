@@ -1,0 +1,296 @@
+/**
+ * POST /add in-process: multipart bodies shaped like the Go client's, chunked into UnixFS DAGs
+ * whose CIDs must equal Kubo 0.43's (`ipfs add -n` on the same bytes, recorded below), blocks
+ * streamed to the IPFS connector, the root pinned in the cluster, and the reference's output items.
+ */
+import assert from 'node:assert/strict'
+import type { IPFSConnector } from '../../../src/components.ts'
+import { IPFSError } from '../../../src/errors.ts'
+import type { PinOptions } from '../../../src/types/pin.ts'
+import { FAKE_PEER_ID } from '../../support/fake_cluster.ts'
+import { fakeIpfs } from '../../support/fake_ipfs.ts'
+import { bigFile, call, json, multipart, ndjson, smallFile, testApi } from './helpers.ts'
+import type { AddPart } from './helpers.ts'
+
+interface Out {
+  name: string
+  cid: string | null
+  size?: number
+  bytes?: number
+  allocations?: string[]
+}
+
+async function add(parts: AddPart[], query = '', ipfs: IPFSConnector = fakeIpfs()) {
+  const { api, cluster } = testApi({}, { ipfs })
+  const mp = multipart(parts)
+  const res = await call(api, 'POST', `/add${query}`, {
+    body: mp.body,
+    headers: { 'content-type': mp.contentType },
+  })
+  return { res, cluster, ipfs }
+}
+
+async function addOk(parts: AddPart[], query = '') {
+  const r = await add(parts, query)
+  assert.equal(r.res.status, 200)
+  return { ...r, out: await ndjson(r.res) as Out[] }
+}
+
+const DIR: AddPart[] = [
+  { path: 'mydir', dir: true },
+  { path: 'mydir/a.txt', content: 'a\n' },
+  { path: 'mydir/empty', dir: true },
+  { path: 'mydir/sub', dir: true },
+  { path: 'mydir/sub/b.txt', content: 'b\n' },
+]
+
+Deno.test("add: one small file gives Kubo's CID, streams its blocks, pins the root", async () => {
+  const { res, out, cluster, ipfs } = await addOk([{ path: 'hello.txt', content: 'hello world\n' }])
+  assert.equal(res.headers.get('x-chunked-output'), '1')
+  assert.equal(res.headers.get('trailer'), 'X-Stream-Error')
+  assert.deepEqual(out, [{
+    name: 'hello.txt',
+    cid: 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o',
+    size: 20,
+    allocations: [FAKE_PEER_ID],
+  }])
+  const bytes = await ipfs.blockGet('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
+  assert.ok(bytes.length > 0)
+  const pinCall = cluster.calls.find((c) => c.method === 'pin')
+  assert.equal(pinCall?.args[0], 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
+  assert.ok(cluster.pinset.has('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o'))
+})
+
+Deno.test("add: CIDs equal Kubo's for cid-version, raw-leaves, trickle and chunker options", async () => {
+  const cases: [string, AddPart, string][] = [
+    [
+      '?cid-version=1',
+      { path: 'hello.txt', content: 'hello world\n' },
+      'bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4',
+    ],
+    ['', { path: 'big.bin', content: bigFile() }, 'QmayBMXgLJfUjXbqigitYjSXegeQeSfKAL3QDi2aNn8rq9'],
+    [
+      '?raw-leaves=true',
+      { path: 'big.bin', content: bigFile() },
+      'QmeChaXgMN1xMtBMXHgPbDSdzFdw8JsDdu85PLh7HyJjBJ',
+    ],
+    [
+      '?layout=trickle',
+      { path: 'big.bin', content: bigFile() },
+      'Qmcx5TUDkcYnNtEVNxYr6E8tTKrXf65Fqh6GuUp1KxvGp9',
+    ],
+    [
+      '?cid-version=1',
+      { path: 'big.bin', content: bigFile() },
+      'bafybeihlwgllqrtzphub6clcwutci3orj44ieb4ln5ks23mqdyoac2244u',
+    ],
+    [
+      '?chunker=size-1000',
+      { path: 'small.bin', content: smallFile() },
+      'QmRZrK4Afg5Sa7MEv2xhmWGGiwayLUjeMUFtAXkep8Bnub',
+    ],
+    [
+      '?chunker=size-1000&layout=trickle',
+      { path: 'small.bin', content: smallFile() },
+      'QmWEbAYGUbvbj2sHaBmzTRKGDNvQPJKJnR1u6vGAspVX7M',
+    ],
+    ['', { path: 'empty.txt', content: '' }, 'QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH'],
+  ]
+  for (const [q, part, cid] of cases) {
+    const { out } = await addOk([part], q)
+    assert.equal(out.at(-1)?.cid, cid, `${part.path} ${q}`)
+    assert.equal(out.at(-1)?.name, part.path)
+  }
+})
+
+Deno.test('add: a directory lists files, then directories children-first, root last (as ipfs add)', async () => {
+  const { out, cluster } = await addOk(DIR)
+  assert.deepEqual(out.map((o) => [o.cid, o.name]), [
+    ['Qmbvkmk9LFsGneteXk3G7YLqtLVME566ho6ibaQZZVHaC9', 'mydir/a.txt'],
+    ['QmR9pC5uCF3UExca8RSrCVL8eKv7nHMpATzbEQkAHpXmVM', 'mydir/sub/b.txt'],
+    ['QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn', 'mydir/empty'],
+    ['QmdE4kAU2TxLFfde4Ti2QW5VxGWD5ku9JxGSf3Lzb7dVpr', 'mydir/sub'],
+    ['QmfZVL5VB5w63iUrxWSs1HbHfDPsLSaqg9JmCZJpPhWLx5', 'mydir'],
+  ])
+  assert.ok(cluster.pinset.has('QmfZVL5VB5w63iUrxWSs1HbHfDPsLSaqg9JmCZJpPhWLx5'))
+  assert.equal(cluster.pinset.size, 1)
+})
+
+Deno.test('add: a directory with cid-version=1 (empty directory as CIDv1)', async () => {
+  const { out } = await addOk(DIR, '?cid-version=1')
+  assert.deepEqual(out.map((o) => o.cid), [
+    'bafkreiehikh4kiuahuyqmxt3zy6pap7eouewmmpf4b5326qp3zqmjtzfy4',
+    'bafkreiacmobjtcnw7wku64v2v4x4ms6c4lyb22jnjxtstbxkqchw5gmbh4',
+    'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354',
+    'bafybeibw4m5epa4wvkpn2ols2mz4lacec6y5z3skfjzq5itfiet25lbfhq',
+    'bafybeig3lga4n4d2byalojc2cu6arpaja7qwtfn53f7xgg74aymdpk3gcq',
+  ])
+})
+
+Deno.test('add: wrap-with-directory wraps everything, the wrapper has an empty name', async () => {
+  let { out } = await addOk(
+    [{ path: 'hello.txt', content: 'hello world\n' }],
+    '?wrap-with-directory=true',
+  )
+  assert.deepEqual(out.map((o) => [o.cid, o.name]), [
+    ['QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o', 'hello.txt'],
+    ['QmfLiVjH2vujCVP2e75zyzBYmpcjktmDeU1YBz6Ct8BBsc', ''],
+  ])
+  ;({ out } = await addOk(
+    [...DIR, { path: 'hello.txt', content: 'hello world\n' }],
+    '?wrap-with-directory=true',
+  ))
+  assert.equal(out.at(-1)?.cid, 'QmdXpmWcYfRYVX6gjfmsXreatXkHpgTy15z67JirPh8nCi')
+  assert.equal(out.at(-1)?.name, '')
+})
+
+Deno.test('add: several top-level entries without wrap are added one by one; the last root is pinned', async () => {
+  const { out, cluster } = await addOk([
+    { path: 'hello.txt', content: 'hello world\n' },
+    { path: 'empty.txt', content: '' },
+  ])
+  assert.deepEqual(out.map((o) => o.name), ['hello.txt', 'empty.txt'])
+  assert.deepEqual([...cluster.pinset.keys()], ['QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH'])
+})
+
+Deno.test('add: pin options reach the root pin (mode forced recursive); no-pin skips pinning', async () => {
+  let { cluster } = await addOk(
+    [{ path: 'hello.txt', content: 'hello world\n' }],
+    '?name=greeting&replication-min=1&replication-max=2&meta-k=v&mode=direct',
+  )
+  const opts = cluster.calls.find((c) => c.method === 'pin')?.args[1] as PinOptions
+  assert.equal(opts.name, 'greeting')
+  assert.equal(opts.replication_factor_min, 1)
+  assert.equal(opts.replication_factor_max, 2)
+  assert.deepEqual(opts.metadata, { k: 'v' })
+  assert.equal(opts.mode, 'recursive')
+  ;({ cluster } = await addOk([{ path: 'hello.txt', content: 'hello world\n' }], '?no-pin=true'))
+  assert.equal(cluster.calls.filter((c) => c.method === 'pin').length, 0)
+})
+
+Deno.test('add: stream-channels=false answers one JSON array', async () => {
+  const r = await add([{ path: 'hello.txt', content: 'hello world\n' }], '?stream-channels=false')
+  assert.equal(r.res.status, 200)
+  const arr = await json(r.res) as Out[]
+  assert.equal(arr.length, 1)
+  assert.equal(arr[0].cid, 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
+})
+
+Deno.test('add: progress=true adds {name, bytes} lines every 256 KiB and at the end', async () => {
+  const { out } = await addOk([{ path: 'big.bin', content: bigFile() }], '?progress=true')
+  const progress = out.filter((o) => o.cid === null)
+  assert.deepEqual(progress.map((p) => p.bytes), [262144, 524288, 786432, 1048576, 1060921])
+  assert.ok(progress.every((p) => p.name === '')) // relative to the top-level entry, as the reference
+  assert.equal(out.at(-1)?.cid, 'QmayBMXgLJfUjXbqigitYjSXegeQeSfKAL3QDi2aNn8rq9')
+})
+
+Deno.test('add: symlinks are stored as UnixFS symlinks', async () => {
+  const { out } = await addOk([
+    { path: 'd', dir: true },
+    { path: 'd/link', symlink: 'target.txt' },
+  ])
+  assert.deepEqual(out.map((o) => o.name), ['d/link', 'd'])
+})
+
+Deno.test('add: bad parameters are a 400 before anything is added', async () => {
+  const cases: [string, RegExp][] = [
+    ['?layout=zigzag', /^layout parameter is invalid$/],
+    ['?format=tar', /^format parameter is invalid$/],
+    ['?raw-leaves=maybe', /^parameter raw-leaves invalid$/],
+    ['?cid-version=x', /^parameter cid-version invalid$/],
+    ['?cid-version=2', /^bad CID Version/],
+    ['?chunker=rabin', /not supported/],
+    ['?chunker=size-0', /chunker size must be greater than 0/],
+    ['?chunker=size-9999999', /maximum chunk size/],
+    ['?hash=blake2b-256', /not supported/],
+    ['?shard=true', /sharding/],
+    ['?replication-min=x', /replication-min invalid/],
+  ]
+  for (const [q, re] of cases) {
+    const r = await add([{ path: 'hello.txt', content: 'hello world\n' }], q)
+    assert.equal(r.res.status, 400, q)
+    assert.match((await json(r.res) as { message: string }).message, re, q)
+    assert.equal(r.cluster.calls.length, 0)
+  }
+})
+
+Deno.test('add: a body that is not multipart is a 400', async () => {
+  const { api, cluster } = testApi({}, { ipfs: fakeIpfs() })
+  let res = await call(api, 'POST', '/add', {
+    body: 'hello',
+    headers: { 'content-type': 'text/plain' },
+  })
+  assert.equal(res.status, 400)
+  assert.deepEqual(await json(res), {
+    code: 400,
+    message: "request Content-Type isn't multipart/form-data",
+  })
+  res = await call(api, 'POST', '/add', {
+    body: 'x',
+    headers: { 'content-type': 'multipart/form-data' },
+  })
+  assert.equal(res.status, 400)
+  assert.deepEqual(await json(res), {
+    code: 400,
+    message: 'no multipart boundary param in Content-Type',
+  })
+  assert.equal(cluster.calls.length, 0)
+})
+
+Deno.test('add: a malformed or empty multipart body fails with 500 before any output', async () => {
+  const { api, cluster } = testApi({}, { ipfs: fakeIpfs() })
+  for (
+    const body of [
+      'garbage without boundary',
+      '--b--\r\n',
+      '--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nunterminated',
+    ]
+  ) {
+    const res = await call(api, 'POST', '/add', {
+      body,
+      headers: { 'content-type': 'multipart/form-data; boundary=b' },
+    })
+    assert.equal(res.status, 500, body)
+    assert.match((await json(res) as { message: string }).message, /multipart|no files/)
+  }
+  assert.equal(cluster.calls.length, 0)
+})
+
+Deno.test('add: an IPFS failure before the first output is a 500 with its message; nothing is pinned', async () => {
+  const ipfs = fakeIpfs()
+  ipfs.blockStream = async (blocks) => {
+    for await (const _ of blocks) throw new IPFSError('failed to put block on all destinations')
+  }
+  const r = await add([{ path: 'hello.txt', content: 'hello world\n' }], '', ipfs)
+  assert.equal(r.res.status, 500)
+  assert.deepEqual(await json(r.res), {
+    code: 500,
+    message: 'failed to put block on all destinations',
+  })
+  assert.equal(r.cluster.calls.length, 0)
+})
+
+Deno.test('add: without an IPFS connector the peer answers 500', async () => {
+  const { api } = testApi()
+  const mp = multipart([{ path: 'a', content: 'a' }])
+  const res = await call(api, 'POST', '/add', {
+    body: mp.body,
+    headers: { 'content-type': mp.contentType },
+  })
+  assert.equal(res.status, 500)
+  assert.match((await json(res) as { message: string }).message, /no IPFS connector/)
+})
+
+Deno.test('add: the body is not limited by max_body_bytes', async () => {
+  const { api } = testApi({ max_body_bytes: 1024 }, { ipfs: fakeIpfs() })
+  const mp = multipart([{ path: 'big.bin', content: bigFile() }])
+  const res = await call(api, 'POST', '/add', {
+    body: mp.body,
+    headers: { 'content-type': mp.contentType },
+  })
+  assert.equal(res.status, 200)
+  assert.equal(
+    (await ndjson(res) as Out[]).at(-1)?.cid,
+    'QmayBMXgLJfUjXbqigitYjSXegeQeSfKAL3QDi2aNn8rq9',
+  )
+})
