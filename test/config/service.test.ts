@@ -261,6 +261,11 @@ Deno.test('unknown keys, components and sections are rejected with the allowed l
     /^service\.json: unknown section "sharding" \(allowed: source, cluster, consensus, /,
   )
   assert.match(loadError(goWith((o) => (o.toString = {}))), /unknown section "toString"/)
+  for (const top of ['consensus', 'api', 'informer', 'datastore', 'cluster']) {
+    for (const v of ['"raft"', '[]', '5', ...(top === 'cluster' ? [] : ['null'])]) {
+      assert.equal(loadError(`{"${top}": ${v}}`), `${top}: must be a JSON object`, `${top}: ${v}`)
+    }
+  }
   assert.match(loadError('{"cluster": '), /^service\.json is not valid JSON/)
   assert.equal(loadError('[]'), 'service.json must hold a JSON object')
 })
