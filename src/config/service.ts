@@ -105,7 +105,10 @@ export function parseServiceConfig(text: string, env: Record<string, string> = {
       )
     }
     const subs = KNOWN_TOP[top]
-    if (subs.length && value && typeof value === 'object') {
+    if (subs.length && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+      throw new ConfigError(`${top}: must be a JSON object`)
+    }
+    if (subs.length) {
       for (const sub of Object.keys(value)) {
         if (!subs.includes(sub)) {
           throw new ConfigError(
