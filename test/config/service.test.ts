@@ -336,3 +336,27 @@ Deno.test({
     }
   },
 })
+
+Deno.test({
+  name: 'a folder made by the real init with its default consensus (crdt) is refused clearly',
+  ignore: !haveGo,
+  async fn() {
+    const dir = await Deno.makeTempDir()
+    try {
+      const out = await new Deno.Command(GO_SERVICE, {
+        args: ['-c', dir, 'init'],
+        stdout: 'null',
+        stderr: 'null',
+      }).output()
+      assert.ok(out.success)
+      await assert.rejects(
+        loadServiceConfig(dir),
+        (e: Error) =>
+          e instanceof ConfigError &&
+          e.message.startsWith('consensus.crdt: this implementation runs Raft consensus only'),
+      )
+    } finally {
+      await Deno.remove(dir, { recursive: true })
+    }
+  },
+})
