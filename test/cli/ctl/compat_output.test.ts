@@ -7,7 +7,7 @@
  * fake (then only read-only commands run).
  */
 import { equal } from 'node:assert/strict'
-import { ctlMain } from '../../../cli/ctl/main.ts'
+import { HAVE_BIN, same } from './compat_support.ts'
 import {
   CIDS,
   errorResponse,
@@ -20,56 +20,7 @@ import {
   startFakeCluster,
 } from './fake_cluster.ts'
 
-const BIN = Deno.env.get('IPFS_CLUSTER_CTL') ??
-  new URL('../../../.tools/bin/ipfs-cluster-ctl', import.meta.url).pathname
-const HAVE_BIN = (() => {
-  try {
-    return Deno.statSync(BIN).isFile
-  } catch {
-    return false
-  }
-})()
 const TLS_DIR = new URL('../../api/rest/fixtures/', import.meta.url)
-
-interface Result {
-  code: number
-  stdout: string
-}
-
-async function runGo(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const out = await new Deno.Command(BIN, {
-    args,
-    env,
-    clearEnv: true,
-    stdout: 'piped',
-    stderr: 'null',
-  }).output()
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout) }
-}
-
-async function runOurs(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  let stdout = ''
-  const code = await ctlMain(args, {
-    stdout: (s) => {
-      stdout += s
-    },
-    stderr: () => {},
-    env,
-  })
-  return { code, stdout }
-}
-
-/** Runs one command line with both CLIs and compares stdout and exit code. */
-async function same(host: string, args: string[], env: Record<string, string> = {}) {
-  const full = ['--host', host, ...args]
-  const [go, ours] = await Promise.all([runGo(full, env), runOurs(full, env)])
-  equal(
-    ours.stdout,
-    go.stdout,
-    `stdout of: ${args.join(' ')}\n--- go:\n${go.stdout}\n--- ours:\n${ours.stdout}`,
-  )
-  equal(ours.code, go.code, `exit code of: ${args.join(' ')}`)
-}
 
 function fake(routes?: Handler, opts: { cert?: string; key?: string } = {}): FakeCluster {
   const t0 = Date.now() // one clock for the fixture, so both CLIs see the same metrics
@@ -91,7 +42,6 @@ Deno.test({
       ['pin', 'ls', '--filter', 'pin'],
       ['status'],
       ['status', '--local', '--filter', 'pinned,error'],
-      ['recover'],
       ['version'],
       ['health', 'metrics'],
       ['health', 'metrics', 'freespace'],
@@ -107,6 +57,7 @@ Deno.test({
         ['pin', 'ls', CIDS[0]],
         ['status', CIDS[0]],
         ['status', CIDS[0], CIDS[1]],
+        ['recover'], // not read-only: a real peer re-queues and changes the output
         ['recover', CIDS[0]],
         ['pin', 'add', '--no-status', CIDS[0]],
         ['pin', 'add', '--ns', '--name', 'n1', '-r', '2', `/ipfs/${CIDS[1]}`],
@@ -215,7 +166,13 @@ Deno.test({
       }
     })
     try {
-      await same(slow.maddr, ['--timeout', '1', 'id'])
+      // Go words a client timeout in three ways, depending on a race inside net/http.
+      const timeout = (s: string) =>
+        s.replace(
+          /(net\/http: request canceled|context deadline exceeded)( \(Client\.Timeout[^)]*\))?/,
+          'TIMEOUT',
+        )
+      await same(slow.maddr, ['--timeout', '1', 'id'], {}, timeout)
     } finally {
       release()
     }
