@@ -41,7 +41,8 @@ import {
   VERSION,
 } from './types/mod.ts'
 import { formatTime, parseTime } from './types/time.ts'
-import { newPin } from './types/pin.ts'
+import { encodePin, newPin, storedPin } from './types/pin.ts'
+import { MAX_PIN_BYTES } from './state/kv_state.ts'
 import {
   ClusterError,
   errorMessage,
@@ -313,6 +314,7 @@ export class Cluster implements ClusterRPC {
     if (!isPinEverywhere(pin)) {
       pin.allocations = await this.#allocate(pin, existing)
     }
+    checkPinSize(pin)
     await this.#d.consensus.logPin(pin, signal)
     return pin
   }
@@ -505,6 +507,17 @@ export class Cluster implements ClusterRPC {
       g.ipfs_links[ipfsId] = await this.#d.ipfs.swarmPeers(signal).catch(() => [])
     }
     return g
+  }
+}
+
+/** Rejects a pin the state could not store, before it reaches a batch it would fail whole. */
+function checkPinSize(pin: Pin) {
+  const size = encodePin(storedPin(pin)).length
+  if (size > MAX_PIN_BYTES) {
+    throw new ValidationError(
+      `pin is too large to store: ${size} bytes of JSON (name, metadata and allocations ` +
+        `together must stay under ${MAX_PIN_BYTES} bytes)`,
+    )
   }
 }
 

@@ -171,7 +171,7 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: '127.0.0.1', port: 0 })
   const port = (l.addr as Deno.NetAddr).port
   l.close()

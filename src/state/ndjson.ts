@@ -7,7 +7,7 @@
  * for await (const pin of readPinsNDJSON(file.readable)) …
  * ```
  */
-import { pinFromJSON, type Pin } from '../types/pin.ts'
+import { type Pin, pinFromJSON } from '../types/pin.ts'
 import { ValidationError } from '../errors.ts'
 
 /** Parses a stream of NDJSON (or concatenated JSON objects, one per line) into pins. */

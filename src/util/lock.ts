@@ -35,11 +35,19 @@ function alive(pid: number): boolean {
 }
 
 /** Takes the lock in `dir`, or throws LockedError with the reference's advice. */
-export async function acquireLock(dir: string, program = 'ipfs-cluster-service'): Promise<FolderLock> {
+export async function acquireLock(
+  dir: string,
+  program = 'ipfs-cluster-service',
+): Promise<FolderLock> {
   const path = join(dir, 'cluster.lock')
   for (let attempt = 0; attempt < 2; attempt++) {
+    // Write the PID to a private file, then link it into place: link(2) is atomic and fails if
+    // the lock exists, so nobody ever sees a lock file without its PID in it.
+    const tmp = `${path}.${Deno.pid}.tmp`
+    await Deno.writeTextFile(tmp, String(Deno.pid))
     try {
-      await Deno.writeTextFile(path, String(Deno.pid), { createNew: true })
+      await Deno.link(tmp, path)
+      await Deno.remove(tmp).catch(() => {})
       let released = false
       return {
         path,
@@ -50,6 +58,7 @@ export async function acquireLock(dir: string, program = 'ipfs-cluster-service')
         },
       }
     } catch (err) {
+      await Deno.remove(tmp).catch(() => {})
       if (!(err instanceof Deno.errors.AlreadyExists)) throw err
       const pid = parseInt(await Deno.readTextFile(path).catch(() => ''), 10)
       if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
