@@ -67,6 +67,8 @@ export interface FakeClusterOptions {
   peername?: string
   /** Clock for timestamps (epoch ms). */
   now?: () => number
+  /** Record calls in `calls` (default true; benches turn it off to keep memory flat). */
+  recordCalls?: boolean
 }
 
 /** Builds a fake cluster peer. */
@@ -82,8 +84,9 @@ export function fakeCluster(opts: FakeClusterOptions = {}): FakeCluster {
   const otherPeers: ID[] = []
   const enc = new TextEncoder()
 
+  const record = opts.recordCalls ?? true
   const call = (method: keyof ClusterRPC, ...args: unknown[]) => {
-    calls.push({ method, args })
+    if (record) calls.push({ method, args })
     const err = fail.get(method)
     if (err) throw err
   }
@@ -127,7 +130,7 @@ export function fakeCluster(opts: FakeClusterOptions = {}): FakeCluster {
 
   /** A stream honouring `fail`/`failAfter` and the signal. */
   async function* stream<T>(method: keyof ClusterRPC, items: Iterable<T>, signal?: AbortSignal) {
-    calls.push({ method, args: [] })
+    if (record) calls.push({ method, args: [] })
     let n = 0
     for (const item of items) {
       signal?.throwIfAborted()
