@@ -159,7 +159,6 @@ async function build(
     await api.start()
     apis.push(api)
     stack.push({ name: 'rest api', stop: () => api.stop() })
-    log.info(`REST API (HTTP): ${api.addresses().join(', ')}`)
   }
 
   const ready = (async () => {
