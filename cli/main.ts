@@ -40,7 +40,7 @@ export async function main(args: string[]): Promise<number> {
   }
   if (mode === 'ctl') {
     const { ctlMain } = await import('./ctl/main.ts')
-    return await ctlMain(rest, io)
+    return await ctlMain(rest, { stdout: io.stdout, stderr: io.stderr, env: io.env })
   }
   await io.stderr(
     'usage: ipfs-cluster <service|ctl> [arguments...]\n' +

@@ -26,7 +26,7 @@ import { ipfsHttpSection } from './ipfsconn/ipfshttp/config.ts'
 import { statelessTracker } from './pintracker/stateless.ts'
 import { statelessSection } from './pintracker/config.ts'
 import { restApi } from './api/rest/server.ts'
-import { buildInformers, buildMonitor, buildAllocate } from './daemon_parts.ts'
+import { buildAllocate, buildInformers, buildMonitor } from './daemon_parts.ts'
 import { errorMessage } from './errors.ts'
 
 /** Options of a peer start. */
@@ -85,7 +85,9 @@ async function build(
   stopAll: () => Promise<void>,
   log: Logger,
 ): Promise<Peer> {
-  const peerstore = await loadPeerstore(join(opts.configDir, cfg.cluster.peerstore_file || 'peerstore'))
+  const peerstore = await loadPeerstore(
+    join(opts.configDir, cfg.cluster.peerstore_file || 'peerstore'),
+  )
   if (peerstore.length) log.debug(`peerstore has ${peerstore.length} addresses`)
 
   const state: PinState = await openStateFor(opts.configDir, cfg)

@@ -34,7 +34,9 @@ async function ensureTools(): Promise<void> {
     stderr: 'inherit',
   }).output()
   console.error(`test: tools built in ${((performance.now() - t) / 1000).toFixed(0)} s`)
-  if (!res.success) console.error('test: building the Go tools failed; tests needing them will fail')
+  if (!res.success) {
+    console.error('test: building the Go tools failed; tests needing them will fail')
+  }
 }
 
 await ensureTools()
@@ -51,7 +53,9 @@ const status = await child.status
 const xml = await Deno.readTextFile(report).catch(() => '')
 await Deno.remove(report).catch(() => {})
 // The top-level <testsuites> element carries the totals.
-const m = /<testsuites[^>]*\btests="(\d+)"[^>]*\bfailures="(\d+)"(?:[^>]*\berrors="(\d+)")?/.exec(xml)
+const m = /<testsuites[^>]*\btests="(\d+)"[^>]*\bfailures="(\d+)"(?:[^>]*\berrors="(\d+)")?/.exec(
+  xml,
+)
 let passed = 0
 let failed = status.success ? 0 : 1
 if (m) {

@@ -51,7 +51,9 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionProtector: opts.secret ? preSharedKey({ psk: secretToSwarmKey(opts.secret) }) : undefined,
+    connectionProtector: opts.secret
+      ? preSharedKey({ psk: secretToSwarmKey(opts.secret) })
+      : undefined,
     services: { identify: identify(), ping: ping() },
   })
   let stopped: Promise<void> | undefined

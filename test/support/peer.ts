@@ -92,7 +92,15 @@ export interface PeerProcess {
 export async function initPeerConfig(opts: PeerProcessOptions): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: 'cluster-peer-' })
   const connector = opts.ipfs === 'embedded' ? 'embedded' : 'ipfshttp'
-  const r = await runMain(['service', '--config', dir, 'init', '--randomports', '--ipfs', connector])
+  const r = await runMain([
+    'service',
+    '--config',
+    dir,
+    'init',
+    '--randomports',
+    '--ipfs',
+    connector,
+  ])
   if (r.code !== 0) throw new Error(`service init failed: ${r.stderr}`)
   const file = join(dir, 'service.json')
   const cfg = JSON.parse(await Deno.readTextFile(file))

@@ -76,7 +76,7 @@ Deno.test({
   name: 'compat: errors (API, transport, usage, bad input) give the same stdout and exit code',
   ignore: !HAVE_BIN || !!REAL_HOST,
   async fn() {
-    await using srv = fake((req, url) => {
+    await using srv = fake((_req, url) => {
       if (url.pathname === `/pins/${CIDS[2]}`) return errorResponse(500, 'tracker is down')
       if (url.pathname === '/version') return new Response('not json', { status: 502 })
     })
