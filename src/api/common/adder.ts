@@ -30,6 +30,7 @@ import type { PinOptions } from '../../types/pin.ts'
 import type { AddParams } from './add_params.ts'
 import type { MultipartPart, MultipartReader } from './multipart.ts'
 import { parseHeaderParams } from './multipart.ts'
+import { CarReader, unixfsFileSize } from './car.ts'
 import { AsyncQueue } from './queue.ts'
 
 /** One output item of an add (`AddedOutput`); progress items carry `bytes` and a null cid. */
@@ -53,6 +54,9 @@ export interface AdderDeps {
 /** Kubo's largest chunk (2 MiB block minus overhead). */
 const CHUNK_SIZE_LIMIT = 2 * 1024 * 1024 - 256
 const PROGRESS_STEP = 256 * 1024
+const DAG_PB = 0x70
+/** Block codecs a CAR upload may hold (those the reference can decode: dag-pb, raw, dag-cbor). */
+const CAR_CODECS = new Set([DAG_PB, 0x55, 0x71])
 /** How long outputs wait for the add to finish before they stream (see `emit`). */
 const HOLD_MS = 1000
 /** The empty UnixFS directory (4 bytes of dag-pb), as CIDv0 and CIDv1. */
@@ -109,7 +113,7 @@ export function checkAddParams(p: AddParams): void {
     throw new ValidationError(`bad CID Version: unknown CID version: ${p.cid_version}`)
   }
   if (p.shard) throw new ValidationError('sharding (shard=true) is not supported')
-  if (p.format === 'car') throw new ValidationError('format=car is not supported')
+  if (p.format === 'car' && p.wrap) throw new ValidationError('cannot wrap a CAR file upload')
 }
 
 function importerOptions(p: AddParams): ImporterOptions {
@@ -351,9 +355,45 @@ export function addMultipart(
     return root
   }
 
+  /** Stores the blocks of a CAR upload (the first part only, as the reference). */
+  async function importCar(): Promise<string | undefined> {
+    const part = await parts.peek()
+    if (!part) return undefined
+    parts.take()
+    if (partKind(part) !== 'file') {
+      throw new ValidationError('expected CAR file is not of type file')
+    }
+    const car = new CarReader(part.body())
+    const roots = await car.roots()
+    if (roots.length !== 1) {
+      throw new ValidationError('only CAR files with a single root are supported')
+    }
+    const [root] = roots
+    let bytes = 0
+    let size = 0
+    for (let b = await car.next(); b; b = await car.next()) {
+      signal.throwIfAborted()
+      if (!CAR_CODECS.has(b.cid.code)) {
+        throw new ValidationError(`unsupported block codec 0x${b.cid.code.toString(16)} in CAR`)
+      }
+      bytes += b.bytes.length
+      if (b.cid.code === DAG_PB && b.cid.equals(root)) size = unixfsFileSize(b.bytes)
+      await sink.put(b.cid, b.bytes)
+    }
+    // Field order as the reference's JSON: name, cid, bytes, size, allocations (zeros omitted).
+    const item: AddedOutput = { name: partPath(part), cid: root.toString() }
+    if (bytes) item.bytes = bytes
+    if (size) item.size = size
+    item.allocations = allocations
+    await emit(item)
+    return root.toString()
+  }
+
   const run = async () => {
     let root: string | undefined
-    if (params.wrap) {
+    if (params.format === 'car') {
+      root = await importCar()
+    } else if (params.wrap) {
       root = await importTree(candidates(undefined), '', true)
     } else {
       while (true) {

@@ -204,6 +204,7 @@ Deno.test('add: bad parameters are a 400 before anything is added', async () => 
     ['?chunker=size-9999999', /maximum chunk size/],
     ['?hash=blake2b-256', /not supported/],
     ['?shard=true', /sharding/],
+    ['?format=car&wrap-with-directory=true', /^cannot wrap a CAR file upload$/],
     ['?replication-min=x', /replication-min invalid/],
   ]
   for (const [q, re] of cases) {
@@ -293,4 +294,62 @@ Deno.test('add: the body is not limited by max_body_bytes', async () => {
     (await ndjson(res) as Out[]).at(-1)?.cid,
     'QmayBMXgLJfUjXbqigitYjSXegeQeSfKAL3QDi2aNn8rq9',
   )
+})
+
+/** `ipfs dag export` of hello.txt added with --cid-version=1 (Kubo 0.43). */
+const HELLO_CAR =
+  'OqJlcm9vdHOB2CpYJQABVRIgqUiQTy8PR5uPgZdpSzAYSw0u0cHNKh7A+4XSmaGSpEdndmVyc2lvbgEwAVUSIKlIkE8vD0ebj4GXaUswGEsNLtHBzSoewPuF0pmhkqRHaGVsbG8gd29ybGQK'
+/** `ipfs dag export` of the mydir tree (5 dag-pb blocks). */
+const DIR_CAR =
+  'OKJlcm9vdHOB2CpYIwASIP/gn1uMcQRdIF9dCpVGByq43IoldRsFMSJ48oPysfEuZ3ZlcnNpb24BsQESIP/gn1uMcQRdIF9dCpVGByq43IoldRsFMSJ48oPysfEuEi0KIhIgyeSIXsB2HdEgTykbiTSIo8FhXNDslOKeu0gKgov6suoSBWEudHh0GAoSLQoiEiBZlIQ5Bl8pYZ70EoDLuTK+UsVtmcWWa2XgERI58Ji77xIFZW1wdHkYBBIrCiISIN0vakxMQCDa2+qPQac04JKmR/1wvnCaiHBxPudi0cvHEgNzdWIYPQoCCAEsEiDJ5IhewHYd0SBPKRuJNIijwWFc0OyU4p67SAqCi/qy6goICAISAmEKGAImEiBZlIQ5Bl8pYZ70EoDLuTK+UsVtmcWWa2XgERI58Ji77woCCAFVEiDdL2pMTEAg2tvqj0GnNOCSpkf9cL5wmohwcT7nYtHLxxItCiISICnMZMZpJ7woG4l/PPe/QOluN6jfpMf3eBDtdJKD3Q38EgViLnR4dBgKCgIIASwSICnMZMZpJ7woG4l/PPe/QOluN6jfpMf3eBDtdJKD3Q38CggIAhICYgoYAg=='
+const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0))
+
+Deno.test('add: format=car stores the blocks of a CAR and pins its root (one output item)', async () => {
+  let { out, cluster, ipfs } = await addOk(
+    [{ path: 'hello.car', content: unb64(HELLO_CAR) }],
+    '?format=car',
+  )
+  assert.deepEqual(out, [{
+    name: 'hello.car',
+    cid: 'bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4',
+    bytes: 12,
+    allocations: [FAKE_PEER_ID],
+  }])
+  assert.ok(cluster.pinset.has('bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4'))
+  assert.equal(
+    new TextDecoder().decode(
+      await ipfs.blockGet('bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4'),
+    ),
+    'hello world\n',
+  )
+  ;({ out, cluster } = await addOk([{ path: 'dir.car', content: unb64(DIR_CAR) }], '?format=car'))
+  assert.equal(out.length, 1)
+  assert.equal(out[0].cid, 'QmfZVL5VB5w63iUrxWSs1HbHfDPsLSaqg9JmCZJpPhWLx5')
+  assert.equal(out[0].size, undefined) // a directory has no UnixFS file size
+  assert.ok(cluster.pinset.has('QmfZVL5VB5w63iUrxWSs1HbHfDPsLSaqg9JmCZJpPhWLx5'))
+})
+
+Deno.test('add: format=car refuses corrupt blocks, several roots and non-CAR input', async () => {
+  const bad = unb64(HELLO_CAR)
+  bad[bad.length - 1] ^= 1 // last byte of the block: hash mismatch
+  let r = await add([{ path: 'x.car', content: bad }], '?format=car')
+  assert.equal(r.res.status, 500)
+  assert.match((await json(r.res) as { message: string }).message, /does not match its hash/)
+  // Header with two roots: {"roots":[cid,cid],"version":1} in CBOR.
+  const car = unb64(HELLO_CAR)
+  const cidBytes = car.subarray(13, 13 + 37) // tag 42 payload: 0x00 + CIDv1 raw (36 bytes)
+  const header = [0xa2, 0x65, ...new TextEncoder().encode('roots'), 0x82]
+  for (let i = 0; i < 2; i++) header.push(0xd8, 0x2a, 0x58, 37, ...cidBytes)
+  header.push(0x67, ...new TextEncoder().encode('version'), 0x01)
+  const two = new Uint8Array([header.length, ...header])
+  r = await add([{ path: 'x.car', content: two }], '?format=car')
+  assert.equal(r.res.status, 500)
+  assert.match(
+    (await json(r.res) as { message: string }).message,
+    /only CAR files with a single root/,
+  )
+  r = await add([{ path: 'hello.txt', content: 'hello world\n' }], '?format=car')
+  assert.equal(r.res.status, 500)
+  assert.match((await json(r.res) as { message: string }).message, /invalid CAR/)
+  assert.equal(r.cluster.calls.length, 0)
 })
