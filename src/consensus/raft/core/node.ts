@@ -289,6 +289,8 @@ export class RaftNode {
   /**
    * Metadata for a snapshot of the state machine as of `index` (≤ the commit index): the
    * entry's term and the membership at that point. Use it with the storage's snapshot writer.
+   * Throws `CompactedError` if the log no longer reaches back to `index` — which happens when a
+   * newer snapshot from the leader was accepted meanwhile; skip this snapshot then.
    */
   snapshotMetaAt(index: number): SnapshotMeta {
     const r = this.#raft

@@ -481,6 +481,14 @@ export class Raft {
           }
           return
         }
+        if (m.index > this.log.lastIndex()) {
+          // Cannot happen in a correct cluster (a follower never holds more of our term than we
+          // sent); refuse to let it push `next` past our log.
+          this.#cfg.logger.warn(
+            `${this.id} ignored ack of ${m.index} from ${m.from} beyond our log`,
+          )
+          return
+        }
         const oldPaused = pr.isPaused()
         if (pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === 'probe')) {
           if (pr.state === 'probe') {
