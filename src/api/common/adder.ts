@@ -213,10 +213,14 @@ class BlockSink {
     if (this.#recent.includes(key)) return cid
     this.#recent.push(key)
     if (this.#recent.length > 8) this.#recent.shift()
-    this.#streaming ??= this.ipfs.blockStream(this.#queue, this.signal).catch((err) => {
-      this.#queue.close(err)
-      throw err
-    })
+    if (!this.#streaming) {
+      this.#streaming = this.ipfs.blockStream(this.#queue, this.signal).catch((err) => {
+        this.#queue.close(err)
+        throw err
+      })
+      // finish() reports the failure; until then it must not count as an unhandled rejection.
+      this.#streaming.catch(() => {})
+    }
     this.blocks++
     await this.#queue.push({ cid: key, bytes })
     return cid
