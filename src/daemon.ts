@@ -157,6 +157,7 @@ async function build(
       peerId: ident.id,
       ipfs,
       log: opts.logging.get('restapi'),
+      accessLog: opts.logging.get('restapilog'),
     })
     await api.start()
     apis.push(api)
