@@ -32,57 +32,19 @@ export interface RunningDouble {
 }
 
 /**
- * Starts the instant IPFS double (test/support/kubo_double.ts `--instant`, the project's one Kubo
- * double) in its own process, and pins the CIDs of `pinnedFile` in it when given (through its RPC
- * API, 1000 CIDs a `pin/add`: ~9 s for a million on a busy 2-core box).
+ * Starts the instant IPFS double (bench/ipfs_double.ts: the project's Kubo double in `instant`
+ * mode) in its own process, its pinset filled from `pinnedFile` when given.
  */
 export async function startDouble(
   ctx: BenchContext,
   name: string,
   pinnedFile?: string,
 ): Promise<RunningDouble> {
-  const proc = ctx.procs.start(name, [
-    Deno.execPath(),
-    'run',
-    '-A',
-    join(ctx.repo, 'test/support/kubo_double.ts'),
-    '--port',
-    '0',
-    '--instant',
-  ], { cwd: ctx.repo })
-  const m = await proc.waitForLog(/^\/ip4\/127\.0\.0\.1\/tcp\/(\d+)$/m, 60_000)
-  const double = { proc, api: m[0] }
-  if (pinnedFile) await seedDouble(`http://127.0.0.1:${m[1]}`, pinnedFile)
-  return double
-}
-
-/** Pins every CID of `file` (one a line) in the double at `url`. */
-async function seedDouble(url: string, file: string): Promise<void> {
-  const batch = 1000
-  let args: string[] = []
-  const flush = async () => {
-    const res = await fetch(`${url}/api/v0/pin/add?${args.join('&')}`, { method: 'POST' })
-    const body = await res.text()
-    if (!res.ok) throw new Error(`seeding the IPFS double: HTTP ${res.status}: ${body}`)
-    args = []
-  }
-  for await (const cid of readLines(file)) {
-    args.push(`arg=${cid}`)
-    if (args.length >= batch) await flush()
-  }
-  if (args.length) await flush()
-}
-
-async function* readLines(path: string): AsyncIterable<string> {
-  const dec = new TextDecoder()
-  let rest = ''
-  const f = await Deno.open(path) // its readable closes it at the end
-  for await (const chunk of f.readable) {
-    const lines = (rest + dec.decode(chunk, { stream: true })).split('\n')
-    rest = lines.pop()!
-    for (const l of lines) if (l) yield l
-  }
-  if (rest) yield rest
+  const args = [Deno.execPath(), 'run', '-A', join(ctx.repo, 'bench/ipfs_double.ts')]
+  if (pinnedFile) args.push('--pinned', pinnedFile)
+  const proc = ctx.procs.start(name, args, { cwd: ctx.repo })
+  const m = await proc.waitForLog(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+$/m, 120_000)
+  return { proc, api: m[0] }
 }
 
 /** A running peer. */

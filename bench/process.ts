@@ -58,6 +58,12 @@ export class Processes {
     opts: { cwd?: string; env?: Record<string, string> } = {},
   ): Proc {
     const logPath = join(this.#logDir, `${String(++this.#count).padStart(2, '0')}-${name}.log`)
+    // A log left by an earlier run would be matched by waitForLog before the shell truncates it.
+    try {
+      Deno.removeSync(logPath)
+    } catch {
+      // not there
+    }
     const child = new Deno.Command('sh', {
       args: ['-c', `exec ${cmd.map(quote).join(' ')} >${quote(logPath)} 2>&1 </dev/null`],
       cwd: opts.cwd,

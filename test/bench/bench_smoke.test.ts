@@ -1,0 +1,105 @@
+/**
+ * Keeps the bench from rotting: runs `bench/main.ts` in its tiniest mode against our daemon only
+ * (2,000 pins, 1 s of ingest) and checks that every figure is produced and printed in the table
+ * format docs/performance.md describes. Figures themselves are not judged here (a tiny run on a
+ * busy machine says nothing about the targets); a daemon that does not start fails the test.
+ */
+import assert from 'node:assert/strict'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..')
+
+Deno.test('bench: a tiny run against our daemon prints every figure in the table format', async () => {
+  const json = await Deno.makeTempFile({ prefix: 'bench-smoke-', suffix: '.json' })
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        'run',
+        '-A',
+        join(REPO, 'bench/main.ts'),
+        '--quick',
+        '--only',
+        'ours',
+        '--pins',
+        '2000',
+        '--seconds',
+        '1',
+        '--connections',
+        '16',
+        '--json',
+        json,
+      ],
+      cwd: REPO,
+      stdout: 'piped',
+      stderr: 'piped',
+      signal: AbortSignal.timeout(55_000),
+    }).output()
+    const stdout = new TextDecoder().decode(out.stdout)
+    const stderr = new TextDecoder().decode(out.stderr)
+    assert.equal(out.code, 0, `bench exited ${out.code}\n${stdout}\n${stderr}`)
+
+    const lines = stdout.trimEnd().split('\n')
+    assert.match(
+      lines[0],
+      /^ipfs-cluster bench: 2000 pins \(small state 200\), ingest 1 s over 16 connections/,
+    )
+    assert.match(lines[1], /^machine: \d+ cores /)
+    assert.match(
+      lines[2],
+      /^baseline: bare Deno\.serve answering 200, same client \((wrk|deno-fetch)\), same run: \d+ req\/s/,
+    )
+    const header = lines.find((l) => l.startsWith('measure '))
+    assert.ok(header, stdout)
+    assert.deepEqual(header.split('|').map((c) => c.trim()), [
+      'measure',
+      'ours',
+      'IPFS Cluster 1.1.6',
+      'ours/Go',
+      'target',
+      'result',
+    ])
+
+    const rows = new Map(
+      lines.filter((l) => l.split(' | ').length === 6 && !l.startsWith('measure '))
+        .map((l) => {
+          const cells = l.split(' | ').map((c) => c.trim())
+          return [cells[0], cells] as const
+        }),
+    )
+    const expect: [string, string][] = [
+      ['ingest POST /pins/{cid}, 16 clients (pins/s)', '>= 5000'],
+      ['GET /allocations, 2000 pins (pins/s)', '>= 200000'],
+      ['GET /allocations, 200 pins (pins/s)', '-'],
+      ['peak RSS listing 200 pins (MiB)', '-'],
+      ['peak RSS listing 2000 pins (MiB)', '-'],
+      ['peak RSS growth 200 -> 2000 pins (MiB)', '<= 16 MiB'],
+      ['restart to GET /id 200, 2000 pins (s)', '< 2 s'],
+      ['restart to GET /allocations/<cid> 200, 2000 pins (s)', '< 2 s'],
+      ['state import, 2000 pins (s)', '-'],
+    ]
+    for (const [measure, target] of expect) {
+      const cells = rows.get(measure)
+      assert.ok(cells, `row "${measure}" missing:\n${stdout}`)
+      assert.match(cells[1], /^-?\d+(\.\d+)?$/, `ours figure of "${measure}": ${cells[1]}`)
+      assert.equal(cells[2], '-', 'no Go figure with --only ours')
+      assert.equal(cells[3], '-', 'no ratio with --only ours')
+      assert.equal(cells[4], target)
+      assert.match(cells[5], target === '-' ? /^-$/ : /^(PASS|FAIL)$/)
+    }
+    const last = lines[lines.length - 1]
+    const m = /^RESULT: (\d+) PASS, (\d+) FAIL$/.exec(last)
+    assert.ok(m, `last line: ${last}`)
+    assert.equal(Number(m[1]) + Number(m[2]), 5, 'five figures have targets')
+
+    const report = JSON.parse(await Deno.readTextFile(json))
+    assert.equal(report.results.ours.errors.length, 0)
+    assert.equal(report.results.ours.large.lines, 2000, 'the listing streamed every pin')
+    assert.equal(report.results.ours.small.lines, 200)
+    assert.ok(report.results.ours.ingest.load.ok > 0, 'some pins were taken')
+    assert.ok(report.results.ours.ingest.committed >= report.results.ours.ingest.load.ok)
+    assert.equal(report.rows.length, rows.size)
+  } finally {
+    await Deno.remove(json).catch(() => {})
+  }
+})
