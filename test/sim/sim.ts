@@ -181,6 +181,9 @@ class Simulation {
   readonly #maxSize: number
   /** Per-step probability of a crash (partitions are a bit more frequent). */
   readonly #faultRate: number
+  /** Some runs turn the optional protections off: safety must not depend on them. */
+  readonly #preVote: boolean
+  readonly #checkQuorum: boolean
 
   // Checker state.
   /** term → the node seen leading it. */
@@ -226,6 +229,8 @@ class Simulation {
     this.#maxEntries = r.range(1, 10)
     this.#maxSize = r.pick([64, 256, 4096])
     this.#faultRate = r.pick([0.004, 0.01, 0.02])
+    this.#preVote = r.chance(0.8)
+    this.#checkQuorum = r.chance(0.8)
   }
 
   // ------------------------------------------------------------ driver
@@ -403,6 +408,8 @@ class Simulation {
       maxInflightMsgs: this.#maxInflight,
       maxEntriesPerMsg: this.#maxEntries,
       maxSizePerMsg: this.#maxSize,
+      preVote: this.#preVote,
+      checkQuorum: this.#checkQuorum,
     })
     h.app = KvApp.decode(h.disk.snapshotData())
     if (h.app.appliedIndex !== h.disk.snapshot().index) {
