@@ -265,6 +265,16 @@ function buildRows(o: Options, r: Record<ImplKey, ImplResults>): Row[] {
       digits: 1,
     },
     {
+      measure: `RSS added by listing ${o.small} pins (MiB)`,
+      ...both((x) => x.small && (x.small.rssPeak - x.small.rssBefore) / MiB),
+      digits: 1,
+    },
+    {
+      measure: `RSS added by listing ${o.pins} pins (MiB)`,
+      ...both((x) => x.large && (x.large.rssPeak - x.large.rssBefore) / MiB),
+      digits: 1,
+    },
+    {
       measure: `peak RSS growth ${o.small} -> ${o.pins} pins (MiB)`,
       ...both(growth),
       digits: 1,
