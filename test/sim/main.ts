@@ -2,12 +2,13 @@
  * The Raft simulator's command line.
  *
  * ```
- * deno task sim --seeds 200 [--nodes 5] [--steps 600] [--seed X] [--trace]
+ * deno task sim --seeds 200 [--nodes 5] [--steps 600] [--seed X] [--trace] [--fault F]
  * ```
  *
- * Runs seeds 1..N (or just `--seed X`), prints every failing seed with its violation and the
- * last events of its trace, and ends with exactly one line `sim: N runs, V violations`
- * (exit status 1 if V > 0). A failing seed replays exactly: rerun it with `--seed X`.
+ * Runs seeds 1..N (X..X+N-1 with `--seed X`; just X without `--seeds`), prints every failing
+ * seed with its violation and the last events of its trace, and ends with exactly one line
+ * `sim: N runs, V violations` (exit status 1 if V > 0). A failing seed replays exactly:
+ * rerun it with `--seed X` (and the same `--nodes` and `--steps`).
  */
 import { parseArgs } from 'node:util'
 import { type FaultMode, runSim } from './sim.ts'
@@ -44,9 +45,13 @@ if (!['none', 'corruptApply', 'staleRead'].includes(fault)) {
   )
   Deno.exit(2)
 }
-const seeds = values.seed !== undefined
-  ? [positive('seed', values.seed, 1)]
-  : Array.from({ length: positive('seeds', values.seeds, 100) }, (_, i) => i + 1)
+// `--seed X` alone replays one seed; with `--seeds N` it runs N seeds starting at X.
+const first = positive('seed', values.seed, 1)
+const count = values.seed !== undefined && values.seeds === undefined
+  ? 1
+  : positive('seeds', values.seeds, 100)
+const seeds = Array.from({ length: count }, (_, i) => first + i)
+const single = count === 1 && values.seed !== undefined
 
 let violations = 0
 const started = performance.now()
@@ -57,7 +62,7 @@ for (const seed of seeds) {
     console.log(`seed ${seed}: ${r.violation}`)
     for (const line of r.trace) console.log(`  ${line}`)
     console.log(`  (replay: deno task sim --seed ${seed} --nodes ${nodes} --steps ${steps})`)
-  } else if (values.trace || values.seed !== undefined) {
+  } else if (values.trace || single) {
     console.log(`seed ${seed}: ok ${JSON.stringify(r.stats)}`)
   }
 }

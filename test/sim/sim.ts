@@ -35,7 +35,7 @@ import {
   snapshotChunks,
   type SnapshotMessage,
 } from '../../src/consensus/raft/core/mod.ts'
-import { encodeWrite, entryHash, KvApp } from './app.ts'
+import { decodeWrite, encodeWrite, entryHash, KvApp } from './app.ts'
 import { EventQueue } from './heap.ts'
 import { checkHistory, type RegisterOp } from './linearizability.ts'
 import { Rng } from './rng.ts'
@@ -682,9 +682,8 @@ class Simulation {
       e.data.length > 0 && this.#now > this.#opts.steps * TICK / 5
     ) {
       this.#corrupted = true
-      const bytes = new Uint8Array(e.data)
-      bytes[bytes.length - 2] ^= 1
-      entry = { ...e, data: bytes }
+      const w = decodeWrite(e.data)
+      entry = { ...e, data: encodeWrite({ ...w, v: `${w.v}-corrupt` }) }
     }
     const hash = entryHash(entry)
     const first = this.#applied[e.index]

@@ -223,6 +223,10 @@ export class Raft {
     if (this.term !== term) {
       this.term = term
       this.vote = null
+      // Acknowledgements still queued from the old term may cover entries the new term's leader
+      // is about to overwrite; sent after that, they would vouch for entries we no longer hold.
+      // Dropping them is always safe (the network may lose them anyway).
+      this.msgs = this.msgs.filter((m) => m.type !== 'appendResp')
     }
     this.lead = null
     this.#electionElapsed = 0
@@ -347,8 +351,12 @@ export class Raft {
     this.prs.recordVote(this.id, true)
     if (this.prs.tallyVotes().result === 'won') {
       // A single voter wins on its own vote.
-      if (kind === 'preElection') this.#campaign('election', transfer)
-      else this.#becomeLeader()
+      if (kind === 'preElection') {
+        this.#campaign('election', transfer)
+      } else {
+        this.#becomeLeader()
+        this.#bcastAppend()
+      }
       return
     }
     const index = this.log.lastIndex()
