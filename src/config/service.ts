@@ -183,8 +183,8 @@ export function defaultServiceConfig(
   const cfg: ServiceConfig = { cluster }
   const connector = opts.connector ?? 'ipfshttp'
   for (const [key, { section }] of Object.entries(SECTIONS)) {
-    // The reference's init does not write informer.numpin (and its daemon never starts it).
-    if (key === 'numpin') continue
+    // informer.numpin is written and started too (the reference's init skips it and its daemon
+    // never wires it): the pin count is a metric operators ask for. See docs/compat.md.
     if (key === 'ipfshttp' && connector !== 'ipfshttp') continue
     if (key === 'embedded' && connector !== 'embedded') continue
     ;(cfg as Record<string, unknown>)[key] = section.load(undefined, env)

@@ -84,6 +84,9 @@ Deno.test('defaults equal what the reference init writes (QUIC listener left out
   // Deliberate deviation: no QUIC transport in this implementation, so only the TCP listener.
   assert.deepEqual(ours.cluster.listen_multiaddress, ['/ip4/0.0.0.0/tcp/9096'])
   ours.cluster.listen_multiaddress = GO.cluster.listen_multiaddress
+  // Deliberate addition: informer.numpin is written (the reference never writes it).
+  assert.deepEqual(ours.informer.numpin, { metric_ttl: '10s' })
+  delete ours.informer.numpin
   const want = listForm(GO)
   assert.deepEqual(ours, want)
   // Key order too: the saved file reads like the reference's.
@@ -106,7 +109,7 @@ Deno.test('defaults: §3.2 values in their loaded (ms) form', () => {
   assert.equal(cfg.stateless?.max_pin_queue_size, 1_000_000)
   assert.deepEqual(cfg.balanced?.allocate_by, ['tag:group', 'freespace'])
   assert.deepEqual(cfg.tags?.tags, { group: 'default' })
-  assert.equal(cfg.numpin, undefined, 'the reference does not write informer.numpin')
+  assert.equal(cfg.numpin?.metric_ttl, 10_000, 'numpin is written (unlike the reference)')
   assert.equal(cfg.metrics?.reporting_interval, 30_000)
   assert.equal(cfg.tracing?.sampling_prob, 0.3)
   const emb = defaultServiceConfig({ connector: 'embedded' })
