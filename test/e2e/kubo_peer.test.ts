@@ -126,16 +126,19 @@ Deno.test('e2e with Kubo: pin, status, update, recover, unpin, restarts and stat
       ok(ls.stdout.includes(a) && ls.stdout.includes(b) && !ls.stdout.includes(c), ls.stdout)
     })
 
-    await t.step('kill -9 loses no acknowledged pin, and the stale lock is taken over', async () => {
-      const d = await kubo.add(enc.encode(`e2e content D ${crypto.randomUUID()}`))
-      const r = await peer.ctl(['pin', 'add', '--no-status', d])
-      equal(r.code, 0, r.stderr)
-      await peer.kill9()
-      peer = await startPeerProcess({ ipfs: kubo.apiMultiaddr, configDir: peer.configDir })
-      const ls = await peer.ctl(['pin', 'ls', d])
-      equal(ls.code, 0, ls.stderr + ls.stdout)
-      await waitFor('pin after restart', async () => (await kuboPins(kubo.apiUrl)).has(d))
-    })
+    await t.step(
+      'kill -9 loses no acknowledged pin, and the stale lock is taken over',
+      async () => {
+        const d = await kubo.add(enc.encode(`e2e content D ${crypto.randomUUID()}`))
+        const r = await peer.ctl(['pin', 'add', '--no-status', d])
+        equal(r.code, 0, r.stderr)
+        await peer.kill9()
+        peer = await startPeerProcess({ ipfs: kubo.apiMultiaddr, configDir: peer.configDir })
+        const ls = await peer.ctl(['pin', 'ls', d])
+        equal(ls.code, 0, ls.stderr + ls.stdout)
+        await waitFor('pin after restart', async () => (await kuboPins(kubo.apiUrl)).has(d))
+      },
+    )
 
     await t.step('state export, cleanup and import (offline)', async () => {
       equal(await peer.stop(), 0)

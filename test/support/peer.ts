@@ -66,7 +66,8 @@ export interface PeerProcessOptions {
   /** Kubo API multiaddr, or 'embedded' for the Helia connector. */
   ipfs: string
   /** Edits service.json (parsed) before the daemon starts. */
-  edit?: (cfg: Record<string, Record<string, Record<string, unknown>>>) => void
+  // deno-lint-ignore no-explicit-any
+  edit?: (cfg: any) => void
   /** Reuse an existing config folder (restart) instead of a new one. */
   configDir?: string
   env?: Record<string, string>
