@@ -192,3 +192,22 @@ Deno.test('a conf change proposed on a follower is forwarded to the leader', () 
   c.stabilize()
   assert.deepEqual(confOf(c, 'a').learners, ['d'])
 })
+
+Deno.test('a learner is promoted only once it holds everything committed', () => {
+  const c = new TestCluster(['a', 'b', 'c'])
+  c.elect('a')
+  c.node('a').proposeConfChange({ type: 'addLearner', id: 'd' })
+  c.addJoiningNode('d')
+  c.stabilize()
+  c.isolate('d')
+  c.propose('a', 'x')
+  assert.throws(
+    () => c.node('a').proposeConfChange({ type: 'addVoter', id: 'd' }),
+    { name: 'LearnerBehindError' },
+  )
+  c.heal()
+  c.tick(2)
+  c.node('a').proposeConfChange({ type: 'addVoter', id: 'd' })
+  c.stabilize()
+  assert.deepEqual(confOf(c, 'd').voters, ['a', 'b', 'c', 'd'])
+})

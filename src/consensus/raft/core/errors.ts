@@ -62,6 +62,15 @@ export class ConfChangeInProgressError extends ConsensusError {
   override status = 409
 }
 
+/**
+ * A learner cannot be promoted yet: it does not hold everything committed. Promoting it now
+ * would make the cluster wait for it to catch up before it can commit again. Retry later.
+ */
+export class LearnerBehindError extends ConsensusError {
+  override name = 'LearnerBehindError'
+  override status = 409
+}
+
 /** A leadership transfer request that cannot be honoured (unknown or non-voting target). */
 export class TransferError extends ConsensusError {
   override name = 'TransferError'

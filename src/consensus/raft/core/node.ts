@@ -176,9 +176,9 @@ export class RaftNode {
   /**
    * Proposes a single-server membership change. The leader validates it against its current
    * membership: `ConfChangeError` for a change that makes no sense, `ConfChangeInProgressError`
-   * while a previous change is uncommitted. `addVoter` on a learner promotes it; add learners
-   * first and promote them once caught up (`status().progress`), or the cluster may be unable to
-   * commit while the new voter catches up.
+   * while a previous change is uncommitted. `addVoter` on a learner promotes it once it holds
+   * everything committed (`LearnerBehindError` until then). Prefer adding a learner and promoting
+   * it to adding an empty voter, which leaves the cluster unable to commit while it catches up.
    */
   proposeConfChange(cc: ConfChange): ProposalResult {
     validateConfChange(cc)

@@ -18,6 +18,7 @@ import type { ResolvedConfig } from './config.ts'
 import {
   CompactedError,
   ConfChangeInProgressError,
+  LearnerBehindError,
   NoLeaderError,
   NotLeaderError,
   ProposalDroppedError,
@@ -100,7 +101,7 @@ export class Raft {
     const snap = storage.snapshot()
     this.#baseConf = cloneConfState(snap.confState)
     this.#baseIndex = snap.index
-    this.#scanConfEntries(snap.index + 1, storage.lastIndex())
+    this.#scanConfEntries(Math.max(snap.index + 1, storage.firstIndex()), storage.lastIndex())
 
     const hs = storage.initialState()
     if (hs.commit > this.log.lastIndex()) {
@@ -723,6 +724,14 @@ export class Raft {
         throw new ConfChangeInProgressError(
           'the new leader has not committed an entry of its term yet',
         )
+      }
+      if (cc.type === 'addVoter' && this.prs.learners.has(cc.id)) {
+        const match = this.prs.progress.get(cc.id)?.match ?? 0
+        if (match < this.log.committed) {
+          throw new LearnerBehindError(
+            `learner ${cc.id} has not caught up (match ${match} < commit ${this.log.committed})`,
+          )
+        }
       }
       conf = applyConfChange(conf, cc)
       prepared.push({ type: 'confChange', data: encodeConfChangeEntry({ change: cc, conf }) })

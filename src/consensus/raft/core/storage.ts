@@ -22,9 +22,10 @@
  *
  * 1. `ready.snapshot`, if any: install the staged snapshot data as the state machine's state,
  *    record its metadata, and drop every log entry (the log restarts after `snapshot.index`).
- * 2. `ready.entries`, if any: entries at `entries[0].index` and above replace whatever is stored
- *    there (a new leader may have overwritten an uncommitted suffix). Deleting the old suffix and
- *    writing the new entries must be atomic, or a crash could leave a log whose terms go down.
+ * 2. `ready.entries`, if any: they replace every stored entry from `entries[0].index` on —
+ *    including stored entries beyond the last new one (a new leader may have overwritten an
+ *    uncommitted suffix). Deleting the old suffix and writing the new entries must be atomic, or
+ *    a crash could leave a log whose terms go down.
  * 3. `ready.hardState`, if any.
  *
  * When `ready.mustSync` is true these writes must be fsynced (Deno KV commits are durable when
