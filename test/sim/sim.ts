@@ -474,7 +474,7 @@ class Simulation {
     let bestTerm = -1
     for (const h of this.#hosts.values()) {
       if (!h.up) continue
-      const s = h.node!.status()
+      const s = h.node!.basicStatus()
       if (s.role === 'leader' && s.term > bestTerm) {
         best = h
         bestTerm = s.term
@@ -866,7 +866,7 @@ class Simulation {
 
   /** Right after the event that made `h` leader: it must hold every entry applied anywhere. */
   #watchLeader(h: Host): void {
-    const s = h.node!.status()
+    const s = h.node!.basicStatus()
     if (s.role !== 'leader') return
     if (this.#leaders.get(s.term) === h.id) return
     this.#claimLeadership(h.id, s.term)
@@ -943,7 +943,7 @@ class Simulation {
   #checkStep(): void {
     for (const h of this.#hosts.values()) {
       if (!h.up) continue
-      const s = h.node!.status()
+      const s = h.node!.basicStatus()
       if (s.commit > s.lastIndex) this.#violate(`${h.id} commit ${s.commit} > last ${s.lastIndex}`)
       // A node's committed prefix must agree with what was applied anywhere.
       const rec = this.#applied[s.commit]

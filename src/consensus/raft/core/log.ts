@@ -128,14 +128,27 @@ export class RaftLog {
     return this.storage.term(i)
   }
 
-  /** Term at `i`, or 0 when it is compacted or beyond the log. */
-  zeroTermOnErr(i: number): number {
+  /**
+   * Term at `i`, or undefined when it is compacted or beyond the log. Hot paths use this rather
+   * than catching `term`'s errors: building an Error (with its stack) per entry dominated the cost
+   * of appending.
+   */
+  maybeTerm(i: number): number | undefined {
+    if (i < this.firstIndex() - 1 || i > this.lastIndex()) return undefined
+    const t = this.unstable.maybeTerm(i)
+    if (t !== undefined) return t
     try {
-      return this.term(i)
+      return this.storage.term(i)
     } catch (err) {
-      if (err instanceof CompactedError || err instanceof UnavailableError) return 0
+      // Storage may have compacted concurrently with our view of firstIndex.
+      if (err instanceof CompactedError || err instanceof UnavailableError) return undefined
       throw err
     }
+  }
+
+  /** Term at `i`, or 0 when it is compacted or beyond the log. */
+  zeroTermOnErr(i: number): number {
+    return this.maybeTerm(i) ?? 0
   }
 
   lastTerm(): number {
@@ -143,12 +156,7 @@ export class RaftLog {
   }
 
   matchTerm(i: number, t: number): boolean {
-    try {
-      return this.term(i) === t
-    } catch (err) {
-      if (err instanceof CompactedError || err instanceof UnavailableError) return false
-      throw err
-    }
+    return this.maybeTerm(i) === t
   }
 
   /**
@@ -219,13 +227,8 @@ export class RaftLog {
    */
   findConflictByTerm(index: number, term: number): [number, number] {
     for (; index > 0; index--) {
-      let ours: number
-      try {
-        ours = this.term(index)
-      } catch (err) {
-        if (err instanceof CompactedError || err instanceof UnavailableError) return [index, 0]
-        throw err
-      }
+      const ours = this.maybeTerm(index)
+      if (ours === undefined) return [index, 0]
       if (ours <= term) return [index, ours]
     }
     return [0, 0]

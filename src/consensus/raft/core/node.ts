@@ -78,8 +78,8 @@ export interface Ready {
   readStates: ReadState[]
 }
 
-/** A point-in-time view of a node, for status pages, tests and the simulator. */
-export interface Status {
+/** The cheap part of `Status` (no copies of membership or progress). */
+export interface BasicStatus {
   id: NodeId
   term: number
   vote: NodeId | null
@@ -90,6 +90,10 @@ export interface Status {
   role: Role
   leader: NodeId | null
   leadTransferee: NodeId | null
+}
+
+/** A point-in-time view of a node, for status pages, tests and the simulator. */
+export interface Status extends BasicStatus {
   confState: ConfState
   /** Leader only: what it knows of each member's log. */
   progress?: Record<NodeId, { match: number; next: number; state: ProgressState }>
@@ -306,9 +310,10 @@ export class RaftNode {
     return t === 0 && index !== 0 ? undefined : t
   }
 
-  status(): Status {
+  /** Role, term and log positions, cheap enough to poll after every event. */
+  basicStatus(): BasicStatus {
     const r = this.#raft
-    const s: Status = {
+    return {
       id: r.id,
       term: r.term,
       vote: r.vote,
@@ -319,8 +324,13 @@ export class RaftNode {
       role: r.role,
       leader: r.lead,
       leadTransferee: r.leadTransferee,
-      confState: r.confState(),
     }
+  }
+
+  /** `basicStatus()` plus the membership and, on a leader, every member's progress. */
+  status(): Status {
+    const r = this.#raft
+    const s: Status = { ...this.basicStatus(), confState: r.confState() }
     if (r.role === 'leader') {
       s.progress = {}
       for (const [id, pr] of r.prs.progress) {
