@@ -8,7 +8,7 @@ import { runSim } from './sim.ts'
 Deno.test('200 seeded runs (3 and 5 nodes) find no safety, liveness or linearizability violation', () => {
   const failures: string[] = []
   for (let seed = 1; seed <= 200; seed++) {
-    const r = runSim({ seed, nodes: seed % 2 === 0 ? 5 : 3, steps: 400 })
+    const r = runSim({ seed, nodes: seed % 2 === 0 ? 5 : 3, steps: 600 })
     if (r.violation) failures.push(`seed ${seed}: ${r.violation}\n  ${r.trace.join('\n  ')}`)
   }
   assert.deepEqual(failures, [])
