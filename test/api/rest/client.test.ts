@@ -19,10 +19,10 @@ import {
   startFakeCluster,
 } from '../../cli/ctl/fake_cluster.ts'
 
-const FIXTURES = new URL('./fixtures/', import.meta.url)
-const CERT = Deno.readTextFileSync(new URL('tls_cert.pem', FIXTURES))
-const KEY = Deno.readTextFileSync(new URL('tls_key.pem', FIXTURES))
-const CA = Deno.readTextFileSync(new URL('tls_ca.pem', FIXTURES))
+const FIXTURES = new URL('../../fixtures/tls/', import.meta.url)
+const CERT = Deno.readTextFileSync(new URL('cert.pem', FIXTURES))
+const KEY = Deno.readTextFileSync(new URL('key.pem', FIXTURES))
+const CA = Deno.readTextFileSync(new URL('ca.pem', FIXTURES))
 
 Deno.test('client: plain routes decode into Go-shaped objects', async () => {
   await using srv = startFakeCluster()

@@ -20,7 +20,7 @@ import {
   startFakeCluster,
 } from './fake_cluster.ts'
 
-const TLS_DIR = new URL('../../api/rest/fixtures/', import.meta.url)
+const TLS_DIR = new URL('../../fixtures/tls/', import.meta.url)
 
 function fake(routes?: Handler, opts: { cert?: string; key?: string } = {}): FakeCluster {
   const t0 = Date.now() // one clock for the fixture, so both CLIs see the same metrics
@@ -132,8 +132,8 @@ Deno.test({
   name: 'compat: https, certificate checks, basic auth and timeouts',
   ignore: !HAVE_BIN || !!REAL_HOST,
   async fn() {
-    const cert = await Deno.readTextFile(new URL('tls_cert.pem', TLS_DIR))
-    const key = await Deno.readTextFile(new URL('tls_key.pem', TLS_DIR))
+    const cert = await Deno.readTextFile(new URL('cert.pem', TLS_DIR))
+    const key = await Deno.readTextFile(new URL('key.pem', TLS_DIR))
     const auth: Handler = (req) => {
       if (req.headers.get('authorization') !== `Basic ${btoa('testuser:testpass')}`) {
         return errorResponse(401, 'unauthorized: access denied')
