@@ -239,37 +239,13 @@ export class Cluster implements ClusterRPC {
     const peers = await this.#d.consensus.peers(signal)
     for (const p of peers.slice().sort()) {
       if (p === this.peerId) yield await this.id(signal)
-      else {
-        yield {
-          id: p,
-          addresses: [],
-          cluster_peers: [],
-          cluster_peers_addresses: [],
-          version: '',
-          commit: '',
-          rpc_protocol_version: '',
-          error: 'peer unreachable: multi-peer RPC is not available',
-          ipfs: { addresses: [], error: '' },
-          peername: '',
-        }
-      }
+      else yield bareID(p, 'peer unreachable: multi-peer RPC is not available')
     }
   }
 
   async peerAdd(id: string, signal?: AbortSignal): Promise<ID> {
     await this.#d.consensus.addPeer(id, signal)
-    return {
-      id,
-      addresses: [],
-      cluster_peers: [],
-      cluster_peers_addresses: [],
-      version: '',
-      commit: '',
-      rpc_protocol_version: '',
-      error: '',
-      ipfs: { addresses: [], error: '' },
-      peername: '',
-    }
+    return bareID(id, '')
   }
 
   async peerRemove(id: string, signal?: AbortSignal): Promise<void> {
@@ -507,6 +483,22 @@ export class Cluster implements ClusterRPC {
       g.ipfs_links[ipfsId] = await this.#d.ipfs.swarmPeers(signal).catch(() => [])
     }
     return g
+  }
+}
+
+/** An ID that knows only the peer's ID (and why nothing more is known). */
+function bareID(id: string, error: string): ID {
+  return {
+    id,
+    addresses: [],
+    cluster_peers: [],
+    cluster_peers_addresses: [],
+    version: '',
+    commit: '',
+    rpc_protocol_version: '',
+    error,
+    ipfs: { addresses: [], error: '' },
+    peername: '',
   }
 }
 

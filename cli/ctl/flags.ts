@@ -11,6 +11,7 @@
  * p.get('name') // 'x'; p.args // ['Qm…']
  * ```
  */
+import { parseDuration } from '../../src/types/duration.ts'
 
 /** Kinds of flag values (urfave's BoolFlag, StringFlag, IntFlag, DurationFlag, StringSliceFlag). */
 export type FlagKind = 'bool' | 'string' | 'int' | 'duration' | 'stringSlice'
@@ -94,35 +95,13 @@ function parseGoInt(s: string): number | undefined {
   return m[1] === '-' ? -n : n
 }
 
-const DURATION_UNITS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  'µs': 1e-3,
-  'μs': 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-}
-
 /** Go's time.ParseDuration, in milliseconds; undefined when invalid. */
 export function parseGoDuration(s: string): number | undefined {
-  let rest = s
-  let sign = 1
-  if (rest.startsWith('-') || rest.startsWith('+')) {
-    if (rest[0] === '-') sign = -1
-    rest = rest.slice(1)
+  try {
+    return parseDuration(s)
+  } catch {
+    return undefined
   }
-  if (rest === '0') return 0
-  if (rest === '') return undefined
-  let total = 0
-  while (rest.length) {
-    const m = /^(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/.exec(rest)
-    if (!m) return undefined
-    total += parseFloat(m[1]) * DURATION_UNITS[m[2]]
-    rest = rest.slice(m[0].length)
-  }
-  return sign * total
 }
 
 type Value = boolean | string | number | string[]
