@@ -186,14 +186,23 @@ async function runInNetns(args: string[], log: (m: string) => void): Promise<num
     stdout: 'inherit',
     stderr: 'inherit',
   }).spawn()
-  // Ctrl-C reaches the inner bench too (same process group); wait for it to clean up.
-  const ignore = () => {}
-  Deno.addSignalListener('SIGINT', ignore)
-  Deno.addSignalListener('SIGTERM', ignore)
+  // unshare and sh exec, so the child's PID is the inner bench's. Pass signals on (a Ctrl-C in a
+  // terminal reaches it twice, which it tolerates) and wait for it to stop what it started.
+  const forward = (sig: Deno.Signal) => () => {
+    try {
+      child.kill(sig)
+    } catch {
+      // already gone
+    }
+  }
+  const onInt = forward('SIGINT')
+  const onTerm = forward('SIGTERM')
+  Deno.addSignalListener('SIGINT', onInt)
+  Deno.addSignalListener('SIGTERM', onTerm)
   const status = await child.status
-  Deno.removeSignalListener('SIGINT', ignore)
-  Deno.removeSignalListener('SIGTERM', ignore)
-  return status.code
+  Deno.removeSignalListener('SIGINT', onInt)
+  Deno.removeSignalListener('SIGTERM', onTerm)
+  return status.signal ? 130 : status.code
 }
 
 /** Input files, generated once and kept in a cache folder (they are deterministic). */
@@ -361,13 +370,19 @@ async function main(args: string[]): Promise<number> {
   const workDir = await Deno.makeTempDir({ prefix: 'ipfs-cluster-bench-' })
   await Deno.mkdir(join(workDir, 'logs'))
   const procs = new Processes(join(workDir, 'logs'))
-  const impls = implementations({ repo: REPO, goBin: goBin ?? 'ipfs-cluster-service' })
+  const interruption = new AbortController()
+  const impls = implementations({
+    repo: REPO,
+    goBin: goBin ?? 'ipfs-cluster-service',
+    signal: interruption.signal,
+  })
   const ctx: BenchContext = { repo: REPO, workDir, procs, impls, log }
   let interrupted = false
   const onSignal = () => {
     if (interrupted) return
     interrupted = true
     log('interrupted: stopping every process')
+    interruption.abort()
     procs.stopAll(2_000).finally(() => {
       if (!o.keep) Deno.removeSync(workDir, { recursive: true })
       Deno.exit(130)

@@ -36,6 +36,8 @@ export interface ImplPaths {
   /** IPFS Cluster 1.1.6's ipfs-cluster-service. */
   goBin: string
   deno?: string
+  /** Kills a running init or import when aborted (the bench was interrupted). */
+  signal?: AbortSignal
 }
 
 /** The environment for every peer command: ours minus anything that would override the config. */
@@ -47,7 +49,12 @@ export function cleanEnv(): Record<string, string> {
   return env
 }
 
-async function run(cmd: string[], cwd: string, what: string): Promise<number> {
+async function run(
+  cmd: string[],
+  cwd: string,
+  what: string,
+  signal?: AbortSignal,
+): Promise<number> {
   const t0 = performance.now()
   const out = await new Deno.Command(cmd[0], {
     args: cmd.slice(1),
@@ -57,6 +64,7 @@ async function run(cmd: string[], cwd: string, what: string): Promise<number> {
     stdin: 'null',
     stdout: 'piped',
     stderr: 'piped',
+    signal,
   }).output()
   if (out.code !== 0) {
     const dec = new TextDecoder()
@@ -86,18 +94,29 @@ export function implementations(paths: ImplPaths): Record<ImplKey, Implementatio
     ours: {
       key: 'ours',
       label: 'ours (Deno)',
-      init: async (dir) => void await run(ours(dir, 'init', '--force'), paths.repo, 'ours: init'),
+      init: async (dir) =>
+        void await run(ours(dir, 'init', '--force'), paths.repo, 'ours: init', paths.signal),
       importState: (dir, file) =>
-        run(ours(dir, 'state', 'import', '-f', file), paths.repo, 'ours: state import'),
+        run(
+          ours(dir, 'state', 'import', '-f', file),
+          paths.repo,
+          'ours: state import',
+          paths.signal,
+        ),
       daemon: (dir) => ours(dir, 'daemon'),
     },
     go: {
       key: 'go',
       label: 'IPFS Cluster 1.1.6 (Go)',
       init: async (dir) =>
-        void await run(go(dir, 'init', '--consensus', 'raft', '--force'), paths.repo, 'go: init'),
+        void await run(
+          go(dir, 'init', '--consensus', 'raft', '--force'),
+          paths.repo,
+          'go: init',
+          paths.signal,
+        ),
       importState: (dir, file) =>
-        run(go(dir, 'state', 'import', '-f', file), paths.repo, 'go: state import'),
+        run(go(dir, 'state', 'import', '-f', file), paths.repo, 'go: state import', paths.signal),
       daemon: (dir) => go(dir, 'daemon'),
     },
   }
