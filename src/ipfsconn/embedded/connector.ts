@@ -18,6 +18,7 @@
  * await ipfs.stop()
  * ```
  */
+import { progressWatchdog } from '../../util/watchdog.ts'
 import { isAbsolute, join } from 'node:path'
 import { statfs } from 'node:fs/promises'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -140,13 +141,8 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
       dialOrigins(r, pin.origins ?? [], signal)
       const stall = new AbortController()
       const walkSignal = AbortSignal.any([signal, stall.signal])
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const arm = () => {
-        clearTimeout(timer)
-        timer = setTimeout(() => stall.abort(), config.pin_timeout)
-      }
+      const dog = progressWatchdog(config.pin_timeout, () => stall.abort())
       let blocks = 0
-      arm()
       try {
         const walk = walkDag(cid, r.source, r.node.helia.getCodec, {
           depth,
@@ -157,7 +153,7 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
           signal: walkSignal,
           onBlock: () => {
             blocks++
-            arm()
+            dog.progress(blocks)
             opts.onProgress?.(blocks)
           },
         })
@@ -171,7 +167,7 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
         signal.throwIfAborted()
         throw new IPFSError(`pin ${cid}: ${errorMessage(err)}`)
       } finally {
-        clearTimeout(timer)
+        dog.stop()
         // Stops any prefetch still waiting for a block.
         stall.abort()
       }

@@ -43,7 +43,7 @@ import {
   streamErrorOf,
   toCount,
 } from './parse.ts'
-import { progressWatchdog } from './watchdog.ts'
+import { progressWatchdog } from '../../util/watchdog.ts'
 
 /** How often `ready()` retries `id` (the reference's 1 s). */
 export const READY_RETRY_MS = 1000

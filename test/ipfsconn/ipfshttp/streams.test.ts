@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { multipartStream } from '../../../src/ipfsconn/ipfshttp/multipart.ts'
 import { JsonLineError, readJsonLines } from '../../../src/ipfsconn/ipfshttp/ndjson.ts'
-import { progressWatchdog } from '../../../src/ipfsconn/ipfshttp/watchdog.ts'
+import { progressWatchdog } from '../../../src/util/watchdog.ts'
 
 function chunked(...parts: string[]): ReadableStream<Uint8Array> {
   const enc = new TextEncoder()
