@@ -16,6 +16,7 @@
 import type { LogOp, StateReader } from '../components.ts'
 import { encodePin, type Pin, storedPin } from '../types/pin.ts'
 import { normalizeCid } from '../types/cid.ts'
+import { BloomFilter } from './bloom.ts'
 import { ShutdownError, ValidationError } from '../errors.ts'
 
 const PIN = 'pin'
@@ -32,6 +33,8 @@ const MAX_KEY_BYTES = 64 * 1024
 /** The largest pin the state can hold, in bytes of JSON (Deno KV's value limit). */
 export const MAX_PIN_BYTES = 65536
 const LIST_BATCH = 1000
+/** The filter starts sized for this many pins and grows fourfold when outgrown. */
+const FILTER_MIN = 1_000_000
 
 /** The pinset with write access (owned by consensus). */
 export interface PinState extends StateReader {
@@ -58,11 +61,51 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
   const check = () => {
     if (closed) throw new ShutdownError('state is closed')
   }
-  const key = (cid: string) => [PIN, normalizeCid(cid)]
+  // The filter answers "certainly absent" once it holds every stored key; until the background
+  // load finishes (and while it rebuilds bigger) every get reads KV.
+  let filter = new BloomFilter(FILTER_MIN)
+  let filterReady = false
+  let loading: Promise<void> | undefined
+  const loadFilter = (capacity: number) => {
+    const next = new BloomFilter(capacity)
+    let pendingAdds: string[] | undefined = []
+    const load = (async () => {
+      try {
+        for await (const e of kv.list({ prefix: [PIN] }, { batchSize: LIST_BATCH })) {
+          if (closed) return
+          next.add(e.key[1] as string)
+        }
+        for (const k of pendingAdds ?? []) next.add(k)
+        pendingAdds = undefined
+        filter = next
+        filterReady = true
+      } catch {
+        // Closed while loading: the filter stays off, gets read KV.
+      } finally {
+        loading = undefined
+      }
+    })()
+    return { load, added: (k: string) => pendingAdds?.push(k) }
+  }
+  let loader: ReturnType<typeof loadFilter> | undefined
+  const startLoad = (capacity: number) => {
+    if (loading) return
+    filterReady = false
+    loader = loadFilter(capacity)
+    loading = loader.load
+  }
+  startLoad(FILTER_MIN)
+  const remember = (cid: string) => {
+    filter.add(cid)
+    loader?.added(cid)
+    if (filterReady && filter.saturated) startLoad(filter.capacity * 4)
+  }
 
   async function get(cid: string): Promise<Pin | undefined> {
     check()
-    const e = await kv.get<Uint8Array>(key(cid))
+    const k = normalizeCid(cid)
+    if (filterReady && !filter.mayHave(k)) return undefined
+    const e = await kv.get<Uint8Array>([PIN, k])
     return e.value ? JSON.parse(decoder.decode(e.value)) : undefined
   }
 
@@ -130,6 +173,8 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     listEncoded,
     async apply(ops, appliedIndex) {
       check()
+      // Into the filter before the commit: a reader racing the commit must not be told "absent".
+      for (const op of ops) if (op.type === 'pin') remember(op.pin.cid)
       await commit(ops, appliedIndex)
     },
     async appliedIndex() {
