@@ -395,6 +395,10 @@ export class Cluster implements ClusterRPC {
     return this.#d.consensus.state().listEncoded(signal)
   }
 
+  pinsNDJSON(signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    return this.#d.consensus.state().listNDJSON(signal)
+  }
+
   // ---- status and recover ----
 
   async status(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo> {

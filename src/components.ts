@@ -82,8 +82,13 @@ export interface StateReader {
   has(cid: string): Promise<boolean>
   /** Streams every pin, ordered by key. */
   list(signal?: AbortSignal): AsyncIterable<Pin>
-  /** Streams every pin as its stored JSON bytes (no trailing newline): the fast path for APIs. */
+  /** Streams every pin as its stored JSON bytes (no trailing newline). */
   listEncoded(signal?: AbortSignal): AsyncIterable<Uint8Array>
+  /**
+   * Streams the pinset as NDJSON: chunks (~64 KiB) of whole lines, each a pin's stored JSON and
+   * `\n`. The fast path for listings: no per-pin promise, parse or encode.
+   */
+  listNDJSON(signal?: AbortSignal): AsyncIterable<Uint8Array>
 }
 
 /** One operation the consensus log carries and the state machine applies. */
@@ -188,8 +193,10 @@ export interface ClusterRPC {
   pinGet(cid: string, signal?: AbortSignal): Promise<Pin>
   /** Streams the pinset, filtered by a pin-type mask (PIN_TYPE_BITS). */
   pins(typeMask: number, signal?: AbortSignal): AsyncIterable<Pin>
-  /** The pinset as stored JSON bytes, when no filtering is needed (fast listing path). */
+  /** The pinset as stored JSON bytes, one pin per item. */
   pinsEncoded(signal?: AbortSignal): AsyncIterable<Uint8Array>
+  /** The pinset as NDJSON chunks of whole lines (the fast listing path of `GET /allocations`). */
+  pinsNDJSON(signal?: AbortSignal): AsyncIterable<Uint8Array>
   status(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo>
   statusLocal(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo>
   statusAll(filter: number, signal?: AbortSignal): AsyncIterable<GlobalPinInfo>

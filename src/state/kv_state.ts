@@ -33,6 +33,7 @@ const MAX_KEY_BYTES = 64 * 1024
 /** The largest pin the state can hold, in bytes of JSON (Deno KV's value limit). */
 export const MAX_PIN_BYTES = 65536
 const LIST_BATCH = 1000
+const NDJSON_CHUNK = 64 * 1024
 /** The filter starts sized for this many pins and grows fourfold when outgrown. */
 const FILTER_MIN = 1_000_000
 
@@ -94,7 +95,6 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     loader = loadFilter(capacity)
     loading = loader.load
   }
-  startLoad(FILTER_MIN)
   const remember = (cid: string) => {
     filter.add(cid)
     loader?.added(cid)
@@ -103,6 +103,9 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
 
   async function get(cid: string): Promise<Pin | undefined> {
     check()
+    // The filter is loaded on first use, not at open: a peer that only serves reads (or lists
+    // right after a restart) never pays for the full key scan.
+    if (!loader) startLoad(FILTER_MIN)
     const k = normalizeCid(cid)
     if (filterReady && !filter.mayHave(k)) return undefined
     const e = await kv.get<Uint8Array>([PIN, k])
@@ -116,6 +119,37 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
       if (signal?.aborted) return
       yield e.value
     }
+  }
+
+  async function* listNDJSON(signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    check()
+    // One plain loop filling a buffer: an async generator yielding per pin costs as much as the
+    // KV read itself (a promise and microtask turns per item), so chunks are built here.
+    let buf = new Uint8Array(NDJSON_CHUNK + 8192)
+    let n = 0
+    for await (const e of kv.list<Uint8Array>({ prefix: [PIN] }, { batchSize: LIST_BATCH })) {
+      const v = e.value
+      if (n + v.length + 1 > buf.length) {
+        if (n > 0) {
+          yield buf.subarray(0, n)
+          if (signal?.aborted) return
+          buf = new Uint8Array(Math.max(NDJSON_CHUNK + 8192, v.length + 1))
+          n = 0
+        } else {
+          buf = new Uint8Array(v.length + 1)
+        }
+      }
+      buf.set(v, n)
+      n += v.length
+      buf[n++] = 10
+      if (n >= NDJSON_CHUNK) {
+        yield buf.subarray(0, n)
+        if (signal?.aborted) return
+        buf = new Uint8Array(NDJSON_CHUNK + 8192)
+        n = 0
+      }
+    }
+    if (n > 0) yield buf.subarray(0, n)
   }
 
   async function commit(ops: LogOp[], appliedIndex?: number) {
@@ -171,6 +205,7 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
       for await (const b of listEncoded(signal)) yield JSON.parse(decoder.decode(b)) as Pin
     },
     listEncoded,
+    listNDJSON,
     async apply(ops, appliedIndex) {
       check()
       // Into the filter before the commit: a reader racing the commit must not be told "absent".

@@ -47,6 +47,9 @@ export function mapState(): MapState {
     async *listEncoded() {
       for await (const p of s.list()) yield new TextEncoder().encode(encodePin(p))
     },
+    async *listNDJSON() {
+      for await (const p of s.list()) yield new TextEncoder().encode(encodePin(p) + '\n')
+    },
   }
   return s
 }

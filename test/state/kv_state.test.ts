@@ -214,3 +214,27 @@ Deno.test('a state file persists across reopen; close is idempotent; use after c
     await Deno.remove(dir, { recursive: true })
   }
 })
+
+Deno.test('listNDJSON streams every pin as whole lines in ~64 KiB chunks, in key order', () =>
+  withState(async (s) => {
+    const ps = await pins(1500)
+    await s.apply(pinOps(ps))
+    const chunks = await collect(s.listNDJSON())
+    assert.ok(chunks.length > 1, 'more than one chunk for 1,500 pins')
+    for (const c of chunks) {
+      assert.equal(c.at(-1), 10, 'every chunk ends at a line end')
+      assert.ok(c.length <= 64 * 1024 + 8192, `chunk of ${c.length} bytes`)
+    }
+    const lines = chunks.map((c) => dec.decode(c)).join('').trimEnd().split('\n')
+    const want = ps.map((p) => encodePin(storedPin(p))).sort((a, b) =>
+      JSON.parse(a).cid < JSON.parse(b).cid ? -1 : 1
+    )
+    assert.deepEqual(lines, want)
+    const ac = new AbortController()
+    let n = 0
+    for await (const _ of s.listNDJSON(ac.signal)) {
+      n++
+      ac.abort()
+    }
+    assert.equal(n, 1, 'an aborted listing stops after the chunk in hand')
+  }))

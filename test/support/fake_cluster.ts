@@ -223,6 +223,17 @@ export function fakeCluster(opts: FakeClusterOptions = {}): FakeCluster {
     pins: (mask, s) =>
       stream('pins', [...pinset.values()].filter((p) => (PIN_TYPE_BITS[p.type] & mask) !== 0), s),
     pinsEncoded: (s) => stream('pinsEncoded', encoded.values(), s),
+    pinsNDJSON: (s) =>
+      stream(
+        'pinsNDJSON',
+        [...encoded.values()].map((b) => {
+          const line = new Uint8Array(b.length + 1)
+          line.set(b)
+          line[b.length] = 10
+          return line
+        }),
+        s,
+      ),
     status(cid) {
       call('status', cid)
       return Promise.resolve(statusOf(normalizeCid(cid)))

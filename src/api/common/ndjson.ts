@@ -66,6 +66,13 @@ class ChunkBuffer {
     this.#buf = next
   }
 
+  /** Appends bytes that already hold whole NDJSON lines. */
+  putRaw(b: Uint8Array) {
+    this.#ensure(b.length)
+    this.#buf.set(b, this.#n)
+    this.#n += b.length
+  }
+
   /** Appends pre-encoded JSON bytes and a newline. */
   putBytes(b: Uint8Array) {
     this.#ensure(b.length + 1)
@@ -192,4 +199,16 @@ export function encodedNdjsonResponse(
   opts: StreamOptions = {},
 ): Promise<Response> {
   return streamResponse(r, source, (buf, item) => buf.putBytes(item), opts)
+}
+
+/**
+ * Streams NDJSON that arrives already in chunks of whole lines (`StateReader.listNDJSON`): the
+ * chunks go out as they are, with the same 500/204/200 rules as the other streams.
+ */
+export function chunkedNdjsonResponse(
+  r: Responder,
+  source: AsyncIterable<Uint8Array>,
+  opts: StreamOptions = {},
+): Promise<Response> {
+  return streamResponse(r, source, (buf, item) => buf.putRaw(item), opts)
 }

@@ -24,7 +24,7 @@ import { type AddedOutput, addMultipart, checkAddParams } from '../common/adder.
 import { readBody } from '../common/body.ts'
 import { type ApiRoute, type HttpApi, httpApi, type RequestContext } from '../common/http_api.ts'
 import { multipartBoundary, MultipartReader } from '../common/multipart.ts'
-import { encodedNdjsonResponse, ndjsonResponse } from '../common/ndjson.ts'
+import { chunkedNdjsonResponse, ndjsonResponse } from '../common/ndjson.ts'
 import { AsyncQueue } from '../common/queue.ts'
 import type { RestApiConfig } from './config.ts'
 
@@ -151,7 +151,7 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
     const signal = AbortSignal.any([ac.signal, ctx.signal])
     if ((mask & PIN_TYPE_BITS.all) === PIN_TYPE_BITS.all) {
       // Every pin: stream the stored JSON bytes as they are (no decode, no re-encode).
-      return await encodedNdjsonResponse(ctx.r, cluster.pinsEncoded(signal), ctx.streamOptions(ac))
+      return await chunkedNdjsonResponse(ctx.r, cluster.pinsNDJSON(signal), ctx.streamOptions(ac))
     }
     return await ndjsonResponse(ctx.r, cluster.pins(mask, signal), ctx.streamOptions(ac))
   }

@@ -130,7 +130,7 @@ Deno.test({
       ) {
         await cluster.pin(c, defaultPinOptions())
       }
-      cluster.fail.set('pinsEncoded', new Error('state read failed'))
+      cluster.fail.set('pinsNDJSON', new Error('state read failed'))
       cluster.failAfter = 1
       const r = await ctl(host, ['pin', 'ls'])
       assert.notEqual(r.code, 0)

@@ -268,7 +268,7 @@ Deno.test('GET /allocations streams the stored pins; filters select pin types', 
   const lines = text.split('\n')
   assert.equal(lines.length, 3)
   assert.equal(lines[2], '')
-  assert.equal(cluster.calls.at(-1)?.method, 'pinsEncoded') // the fast path, no re-encoding
+  assert.equal(cluster.calls.at(-1)?.method, 'pinsNDJSON') // the fast path, no re-encoding
   for (const f of ['pin', 'all', 'pin,bogus', '', 'meta-pin,pin']) {
     res = await call(api, 'GET', `/allocations?filter=${f}`)
     assert.equal((await ndjson(res)).length, 2, f)

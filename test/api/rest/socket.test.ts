@@ -127,7 +127,7 @@ Deno.test('socket: an error after the first item cuts the body (no terminating c
     ) {
       await cluster.pin(c, defaultPinOptions())
     }
-    cluster.fail.set('pinsEncoded', new Error('state read failed'))
+    cluster.fail.set('pinsNDJSON', new Error('state read failed'))
     cluster.failAfter = 1
     const res = await fetch(`${base}/allocations`)
     assert.equal(res.status, 200)
