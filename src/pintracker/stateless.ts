@@ -26,7 +26,8 @@
  */
 import type { IPFSConnector, PinTracker, StateReader } from '../components.ts'
 import { errorMessage, IPFSError, isAbortError, ShutdownError } from '../errors.ts'
-import { multihashKey, normalizeCid, parseCid, tryParseCid } from '../types/cid.ts'
+import { normalizeCid, parseCid, tryParseCid } from '../types/cid.ts'
+import { DigestSet } from '../util/digest_set.ts'
 import { isPinEverywhere, newPin, type Pin } from '../types/pin.ts'
 import type { PinInfo } from '../types/pininfo.ts'
 import { filterCanMatch, statusMatches, type TrackerStatus } from '../types/status.ts'
@@ -255,13 +256,13 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
    * holds, and only while a status listing that can report pinned/unexpectedly_unpinned runs.
    * Keys are multihashes because daemons list CIDs in other versions than they were pinned with.
    */
-  async function ipfsPinKeys(signal?: AbortSignal): Promise<Set<string>> {
-    const keys = new Set<string>()
+  async function ipfsPinKeys(signal?: AbortSignal): Promise<DigestSet> {
+    const keys = new DigestSet()
     try {
       for (const type of ['recursive', 'direct'] as const) {
         for await (const p of deps.ipfs.pinLs(type, signal)) {
           const c = tryParseCid(p.cid)
-          if (c) keys.add(multihashKey(c))
+          if (c) keys.add(c.multihash.bytes)
         }
       }
     } catch (err) {
@@ -301,7 +302,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       if (pin.type === 'meta-pin') st = 'sharded'
       else if (isRemote(pin)) st = 'remote'
       else if (!inIpfs) continue // the filter matches neither pinned nor unexpectedly_unpinned
-      else st = inIpfs.has(multihashKey(parseCid(pin.cid))) ? 'pinned' : 'unexpectedly_unpinned'
+      else st = inIpfs.has(parseCid(pin.cid).multihash.bytes) ? 'pinned' : 'unexpectedly_unpinned'
       if (!statusMatches(st, filter)) continue
       const pi = info(pin.cid, pin, st, pin.timestamp, ipfsid)
       if (st === 'unexpectedly_unpinned') pi.error = UNEXPECTEDLY_UNPINNED

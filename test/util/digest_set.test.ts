@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict'
+import { DigestSet } from '../../src/util/digest_set.ts'
+import { sha256 } from 'multiformats/hashes/sha2'
+
+Deno.test('digest set: members are found after growth; non-members are not', async () => {
+  const s = new DigestSet(4)
+  const digests = await Promise.all(
+    Array.from({ length: 50_000 }, (_, i) => sha256.digest(new TextEncoder().encode(`d${i}`))),
+  )
+  for (const d of digests.slice(0, 25_000)) s.add(d.bytes)
+  for (const d of digests.slice(0, 25_000)) s.add(d.bytes) // duplicates are not counted
+  assert.equal(s.size, 25_000)
+  for (const d of digests.slice(0, 25_000)) assert.ok(s.has(d.bytes))
+  for (const d of digests.slice(25_000)) assert.equal(s.has(d.bytes), false)
+  assert.equal(s.has(new Uint8Array()), false)
+  s.add(new Uint8Array())
+  assert.ok(s.has(new Uint8Array()), 'the empty byte string is a member like any other')
+})
