@@ -37,6 +37,21 @@ const NDJSON_CHUNK = 64 * 1024
 /** The filter starts sized for this many pins and grows fourfold when outgrown. */
 const FILTER_MIN = 1_000_000
 
+/**
+ * The KV key of a pin whose CID is already normalized. For a writer that commits pins together
+ * with keys of its own in one atomic commit (Raft: log entries and their application); the value
+ * is the pin's stored JSON bytes, `encodePin(storedPin(pin))`.
+ */
+export function pinKey(normalizedCid: string): Deno.KvKey {
+  return [PIN, normalizedCid]
+}
+
+/** The prefix of every pin key (for scans of the raw pinset). */
+export const PIN_KEY_PREFIX: Deno.KvKey = [PIN]
+
+/** The KV key of the applied index `apply(ops, appliedIndex)` records (absent after `clear`). */
+export const APPLIED_INDEX_KEY: Deno.KvKey = [META, 'applied']
+
 /** The pinset with write access (owned by consensus). */
 export interface PinState extends StateReader {
   /** Applies operations atomically (split into several commits only beyond KV limits). */
@@ -47,6 +62,11 @@ export interface PinState extends StateReader {
   clear(): Promise<void>
   /** Number of pins (counted by listing keys only). */
   count(signal?: AbortSignal): Promise<number>
+  /**
+   * For a writer that commits pins itself (`pinKey`, Raft): call with the normalized CIDs it is
+   * about to write, before its commit, so that reads are never told "absent" by a stale filter.
+   */
+  willWrite?(normalizedCids: Iterable<string>): void
   close(): void
 }
 
@@ -211,6 +231,9 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
       // Into the filter before the commit: a reader racing the commit must not be told "absent".
       for (const op of ops) if (op.type === 'pin') remember(op.pin.cid)
       await commit(ops, appliedIndex)
+    },
+    willWrite(cids) {
+      for (const cid of cids) remember(cid)
     },
     async appliedIndex() {
       check()

@@ -18,6 +18,16 @@ export function dataFolder(configDir: string, cfg: ServiceConfig): string {
   return isAbsolute(f) ? f : join(configDir, f)
 }
 
+/**
+ * Opens the peer's state database (creating the folder). The caller owns the handle; consensus
+ * keeps its Raft keys in the same database so one commit can hold a log write and its effect.
+ */
+export async function openStateDb(configDir: string, cfg: ServiceConfig): Promise<Deno.Kv> {
+  const dir = dataFolder(configDir, cfg)
+  await Deno.mkdir(dir, { recursive: true })
+  return await Deno.openKv(join(dir, 'state.kv'))
+}
+
 /** Opens the peer's state (creating the folder). */
 export async function openStateFor(configDir: string, cfg: ServiceConfig): Promise<PinState> {
   const dir = dataFolder(configDir, cfg)
