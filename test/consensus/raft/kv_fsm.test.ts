@@ -1,0 +1,265 @@
+/**
+ * The pinset state machine on Deno KV: entry encoding, application with its applied index and
+ * dedupe table, and snapshots — the same pinset after a restore, even for a snapshot taken while
+ * entries kept being applied — and the snapshot byte format rejecting torn streams.
+ */
+import assert from 'node:assert/strict'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { type Entry, RaftInvariantError } from '../../../src/consensus/raft/core/mod.ts'
+import {
+  decodeBatch,
+  encodeBatch,
+  encodeOp,
+  opPin,
+} from '../../../src/consensus/raft/entry_codec.ts'
+import { PinFsm } from '../../../src/consensus/raft/fsm.ts'
+import { KvRaftStorage } from '../../../src/consensus/raft/kv_storage.ts'
+import {
+  SnapshotDecoder,
+  SnapshotEncoder,
+  SnapshotVerifier,
+  TornSnapshotError,
+} from '../../../src/consensus/raft/snapshot_format.ts'
+import { kvState } from '../../../src/state/kv_state.ts'
+import { encodePin, newPin, type Pin, storedPin } from '../../../src/types/pin.ts'
+import { ValidationError } from '../../../src/errors.ts'
+
+const enc = new TextEncoder()
+const conf = { voters: ['a'], learners: [] }
+
+async function cidFor(i: number): Promise<string> {
+  return CID.createV1(0x55, await sha256.digest(enc.encode(`fsm ${i}`))).toString()
+}
+
+async function pinFor(i: number): Promise<Pin> {
+  const p = newPin(await cidFor(i), { name: `p${i}` })
+  p.timestamp = '2026-11-25T12:00:00Z'
+  return p
+}
+
+interface Env {
+  kv: Deno.Kv
+  storage: KvRaftStorage
+  fsm: PinFsm
+  state: ReturnType<typeof kvState>
+  close(): void
+}
+
+async function env(): Promise<Env> {
+  const kv = await Deno.openKv(await Deno.makeTempFile({ suffix: '.kv' }))
+  const state = kvState(kv)
+  const storage = await KvRaftStorage.open(kv, { initialConf: conf })
+  const fsm = await PinFsm.open(kv, state)
+  await fsm.setApplied(0)
+  return { kv, storage, fsm, state, close: () => kv.close() }
+}
+
+/** Appends `entries` and applies them, as the host does for a solo leader. */
+async function appendAndApply(e: Env, entries: Entry[]): Promise<void> {
+  const staged = e.fsm.stage(entries)
+  const last = entries.at(-1)!.index
+  await e.storage.persist(entries, { term: 1, vote: 'a', commit: last }, staged.groups)
+  e.fsm.applyDone(staged)
+}
+
+function batchEntry(
+  index: number,
+  origin: string,
+  seq: number,
+  ops: Parameters<typeof encodeOp>[0][],
+) {
+  return {
+    term: 1,
+    index,
+    type: 'normal' as const,
+    data: encodeBatch(origin, seq, ops.map(encodeOp)),
+  }
+}
+
+async function pinset(state: ReturnType<typeof kvState>): Promise<Map<string, string>> {
+  const m = new Map<string, string>()
+  for await (const p of state.list()) m.set(p.cid, JSON.stringify(p))
+  return m
+}
+
+Deno.test('a batch entry round-trips its ops, stored bytes and origin; garbage is refused', async () => {
+  const p1 = await pinFor(1)
+  const p2 = await pinFor(2)
+  const data = encodeBatch('peer-A', 1_700_000_000_000_123, [
+    encodeOp({ type: 'pin', pin: p1 }),
+    encodeOp({ type: 'unpin', pin: p2 }),
+  ])
+  const b = decodeBatch(data)
+  assert.equal(b.origin, 'peer-A')
+  assert.equal(b.seq, 1_700_000_000_000_123)
+  assert.deepEqual(b.ops.map((o) => [o.kind, o.cid]), [['pin', p1.cid], ['unpin', p2.cid]])
+  assert.equal(new TextDecoder().decode(b.ops[0].json), encodePin(storedPin(p1)))
+  assert.deepEqual(opPin(b.ops[0]), JSON.parse(encodePin(storedPin(p1))))
+  assert.throws(() => decodeBatch(data.subarray(0, data.length - 3)), RaftInvariantError)
+  assert.throws(() => decodeBatch(new Uint8Array([1, 0, 5])), RaftInvariantError)
+  const huge = await pinFor(3)
+  huge.metadata = { blob: 'x'.repeat(70_000) }
+  assert.throws(() => encodeOp({ type: 'pin', pin: huge }), ValidationError)
+})
+
+Deno.test('apply writes pins with the applied index; a restart resumes after it', async () => {
+  const e = await env()
+  const [a, b, c] = await Promise.all([pinFor(1), pinFor(2), pinFor(3)])
+  await appendAndApply(e, [
+    batchEntry(1, 'x', 1, [{ type: 'pin', pin: a }, { type: 'pin', pin: b }]),
+    { term: 1, index: 2, type: 'normal', data: new Uint8Array() },
+    batchEntry(3, 'y', 1, [{ type: 'pin', pin: c }, { type: 'unpin', pin: a }]),
+  ])
+  assert.deepEqual([...(await pinset(e.state)).keys()].sort(), [b.cid, c.cid].sort())
+  assert.equal(e.fsm.applied, 3)
+  const again = await PinFsm.open(e.kv, e.state)
+  assert.equal(again.applied, 3, 'the applied index was committed with the state')
+  assert.equal(again.lastSeq('x'), 1)
+  assert.equal(again.lastSeq('y'), 1)
+  assert.ok(await e.state.has(c.cid), 'the state reads what Raft wrote (its filter was told)')
+  e.close()
+})
+
+Deno.test('a batch delivered twice, or overtaken by a later one of its peer, is skipped everywhere', async () => {
+  const e = await env()
+  const [a, b] = await Promise.all([pinFor(1), pinFor(2)])
+  await appendAndApply(e, [
+    batchEntry(1, 'x', 5, [{ type: 'pin', pin: a }]),
+    batchEntry(2, 'x', 6, [{ type: 'unpin', pin: a }]),
+  ])
+  const staged = e.fsm.stage([
+    batchEntry(3, 'x', 5, [{ type: 'pin', pin: a }]), // duplicate of entry 1
+    batchEntry(4, 'x', 4, [{ type: 'pin', pin: b }]), // older than what was applied
+  ])
+  assert.equal(staged.duplicates, 2)
+  assert.deepEqual(staged.batches, [])
+  await e.storage.persist([], { term: 1, vote: 'a', commit: 4 }, staged.groups)
+  e.fsm.applyDone(staged)
+  assert.equal(e.fsm.applied, 4)
+  assert.equal((await pinset(e.state)).size, 0, 'the duplicate did not re-pin a')
+  e.close()
+})
+
+Deno.test('snapshot then restore gives the same pinset and dedupe table', async () => {
+  const src = await env()
+  const pins = await Promise.all(Array.from({ length: 700 }, (_, i) => pinFor(i)))
+  const entries: Entry[] = []
+  for (let i = 0; i < 7; i++) {
+    entries.push(batchEntry(
+      i + 1,
+      `peer${i % 2}`,
+      i + 10,
+      pins.slice(i * 100, i * 100 + 100).map(
+        (pin, k) => ({ type: k % 10 === 0 && i > 0 ? 'unpin' : 'pin', pin }) as const,
+      ),
+    ))
+  }
+  await appendAndApply(src, entries)
+  const snap = await src.fsm.takeSnapshot(src.storage)
+  assert.equal(snap.index, 7)
+  assert.ok(snap.data.chunks >= 2, 'several chunks')
+  await src.storage.verifyData(snap.data)
+
+  // Restore on another node: chunks copied as a stream would stage them.
+  const dst = await env()
+  await dst.state.apply([{ type: 'pin', pin: await pinFor(9999) }]) // stale content to replace
+  const id = dst.storage.newDataId()
+  let n = 0
+  for await (const c of src.storage.readChunks(snap.data)) {
+    await dst.storage.writeChunks(id, n++, [c])
+  }
+  const data = { ...snap.data, id }
+  await dst.storage.beginInstall({ index: 7, term: 1, confState: conf }, data)
+  await dst.fsm.restore(dst.storage, data, 7, [dst.storage.restoreDoneMutation()])
+  assert.deepEqual(await pinset(dst.state), await pinset(src.state))
+  assert.equal(dst.fsm.applied, 7)
+  assert.equal(dst.fsm.lastSeq('peer0'), src.fsm.lastSeq('peer0'))
+  assert.equal(dst.fsm.lastSeq('peer1'), src.fsm.lastSeq('peer1'))
+  const reopened = await KvRaftStorage.open(dst.kv, { initialConf: conf })
+  assert.equal(reopened.restorePending, false, 'the restore marker went with the last write')
+  src.close()
+  dst.close()
+})
+
+Deno.test('a snapshot taken while entries keep being applied is the state at its index', async () => {
+  const src = await env()
+  const pins = await Promise.all(Array.from({ length: 3000 }, (_, i) => pinFor(i)))
+  // Model: what the state is after each index.
+  const model = new Map<string, string>()
+  const after: Map<string, string>[] = [new Map()]
+  const entryFor = (index: number): Entry => {
+    const ops = Array.from({ length: 40 }, (_, k) => {
+      const pin = pins[(index * 37 + k * 11) % pins.length]
+      return { type: (index + k) % 3 === 0 ? 'unpin' : 'pin', pin } as const
+    })
+    for (const op of ops) {
+      if (op.type === 'pin') model.set(op.pin.cid, encodePin(storedPin(op.pin)))
+      else model.delete(op.pin.cid)
+    }
+    after[index] = new Map(model)
+    return batchEntry(index, 'p', index, ops)
+  }
+  let index = 0
+  for (; index < 60; index++) await appendAndApply(src, [entryFor(index + 1)])
+  // Apply more entries concurrently with the scan.
+  let stop = false
+  const writer = (async () => {
+    while (!stop && index < 400) {
+      index++
+      await appendAndApply(src, [entryFor(index)])
+    }
+  })()
+  const snap = await src.fsm.takeSnapshot(src.storage)
+  stop = true
+  await writer
+  assert.ok(snap.index > 60, `writes went on during the snapshot (index ${snap.index})`)
+
+  const dst = await env()
+  const id = dst.storage.newDataId()
+  let n = 0
+  for await (const c of src.storage.readChunks(snap.data)) {
+    await dst.storage.writeChunks(id, n++, [c])
+  }
+  await dst.fsm.restore(dst.storage, { ...snap.data, id }, snap.index)
+  const got = new Map<string, string>()
+  for await (const b of dst.state.listEncoded()) {
+    const s = new TextDecoder().decode(b)
+    got.set(JSON.parse(s).cid, s)
+  }
+  assert.deepEqual(got, after[snap.index])
+  src.close()
+  dst.close()
+})
+
+Deno.test('snapshot bytes: records straddle chunks; truncation and bit flips are detected', () => {
+  const chunks: Uint8Array[] = []
+  const w = new SnapshotEncoder((c) => chunks.push(c), 7)
+  w.pin('cidA', enc.encode('{"cid":"cidA"}'))
+  w.unpin('cidB')
+  w.seq('peer', 42)
+  w.finish()
+  const all = () => {
+    const d = new SnapshotDecoder()
+    const recs = chunks.flatMap((c) => d.push(c))
+    d.end()
+    return recs
+  }
+  assert.deepEqual(all().map((r) => r.kind), ['pin', 'unpin', 'seq'])
+  const v = new SnapshotVerifier()
+  for (const c of chunks) v.push(c)
+  v.end()
+
+  const truncated = new SnapshotDecoder()
+  for (const c of chunks.slice(0, -1)) truncated.push(c)
+  assert.throws(() => truncated.end(), TornSnapshotError)
+  const tv = new SnapshotVerifier()
+  for (const c of chunks.slice(0, -1)) tv.push(c)
+  assert.throws(() => tv.end(), TornSnapshotError)
+
+  const flipped = chunks.map((c) => c.slice())
+  flipped[3][2] ^= 1
+  const fv = new SnapshotVerifier()
+  for (const c of flipped) fv.push(c)
+  assert.throws(() => fv.end(), TornSnapshotError)
+})
