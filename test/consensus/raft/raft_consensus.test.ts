@@ -1,0 +1,142 @@
+/**
+ * The Raft consensus of one peer: the single-voter path the daemon runs (elects itself at once,
+ * acknowledges a pin only once applied and durable, restarts without replaying), shutdown,
+ * `NoLeaderError` without a quorum, and a pinset written outside consensus being adopted.
+ */
+import assert from 'node:assert/strict'
+import { NoLeaderError } from '../../../src/consensus/raft/core/mod.ts'
+import { raftConsensus } from '../../../src/consensus/raft/raft_consensus.ts'
+import { ShutdownError } from '../../../src/errors.ts'
+import { kvState } from '../../../src/state/kv_state.ts'
+import { KvCluster, pinsetOf, testConfig, testPin } from './kv_cluster.ts'
+
+Deno.test('a single voter leads at once, applies pins before acknowledging, restarts without replay', async () => {
+  // An election timeout of 10 s: being ready well before proves the single voter did not wait.
+  const c = new KvCluster(
+    ['solo'],
+    testConfig({ heartbeat_timeout: 10_000, election_timeout: 10_000 }),
+  )
+  try {
+    const started = Date.now()
+    const n = await c.start('solo')
+    await n.consensus.ready()
+    assert.ok(Date.now() - started < 2000, 'ready without an election timeout')
+    assert.deepEqual(await n.consensus.peers(), ['solo'])
+    assert.equal(await n.consensus.leader(), 'solo')
+    assert.equal(n.consensus.isTrustedPeer('anyone'), true)
+
+    const pins = await Promise.all(Array.from({ length: 300 }, (_, i) => testPin(i)))
+    await Promise.all(pins.map(async (p) => {
+      await n.consensus.logPin(p)
+      // Acknowledged means applied here: readable at once.
+      assert.ok(await n.state.has(p.cid), `${p.cid} readable once acknowledged`)
+    }))
+    await n.consensus.logUnpin(pins[0])
+    assert.equal(await n.state.has(pins[0].cid), false)
+    assert.equal(n.hooked.length, 301)
+    assert.deepEqual(n.hooked.at(-1), { kind: 'unpin', cid: pins[0].cid })
+    const s = n.consensus.status()
+    assert.ok(s.lastIndex < 150, `300 concurrent pins were batched into ${s.lastIndex} entries`)
+
+    await c.stop('solo')
+    const again = await c.start('solo')
+    await again.consensus.ready()
+    assert.equal(again.hooked.length, 0, 'nothing applied before the restart is applied again')
+    assert.equal((await pinsetOf(again.state)).size, 299)
+    await again.consensus.logPin(await testPin(1000))
+    assert.ok(await again.state.has((await testPin(1000)).cid))
+  } finally {
+    await c.close()
+  }
+})
+
+Deno.test('stop is idempotent; operations in flight or after it fail with ShutdownError', async () => {
+  const c = new KvCluster(['solo'])
+  try {
+    const n = await c.start('solo')
+    await n.consensus.ready()
+    const pins = await Promise.all(Array.from({ length: 200 }, (_, i) => testPin(i)))
+    const results = pins.map((p) => n.consensus.logPin(p).then(() => 'ok', (e) => e))
+    const stopping = n.consensus.stop()
+    await Promise.all([stopping, n.consensus.stop()])
+    for (const r of await Promise.all(results)) {
+      if (r !== 'ok') assert.ok(r instanceof ShutdownError, `in flight: ${r}`)
+    }
+    await assert.rejects(n.consensus.logPin(pins[0]), ShutdownError)
+    // Every acknowledged pin is in the state.
+    const outcome = await Promise.all(results)
+    const state = await pinsetOf(n.state)
+    pins.forEach((p, i) => outcome[i] === 'ok' && assert.ok(state.has(p.cid), p.cid))
+  } finally {
+    await c.close()
+  }
+})
+
+Deno.test('without a quorum, operations fail with NoLeaderError after wait_for_leader_timeout', async () => {
+  const c = new KvCluster(['a', 'b', 'c'], testConfig({ wait_for_leader_timeout: 300 }))
+  try {
+    const a = await c.start('a') // b and c never come up
+    const started = Date.now()
+    const err = await a.consensus.logPin(await testPin(1)).catch((e) => e)
+    assert.ok(err instanceof NoLeaderError, `got ${err}`)
+    assert.equal(err.message, 'no leader')
+    assert.equal(err.status, 503)
+    assert.ok(Date.now() - started >= 280, 'it waited for a leader first')
+    await assert.rejects(a.consensus.ready(), NoLeaderError)
+    await assert.rejects(a.consensus.leader(), NoLeaderError)
+    assert.equal(await a.state.has((await testPin(1)).cid), false)
+  } finally {
+    await c.close()
+  }
+})
+
+Deno.test('a pinset written outside consensus (state import, cleanup) becomes the new starting point', async () => {
+  const path = await Deno.makeTempFile({ suffix: '.kv' })
+  const hooks = { onPin() {}, onUnpin() {} }
+  const cfg = testConfig()
+  const open = async () => {
+    const kv = await Deno.openKv(path)
+    const state = kvState(kv)
+    return { kv, state, c: raftConsensus(cfg, { peerId: 'p', kv, state, hooks }) }
+  }
+  try {
+    // 1. Pins imported before Raft ever ran (no applied index).
+    let kv = await Deno.openKv(path)
+    await kvState(kv).apply(
+      await Promise.all([1, 2, 3].map(async (i) => ({
+        type: 'pin' as const,
+        pin: await testPin(i),
+      }))),
+    )
+    kv.close()
+    let r = await open()
+    await r.c.ready()
+    assert.equal((await pinsetOf(r.state)).size, 3)
+    await r.c.logPin(await testPin(4))
+    assert.ok(r.c.status().snapshotIndex >= 1, 'the imported pinset is the snapshot')
+    await r.c.stop()
+    r.kv.close()
+
+    // 2. `state import` over an existing Raft log: clear + apply without an applied index.
+    kv = await Deno.openKv(path)
+    const st = kvState(kv)
+    await st.clear()
+    await st.apply([{ type: 'pin', pin: await testPin(50) }])
+    kv.close()
+    r = await open()
+    await r.c.ready()
+    const pins = await pinsetOf(r.state)
+    assert.deepEqual([...pins.keys()], [(await testPin(50)).cid], 'the old log is not replayed')
+    await r.c.stop()
+    r.kv.close()
+
+    // 3. And a normal restart after that keeps it.
+    r = await open()
+    await r.c.ready()
+    assert.equal((await pinsetOf(r.state)).size, 1)
+    await r.c.stop()
+    r.kv.close()
+  } finally {
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) await Deno.remove(f).catch(() => {})
+  }
+})
