@@ -17,9 +17,10 @@ import { loadPeerstore } from './config/peerstore.ts'
 import { acquireLock, type FolderLock } from './util/lock.ts'
 import type { Logger, Logging } from './util/log.ts'
 import { type ClusterHost, startHost } from './net/host.ts'
-import { openStateFor } from './state/open.ts'
-import type { PinState } from './state/kv_state.ts'
-import { singlePeerConsensus } from './consensus/single/single.ts'
+import { openStateDb } from './state/open.ts'
+import { kvState, type PinState } from './state/kv_state.ts'
+import { raftConsensus } from './consensus/raft/raft_consensus.ts'
+import { raftSection } from './consensus/raft/config.ts'
 import { Cluster } from './cluster.ts'
 import { ipfsHttpConnector } from './ipfsconn/ipfshttp/connector.ts'
 import { ipfsHttpSection } from './ipfsconn/ipfshttp/config.ts'
@@ -90,7 +91,10 @@ async function build(
   )
   if (peerstore.length) log.debug(`peerstore has ${peerstore.length} addresses`)
 
-  const state: PinState = await openStateFor(opts.configDir, cfg)
+  // One database for the pinset and the Raft log: a Ready's log writes and their application
+  // go in one commit.
+  const db = await openStateDb(opts.configDir, cfg)
+  const state: PinState = kvState(db, true)
   stack.push({ name: 'state', stop: () => state.close() })
 
   const host: ClusterHost = await startHost({
@@ -117,15 +121,19 @@ async function build(
   })
   stack.push({ name: 'pin tracker', stop: () => tracker.stop() })
 
-  const consensus = singlePeerConsensus({
+  // A single voter (this peer) unless `init_peerset` names the founding members.
+  const consensus = raftConsensus(cfg.raft ?? raftSection.defaults(), {
     peerId: ident.id,
+    kv: db,
     state,
     hooks: {
       onPin: (pin) => void tracker.track(pin).catch((e) => trackerLog.error(errorMessage(e))),
       onUnpin: (pin) => void tracker.untrack(pin).catch((e) => trackerLog.error(errorMessage(e))),
     },
+    log: opts.logging.get('consensus'),
   })
   stack.push({ name: 'consensus', stop: () => consensus.stop() })
+  await consensus.opened
 
   const monitor = buildMonitor(cfg, ident.id)
   stack.push({ name: 'monitor', stop: () => monitor.stop() })
