@@ -1138,7 +1138,7 @@ class RaftHost {
   async #maybeCompact(force = false): Promise<void> {
     if (this.#materializing) return
     const storage = this.#storage
-    const applied = this.#fsm.applied
+    const applied = Math.min(this.#fsm.applied, this.#node.basicStatus().commit)
     const now = this.#now()
     const byBytes = storage.logBytes() > this.#tuning.maxLogBytes
     const byInterval = now - this.#lastSnapshotCheck >= this.#cfg.snapshot_interval
