@@ -396,6 +396,7 @@ class RaftHost {
     clearInterval(this.#ticker)
     this.#unlisten()
     this.#failAll(this.#failed)
+    this.#notify()
   }
 
   #check(): void {
@@ -824,11 +825,11 @@ class RaftHost {
   waitApplied(index: number, signal?: AbortSignal): Promise<void> {
     return this.opened.then(() =>
       this.#waitFor(
-        () => this.#fsm.applied >= index || this.#stopped,
+        () => this.#fsm.applied >= index || this.#stopped || this.#failed !== undefined,
         2 ** 31 - 1,
         signal,
         () => new ConsensusError('timed out'),
-      )
+      ).then(() => this.#check())
     )
   }
 
@@ -843,7 +844,9 @@ class RaftHost {
       throw err
     }
     await this.#waitFor(
-      () => this.#node.status().confState.voters.includes(this.#self) || this.#stopped,
+      () =>
+        this.#node.status().confState.voters.includes(this.#self) || this.#stopped ||
+        this.#failed !== undefined,
       2 ** 31 - 1,
       signal,
       () => new ConsensusError('timed out'),

@@ -140,3 +140,43 @@ Deno.test('a pinset written outside consensus (state import, cleanup) becomes th
     for (const f of [path, `${path}-wal`, `${path}-shm`]) await Deno.remove(f).catch(() => {})
   }
 })
+
+Deno.test('a failing disk stops the node: waiting and later operations get the error, stop works', async () => {
+  const path = await Deno.makeTempFile({ suffix: '.kv' })
+  const kv = await Deno.openKv(path)
+  let failing = false
+  // The same database, but its commits fail once `failing` is set.
+  const flaky = new Proxy(kv, {
+    get(target, prop) {
+      if (prop === 'atomic') {
+        return () => {
+          const a = target.atomic()
+          const commit = a.commit.bind(a)
+          a.commit = () => failing ? Promise.reject(new Error('disk I/O error')) : commit()
+          return a
+        }
+      }
+      const v = Reflect.get(target, prop)
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+  const c = raftConsensus(testConfig(), {
+    peerId: 'p',
+    kv: flaky,
+    state: kvState(kv),
+    hooks: { onPin() {}, onUnpin() {} },
+  })
+  try {
+    await c.ready()
+    await c.logPin(await testPin(1))
+    failing = true
+    const err = await c.logPin(await testPin(2)).catch((e) => e)
+    assert.match(String(err?.message), /raft stopped: disk I\/O error/)
+    await assert.rejects(c.logPin(await testPin(3)), /raft stopped/)
+    await assert.rejects(c.readBarrier(), /raft stopped/)
+    await c.stop()
+  } finally {
+    kv.close()
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) await Deno.remove(f).catch(() => {})
+  }
+})
