@@ -4,6 +4,7 @@
  * through a `MemoryNetwork` that tests can cut. Nodes can be stopped and started again on the
  * same database (a restart), or isolated first (a crash as far as the others can tell).
  */
+import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { type RaftConfig, raftSection } from '../../../src/consensus/raft/config.ts'
@@ -16,6 +17,21 @@ import {
 import { kvState, type PinState } from '../../../src/state/kv_state.ts'
 import { newPin, type Pin } from '../../../src/types/pin.ts'
 import type { Logger } from '../../../src/util/log.ts'
+
+let tempDir: string | undefined
+
+/** A fresh KV file path in this test process's temporary folder, deleted when the process ends. */
+export async function tempKvPath(name = 'db'): Promise<string> {
+  if (!tempDir) {
+    const dir = tempDir = await Deno.makeTempDir({ prefix: 'raft-test-' })
+    globalThis.addEventListener('unload', () => {
+      try {
+        Deno.removeSync(dir, { recursive: true })
+      } catch { /* already gone */ }
+    })
+  }
+  return join(tempDir, `${name}-${crypto.randomUUID()}.kv`)
+}
 
 /** Fast timings: 5 ms ticks, elections after 150–300 ms. */
 export function testConfig(over: Partial<RaftConfig> = {}): RaftConfig {
@@ -73,7 +89,7 @@ export class KvCluster {
   async start(id: string, opts: { initPeers?: string[] } = {}): Promise<TestNode> {
     let path = this.#paths.get(id)
     if (!path) {
-      path = await Deno.makeTempFile({ prefix: `raft-${id}-`, suffix: '.kv' })
+      path = await tempKvPath(id)
       this.#paths.set(id, path)
     }
     const kv = await Deno.openKv(path)

@@ -24,6 +24,7 @@ import {
 import { kvState } from '../../../src/state/kv_state.ts'
 import { encodePin, newPin, type Pin, storedPin } from '../../../src/types/pin.ts'
 import { ValidationError } from '../../../src/errors.ts'
+import { tempKvPath } from './kv_cluster.ts'
 
 const enc = new TextEncoder()
 const conf = { voters: ['a'], learners: [] }
@@ -47,7 +48,7 @@ interface Env {
 }
 
 async function env(): Promise<Env> {
-  const kv = await Deno.openKv(await Deno.makeTempFile({ suffix: '.kv' }))
+  const kv = await Deno.openKv(await tempKvPath())
   const state = kvState(kv)
   const storage = await KvRaftStorage.open(kv, { initialConf: conf })
   const fsm = await PinFsm.open(kv, state)

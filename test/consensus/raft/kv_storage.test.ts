@@ -14,6 +14,7 @@ import {
 import { KvRaftStorage, type SnapshotData } from '../../../src/consensus/raft/kv_storage.ts'
 import { planCommits, setMutation } from '../../../src/consensus/raft/kv_batch.ts'
 import { crc32, SnapshotEncoder } from '../../../src/consensus/raft/snapshot_format.ts'
+import { tempKvPath } from './kv_cluster.ts'
 
 const conf = { voters: ['a'], learners: [] }
 
@@ -27,7 +28,7 @@ function ents(from: number, to: number, term: number, size = 8): Entry[] {
 }
 
 async function tempKv(): Promise<{ path: string; kv: Deno.Kv }> {
-  const path = await Deno.makeTempFile({ suffix: '.kv' })
+  const path = await tempKvPath()
   return { path, kv: await Deno.openKv(path) }
 }
 

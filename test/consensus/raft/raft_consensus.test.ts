@@ -8,7 +8,7 @@ import { NoLeaderError } from '../../../src/consensus/raft/core/mod.ts'
 import { raftConsensus } from '../../../src/consensus/raft/raft_consensus.ts'
 import { ShutdownError } from '../../../src/errors.ts'
 import { kvState } from '../../../src/state/kv_state.ts'
-import { KvCluster, pinsetOf, testConfig, testPin } from './kv_cluster.ts'
+import { KvCluster, pinsetOf, tempKvPath, testConfig, testPin } from './kv_cluster.ts'
 
 Deno.test('a single voter leads at once, applies pins before acknowledging, restarts without replay', async () => {
   // An election timeout of 10 s: being ready well before proves the single voter did not wait.
@@ -91,7 +91,7 @@ Deno.test('without a quorum, operations fail with NoLeaderError after wait_for_l
 })
 
 Deno.test('a pinset written outside consensus (state import, cleanup) becomes the new starting point', async () => {
-  const path = await Deno.makeTempFile({ suffix: '.kv' })
+  const path = await tempKvPath()
   const hooks = { onPin() {}, onUnpin() {} }
   const cfg = testConfig()
   const open = async () => {
@@ -142,7 +142,7 @@ Deno.test('a pinset written outside consensus (state import, cleanup) becomes th
 })
 
 Deno.test('a failing disk stops the node: waiting and later operations get the error, stop works', async () => {
-  const path = await Deno.makeTempFile({ suffix: '.kv' })
+  const path = await tempKvPath()
   const kv = await Deno.openKv(path)
   let failing = false
   // The same database, but its commits fail once `failing` is set.
