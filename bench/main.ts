@@ -36,6 +36,7 @@ import {
 } from './measures.ts'
 import { type Implementation, implementations, type ImplKey } from './peers.ts'
 import { Processes } from './process.ts'
+import { type RaftBenchFigures, raftBenchLines, runRaftBench } from './raft.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -56,6 +57,7 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
   --json FILE         also write the results as JSON
   --keep              keep the work folder (configs, logs)
   --no-netns          do not isolate the run in a loopback-only network namespace
+  --no-raft           skip the Raft measures (issue 3: three in-process nodes on Deno KV)
   --help
 `
 
@@ -71,6 +73,7 @@ interface Options {
   keep: boolean
   netns: boolean
   quick: boolean
+  raft: boolean
 }
 
 function parseOptions(args: string[]): Options {
@@ -88,6 +91,7 @@ function parseOptions(args: string[]): Options {
       json: { type: 'string' },
       keep: { type: 'boolean', default: false },
       'no-netns': { type: 'boolean', default: false },
+      'no-raft': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   })
@@ -116,6 +120,7 @@ function parseOptions(args: string[]): Options {
     json: values.json,
     keep: values.keep,
     netns: !values['no-netns'],
+    raft: !values['no-raft'],
   }
 }
 
@@ -393,6 +398,7 @@ async function main(args: string[]): Promise<number> {
 
   const results: Record<ImplKey, ImplResults> = { ours: { errors: [] }, go: { errors: [] } }
   let baseline: BaselineResult | undefined
+  let raftFigures: RaftBenchFigures | undefined
   let failed = false
   const attempt = async (impl: Implementation, what: string, f: () => Promise<void>) => {
     try {
@@ -455,7 +461,16 @@ async function main(args: string[]): Promise<number> {
         results[key].restart = r.restart
       })
     }
-    // Issue 3 (Raft, several peers) adds its measures here, with rows in the same table.
+    // Issue 3: Raft on Deno KV, in process (three nodes, then the pinset through consensus).
+    if (o.raft && selected.includes('ours')) {
+      log('raft: three in-process nodes on Deno KV')
+      try {
+        raftFigures = await runRaftBench({ seconds: o.quick ? 1 : 3, log })
+      } catch (err) {
+        failed = true
+        log(`raft bench failed: ${(err as Error).message}`)
+      }
+    }
   } finally {
     await procs.stopAll()
     Deno.removeSignalListener('SIGINT', onSignal)
@@ -463,6 +478,7 @@ async function main(args: string[]): Promise<number> {
   }
 
   const rows = buildRows(o, results)
+  const raftLines = raftFigures ? raftBenchLines(raftFigures) : []
   const withGo = selected.includes('go')
   const out: string[] = []
   out.push(
@@ -508,7 +524,12 @@ async function main(args: string[]): Promise<number> {
     }
     for (const e of x.errors) out.push(`error: ${label}: ${e.split('\n')[0]}`)
   }
-  out.push(summaryLine(rows))
+  if (raftLines.length) {
+    out.push('')
+    out.push('raft (issue 3): three in-process nodes with real Deno KV storage')
+    out.push(...raftLines)
+  }
+  out.push(summaryLine(rows, raftLines))
   console.log(out.join('\n'))
 
   if (o.json) {

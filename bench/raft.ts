@@ -305,8 +305,10 @@ export function raftBenchLines(f: RaftBenchFigures): string[] {
       `pinset consensus, 3 peers, ${f.proposers} proposers`,
       `${fmt(f.consensus3.pinsPerSec)} pins/s applied on every peer (` +
       `${fmt((f.consensus3.pinsPerSec / f.kv.randomSetsPerSecPerDb) * 100, 0)}% of random-key KV)`,
-      `>= ${fmt(t.entriesPerSec)}`,
-      verdict(f.consensus3.pinsPerSec >= t.entriesPerSec),
+      // The issue's target is on Raft commits (the line above); applying every pin on three
+      // databases sharing one disk is bounded by random-key KV writes, shown for reference.
+      '',
+      '',
     ],
     [
       'pinset consensus, 3 peers, 1 proposer: latency',

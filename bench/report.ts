@@ -84,8 +84,9 @@ export function renderTable(rows: Row[], opts: { withGo: boolean }): string {
 }
 
 /** The closing line: `RESULT: <n> PASS, <n> FAIL`. */
-export function summaryLine(rows: Row[]): string {
-  const v = rows.map(verdict)
+export function summaryLine(rows: Row[], extraLines: string[] = []): string {
+  // Extra lines (the Raft figures) carry their verdict as their last word.
+  const v = [...rows.map(verdict), ...extraLines.map((l) => l.trim().split(/\s+/).at(-1) ?? '')]
   return `RESULT: ${v.filter((x) => x === 'PASS').length} PASS, ${
     v.filter((x) => x === 'FAIL').length
   } FAIL`

@@ -33,7 +33,7 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
       cwd: REPO,
       stdout: 'piped',
       stderr: 'piped',
-      signal: AbortSignal.timeout(55_000),
+      signal: AbortSignal.timeout(90_000),
     }).output()
     const stdout = new TextDecoder().decode(out.stdout)
     const stderr = new TextDecoder().decode(out.stderr)
@@ -90,7 +90,19 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
     const last = lines[lines.length - 1]
     const m = /^RESULT: (\d+) PASS, (\d+) FAIL$/.exec(last)
     assert.ok(m, `last line: ${last}`)
-    assert.equal(Number(m[1]) + Number(m[2]), 5, 'five figures have targets')
+    assert.equal(Number(m[1]) + Number(m[2]), 9, 'five issue-2 and four Raft figures have targets')
+    const raft = lines.indexOf('raft (issue 3): three in-process nodes with real Deno KV storage')
+    assert.ok(raft > 0, 'the Raft section is printed')
+    for (
+      const label of [
+        'raw KV: atomic commits of 100 sets',
+        'Raft log, 3 peers, 64 proposers, 1 entry each',
+        'Raft log, 3 peers, 1 proposer: commit latency',
+        'pinset consensus, 1 peer, 64 proposers',
+      ]
+    ) {
+      assert.ok(lines.slice(raft).some((l) => l.startsWith(label)), `${label} is printed`)
+    }
 
     const report = JSON.parse(await Deno.readTextFile(json))
     assert.equal(report.results.ours.errors.length, 0)
