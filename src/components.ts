@@ -61,6 +61,11 @@ export interface IPFSConnector extends Component {
     type: 'recursive' | 'direct' | 'all',
     signal?: AbortSignal,
   ): AsyncIterable<{ cid: string; type: IPFSPinStatus }>
+  /**
+   * Number of recursive and direct pins, when the connector can count them without decoding the
+   * whole listing (the numpin informer asks every few seconds; a million pins is a lot of JSON).
+   */
+  pinCount?(signal?: AbortSignal): Promise<number>
   swarmPeers(signal?: AbortSignal): Promise<string[]>
   connectSwarms(addrs: string[], signal?: AbortSignal): Promise<void>
   configKey(path: string, signal?: AbortSignal): Promise<unknown>

@@ -37,8 +37,11 @@ export function numpinInformer(config: NumpinConfig, deps: NumpinInformerDeps): 
       if (stopped) return [invalidMetric(NUMPIN, peer, config.metric_ttl, now())]
       let n = 0
       try {
-        for (const type of ['recursive', 'direct'] as const) {
-          for await (const _ of deps.ipfs.pinLs(type, signal)) n++
+        if (deps.ipfs.pinCount) n = await deps.ipfs.pinCount(signal)
+        else {
+          for (const type of ['recursive', 'direct'] as const) {
+            for await (const _ of deps.ipfs.pinLs(type, signal)) n++
+          }
         }
       } catch {
         const m = invalidMetric(NUMPIN, peer, config.metric_ttl, now())

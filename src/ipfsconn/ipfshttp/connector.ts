@@ -236,6 +236,38 @@ class IPFSHttpConnector implements IPFSConnector {
     }
   }
 
+  async pinCount(signal?: AbortSignal): Promise<number> {
+    let n = 0
+    const deadline = Date.now() + this.#cfg.ipfs_request_timeout
+    for (const t of ['recursive', 'direct'] as const) {
+      const call = this.#call(`pin/ls?stream=true&type=${t}`, signal, deadline - Date.now())
+      try {
+        const res = await call.post()
+        // Count lines, not objects: one `{"Cid","Type"}` per line, so no JSON is decoded. A
+        // daemon that ignores stream=true sends one {"Keys":…} object: decode just that.
+        let head: Uint8Array | undefined
+        let lines = 0
+        let last = 10
+        for await (const chunk of res.body!) {
+          head ??= chunk.subarray(0, 16)
+          for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) lines++
+          if (chunk.length) last = chunk[chunk.length - 1]
+        }
+        if (last !== 10) lines++
+        if (head && new TextDecoder().decode(head).includes('"Keys"')) {
+          for await (const _ of this.pinLs(t, signal)) n++
+        } else {
+          n += lines
+        }
+      } catch (err) {
+        throw call.error(err)
+      } finally {
+        call.end()
+      }
+    }
+    return n
+  }
+
   async swarmPeers(signal?: AbortSignal): Promise<string[]> {
     const v = asObject(
       await this.#postJson('swarm/peers', signal, this.#cfg.ipfs_request_timeout),

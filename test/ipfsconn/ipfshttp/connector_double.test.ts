@@ -557,3 +557,22 @@ Deno.test('informer_trigger_interval: informers are pushed every N pin/stream ev
     await ipfs.stop()
   })
 })
+
+Deno.test('pinCount counts recursive and direct pins without decoding them', async () => {
+  const dbl = await startKuboDouble()
+  const ipfs = ipfsHttpConnector(testConfig(dbl.multiaddr))
+  try {
+    assert.equal(await ipfs.pinCount!(), 0)
+    for (let i = 0; i < 5; i++) {
+      const b = rawBlock(`count ${i}`)
+      dbl.state.pins.set(`k${i}`, { cid: b.cid, type: i < 3 ? 'recursive' : 'direct' })
+    }
+    assert.equal(await ipfs.pinCount!(), 5)
+    let listed = 0
+    for await (const _ of ipfs.pinLs('all')) listed++
+    assert.equal(listed, 5, 'the same number as a full listing')
+  } finally {
+    await ipfs.stop()
+    await dbl.stop()
+  }
+})
