@@ -12,6 +12,7 @@
 import '../src/deno_shim.ts'
 import { basename } from 'node:path'
 import { stdio } from './io.ts'
+import { flushLogs } from '../src/util/log.ts'
 
 /** The name the program was invoked as (argv[0]), read from /proc when permitted. */
 function invokedAs(): string {
@@ -57,5 +58,7 @@ if (import.meta.main) {
     e.preventDefault()
     console.error(`unhandled rejection: ${e.reason instanceof Error ? e.reason.stack : e.reason}`)
   })
-  Deno.exit(await main(Deno.args))
+  const code = await main(Deno.args)
+  flushLogs()
+  Deno.exit(code)
 }
