@@ -379,6 +379,10 @@ export class Cluster implements ClusterRPC {
     return normalizeCid(await this.#d.ipfs.resolve(path, signal))
   }
 
+  async consistentRead(signal?: AbortSignal): Promise<void> {
+    await this.#d.consensus.readBarrier(signal)
+  }
+
   async pinGet(cid: string, _signal?: AbortSignal): Promise<Pin> {
     const pin = await this.#d.consensus.state().get(cid)
     if (!pin) throw new NotFoundError(PIN_NOT_FOUND)

@@ -121,6 +121,11 @@ export interface Consensus extends Component {
   rmPeer(id: string, signal?: AbortSignal): Promise<void>
   /** The current (applied) state. */
   state(): StateReader
+  /**
+   * Linearizable-read barrier (Raft ReadIndex): resolves once this peer has applied everything
+   * committed when it was called, as confirmed by a quorum. Returns the index it waited for.
+   */
+  readBarrier(signal?: AbortSignal): Promise<number>
   peers(signal?: AbortSignal): Promise<string[]>
   leader(signal?: AbortSignal): Promise<string>
   isTrustedPeer(id: string): boolean
@@ -196,6 +201,8 @@ export interface ClusterRPC {
   unpin(cid: string, signal?: AbortSignal): Promise<Pin>
   unpinPath(path: string, signal?: AbortSignal): Promise<Pin>
   pinGet(cid: string, signal?: AbortSignal): Promise<Pin>
+  /** Waits until reads on this peer are linearizable (see Consensus.readBarrier). */
+  consistentRead(signal?: AbortSignal): Promise<void>
   /** Streams the pinset, filtered by a pin-type mask (PIN_TYPE_BITS). */
   pins(typeMask: number, signal?: AbortSignal): AsyncIterable<Pin>
   /** The pinset as stored JSON bytes, one pin per item. */

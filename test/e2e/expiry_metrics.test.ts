@@ -44,6 +44,15 @@ Deno.test('e2e with Kubo: expiring pins are removed; freespace and numpin metric
       await kls.body?.cancel()
     })
 
+    await t.step('a consistent read goes through the Raft read barrier', async () => {
+      const one = await fetch(`${peer.restUrl}/allocations/${keep}?consistent=true`)
+      equal(one.status, 200)
+      equal((await one.json()).cid, keep)
+      const all = await fetch(`${peer.restUrl}/allocations?consistent=true`)
+      equal(all.status, 200)
+      ok((await all.text()).includes(keep))
+    })
+
     await t.step('freespace and numpin metrics', async () => {
       const names = await peer.ctl(['health', 'metrics'])
       equal(names.code, 0, names.stderr)

@@ -216,6 +216,10 @@ export function fakeCluster(opts: FakeClusterOptions = {}): FakeCluster {
       call('unpinPath', path)
       return Promise.resolve(unpinOne(pathCid(path)))
     },
+    consistentRead() {
+      call('consistentRead')
+      return Promise.resolve()
+    },
     pinGet(cid) {
       call('pinGet', cid)
       return Promise.resolve(pinOf(cid))

@@ -145,8 +145,17 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
     return ctx.r.json(200, await cluster.peerAdd(pid, ctx.signal))
   }
 
+  /**
+   * `?consistent=true` (an extension): wait for a Raft read barrier first, so the answer reflects
+   * every pin committed before the request, whichever peer serves it.
+   */
+  async function consistent(ctx: RequestContext) {
+    if (ctx.query.get('consistent') === 'true') await cluster.consistentRead(ctx.signal)
+  }
+
   async function allocations(ctx: RequestContext): Promise<Response> {
     const mask = pinTypeMask(ctx.query.get('filter'))
+    await consistent(ctx)
     const ac = new AbortController()
     const signal = AbortSignal.any([ac.signal, ctx.signal])
     if ((mask & PIN_TYPE_BITS.all) === PIN_TYPE_BITS.all) {
@@ -246,7 +255,11 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
     {
       method: 'GET',
       pattern: '/allocations/{hash}',
-      handler: async (c) => c.r.json(200, await cluster.pinGet(cidParam(c.params.hash), c.signal)),
+      handler: async (c) => {
+        const cid = cidParam(c.params.hash)
+        await consistent(c)
+        return c.r.json(200, await cluster.pinGet(cid, c.signal))
+      },
     },
     { method: 'GET', pattern: '/pins', handler: statusAll },
     {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { defaultPinOptions, type Pin } from '../../../src/types/mod.ts'
+import { ConsensusError } from '../../../src/errors.ts'
 import { FAKE_PEER_ID } from '../../support/fake_cluster.ts'
 import { call, json, ndjson, testApi } from './helpers.ts'
 
@@ -417,4 +418,27 @@ Deno.test('malformed input never crashes: bad escapes, odd methods, huge query v
   res = await call(api, 'OPTIONS', '/id') // not a preflight: routed, and no route has OPTIONS
   assert.equal(res.status, 405)
   await res.body?.cancel()
+})
+
+Deno.test('GET /allocations[/{cid}]?consistent=true waits for a read barrier first', async () => {
+  const { api, cluster } = testApi()
+  await cluster.pin(CID0, defaultPinOptions())
+  cluster.calls.length = 0
+  let res = await call(api, 'GET', '/allocations?consistent=true')
+  assert.equal(res.status, 200)
+  await res.body?.cancel()
+  assert.deepEqual(cluster.calls.map((c) => c.method), ['consistentRead', 'pinsNDJSON'])
+  cluster.calls.length = 0
+  res = await call(api, 'GET', `/allocations/${CID0}?consistent=true`)
+  assert.equal(res.status, 200)
+  await res.body?.cancel()
+  assert.deepEqual(cluster.calls.map((c) => c.method), ['consistentRead', 'pinGet'])
+  cluster.calls.length = 0
+  res = await call(api, 'GET', `/allocations/${CID0}`)
+  await res.body?.cancel()
+  assert.deepEqual(cluster.calls.map((c) => c.method), ['pinGet'], 'no barrier unless asked')
+  cluster.fail.set('consistentRead', new ConsensusError('no leader'))
+  res = await call(api, 'GET', '/allocations?consistent=true')
+  assert.equal(res.status, 500)
+  assert.deepEqual(await json(res), { code: 500, message: 'no leader' })
 })
