@@ -32,6 +32,7 @@ import type { MultipartPart, MultipartReader } from './multipart.ts'
 import { parseHeaderParams } from './multipart.ts'
 import { CarReader, unixfsFileSize } from './car.ts'
 import { AsyncQueue } from './queue.ts'
+import { readText } from './body.ts'
 
 /** One output item of an add (`AddedOutput`); progress items carry `bytes` and a null cid. */
 export interface AddedOutput {
@@ -157,23 +158,6 @@ function partKind(part: MultipartPart): PartKind {
   return 'file'
 }
 
-async function readAll(part: MultipartPart, limit: number): Promise<string> {
-  const chunks: Uint8Array[] = []
-  let n = 0
-  for await (const c of part.body()) {
-    n += c.length
-    if (n > limit) throw new ValidationError('symlink target too long')
-    chunks.push(c)
-  }
-  const all = new Uint8Array(n)
-  let off = 0
-  for (const c of chunks) {
-    all.set(c, off)
-    off += c.length
-  }
-  return new TextDecoder().decode(all)
-}
-
 /** Multipart parts with one part of look-ahead, so imports can stop at a top-level boundary. */
 class PartStream {
   #next: MultipartPart | null | undefined
@@ -284,7 +268,14 @@ export function addMultipart(
         dirParts.add(path)
         yield { path }
       } else if (kind === 'symlink') {
-        yield { path, link: await readAll(part, 4096) }
+        yield {
+          path,
+          link: await readText(
+            part.body(),
+            4096,
+            () => new ValidationError('symlink target too long'),
+          ),
+        }
       } else {
         // Progress names are relative to the top-level entry, as the reference reports them.
         const progressName = top === undefined || path === top

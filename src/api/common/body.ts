@@ -24,18 +24,24 @@ export function declaredTooLarge(req: Request, limit: number): boolean {
 export async function readBody(req: Request, limit: number): Promise<string> {
   if (declaredTooLarge(req, limit)) throw new PayloadTooLargeError(tooLargeMessage(limit))
   if (!req.body) return ''
+  return await readText(req.body, limit, () => new PayloadTooLargeError(tooLargeMessage(limit)))
+}
+
+/**
+ * Reads a byte stream as UTF-8 text, throwing `tooLarge()` as soon as it passes `limit` bytes
+ * (leaving the loop cancels the stream, so the rest is never buffered).
+ */
+export async function readText(
+  source: AsyncIterable<Uint8Array>,
+  limit: number,
+  tooLarge: () => Error,
+): Promise<string> {
   const chunks: Uint8Array[] = []
   let n = 0
-  const reader = req.body.getReader()
-  while (true) {
-    const { done, value } = await reader.read()
-    if (done) break
-    n += value.byteLength
-    if (n > limit) {
-      await reader.cancel().catch(() => {})
-      throw new PayloadTooLargeError(tooLargeMessage(limit))
-    }
-    chunks.push(value)
+  for await (const c of source) {
+    n += c.byteLength
+    if (n > limit) throw tooLarge()
+    chunks.push(c)
   }
   const all = new Uint8Array(n)
   let off = 0
