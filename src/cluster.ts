@@ -395,10 +395,6 @@ export class Cluster implements ClusterRPC {
     }
   }
 
-  pinsEncoded(signal?: AbortSignal): AsyncIterable<Uint8Array> {
-    return this.#d.consensus.state().listEncoded(signal)
-  }
-
   pinsNDJSON(signal?: AbortSignal): AsyncIterable<Uint8Array> {
     return this.#d.consensus.state().listNDJSON(signal)
   }

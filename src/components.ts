@@ -205,8 +205,6 @@ export interface ClusterRPC {
   consistentRead(signal?: AbortSignal): Promise<void>
   /** Streams the pinset, filtered by a pin-type mask (PIN_TYPE_BITS). */
   pins(typeMask: number, signal?: AbortSignal): AsyncIterable<Pin>
-  /** The pinset as stored JSON bytes, one pin per item. */
-  pinsEncoded(signal?: AbortSignal): AsyncIterable<Uint8Array>
   /** The pinset as NDJSON chunks of whole lines (the fast listing path of `GET /allocations`). */
   pinsNDJSON(signal?: AbortSignal): AsyncIterable<Uint8Array>
   status(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo>

@@ -226,7 +226,6 @@ export function fakeCluster(opts: FakeClusterOptions = {}): FakeCluster {
     },
     pins: (mask, s) =>
       stream('pins', [...pinset.values()].filter((p) => (PIN_TYPE_BITS[p.type] & mask) !== 0), s),
-    pinsEncoded: (s) => stream('pinsEncoded', encoded.values(), s),
     pinsNDJSON: (s) =>
       stream(
         'pinsNDJSON',

@@ -73,14 +73,6 @@ class ChunkBuffer {
     this.#n += b.length
   }
 
-  /** Appends pre-encoded JSON bytes and a newline. */
-  putBytes(b: Uint8Array) {
-    this.#ensure(b.length + 1)
-    this.#buf.set(b, this.#n)
-    this.#n += b.length
-    this.#buf[this.#n++] = NEWLINE
-  }
-
   /** Appends a string (already JSON) and a newline, encoding straight into the buffer. */
   putString(s: string) {
     // UTF-8 takes at most 3 bytes per UTF-16 unit; most strings fit the free space at once.
@@ -190,15 +182,6 @@ export function ndjsonResponse(
   opts: StreamOptions = {},
 ): Promise<Response> {
   return streamResponse(r, source, (buf, item) => buf.putString(JSON.stringify(item)), opts)
-}
-
-/** Streams values that are already JSON bytes (one value each, no newline): the fast path. */
-export function encodedNdjsonResponse(
-  r: Responder,
-  source: AsyncIterable<Uint8Array>,
-  opts: StreamOptions = {},
-): Promise<Response> {
-  return streamResponse(r, source, (buf, item) => buf.putBytes(item), opts)
 }
 
 /**

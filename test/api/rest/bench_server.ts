@@ -48,22 +48,28 @@ async function run(cmd: string, args: string[]): Promise<string> {
 }
 
 const cluster = fakeCluster({ recordCalls: false })
-// Listing source: N pins generated on the fly, each as stored JSON bytes.
+// Listing source: N pins generated on the fly, as the state hands them out (NDJSON chunks).
 const template = newPin('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', {
   name: 'bench',
 })
 template.allocations = [FAKE_PEER_ID]
 template.timestamp = '2026-01-01T00:00:00Z'
 const templateText = encodePin(template)
-cluster.pinsEncoded = async function* (signal) {
+cluster.pinsNDJSON = async function* (signal) {
   // Distinct CIDs: vary 6 base32 characters near the end of the template's CID.
   const [head, tail] = templateText.split(template.cid)
   const c = template.cid
+  let chunk = ''
   for (let i = 0; i < N; i++) {
     if ((i & 1023) === 0) signal?.throwIfAborted()
     const code = i.toString(32).padStart(6, 'a').replace(/[0-9]/g, (d) => 'klmnopqrst'[Number(d)])
-    yield enc.encode(head + c.slice(0, -7) + code + c.slice(-1) + tail)
+    chunk += head + c.slice(0, -7) + code + c.slice(-1) + tail + '\n'
+    if (chunk.length >= 64 * 1024) {
+      yield enc.encode(chunk)
+      chunk = ''
+    }
   }
+  if (chunk) yield enc.encode(chunk)
 }
 
 const api = restApi(restConfig(), { cluster, configDir: Deno.cwd(), peerId: FAKE_PEER_ID })
