@@ -1,7 +1,14 @@
 /**
  * The execution lock of a config folder (`cluster.lock`): one daemon or state command at a time.
- * The file holds the owner's PID; a lock whose owner no longer runs is stale and taken over, so a
- * `kill -9` never leaves a folder locked for good.
+ *
+ * The lock is an exclusive `flock` on the file, which the operating system drops when its holder
+ * exits in any way (`kill -9`, a crash, a power cut), so a lock can never outlive its owner and
+ * nothing has to guess whether an old PID still runs (a PID can be reused, a zombie looks alive,
+ * and reading `/proc` needs a permission the daemon's task does not grant). The PID written into
+ * the file is only information for the message another process prints.
+ *
+ * The file stays in place on release: removing it would let a process that opened the old file
+ * and one that creates a new one both hold "the" lock.
  *
  * @example
  * ```ts
@@ -15,61 +22,59 @@ import { ClusterError } from '../errors.ts'
 /** A held lock. */
 export interface FolderLock {
   path: string
+  /** Unlocks (idempotent). */
   release(): Promise<void>
 }
 
-/** Raised when another live process holds the lock. */
+/** Raised when another process holds the lock. */
 export class LockedError extends ClusterError {
   override name = 'LockedError'
 }
 
-function alive(pid: number): boolean {
-  if (pid === Deno.pid) return true
-  try {
-    Deno.statSync(`/proc/${pid}`)
-    return true
-  } catch (err) {
-    // Without /proc (or permission to read it) we cannot tell: assume the owner lives.
-    return !(err instanceof Deno.errors.NotFound)
-  }
-}
-
-/** Takes the lock in `dir`, or throws LockedError with the reference's advice. */
+/** Takes the lock in `dir`, or throws LockedError naming the holder's PID when it is known. */
 export async function acquireLock(
   dir: string,
   program = 'ipfs-cluster-service',
 ): Promise<FolderLock> {
   const path = join(dir, 'cluster.lock')
-  for (let attempt = 0; attempt < 2; attempt++) {
-    // Write the PID to a private file, then link it into place: link(2) is atomic and fails if
-    // the lock exists, so nobody ever sees a lock file without its PID in it.
-    const tmp = `${path}.${Deno.pid}.tmp`
-    await Deno.writeTextFile(tmp, String(Deno.pid))
-    try {
-      await Deno.link(tmp, path)
-      await Deno.remove(tmp).catch(() => {})
-      let released = false
-      return {
-        path,
-        async release() {
-          if (released) return
-          released = true
-          await Deno.remove(path).catch(() => {})
-        },
-      }
-    } catch (err) {
-      await Deno.remove(tmp).catch(() => {})
-      if (!(err instanceof Deno.errors.AlreadyExists)) throw err
-      const pid = parseInt(await Deno.readTextFile(path).catch(() => ''), 10)
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
-        throw new LockedError(
-          `lock ${path} is held by process ${pid}. If no other ${program} process is running, ` +
-            `remove ${path}, or make sure that the config folder is writable for the user ` +
-            `running ${program}.`,
-        )
-      }
-      await Deno.remove(path).catch(() => {})
+  const file = await Deno.open(path, { read: true, write: true, create: true })
+  let locked = false
+  try {
+    locked = await file.tryLock(true)
+    if (!locked) {
+      const pid = parseInt(await readAll(file), 10)
+      const holder = Number.isInteger(pid) && pid > 0 ? `process ${pid}` : 'another process'
+      throw new LockedError(
+        `lock ${path} is held by ${holder}: another ${program} (or a state command) is using ` +
+          `this folder. Stop it first, or use another folder with --config.`,
+      )
     }
+    await file.truncate(0)
+    await file.write(new TextEncoder().encode(String(Deno.pid)))
+  } catch (err) {
+    if (locked) await file.unlock().catch(() => {})
+    file.close()
+    throw err
   }
-  throw new LockedError(`cannot acquire ${path}`)
+  let released = false
+  return {
+    path,
+    async release() {
+      if (released) return
+      released = true
+      try {
+        await file.truncate(0)
+        await file.unlock()
+      } finally {
+        file.close()
+      }
+    },
+  }
+}
+
+async function readAll(file: Deno.FsFile): Promise<string> {
+  await file.seek(0, Deno.SeekMode.Start)
+  const buf = new Uint8Array(32)
+  const n = await file.read(buf)
+  return new TextDecoder().decode(buf.subarray(0, n ?? 0)).trim()
 }

@@ -388,7 +388,7 @@ Deno.test('a state command while the folder lock is held fails with exit 1 and t
       ) {
         const r = await svc(['-c', dir, ...args])
         assert.equal(r.code, 1, args.join(' '))
-        assert.match(r.stderr, /is held by process \d+\. If no other ipfs-cluster-service process/)
+        assert.match(r.stderr, /is held by process \d+: another ipfs-cluster-service \(or a state/)
         assert.equal(r.stderr.split('\n').length, 2, 'one line')
       }
     } finally {
