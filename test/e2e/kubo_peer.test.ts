@@ -127,7 +127,7 @@ Deno.test('e2e with Kubo: pin, status, update, recover, unpin, restarts and stat
     })
 
     await t.step(
-      'kill -9 loses no acknowledged pin, and the stale lock is taken over',
+      'kill -9 loses no acknowledged pin, and the peer restarts with the task permissions',
       async () => {
         const d = await kubo.add(enc.encode(`e2e content D ${crypto.randomUUID()}`))
         const r = await peer.ctl(['pin', 'add', '--no-status', d])

@@ -23,12 +23,37 @@ export interface RunResult {
   stderr: string
 }
 
-/** Runs `deno run -A cli/main.ts <args>` and collects its output. */
+/**
+ * The `deno run` flags of a deno.json task (`service`, `ctl`, `start`): everything between `run`
+ * and the script. Tests start the program with exactly these, as users do, so a permission the
+ * tasks lack fails a test before it fails a user.
+ */
+export function taskFlags(task: 'service' | 'ctl' | 'start'): string[] {
+  const cfg = JSON.parse(Deno.readTextFileSync(join(ROOT, 'deno.json')))
+  const words = String(cfg.tasks?.[task] ?? '').split(/\s+/)
+  const run = words.indexOf('run')
+  const script = words.indexOf('cli/main.ts')
+  if (words[0] !== 'deno' || run < 0 || script < run) {
+    throw new Error(`deno.json task ${task} is not "deno run <flags> cli/main.ts …"`)
+  }
+  return words.slice(run + 1, script)
+}
+
+/** The `deno run` arguments that start cli/main.ts in a mode with that mode's task flags. */
+export function mainArgs(args: string[]): string[] {
+  const flags = args[0] === 'ctl' ? taskFlags('ctl') : taskFlags('service')
+  return ['run', ...flags, MAIN, ...args]
+}
+
+/**
+ * Runs `cli/main.ts <args>` with the permissions of the deno.json task of its mode (`ctl …` with
+ * the ctl task's, anything else with the service task's) and collects its output.
+ */
 export async function runMain(
   args: string[],
   opts: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
-  return await runCmd(Deno.execPath(), ['run', '-A', MAIN, ...args], opts)
+  return await runCmd(Deno.execPath(), mainArgs(args), opts)
 }
 
 /** Runs any program and collects its output (killed after timeoutMs). */
@@ -124,7 +149,7 @@ export async function startPeerProcess(opts: PeerProcessOptions): Promise<PeerPr
   const tls = !!cfg.api.restapi.ssl_cert_file
   const restUrl = `${tls ? 'https' : 'http'}://${m[1]}:${m[2]}`
   const child = new Deno.Command(Deno.execPath(), {
-    args: ['run', '-A', MAIN, 'service', '--config', dir, 'daemon'],
+    args: mainArgs(['service', '--config', dir, 'daemon']),
     cwd: ROOT,
     env: opts.env,
     stdin: 'null',
