@@ -1,6 +1,10 @@
 /**
  * The `cluster` section of service.json: identity-independent peer settings, with the reference's
  * keys and defaults. Env overrides are `CLUSTER_<KEY>` (e.g. CLUSTER_PEERNAME, CLUSTER_SECRET).
+ *
+ * Keys, defaults and legacy keys are those of IPFS Cluster 1.1.6 `cluster_config.go` (configJSON
+ * and its connection_manager / resource_manager / pubsub structs); the legacy keys are the JSON
+ * tags older releases' `cluster_config.go` had (v0.2.0–v0.11.0), which 1.1.6 still reads past.
  */
 import {
   bool,
@@ -16,6 +20,9 @@ import {
 } from '../config/schema.ts'
 
 const HEX64 = /^[0-9a-fA-F]{64}$/
+
+const IDENTITY = 'IPFS Cluster 0.10 and older kept the identity here; identity.json holds it ' +
+  'now, and this value is used only to create identity.json when that file is missing'
 
 /** Field definitions of `cluster`. */
 export const clusterSection = defineSection('cluster', '', {
@@ -67,19 +74,37 @@ export const clusterSection = defineSection('cluster', '', {
   peerstore_file: { ...str(''), omitDefault: true },
   peer_addresses: strList([]),
   informer_push_interval: { ...num(0), hidden: true },
-}, (c) => {
-  const min = c.replication_factor_min
-  const max = c.replication_factor_max
-  if ((min === -1) !== (max === -1)) {
-    return 'replication_factor_min and replication_factor_max must both be -1 or both be positive'
-  }
-  if (max !== -1 && min > max) return 'cluster.replication_factor_min is larger than max'
-  if (c.connection_manager.low_water > c.connection_manager.high_water) {
-    return 'connection_manager.low_water must be at most high_water'
-  }
-  if (c.pin_only_on_trusted_peers && c.pin_only_on_untrusted_peers) {
-    return 'pin_only_on_trusted_peers and pin_only_on_untrusted_peers cannot both be true'
-  }
+}, {
+  legacy: {
+    id: IDENTITY,
+    private_key: IDENTITY,
+    replication_factor: 'IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): ' +
+      'use replication_factor_min and replication_factor_max',
+    bootstrap: 'IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): ' +
+      'use "ipfs-cluster-service daemon --bootstrap" or peer_addresses',
+    peers: 'IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): ' +
+      'use consensus.raft.init_peerset and the peerstore file',
+    ipfs_sync_interval: 'IPFS Cluster 0.11 and older; ignored (as 1.1.6 does): ' +
+      'state_sync_interval and pin_recover_interval replace it',
+  },
+  advise: (c) =>
+    c.secret === ''
+      ? 'secret is empty: the cluster runs on an unprotected network (any peer may join)'
+      : undefined,
+  validate: (c) => {
+    const min = c.replication_factor_min
+    const max = c.replication_factor_max
+    if ((min === -1) !== (max === -1)) {
+      return 'replication_factor_min and replication_factor_max must both be -1 or both be positive'
+    }
+    if (max !== -1 && min > max) return 'cluster.replication_factor_min is larger than max'
+    if (c.connection_manager.low_water > c.connection_manager.high_water) {
+      return 'connection_manager.low_water must be at most high_water'
+    }
+    if (c.pin_only_on_trusted_peers && c.pin_only_on_untrusted_peers) {
+      return 'pin_only_on_trusted_peers and pin_only_on_untrusted_peers cannot both be true'
+    }
+  },
 })
 
 /** The loaded `cluster` section. */

@@ -3,25 +3,34 @@
  * come defaults, validated loading (errors name `section.key` and what is allowed), JSON output
  * in Go's forms (durations as "2m0s") and `CLUSTER_*` environment overrides.
  *
+ * Keys are matched as Go's encoding/json matches struct fields: exactly, else case-insensitively.
+ * A key the section does not know is an error that suggests the nearest known key; keys the
+ * reference knows but this implementation does not act on are accepted and reported through the
+ * `warn` callback of `load` (legacy keys, and `ignored` fields holding a non-default value).
+ *
  * @example
  * ```ts
  * const section = defineSection('restapi', 'RESTAPI', {
  *   read_timeout: duration(0),
  *   http_listen_multiaddress: maddrList(['/ip4/127.0.0.1/tcp/9094']),
  * })
- * const cfg = section.load({ read_timeout: '30s' }, Deno.env.toObject())
+ * const cfg = section.load({ read_timeout: '30s' }, Deno.env.toObject(), console.warn)
  * ```
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { ConfigError } from '../errors.ts'
 import { formatDuration, parseDuration } from '../types/duration.ts'
+import { closest } from '../util/suggest.ts'
+
+/** Receives one line per accepted-but-ignored key, at load. */
+export type Warn = (msg: string) => void
 
 /** One key of a section. */
 export interface Field<T> {
   kind: string
   default: T
   /** Parses a JSON value (already known to be present). Throws a message on bad input. */
-  parse(v: unknown): T
+  parse(v: unknown, warn?: Warn): T
   /** Parses an environment variable's text. */
   parseEnv(s: string): T
   /** The JSON form written to service.json. */
@@ -34,6 +43,11 @@ export interface Field<T> {
   hidden?: boolean
   /** When the key is absent from a loaded file, use this instead of the default (Go's zero). */
   absent?: T
+  /**
+   * Loaded and validated but not acted on by this implementation: why. A value other than the
+   * default is reported at load (the user asked for something this peer does not do).
+   */
+  ignored?: string
 }
 
 type Fields = Record<string, Field<unknown>>
@@ -44,12 +58,68 @@ export type ConfigOf<F extends Fields> = { [K in keyof F]: F[K] extends Field<in
 export interface Section<F extends Fields> {
   name: string
   fields: F
+  /** Keys the reference knows that are not fields here (legacy keys): key → what happens. */
+  legacy: Readonly<Record<string, string>>
+  /** Set when the section configures a component this implementation does not have. */
+  unimplemented?: string
   defaults(): ConfigOf<F>
-  /** Loads from parsed JSON (undefined = section absent) and applies env overrides. */
-  load(json: unknown, env?: Record<string, string>): ConfigOf<F>
+  /**
+   * Loads from parsed JSON (undefined or null = section absent) and applies env overrides.
+   * `warn` receives one line per accepted key this implementation does not act on.
+   */
+  load(json: unknown, env?: Record<string, string>, warn?: Warn): ConfigOf<F>
   toJSON(cfg: ConfigOf<F>): Record<string, unknown>
   /** The env var that overrides a key, e.g. CLUSTER_RESTAPI_READTIMEOUT. */
   envName(key: string): string
+}
+
+/** Options of a section beyond its fields. */
+export interface SectionOptions<F extends Fields> {
+  /** Cross-key validation; returns an error message or undefined. */
+  validate?: (cfg: ConfigOf<F>) => string | undefined
+  /**
+   * Keys the reference knows that this section does not model (legacy keys of older releases):
+   * key → the line reported when a file carries it. Their values are not read.
+   */
+  legacy?: Record<string, string>
+  /** Advice on a loaded config that is valid but deserves a warning (e.g. an empty secret). */
+  advise?: (cfg: ConfigOf<F>) => string | undefined
+  /**
+   * The section configures a component this implementation does not have: what that means.
+   * Reported whenever a file holds the section (its keys are still checked).
+   */
+  unimplemented?: string
+}
+
+/**
+ * The key of `names` that `key` means, as Go's encoding/json matches a JSON key to a struct
+ * field: the exact name, else a case-insensitive match; undefined when none.
+ */
+export function matchKey(key: string, names: Iterable<string>): string | undefined {
+  const list = [...names]
+  if (list.includes(key)) return key
+  const folded = key.toLowerCase()
+  return list.find((n) => n.toLowerCase() === folded)
+}
+
+/**
+ * The error for a name nobody knows at `path`: the nearest known name when one is close enough
+ * to be a typo, else the allowed names. `kind` is what the name is (key, component, section).
+ *
+ * @example
+ * ```ts
+ * unknownName('cluster.peer_name', 'key', ['peername', 'secret']).message
+ * // 'cluster.peer_name: unknown key; did you mean "peername"?'
+ * ```
+ */
+export function unknownName(path: string, kind: string, known: readonly string[]): ConfigError {
+  const name = path.slice(path.lastIndexOf('.') + 1)
+  const near = closest(name, known)
+  return new ConfigError(
+    near
+      ? `${path}: unknown ${kind}; did you mean "${near}"?`
+      : `${path}: unknown ${kind} (allowed: ${known.join(', ')})`,
+  )
 }
 
 /** Defines a section. `envPrefix` is '' for the `cluster` section (CLUSTER_<KEY>). */
@@ -57,8 +127,10 @@ export function defineSection<F extends Fields>(
   name: string,
   envPrefix: string,
   fields: F,
-  validate?: (cfg: ConfigOf<F>) => string | undefined,
+  opts: SectionOptions<F> = {},
 ): Section<F> {
+  const legacy = opts.legacy ?? {}
+  const known = [...Object.keys(fields), ...Object.keys(legacy)]
   const envName = (key: string) =>
     `CLUSTER_${envPrefix ? envPrefix + '_' : ''}${key.replaceAll('_', '').toUpperCase()}`
   const defaults = () => {
@@ -66,33 +138,36 @@ export function defineSection<F extends Fields>(
     for (const [k, f] of Object.entries(fields)) out[k] = structuredClone(f.default)
     return out as ConfigOf<F>
   }
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
   return {
     name,
     fields,
+    legacy,
+    unimplemented: opts.unimplemented,
     defaults,
     envName,
-    load(json, env = {}) {
+    load(json, env = {}, warn = () => {}) {
       const cfg = defaults() as Record<string, unknown>
+      const fromEnv = new Set<string>()
       if (json !== undefined && json !== null) {
         if (typeof json !== 'object' || Array.isArray(json)) {
           throw new ConfigError(`${name}: must be a JSON object`)
         }
-        const obj = json as Record<string, unknown>
-        for (const key of Object.keys(obj)) {
-          // hasOwn: keys like `constructor` must not pass as known through Object.prototype.
-          if (!Object.hasOwn(fields, key)) {
-            throw new ConfigError(
-              `${name}.${key}: unknown key (allowed: ${Object.keys(fields).join(', ')})`,
-            )
-          }
+        // JSON key → field, in document order (a later duplicate wins, as in Go).
+        const given = new Map<string, unknown>()
+        for (const [key, value] of Object.entries(json)) {
+          const k = matchKey(key, known)
+          if (k === undefined) throw unknownName(`${name}.${key}`, 'key', known)
+          if (Object.hasOwn(legacy, k)) warn(`${name}.${k}: ${legacy[k]}`)
+          else if (value !== undefined) given.set(k, value)
         }
         for (const [k, f] of Object.entries(fields)) {
-          if (!(k in obj) || obj[k] === undefined) {
+          if (!given.has(k)) {
             if (f.absent !== undefined) cfg[k] = structuredClone(f.absent)
             continue
           }
           try {
-            cfg[k] = f.parse(obj[k])
+            cfg[k] = f.parse(given.get(k), warn)
           } catch (err) {
             // A nested section's error already names its full `section.key.subkey`.
             const msg = (err as Error).message
@@ -106,24 +181,36 @@ export function defineSection<F extends Fields>(
         if (ev === undefined) continue
         try {
           cfg[k] = f.parseEnv(ev)
+          fromEnv.add(k)
         } catch (err) {
           throw new ConfigError(`${envName(k)} (${name}.${k}): ${(err as Error).message}`)
         }
       }
       for (const [k, f] of Object.entries(fields)) {
         const msg = f.check?.(cfg[k])
-        if (msg) throw new ConfigError(`${name}.${k}: ${msg}`)
+        const where = fromEnv.has(k) ? `${envName(k)} (${name}.${k})` : `${name}.${k}`
+        if (msg) throw new ConfigError(`${where}: ${msg}`)
       }
-      const msg = validate?.(cfg as ConfigOf<F>)
+      const msg = opts.validate?.(cfg as ConfigOf<F>)
       if (msg) throw new ConfigError(`${name}: ${msg}`)
+      const present = json !== undefined && json !== null
+      if (present && opts.unimplemented) warn(`${name}: ${opts.unimplemented}`)
+      for (const [k, f] of Object.entries(fields)) {
+        if (opts.unimplemented) break
+        if (f.ignored && !same(cfg[k], f.default)) {
+          warn(`${name}.${k}: not implemented here, the value is ignored (${f.ignored})`)
+        }
+      }
+      const advice = opts.advise?.(cfg as ConfigOf<F>)
+      if (advice) warn(`${name}: ${advice}`)
       return cfg as ConfigOf<F>
     },
     toJSON(cfg) {
       const out: Record<string, unknown> = {}
       for (const [k, f] of Object.entries(fields)) {
         const v = (cfg as Record<string, unknown>)[k]
-        if (f.hidden && JSON.stringify(v) === JSON.stringify(f.default)) continue
-        if (f.omitDefault && JSON.stringify(v) === JSON.stringify(f.default)) continue
+        if (f.hidden && same(v, f.default)) continue
+        if (f.omitDefault && same(v, f.default)) continue
         out[k] = f.toJSON(v)
       }
       return out
@@ -362,8 +449,59 @@ export function nested<F extends Fields>(name: string, fields: F): Field<ConfigO
     kind: 'object',
     default: inner.defaults(),
     // The inner section is named `section.key`, so its errors name `section.key.subkey`.
-    parse: (v) => inner.load(v),
+    parse: (v, warn) => inner.load(v, {}, warn),
     parseEnv: (s) => inner.load(JSON.parse(s)),
     toJSON: (v) => inner.toJSON(v),
   }
+}
+
+/**
+ * The key layout of a section this implementation accepts but does not run (a component of the
+ * reference it does not have): `true` is a key with any value, an object a nested object, a
+ * one-element array a list of such objects.
+ */
+export type KeyTree = { readonly [key: string]: true | KeyTree | readonly [KeyTree] }
+
+/** A section whose keys are checked against the reference's and whose values are ignored. */
+export interface IgnoredSection {
+  name: string
+  keys: KeyTree
+  /** What a file holding the section gets, reported at load. */
+  note: string
+  /** Throws ConfigError naming the first key nobody knows (with the nearest known one). */
+  check(json: unknown): void
+}
+
+/**
+ * Defines a section the reference has and this implementation does not run.
+ *
+ * @example
+ * ```ts
+ * const monbasic = ignoredSection('monitor.monbasic', { check_interval: true }, 'legacy, ignored')
+ * monbasic.check({ check_intervall: '15s' }) // throws: … did you mean "check_interval"?
+ * ```
+ */
+export function ignoredSection(name: string, keys: KeyTree, note: string): IgnoredSection {
+  const walk = (path: string, v: unknown, tree: KeyTree) => {
+    // null stands for an absent value, as in Go.
+    if (v === null || v === undefined) return
+    if (typeof v !== 'object' || Array.isArray(v)) {
+      throw new ConfigError(`${path}: must be a JSON object`)
+    }
+    const known = Object.keys(tree)
+    for (const [key, value] of Object.entries(v)) {
+      const k = matchKey(key, known)
+      if (k === undefined) throw unknownName(`${path}.${key}`, 'key', known)
+      const sub = tree[k]
+      if (sub === true) continue
+      if (!Array.isArray(sub)) {
+        walk(`${path}.${k}`, value, sub as KeyTree)
+        continue
+      }
+      if (value === null) continue
+      if (!Array.isArray(value)) throw new ConfigError(`${path}.${k}: must be a JSON list`)
+      value.forEach((item, i) => walk(`${path}.${k}[${i}]`, item, sub[0]))
+    }
+  }
+  return { name, keys, note, check: (json) => walk(name, json, keys) }
 }

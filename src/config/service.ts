@@ -1,7 +1,9 @@
 /**
  * service.json: load, validate, override from the environment, and save, with the sections and
- * keys of IPFS Cluster 1.x. Each component owns its section's schema (its `config.ts`); this file
- * only knows where each section lives in the file.
+ * keys of IPFS Cluster 1.x. Each component owns its section's schema (its `config.ts`), including
+ * the legacy keys of older releases and the sections of reference components this implementation
+ * does not run (CRDT consensus, its datastores); this file only knows where each section lives in
+ * the file, and that `cluster` and `consensus` are required.
  *
  * @example
  * ```ts
@@ -13,27 +15,18 @@ import { join } from 'node:path'
 import { ConfigError } from '../errors.ts'
 import { type ClusterConfig, clusterSection, newSecret } from '../cluster/config.ts'
 import { raftSection } from '../consensus/raft/config.ts'
+import { crdtSection } from '../consensus/crdt/config.ts'
 import { pinSvcApiSection, restApiSection } from '../api/rest/config.ts'
 import { ipfsProxySection } from '../api/ipfsproxy/config.ts'
 import { ipfsHttpSection } from '../ipfsconn/ipfshttp/config.ts'
 import { embeddedSection } from '../ipfsconn/embedded/config.ts'
-import { statelessSection } from '../pintracker/config.ts'
-import { pubsubmonSection } from '../monitor/config.ts'
+import { maptrackerSection, statelessSection } from '../pintracker/config.ts'
+import { monbasicSection, pubsubmonSection } from '../monitor/config.ts'
 import { balancedSection } from '../allocator/config.ts'
 import { diskSection, numpinSection, pinqueueSection, tagsSection } from '../informer/config.ts'
-import { bool, type ConfigOf, defineSection, duration, maddr, num, str } from './schema.ts'
-
-const metricsSection = defineSection('observations.metrics', 'METRICS', {
-  enable_stats: bool(false),
-  prometheus_endpoint: maddr('/ip4/127.0.0.1/tcp/8888'),
-  reporting_interval: duration(30_000, { positive: true }),
-})
-const tracingSection = defineSection('observations.tracing', 'TRACING', {
-  enable_tracing: bool(false),
-  jaeger_agent_endpoint: maddr('/ip4/0.0.0.0/udp/6831'),
-  sampling_prob: num(0.3, { min: 0, max: 1 }),
-  service_name: str('cluster-daemon'),
-})
+import { metricsSection, tracingSection } from '../observations/config.ts'
+import { badger3Section, badgerSection, leveldbSection, pebbleSection } from '../state/config.ts'
+import { type ConfigOf, type IgnoredSection, matchKey, unknownName, type Warn } from './schema.ts'
 
 /**
  * Where each section lives in service.json: [top-level key, sub key]. The order is the order the
@@ -58,6 +51,52 @@ export const SECTIONS = {
   tracing: { path: ['observations', 'tracing'], section: tracingSection },
 } as const
 
+/**
+ * Components of IPFS Cluster (1.1.6, and older releases for monbasic and maptracker) that this
+ * implementation does not run: a file may hold them; their keys are checked, their values ignored.
+ */
+const IGNORED: readonly IgnoredSection[] = [
+  crdtSection,
+  pebbleSection,
+  badgerSection,
+  badger3Section,
+  leveldbSection,
+  monbasicSection,
+  maptrackerSection,
+]
+
+/**
+ * The top-level keys of service.json, in the order of the reference's jsonConfig
+ * (config/config.go, v1.1.6), each with the components it may hold; `sharder` is the group of
+ * v0.5.0–v0.7.0. A group's components are ours (SECTIONS) and the ignored ones.
+ */
+const TOP: Record<string, string[]> = {
+  source: [],
+  cluster: [],
+  consensus: [],
+  api: [],
+  ipfs_connector: [],
+  state: [],
+  pin_tracker: [],
+  monitor: [],
+  allocator: [],
+  informer: [],
+  observations: [],
+  datastore: [],
+  sharder: [],
+}
+for (const { path } of Object.values(SECTIONS)) TOP[path[0]].push(path[1])
+for (const { name } of IGNORED) {
+  const [top, sub] = name.split('.')
+  TOP[top].push(sub)
+}
+
+/** Top-level groups no component of 1.1.6 reads: accepted whatever they hold, and reported. */
+const UNUSED_TOP: Record<string, string> = {
+  state: 'IPFS Cluster 1.1.6 registers no component here; ignored',
+  sharder: 'IPFS Cluster 0.5–0.7 only; ignored (as 1.1.6 does)',
+}
+
 type Sections = typeof SECTIONS
 type SectionConfig<K extends keyof Sections> = ConfigOf<Sections[K]['section']['fields']>
 
@@ -67,83 +106,119 @@ type SectionConfig<K extends keyof Sections> = ConfigOf<Sections[K]['section']['
  */
 export type ServiceConfig =
   & { cluster: ClusterConfig; source?: string; datastore?: unknown }
-  & { [K in keyof Sections]?: SectionConfig<K> }
+  & { -readonly [K in keyof Sections]?: SectionConfig<K> }
 
-/** Top-level keys service.json may hold, with the sub-keys we know. */
-const KNOWN_TOP: Record<string, string[]> = {
-  source: [],
-  cluster: [],
-  consensus: ['raft', 'crdt'],
-  api: ['restapi', 'pinsvcapi', 'ipfsproxy'],
-  ipfs_connector: ['ipfshttp', 'embedded'],
-  pin_tracker: ['stateless'],
-  monitor: ['pubsubmon'],
-  allocator: ['balanced'],
-  informer: ['disk', 'numpin', 'tags', 'pinqueue'],
-  observations: ['metrics', 'tracing'],
-  datastore: ['pebble', 'badger', 'badger3', 'leveldb'],
-}
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v)
 
-/** Parses service.json text into a ServiceConfig; env overrides applied. */
-export function parseServiceConfig(text: string, env: Record<string, string> = {}): ServiceConfig {
+/**
+ * Parses service.json text into a ServiceConfig; env overrides applied.
+ *
+ * What the reference knows and this implementation does not act on (legacy keys, CRDT
+ * consensus, datastores, the IPFS proxy…) is accepted and reported through `warn`, one line per
+ * key or section; a key nobody knows is a ConfigError that suggests the nearest known one. The
+ * `cluster` and `consensus` sections are required (the reference refuses to start without them).
+ */
+export function parseServiceConfig(
+  text: string,
+  env: Record<string, string> = {},
+  warn: Warn = () => {},
+): ServiceConfig {
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch (err) {
     throw new ConfigError(`service.json is not valid JSON: ${(err as Error).message}`)
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new ConfigError('service.json must hold a JSON object')
-  }
-  const obj = json as Record<string, Record<string, unknown>>
-  for (const [top, value] of Object.entries(obj)) {
-    if (!Object.hasOwn(KNOWN_TOP, top)) {
-      throw new ConfigError(
-        `service.json: unknown section ${JSON.stringify(top)} (allowed: ${
-          Object.keys(KNOWN_TOP).join(', ')
-        })`,
-      )
-    }
-    const subs = KNOWN_TOP[top]
-    if (subs.length && (typeof value !== 'object' || value === null || Array.isArray(value))) {
-      throw new ConfigError(`${top}: must be a JSON object`)
-    }
-    if (subs.length) {
-      for (const sub of Object.keys(value)) {
-        if (!subs.includes(sub)) {
-          throw new ConfigError(
-            `service.json: unknown component ${top}.${sub} (allowed: ${subs.join(', ')})`,
-          )
-        }
+  if (!isObject(json)) throw new ConfigError('service.json must hold a JSON object')
+
+  // Top-level names match as Go struct fields do (case-insensitively); component names are map
+  // keys there, so they match exactly.
+  const groups: Record<string, Record<string, unknown>> = {}
+  let cluster: unknown
+  for (const [key, value] of Object.entries(json)) {
+    const top = matchKey(key, Object.keys(TOP))
+    if (top === undefined) throw unknownName(key, 'section', Object.keys(TOP))
+    if (top === 'source') {
+      if (typeof value === 'string' && value !== '') {
+        throw new ConfigError(
+          `source: service.json points to a remote configuration (${value}); ` +
+            'remote configurations are not supported: copy the file locally',
+        )
       }
+      if (value !== '' && value !== null) throw new ConfigError('source: must be a string')
+      continue
+    }
+    if (top === 'cluster') {
+      cluster = value
+      continue
+    }
+    if (value === null) {
+      warn(`${top}: null, read as absent`)
+      continue
+    }
+    if (!isObject(value)) throw new ConfigError(`${top}: must be a JSON object`)
+    if (Object.hasOwn(UNUSED_TOP, top)) {
+      warn(`${top}: ${UNUSED_TOP[top]}`)
+      continue
+    }
+    const group: Record<string, unknown> = {}
+    for (const [sub, v] of Object.entries(value)) {
+      if (!TOP[top].includes(sub)) throw unknownName(`${top}.${sub}`, 'component', TOP[top])
+      if (v === null) warn(`${top}.${sub}: null, read as absent`)
+      else group[sub] = v
+    }
+    groups[top] = group
+  }
+
+  if (cluster === undefined || cluster === null) {
+    throw new ConfigError(
+      `cluster: the section is ${cluster === null ? 'null' : 'missing'}; it holds the peer's ` +
+        'name, secret and listen addresses (run "ipfs-cluster-service init" to write a ' +
+        'service.json, or restore the section)',
+    )
+  }
+  const cfg: ServiceConfig = { cluster: clusterSection.load(cluster, env, warn) }
+  const consensus = groups.consensus ?? {}
+  if (consensus.raft === undefined && consensus.crdt === undefined) {
+    throw new ConfigError(
+      'consensus: no consensus is configured (allowed: consensus.raft); add ' +
+        '"consensus": {"raft": {}} for Raft with its defaults, or run "ipfs-cluster-service init"',
+    )
+  }
+  for (const [key, { path, section }] of Object.entries(SECTIONS)) {
+    const raw = groups[path[0]]?.[path[1]]
+    if (raw === undefined) continue
+    ;(cfg as Record<string, unknown>)[key] = section.load(raw, env, warn)
+  }
+  for (const ignored of IGNORED) {
+    const [top, sub] = ignored.name.split('.')
+    const raw = groups[top]?.[sub]
+    if (raw === undefined) continue
+    ignored.check(raw)
+    if (ignored === crdtSection) {
+      warn(
+        cfg.raft
+          ? `${ignored.name}: ${ignored.note}; this peer runs consensus.raft`
+          : `${ignored.name}: ${ignored.note}; this peer runs Raft with the consensus.raft defaults`,
+      )
+    } else {
+      warn(`${ignored.name}: ${ignored.note}`)
     }
   }
-  if (typeof obj.source === 'string') {
-    throw new ConfigError(
-      `service.json points to a remote configuration (source ${obj.source}); ` +
-        'remote configurations are not supported: copy the file locally',
-    )
-  }
-  if (obj.consensus && 'crdt' in obj.consensus && !('raft' in obj.consensus)) {
-    throw new ConfigError(
-      'consensus.crdt: this implementation runs Raft consensus only (allowed: consensus.raft); ' +
-        'see docs/compat.md',
-    )
-  }
-  const cfg: ServiceConfig = { cluster: clusterSection.load(obj.cluster, env) }
-  for (const [key, { path, section }] of Object.entries(SECTIONS)) {
-    const raw = obj[path[0]]?.[path[1]]
-    if (raw === undefined) continue
-    ;(cfg as Record<string, unknown>)[key] = section.load(raw, env)
-  }
-  if (obj.datastore) cfg.datastore = obj.datastore
+  cfg.raft ??= raftSection.load(undefined, env)
+  if (groups.datastore && Object.keys(groups.datastore).length) cfg.datastore = groups.datastore
   return cfg
 }
 
-/** Reads `<dir>/service.json`. Throws ConfigError with the path when missing or invalid. */
+/**
+ * Reads `<dir>/service.json`. Throws ConfigError with the path when missing or invalid; `warn`
+ * receives what is accepted but not acted on (see parseServiceConfig).
+ */
 export async function loadServiceConfig(
   dir: string,
   env: Record<string, string> = {},
+  warn: Warn = () => {},
 ): Promise<ServiceConfig> {
   const file = join(dir, 'service.json')
   let text: string
@@ -157,7 +232,7 @@ export async function loadServiceConfig(
     }
     throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`)
   }
-  return parseServiceConfig(text, env)
+  return parseServiceConfig(text, env, warn)
 }
 
 /** Options for a fresh configuration (`service init`). */
@@ -184,7 +259,10 @@ export function defaultServiceConfig(
   const connector = opts.connector ?? 'ipfshttp'
   for (const [key, { section }] of Object.entries(SECTIONS)) {
     // informer.numpin is written and started too (the reference's init skips it and its daemon
-    // never wires it): the pin count is a metric operators ask for. See docs/compat.md.
+    // never wires it): the pin count is a metric operators ask for. Sections of components this
+    // implementation does not have (the IPFS proxy, the Pinning Service API) are not written:
+    // a file that has them loads with a warning. See docs/compat.md.
+    if (section.unimplemented) continue
     if (key === 'ipfshttp' && connector !== 'ipfshttp') continue
     if (key === 'embedded' && connector !== 'embedded') continue
     ;(cfg as Record<string, unknown>)[key] = section.load(undefined, env)

@@ -3,6 +3,7 @@ import {
   bool,
   defineSection,
   duration,
+  ignoredSection,
   int,
   maddr,
   maddrList,
@@ -182,10 +183,12 @@ Deno.test('a bad env value names the variable and the key; checks run after env'
   )
   assert.match(loadError({}, { CLUSTER_X_FLAG: 'maybe' }), /^CLUSTER_X_FLAG \(comp\.x\.flag\): /)
   assert.match(loadError({}, { CLUSTER_X_TAGS: 'novalue' }), /^CLUSTER_X_TAGS \(comp\.x\.tags\): /)
+  // A value from the environment that fails a check names the variable too.
   assert.equal(
     loadError({}, { CLUSTER_X_MODE: 'z' }),
-    'comp.x.mode: invalid value "z" (allowed: "a", "b")',
+    'CLUSTER_X_MODE (comp.x.mode): invalid value "z" (allowed: "a", "b")',
   )
+  assert.equal(loadError({ mode: 'z' }), 'comp.x.mode: invalid value "z" (allowed: "a", "b")')
 })
 
 Deno.test('the section validator runs last and is prefixed with the section name', () => {
@@ -193,11 +196,87 @@ Deno.test('the section validator runs last and is prefixed with the section name
     'v',
     'V',
     { lo: int(1), hi: int(2) },
-    (c) => (c.lo > c.hi ? 'lo must be at most hi' : undefined),
+    { validate: (c) => (c.lo > c.hi ? 'lo must be at most hi' : undefined) },
   )
   assert.throws(() => s.load({ lo: 3 }), {
     name: 'ConfigError',
     message: 'v: lo must be at most hi',
   })
   assert.equal(s.load({ lo: 3 }, { CLUSTER_V_HI: '5' }).hi, 5)
+})
+
+Deno.test('an unknown key is refused with the nearest known key, else the allowed list', () => {
+  assert.equal(loadError({ mdoe: 'a' }), 'comp.x.mdoe: unknown key; did you mean "mode"?')
+  assert.equal(loadError({ liste: [] }), 'comp.x.liste: unknown key; did you mean "listen"?')
+  assert.equal(
+    loadError({ inner: { hihg: 1 } }),
+    'comp.x.inner.hihg: unknown key; did you mean "high"?',
+  )
+  assert.match(loadError({ zzzzzz: 1 }), /^comp\.x\.zzzzzz: unknown key \(allowed: mode, count, /)
+  assert.match(loadError({ constructor: 1 }), /^comp\.x\.constructor: unknown key/)
+})
+
+Deno.test('keys match as Go matches struct fields: exactly, else case-insensitively', () => {
+  assert.equal(section.load({ Mode: 'b' }).mode, 'b')
+  assert.equal(section.load({ INNER: { High: 7 } }).inner.high, 7)
+  // A later duplicate wins, as in Go's decoder.
+  assert.equal(section.load({ mode: 'a', MODE: 'b' }).mode, 'b')
+})
+
+Deno.test('legacy keys load and are reported; ignored keys are reported when not default', () => {
+  const s = defineSection('comp.y', 'Y', {
+    used: int(1),
+    later: { ...bool(false), ignored: 'no such feature here' },
+  }, { legacy: { old_key: 'an old release only; ignored' } })
+  const warnings: string[] = []
+  const cfg = s.load({ used: 2, Old_Key: 5, later: false }, {}, (m) => warnings.push(m))
+  assert.deepEqual(cfg, { used: 2, later: false })
+  assert.deepEqual(warnings, ['comp.y.old_key: an old release only; ignored'])
+  warnings.length = 0
+  s.load({ later: true }, {}, (m) => warnings.push(m))
+  assert.deepEqual(warnings, [
+    'comp.y.later: not implemented here, the value is ignored (no such feature here)',
+  ])
+  assert.throws(() => s.load({ old_ky: 1 }), {
+    name: 'ConfigError',
+    message: 'comp.y.old_ky: unknown key; did you mean "old_key"?',
+  })
+})
+
+Deno.test('a section of a component not implemented here: keys checked, presence reported', () => {
+  const s = defineSection('comp.z', 'Z', { port: int(1), flag: { ...bool(false), ignored: 'x' } }, {
+    unimplemented: 'not implemented here: not started',
+  })
+  const warnings: string[] = []
+  s.load(undefined, {}, (m) => warnings.push(m))
+  assert.equal(warnings.length, 0, 'absent: nothing to say')
+  s.load({ port: 2, flag: true }, {}, (m) => warnings.push(m))
+  assert.deepEqual(warnings, ['comp.z: not implemented here: not started'], 'one line, not per key')
+  assert.throws(() => s.load({ prot: 2 }), {
+    message: 'comp.z.prot: unknown key; did you mean "port"?',
+  })
+})
+
+Deno.test('ignoredSection checks key names at every depth and ignores the values', () => {
+  const s = ignoredSection('store.kind', {
+    folder: true,
+    options: { size: true, levels: [{ block_size: true }] },
+  }, 'ignored')
+  s.check({ folder: 5, Options: { size: 'x', levels: [{ block_size: 1 }, {}] } })
+  s.check({ options: null })
+  s.check(null)
+  assert.throws(() => s.check({ fodler: '' }), {
+    name: 'ConfigError',
+    message: 'store.kind.fodler: unknown key; did you mean "folder"?',
+  })
+  assert.throws(() => s.check({ options: { levels: [{}, { block_sizes: 1 }] } }), {
+    message: 'store.kind.options.levels[1].block_sizes: unknown key; did you mean "block_size"?',
+  })
+  assert.throws(() => s.check({ options: { levels: {} } }), {
+    message: 'store.kind.options.levels: must be a JSON list',
+  })
+  assert.throws(() => s.check({ options: 3 }), {
+    message: 'store.kind.options: must be a JSON object',
+  })
+  assert.throws(() => s.check([]), { message: 'store.kind: must be a JSON object' })
 })

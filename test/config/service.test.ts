@@ -9,6 +9,7 @@ import {
   serviceConfigToJSON,
 } from '../../src/config/service.ts'
 import { loadIdentity } from '../../src/config/identity.ts'
+import { raftSection } from '../../src/consensus/raft/config.ts'
 import { ConfigError } from '../../src/errors.ts'
 
 const fixtures = new URL('./fixtures/', import.meta.url).pathname
@@ -60,8 +61,23 @@ function loadError(text: string, env: Record<string, string> = {}): string {
   }
 }
 
+/** Loads service.json text; returns the config and the lines reported at load. */
+function loadWarned(text: string, env: Record<string, string> = {}) {
+  const warnings: string[] = []
+  const cfg = parseServiceConfig(text, env, (m) => warnings.push(m))
+  return { cfg, warnings }
+}
+
+/** What loading a file holding api.ipfsproxy and api.pinsvcapi (as the reference writes) says. */
+const UNSERVED_APIS = [
+  'api.ipfsproxy: the IPFS proxy API is not implemented here: not started',
+  'api.pinsvcapi: the Pinning Service API is not implemented here: not started',
+]
+
 Deno.test('the Go raft service.json loads and saves back byte for byte', () => {
-  const cfg = parseServiceConfig(GO_TEXT)
+  const { cfg, warnings } = loadWarned(GO_TEXT)
+  // Said once at load: the two APIs the reference would start and this peer does not have.
+  assert.deepEqual(warnings, UNSERVED_APIS)
   assert.equal(cfg.cluster.peername, 'vm')
   assert.equal(cfg.cluster.secret, GO.cluster.secret)
   assert.deepEqual(cfg.cluster.listen_multiaddress, [
@@ -78,7 +94,7 @@ Deno.test('the Go raft service.json loads and saves back byte for byte', () => {
   assert.equal(out, JSON.stringify(listForm(GO), null, 2) + '\n')
 })
 
-Deno.test('defaults equal what the reference init writes (QUIC listener left out on purpose)', () => {
+Deno.test('defaults equal what the reference init writes, less what is not implemented here', () => {
   const cfg = defaultServiceConfig({ peername: 'vm', secret: GO.cluster.secret })
   const ours = JSON.parse(serviceConfigToJSON(cfg))
   // Deliberate deviation: no QUIC transport in this implementation, so only the TCP listener.
@@ -87,7 +103,12 @@ Deno.test('defaults equal what the reference init writes (QUIC listener left out
   // Deliberate addition: informer.numpin is written (the reference never writes it).
   assert.deepEqual(ours.informer.numpin, { metric_ttl: '10s' })
   delete ours.informer.numpin
+  // Deliberate omission: no IPFS proxy and no Pinning Service API here, so no sections for them
+  // (a file that has them loads, with a warning).
+  assert.deepEqual(Object.keys(ours.api), ['restapi'])
   const want = listForm(GO)
+  delete want.api.ipfsproxy
+  delete want.api.pinsvcapi
   assert.deepEqual(ours, want)
   // Key order too: the saved file reads like the reference's.
   assert.equal(JSON.stringify(ours), JSON.stringify(want))
@@ -105,7 +126,8 @@ Deno.test('defaults: §3.2 values in their loaded (ms) form', () => {
   assert.equal(cfg.cluster.pubsub.seen_messages_ttl, 30 * 60_000)
   assert.equal(cfg.raft?.wait_for_leader_timeout, 15_000)
   assert.equal(cfg.raft?.snapshot_threshold, 8192)
-  assert.equal(cfg.ipfsproxy?.idle_timeout, 60_000)
+  assert.equal(cfg.ipfsproxy, undefined, 'not implemented, not written')
+  assert.equal(cfg.pinsvcapi, undefined, 'not implemented, not written')
   assert.equal(cfg.stateless?.max_pin_queue_size, 1_000_000)
   assert.deepEqual(cfg.balanced?.allocate_by, ['tag:group', 'freespace'])
   assert.deepEqual(cfg.tags?.tags, { group: 'default' })
@@ -246,26 +268,86 @@ Deno.test('invalid values in each section name section.key and the allowed value
   }
 })
 
-Deno.test('unknown keys, components and sections are rejected with the allowed list', () => {
-  assert.match(
+Deno.test('cluster and consensus are required: missing or null is refused by name', () => {
+  const cluster = /^cluster: the section is (missing|null); it holds the peer's name, secret and /
+  assert.match(loadError(goWith((o) => delete o.cluster)), cluster)
+  assert.match(loadError(goWith((o) => delete o.cluster)), /is missing/)
+  assert.match(loadError(goWith((o) => (o.cluster = null))), /^cluster: the section is null;/)
+  const consensus = 'consensus: no consensus is configured (allowed: consensus.raft); add ' +
+    '"consensus": {"raft": {}} for Raft with its defaults, or run "ipfs-cluster-service init"'
+  for (
+    const mut of [
+      (o: O) => delete o.consensus,
+      (o: O) => (o.consensus = null),
+      (o: O) => (o.consensus = {}),
+      (o: O) => (o.consensus.raft = null),
+    ]
+  ) {
+    assert.equal(loadError(goWith(mut)), consensus, `${mut}`)
+  }
+  // An empty raft section is Raft with its defaults.
+  assert.equal(parseServiceConfig(goWith((o) => (o.consensus.raft = {}))).raft?.commit_retries, 1)
+})
+
+Deno.test('other null sections and components are read as absent, and said so', () => {
+  const { cfg, warnings } = loadWarned(goWith((o) => {
+    o.api = null
+    o.informer.disk = null
+  }))
+  assert.equal(cfg.restapi, undefined)
+  assert.equal(cfg.disk, undefined)
+  assert.ok(cfg.tags)
+  assert.deepEqual(warnings, ['api: null, read as absent', 'informer.disk: null, read as absent'])
+})
+
+Deno.test('keys nobody knows are refused with "did you mean", at every level', () => {
+  assert.equal(
     loadError(goWith((o) => (o.cluster.peer_name = 'x'))),
-    /^cluster\.peer_name: unknown key \(allowed: peername, secret, /,
+    'cluster.peer_name: unknown key; did you mean "peername"?',
+  )
+  assert.equal(
+    loadError(goWith((o) => (o.cluster.pubsub.dfactor = 2))),
+    'cluster.pubsub.dfactor: unknown key; did you mean "d_factor"?',
+  )
+  assert.equal(
+    loadError(goWith((o) => (o.api.restapi.read_timout = '1s'))),
+    'api.restapi.read_timout: unknown key; did you mean "read_timeout"?',
   )
   assert.match(
     loadError(goWith((o) => (o.api.restapi.listen = 'x'))),
-    /^api\.restapi\.listen: unknown key/,
+    /^api\.restapi\.listen: unknown key \(allowed: http_listen_multiaddress, /,
+  )
+  assert.equal(
+    loadError(goWith((o) => (o.api.restpi = {}))),
+    'api.restpi: unknown component; did you mean "restapi"?',
   )
   assert.equal(
     loadError(goWith((o) => (o.api.grpc = {}))),
-    'service.json: unknown component api.grpc (allowed: restapi, pinsvcapi, ipfsproxy)',
+    'api.grpc: unknown component (allowed: ipfsproxy, pinsvcapi, restapi)',
+  )
+  assert.equal(
+    loadError(goWith((o) => (o.informers = {}))),
+    'informers: unknown section; did you mean "informer"?',
   )
   assert.match(
     loadError(goWith((o) => (o.sharding = {}))),
-    /^service\.json: unknown section "sharding" \(allowed: source, cluster, consensus, /,
+    /^sharding: unknown section \(allowed: source, cluster, consensus, api, /,
   )
-  assert.match(loadError(goWith((o) => (o.toString = {}))), /unknown section "toString"/)
-  for (const top of ['consensus', 'api', 'informer', 'datastore', 'cluster']) {
-    for (const v of ['"raft"', '[]', '5', ...(top === 'cluster' ? [] : ['null'])]) {
+  assert.match(loadError(goWith((o) => (o.toString = {}))), /^toString: unknown section/)
+  assert.equal(
+    loadError(goWith((o) => (o.consensus.crdt = { batching: { max_batch_sise: 1 } }))),
+    'consensus.crdt.batching.max_batch_sise: unknown key; did you mean "max_batch_size"?',
+  )
+  assert.equal(
+    loadError(
+      goWith((o) => (o.datastore = { pebble: { pebble_options: { levels: [{ x: 1 }] } } })),
+    ),
+    'datastore.pebble.pebble_options.levels[0].x: unknown key (allowed: block_restart_interval, ' +
+      'block_size, block_size_threshold, compression, filter_type, filter_policy, ' +
+      'index_block_size, target_file_size)',
+  )
+  for (const top of ['consensus', 'api', 'informer', 'datastore', 'cluster', 'state']) {
+    for (const v of ['"raft"', '[]', '5']) {
       assert.equal(loadError(`{"${top}": ${v}}`), `${top}: must be a JSON object`, `${top}: ${v}`)
     }
   }
@@ -273,14 +355,118 @@ Deno.test('unknown keys, components and sections are rejected with the allowed l
   assert.equal(loadError('[]'), 'service.json must hold a JSON object')
 })
 
-Deno.test('a crdt-only config is rejected with a clear message; crdt next to raft is ignored', () => {
+Deno.test('keys and sections match case-insensitively, as Go struct fields do', () => {
+  const cfg = parseServiceConfig(goWith((o) => {
+    o.Cluster = o.cluster
+    delete o.cluster
+    o.Cluster.PeerName = 'cased'
+    delete o.Cluster.peername
+  }))
+  assert.equal(cfg.cluster.peername, 'cased')
+  // Component names are map keys in the reference: exact only.
+  assert.match(loadError(goWith((o) => (o.api.RestAPI = {}))), /^api\.RestAPI: unknown component/)
+})
+
+Deno.test('a crdt config loads: consensus.crdt and datastore.* are checked, reported, ignored', () => {
   const crdt = goWith((o) => {
     o.consensus = { crdt: { cluster_name: 'ipfs-cluster', trusted_peers: ['*'] } }
-    o.datastore = { pebble: {} }
+    o.datastore = { pebble: { pebble_options: { cache_size_bytes: 1 } } }
   })
-  assert.match(loadError(crdt), /^consensus\.crdt: this implementation runs Raft consensus only/)
-  const both = parseServiceConfig(goWith((o) => (o.consensus.crdt = { cluster_name: 'x' })))
-  assert.equal(both.raft?.commit_retries, 1)
+  const { cfg, warnings } = loadWarned(crdt)
+  assert.deepEqual(cfg.raft, raftSection.defaults(), 'Raft with its defaults runs instead')
+  assert.deepEqual(warnings, [
+    ...UNSERVED_APIS,
+    'consensus.crdt: CRDT consensus is not implemented here; this peer runs Raft with the ' +
+    'consensus.raft defaults',
+    'datastore.pebble: ignored: the pinset lives in Deno KV (<raft data folder>/state.kv) here',
+  ])
+  const both = loadWarned(goWith((o) => (o.consensus.crdt = { cluster_name: 'x' })))
+  assert.equal(both.cfg.raft?.commit_retries, 1)
+  assert.ok(
+    both.warnings.includes(
+      'consensus.crdt: CRDT consensus is not implemented here; this peer runs consensus.raft',
+    ),
+  )
+})
+
+Deno.test('old-style service.json (IPFS Cluster ≤ 0.10 keys, as its own test configs) loads', () => {
+  // Modelled on the reference's sharness/config/*/service.json: the identity inside `cluster`,
+  // `replication_factor`, the `monbasic` monitor next to pubsubmon, "0h2m0s", keys left out.
+  const old = {
+    cluster: {
+      id: 'QmdEtBsfumeH2V6dnx1fgn8zuW7XYjWdgJF4NEYpEBcTsg',
+      peername: 'testname',
+      private_key: 'CAASqAkwggSk',
+      secret: GO.cluster.secret,
+      leave_on_shutdown: false,
+      listen_multiaddress: ['/ip4/0.0.0.0/tcp/9096', '/ip6/::/tcp/9096'],
+      state_sync_interval: '1m0s',
+      replication_factor: -1,
+      monitor_ping_interval: '15s',
+    },
+    consensus: { raft: { heartbeat_timeout: '1s', snapshot_threshold: 8192 } },
+    api: {
+      restapi: {
+        ssl_cert_file: '',
+        ssl_key_file: '',
+        http_listen_multiaddress: '/ip4/127.0.0.1/tcp/9094',
+        read_timeout: '30s',
+        basic_auth_credentials: { testuser: 'testpass', userwithoutpass: '' },
+      },
+    },
+    ipfs_connector: {
+      ipfshttp: { node_multiaddress: '/ip4/127.0.0.1/tcp/5001', pin_timeout: '0h2m0s' },
+    },
+    pin_tracker: { stateless: { max_pin_queue_size: 50000, concurrent_pins: 10 } },
+    monitor: { monbasic: { check_interval: '15s' }, pubsubmon: { check_interval: '15s' } },
+    informer: {
+      disk: { metric_ttl: '30s', metric_type: 'reposize' },
+      numpin: { metric_ttl: '10s' },
+    },
+  }
+  const { cfg, warnings } = loadWarned(JSON.stringify(old))
+  assert.equal(cfg.cluster.peername, 'testname')
+  assert.equal(cfg.cluster.state_sync_interval, 60_000)
+  assert.equal(cfg.cluster.replication_factor_min, -1)
+  assert.equal(cfg.ipfshttp?.pin_timeout, 120_000)
+  assert.equal(cfg.stateless?.max_pin_queue_size, 50000)
+  assert.equal(cfg.pubsubmon?.check_interval, 15_000)
+  assert.equal(cfg.disk?.metric_type, 'reposize')
+  assert.deepEqual(cfg.restapi?.basic_auth_credentials, {
+    testuser: 'testpass',
+    userwithoutpass: '',
+  })
+  assert.deepEqual(warnings, [
+    'cluster.id: IPFS Cluster 0.10 and older kept the identity here; identity.json holds it now, ' +
+    'and this value is used only to create identity.json when that file is missing',
+    'cluster.private_key: IPFS Cluster 0.10 and older kept the identity here; identity.json ' +
+    'holds it now, and this value is used only to create identity.json when that file is missing',
+    'cluster.replication_factor: IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): use ' +
+    'replication_factor_min and replication_factor_max',
+    'monitor.monbasic: the basic monitor of IPFS Cluster 0.10 and older; ignored (as 1.1.6 does): ' +
+    'monitor.pubsubmon replaces it',
+  ])
+  // Other legacy keys of older releases load too, each said once.
+  const older = loadWarned(goWith((o) => {
+    o.cluster.bootstrap = []
+    o.consensus.raft.start_as_leader = false
+    o.api.restapi.listen_multiaddress = '/ip4/127.0.0.1/tcp/9094'
+    o.ipfs_connector.ipfshttp.proxy_listen_multiaddress = '/ip4/127.0.0.1/tcp/9095'
+    o.monitor.pubsubmon.failure_threshold = 3
+    o.pin_tracker.maptracker = { concurrent_pins: 10 }
+    o.state = {}
+  }))
+  assert.deepEqual(older.warnings.map((w) => w.slice(0, w.indexOf(':'))), [
+    'state',
+    'cluster.bootstrap',
+    'consensus.raft.start_as_leader',
+    'api.ipfsproxy',
+    'api.pinsvcapi',
+    'api.restapi.listen_multiaddress',
+    'ipfs_connector.ipfshttp.proxy_listen_multiaddress',
+    'monitor.pubsubmon.failure_threshold',
+    'pin_tracker.maptracker',
+  ])
 })
 
 Deno.test('a remote configuration (source) is rejected', () => {
@@ -314,20 +500,31 @@ Deno.test('defaultConfigDir: $IPFS_CLUSTER_PATH, else ~/.ipfs-cluster', () => {
   assert.equal(defaultConfigDir({ HOME: '/h' }), '/h/.ipfs-cluster')
 })
 
+/**
+ * Runs the real `ipfs-cluster-service init` (1.1.6) in a new folder. `init` only writes files (no
+ * network: checked with strace), so it needs no network namespace.
+ */
+async function goInit(args: string[]): Promise<string> {
+  const dir = await Deno.makeTempDir()
+  const out = await new Deno.Command(GO_SERVICE, {
+    args: ['--config', dir, 'init', ...args],
+    stdout: 'null',
+    stderr: 'piped',
+  }).output()
+  assert.ok(out.success, new TextDecoder().decode(out.stderr))
+  return dir
+}
+
 Deno.test({
   name: 'a folder made now by the real ipfs-cluster-service init --consensus raft loads',
   ignore: !haveGo,
   async fn() {
-    const dir = await Deno.makeTempDir()
+    const dir = await goInit(['--consensus', 'raft'])
     try {
-      const out = await new Deno.Command(GO_SERVICE, {
-        args: ['-c', dir, 'init', '--consensus', 'raft'],
-        stdout: 'null',
-        stderr: 'piped',
-      }).output()
-      assert.ok(out.success, new TextDecoder().decode(out.stderr))
       const text = await Deno.readTextFile(join(dir, 'service.json'))
-      const cfg = await loadServiceConfig(dir)
+      const warnings: string[] = []
+      const cfg = await loadServiceConfig(dir, {}, (m) => warnings.push(m))
+      assert.deepEqual(warnings, UNSERVED_APIS)
       assert.equal(
         serviceConfigToJSON(cfg),
         JSON.stringify(listForm(JSON.parse(text)), null, 2) + '\n',
@@ -341,25 +538,45 @@ Deno.test({
 })
 
 Deno.test({
-  name: 'a folder made by the real init with its default consensus (crdt) is refused clearly',
+  name: 'folders made by the real init with crdt and each datastore it offers load, with warnings',
   ignore: !haveGo,
   async fn() {
-    const dir = await Deno.makeTempDir()
-    try {
-      const out = await new Deno.Command(GO_SERVICE, {
-        args: ['-c', dir, 'init'],
-        stdout: 'null',
-        stderr: 'null',
-      }).output()
-      assert.ok(out.success)
-      await assert.rejects(
-        loadServiceConfig(dir),
-        (e: Error) =>
-          e instanceof ConfigError &&
-          e.message.startsWith('consensus.crdt: this implementation runs Raft consensus only'),
-      )
-    } finally {
-      await Deno.remove(dir, { recursive: true })
+    // The reference's default consensus is crdt, its default datastore pebble.
+    for (const datastore of [undefined, 'pebble', 'badger', 'badger3', 'leveldb']) {
+      const args = ['--consensus', 'crdt', ...(datastore ? ['--datastore', datastore] : [])]
+      const dir = await goInit(args)
+      try {
+        const text = await Deno.readTextFile(join(dir, 'service.json'))
+        const json = JSON.parse(text)
+        assert.deepEqual(Object.keys(json.datastore), [datastore ?? 'pebble'], args.join(' '))
+        const warnings: string[] = []
+        const cfg = await loadServiceConfig(dir, {}, (m) => warnings.push(m))
+        assert.deepEqual(cfg.raft, raftSection.defaults())
+        assert.deepEqual(warnings, [
+          ...UNSERVED_APIS,
+          'consensus.crdt: CRDT consensus is not implemented here; this peer runs Raft with the ' +
+          'consensus.raft defaults',
+          `datastore.${datastore ?? 'pebble'}: ignored: the pinset lives in Deno KV ` +
+          '(<raft data folder>/state.kv) here',
+        ], args.join(' '))
+        assert.equal(cfg.cluster.secret, json.cluster.secret)
+        assert.equal(
+          (await loadIdentity(dir)).id,
+          JSON.parse(
+            await Deno.readTextFile(join(dir, 'identity.json')),
+          ).id,
+        )
+        // Every key the reference wrote is known: a misspelt one in the deepest object is not.
+        const store = json.datastore[datastore ?? 'pebble']
+        const options = Object.keys(store).find((k) => k.endsWith('_options'))!
+        store[options].cache_size_bites = 1
+        assert.match(
+          loadError(JSON.stringify(json)),
+          new RegExp(`^datastore\\.\\w+\\.${options}\\.cache_size_bites: unknown key`),
+        )
+      } finally {
+        await Deno.remove(dir, { recursive: true })
+      }
     }
   },
 })

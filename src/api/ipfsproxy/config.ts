@@ -1,4 +1,8 @@
-/** The `api.ipfsproxy` section (env CLUSTER_IPFSPROXY_<KEY>). */
+/**
+ * The `api.ipfsproxy` section (env CLUSTER_IPFSPROXY_<KEY>): the keys of IPFS Cluster 1.1.6
+ * `api/ipfsproxy/config.go` (jsonConfig), plus the `proxy_*` keys of its v0.8.0–v0.9.0 releases.
+ * The proxy itself is not implemented here: a file with this section loads, with a warning.
+ */
 import {
   bool,
   type ConfigOf,
@@ -24,6 +28,14 @@ export const ipfsProxySection = defineSection('api.ipfsproxy', 'IPFSPROXY', {
   extract_headers_extra: { ...strList([]), omitDefault: true },
   extract_headers_path: { ...str('/api/v0/version'), omitDefault: true },
   extract_headers_ttl: { ...duration(5 * 60_000), omitDefault: true },
+}, {
+  legacy: Object.fromEntries(
+    ['listen_multiaddress', 'read_timeout', 'read_header_timeout', 'write_timeout', 'idle_timeout']
+      .map((
+        k,
+      ) => [`proxy_${k}`, `IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): ${k} replaces it`]),
+  ),
+  unimplemented: 'the IPFS proxy API is not implemented here: not started',
 })
 
 /** The loaded `api.ipfsproxy` section. */

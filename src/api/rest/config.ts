@@ -1,6 +1,8 @@
 /**
  * The `api.restapi` section (env CLUSTER_RESTAPI_<KEY>). The Pinning Service API shares the
- * same server settings under `api.pinsvcapi`, so both sections are built here from one template.
+ * same server settings under `api.pinsvcapi`, so both sections are built here from one template:
+ * the keys of IPFS Cluster 1.1.6 `api/common/config.go` (jsonConfig), plus the legacy key its
+ * `api/rest/config.go` read up to v0.9.0.
  */
 import {
   bool,
@@ -58,6 +60,14 @@ export function headerMap(def: Record<string, string[]> = {}): Field<Record<stri
   }
 }
 
+const NO_LIBP2P = 'the API is served over HTTP only (no libp2p-http endpoint)'
+
+/** Keys of older releases, accepted and reported. */
+const legacy = {
+  listen_multiaddress: 'IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): ' +
+    'http_listen_multiaddress replaces it',
+}
+
 function httpApiFields(port: number) {
   return {
     http_listen_multiaddress: maddrList([`/ip4/127.0.0.1/tcp/${port}`]),
@@ -70,9 +80,9 @@ function httpApiFields(port: number) {
     max_header_bytes: int(4096, { min: 4096 }),
     /** Largest request body accepted (bytes). Not in the reference, which has no limit. */
     max_body_bytes: { ...int(1 << 20, { min: 1024 }), hidden: true },
-    libp2p_listen_multiaddress: { ...maddrList([]), omitDefault: true },
-    id: { ...str(''), omitDefault: true },
-    private_key: { ...str(''), omitDefault: true },
+    libp2p_listen_multiaddress: { ...maddrList([]), omitDefault: true, ignored: NO_LIBP2P },
+    id: { ...str(''), omitDefault: true, ignored: NO_LIBP2P },
+    private_key: { ...str(''), omitDefault: true, ignored: NO_LIBP2P },
     basic_auth_credentials: strMap(null, { nullable: true, nonEmpty: true }),
     http_log_file: str(''),
     headers: headerMap(),
@@ -96,13 +106,20 @@ const checkTls = (c: { ssl_cert_file: string; ssl_key_file: string }) =>
     : undefined
 
 /** Field definitions of `api.restapi`. */
-export const restApiSection = defineSection('api.restapi', 'RESTAPI', httpApiFields(9094), checkTls)
+export const restApiSection = defineSection('api.restapi', 'RESTAPI', httpApiFields(9094), {
+  validate: checkTls,
+  legacy,
+})
 /** Field definitions of `api.pinsvcapi`. */
 export const pinSvcApiSection = defineSection(
   'api.pinsvcapi',
   'PINSVCAPI',
   httpApiFields(9097),
-  checkTls,
+  {
+    validate: checkTls,
+    legacy,
+    unimplemented: 'the Pinning Service API is not implemented here: not started',
+  },
 )
 
 /** The loaded `api.restapi` section (durations in ms). */

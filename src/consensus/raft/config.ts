@@ -1,4 +1,8 @@
-/** The `consensus.raft` section (env CLUSTER_RAFT_<KEY>). */
+/**
+ * The `consensus.raft` section (env CLUSTER_RAFT_<KEY>): the keys of IPFS Cluster 1.1.6
+ * `consensus/raft/config.go` (jsonConfig). Legacy keys from its v0.2.0–v0.3.5 releases are
+ * accepted and reported.
+ */
 import { type ConfigOf, defineSection, duration, int, str, strList } from '../../config/schema.ts'
 
 /** Field definitions of `consensus.raft`. */
@@ -19,6 +23,11 @@ export const raftSection = defineSection('consensus.raft', 'RAFT', {
   leader_lease_timeout: duration(500, { positive: true }),
   data_folder: { ...str(''), omitDefault: true },
   datastore_namespace: { ...str('/r'), omitDefault: true },
+}, {
+  legacy: {
+    start_as_leader: 'IPFS Cluster 0.3 and older; ignored (as 1.1.6 does): use init_peerset',
+    shutdown_on_remove: 'IPFS Cluster 0.2 only; ignored (as 1.1.6 does)',
+  },
 })
 
 /** The loaded `consensus.raft` section. */
