@@ -19,7 +19,22 @@ import {
   strList,
 } from '../config/schema.ts'
 
-const HEX64 = /^[0-9a-fA-F]{64}$/
+/**
+ * What a valid secret looks like, as the reference's DecodeClusterSecret wants it (hex of 32
+ * bytes, either case). The message never echoes the secret itself.
+ */
+export function checkSecret(v: string): string | undefined {
+  if (v === '' || /^[0-9a-fA-F]{64}$/.test(v)) return undefined
+  const want = 'must be 64 hexadecimal characters (32 bytes, as "ipfs-cluster-service init" ' +
+    'writes), or "" for no private network'
+  const bad = /[^0-9a-fA-F]/.exec(v)
+  const got = bad
+    ? `got ${v.length} characters, and ${JSON.stringify(bad[0])} (character ${
+      bad.index + 1
+    }) is not hexadecimal`
+    : `got ${v.length} characters`
+  return `${want}; ${got}`
+}
 
 const IDENTITY = 'IPFS Cluster 0.10 and older kept the identity here; identity.json holds it ' +
   'now, and this value is used only to create identity.json when that file is missing'
@@ -27,15 +42,7 @@ const IDENTITY = 'IPFS Cluster 0.10 and older kept the identity here; identity.j
 /** Field definitions of `cluster`. */
 export const clusterSection = defineSection('cluster', '', {
   peername: str(''),
-  secret: {
-    ...str(''),
-    check: (v: string) =>
-      v === '' || HEX64.test(v)
-        ? undefined
-        : `input secret is ${
-          Math.floor(v.length / 2)
-        } bytes, cluster secret should be 32 (64 hex characters, or "" for no private network)`,
-  },
+  secret: { ...str(''), check: checkSecret },
   leave_on_shutdown: bool(false, false),
   listen_multiaddress: maddrList(['/ip4/0.0.0.0/tcp/9096']),
   announce_multiaddress: maddrList([]),

@@ -170,7 +170,10 @@ Deno.test('env overrides: CLUSTER_PEERNAME, CLUSTER_MONITORPINGINTERVAL, compone
 
 Deno.test('invalid values in each section name section.key and the allowed values', () => {
   const cases: [(o: O) => void, RegExp][] = [
-    [(o) => (o.cluster.secret = 'abcd'), /^cluster\.secret: input secret is 2 bytes/],
+    [
+      (o) => (o.cluster.secret = 'abcd'),
+      /^cluster\.secret: must be 64 hexadecimal characters \(32 bytes, .*got 4 characters$/,
+    ],
     [
       (o) => (o.cluster.replication_factor_min = -2),
       /^cluster\.replication_factor_min: must be at least -1/,
@@ -266,6 +269,46 @@ Deno.test('invalid values in each section name section.key and the allowed value
     const msg = loadError(goWith(mut))
     assert.match(msg, re, `${mut}`)
   }
+})
+
+Deno.test('cluster.secret: the message says what is wrong and what a valid secret is', () => {
+  const want = 'must be 64 hexadecimal characters (32 bytes, as "ipfs-cluster-service init" ' +
+    'writes), or "" for no private network'
+  // 64 characters, none of them hex: the length is right, the alphabet is not.
+  assert.equal(
+    loadError(goWith((o) => (o.cluster.secret = 'z'.repeat(64)))),
+    `cluster.secret: ${want}; got 64 characters, and "z" (character 1) is not hexadecimal`,
+  )
+  assert.equal(
+    loadError(goWith((o) => (o.cluster.secret = 'ab'.repeat(31) + 'aG'))),
+    `cluster.secret: ${want}; got 64 characters, and "G" (character 64) is not hexadecimal`,
+  )
+  assert.equal(
+    loadError(goWith((o) => (o.cluster.secret = 'ab'.repeat(16)))),
+    `cluster.secret: ${want}; got 32 characters`,
+  )
+  // The same from the environment names the variable; the secret itself is never echoed.
+  const msg = loadError(GO_TEXT, { CLUSTER_SECRET: 'q'.repeat(64) })
+  assert.equal(
+    msg,
+    `CLUSTER_SECRET (cluster.secret): ${want}; got 64 characters, and "q" (character 1) is not ` +
+      'hexadecimal',
+  )
+  assert.equal(
+    loadError(GO_TEXT, { CLUSTER_SECRET: 'abc' }),
+    `CLUSTER_SECRET (cluster.secret): ${want}; got 3 characters`,
+  )
+  assert.throws(
+    () => defaultServiceConfig({}, { CLUSTER_SECRET: 'x'.repeat(64) }),
+    (e: Error) =>
+      e instanceof ConfigError && e.message.startsWith('CLUSTER_SECRET (cluster.secret)'),
+  )
+  // Upper-case hex is valid, as in the reference; an empty secret loads with its warning.
+  assert.equal(loadError(goWith((o) => (o.cluster.secret = 'AB'.repeat(32)))), '')
+  assert.deepEqual(loadWarned(goWith((o) => (o.cluster.secret = ''))).warnings, [
+    'cluster: secret is empty: the cluster runs on an unprotected network (any peer may join)',
+    ...UNSERVED_APIS,
+  ])
 })
 
 Deno.test('cluster and consensus are required: missing or null is refused by name', () => {
