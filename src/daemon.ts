@@ -52,8 +52,10 @@ export interface Peer {
 /** Builds and starts a peer. APIs answer at once; `ready` resolves when IPFS is reachable. */
 export async function startPeer(opts: PeerOptions): Promise<Peer> {
   const log = opts.logging.get('cluster')
-  const cfg = await loadServiceConfig(opts.configDir, opts.env)
-  const ident = await loadIdentity(opts.configDir, opts.env)
+  // What service.json holds that this peer does not act on is said once, here.
+  const configLog = opts.logging.get('config')
+  const cfg = await loadServiceConfig(opts.configDir, opts.env, (m) => configLog.warn(m))
+  const ident = await loadIdentity(opts.configDir, opts.env, (m) => configLog.warn(m))
   const lock = await acquireLock(opts.configDir)
   const stack: { name: string; stop: () => Promise<void> | void }[] = [{
     name: 'lock',

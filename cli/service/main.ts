@@ -342,7 +342,7 @@ async function state(args: string[], ctx: Ctx): Promise<number> {
       const { values } = parse(rest, { file: { type: 'string', short: 'f' } }, 'state export')
       const lock = await lockOrFail(configDir)
       try {
-        const cfg = await loadServiceConfig(configDir, ctx.env)
+        const cfg = await loadConfig(ctx)
         const st = await openStateFor(configDir, cfg)
         try {
           const out = values.file
@@ -426,7 +426,7 @@ async function state(args: string[], ctx: Ctx): Promise<number> {
           } catch (err) {
             throw doing('importing state', err)
           }
-          const cfg = await loadServiceConfig(configDir, ctx.env)
+          const cfg = await loadConfig(ctx)
           const st = await openStateFor(configDir, cfg)
           try {
             await st.clear()
@@ -458,7 +458,7 @@ async function state(args: string[], ctx: Ctx): Promise<number> {
       const lock = await lockOrFail(configDir)
       try {
         if (!values.force && !ctx.force && !(await io.confirm(CLEANUP_PROMPT))) return 0
-        const cfg = await loadServiceConfig(configDir, ctx.env)
+        const cfg = await loadConfig(ctx)
         const st = await openStateFor(configDir, cfg)
         try {
           await st.clear()
@@ -483,6 +483,12 @@ async function state(args: string[], ctx: Ctx): Promise<number> {
 }
 
 /** The `service` logger of a state command, writing through the command's IO (stderr). */
+/** Reads service.json; what it holds that this peer ignores is logged once (facility config). */
+function loadConfig(ctx: Ctx) {
+  const log = logging(ctx.logLevel, (line) => void ctx.io.stderr(`${line}\n`)).get('config')
+  return loadServiceConfig(ctx.configDir, ctx.env, (m) => log.warn(m))
+}
+
 function serviceLog(ctx: Ctx) {
   return logging(ctx.logLevel, (line) => void ctx.io.stderr(`${line}\n`)).get('service')
 }

@@ -247,6 +247,31 @@ Deno.test('state export of an empty state prints nothing; state commands need a 
     assert.deepEqual([r.code, r.stdout, r.stderr], [0, '', ''])
   }))
 
+Deno.test('state commands say once what service.json holds that is ignored; typos fail them', () =>
+  withDir(async (dir) => {
+    await initialized(dir)
+    const file = join(dir, 'service.json')
+    const cfg = JSON.parse(await Deno.readTextFile(file))
+    cfg.cluster.replication_factor = -1
+    await Deno.writeTextFile(file, JSON.stringify(cfg))
+    const r = await svc(['-c', dir, 'state', 'export'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(
+      r.stderr,
+      /^\S+\tWARN\tconfig\tcluster\.replication_factor: IPFS Cluster 0\.9 and older; ignored .*\n$/,
+    )
+    cfg.cluster.peer_name = 'x'
+    await Deno.writeTextFile(file, JSON.stringify(cfg))
+    const bad = await svc(['-c', dir, 'state', 'export'])
+    assert.equal(bad.code, 1)
+    assert.ok(
+      bad.stderr.endsWith(
+        'error exporting state: cluster.peer_name: unknown key; did you mean "peername"?\n',
+      ),
+      bad.stderr,
+    )
+  }))
+
 Deno.test('state import (file, -f) then export gives the Go export back, byte for byte', () =>
   withDir(async (dir) => {
     await initialized(dir)
