@@ -1,4 +1,7 @@
-/** The `allocator.balanced` section (env CLUSTER_BALANCED_<KEY>). */
+/**
+ * The `allocator.balanced` section (env CLUSTER_BALANCED_<KEY>): the key of IPFS Cluster 1.1.6
+ * `allocator/balanced/config.go` (jsonConfig).
+ */
 import { type ConfigOf, defineSection, strList } from '../config/schema.ts'
 
 /** Field definitions of `allocator.balanced`. */

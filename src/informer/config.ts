@@ -1,4 +1,7 @@
-/** The `informer.*` sections: disk (freespace/reposize), numpin, tags, pinqueue. */
+/**
+ * The `informer.*` sections: disk (freespace/reposize), numpin, tags, pinqueue, with the keys of
+ * IPFS Cluster 1.1.6 `informer/{disk,numpin,tags,pinqueue}/config.go` (jsonConfig).
+ */
 import { type ConfigOf, defineSection, duration, int, str, strMap } from '../config/schema.ts'
 
 /** `informer.disk` (env CLUSTER_DISK_<KEY>). */
