@@ -103,17 +103,23 @@ export function matchKey(key: string, names: Iterable<string>): string | undefin
 }
 
 /**
- * The error for a name nobody knows at `path`: the nearest known name when one is close enough
- * to be a typo, else the allowed names. `kind` is what the name is (key, component, section).
+ * The error for a name nobody knows in `where` (a section path, '' at the top): the nearest known
+ * name when one is close enough to be a typo, else the allowed names. `kind` is what the name is
+ * (key, component, section).
  *
  * @example
  * ```ts
- * unknownName('cluster.peer_name', 'key', ['peername', 'secret']).message
+ * unknownName('cluster', 'peer_name', 'key', ['peername', 'secret']).message
  * // 'cluster.peer_name: unknown key; did you mean "peername"?'
  * ```
  */
-export function unknownName(path: string, kind: string, known: readonly string[]): ConfigError {
-  const name = path.slice(path.lastIndexOf('.') + 1)
+export function unknownName(
+  where: string,
+  name: string,
+  kind: string,
+  known: readonly string[],
+): ConfigError {
+  const path = where ? `${where}.${name}` : name
   const near = closest(name, known)
   return new ConfigError(
     near
@@ -157,7 +163,7 @@ export function defineSection<F extends Fields>(
         const given = new Map<string, unknown>()
         for (const [key, value] of Object.entries(json)) {
           const k = matchKey(key, known)
-          if (k === undefined) throw unknownName(`${name}.${key}`, 'key', known)
+          if (k === undefined) throw unknownName(name, key, 'key', known)
           if (Object.hasOwn(legacy, k)) warn(`${name}.${k}: ${legacy[k]}`)
           else if (value !== undefined) given.set(k, value)
         }
@@ -491,7 +497,7 @@ export function ignoredSection(name: string, keys: KeyTree, note: string): Ignor
     const known = Object.keys(tree)
     for (const [key, value] of Object.entries(v)) {
       const k = matchKey(key, known)
-      if (k === undefined) throw unknownName(`${path}.${key}`, 'key', known)
+      if (k === undefined) throw unknownName(path, key, 'key', known)
       const sub = tree[k]
       if (sub === true) continue
       if (!Array.isArray(sub)) {

@@ -138,7 +138,7 @@ export function parseServiceConfig(
   let cluster: unknown
   for (const [key, value] of Object.entries(json)) {
     const top = matchKey(key, Object.keys(TOP))
-    if (top === undefined) throw unknownName(key, 'section', Object.keys(TOP))
+    if (top === undefined) throw unknownName('', key, 'section', Object.keys(TOP))
     if (top === 'source') {
       if (typeof value === 'string' && value !== '') {
         throw new ConfigError(
@@ -164,7 +164,7 @@ export function parseServiceConfig(
     }
     const group: Record<string, unknown> = {}
     for (const [sub, v] of Object.entries(value)) {
-      if (!TOP[top].includes(sub)) throw unknownName(`${top}.${sub}`, 'component', TOP[top])
+      if (!TOP[top].includes(sub)) throw unknownName(top, sub, 'component', TOP[top])
       if (v === null) warn(`${top}.${sub}: null, read as absent`)
       else group[sub] = v
     }

@@ -280,3 +280,7 @@ Deno.test('ignoredSection checks key names at every depth and ignores the values
   })
   assert.throws(() => s.check([]), { message: 'store.kind: must be a JSON object' })
 })
+
+Deno.test('a key with a dot in it is suggested against as a whole', () => {
+  assert.equal(loadError({ 'mo.de': 'a' }), 'comp.x.mo.de: unknown key; did you mean "mode"?')
+})
