@@ -199,12 +199,14 @@ export function defineSection<F extends Fields>(
       }
       const msg = opts.validate?.(cfg as ConfigOf<F>)
       if (msg) throw new ConfigError(`${name}: ${msg}`)
-      const present = json !== undefined && json !== null
-      if (present && opts.unimplemented) warn(`${name}: ${opts.unimplemented}`)
-      for (const [k, f] of Object.entries(fields)) {
-        if (opts.unimplemented) break
-        if (f.ignored && !same(cfg[k], f.default)) {
-          warn(`${name}.${k}: not implemented here, the value is ignored (${f.ignored})`)
+      if (opts.unimplemented) {
+        // One line for the whole section, not one per key.
+        if (json !== undefined && json !== null) warn(`${name}: ${opts.unimplemented}`)
+      } else {
+        for (const [k, f] of Object.entries(fields)) {
+          if (f.ignored && !same(cfg[k], f.default)) {
+            warn(`${name}.${k}: not implemented here, the value is ignored (${f.ignored})`)
+          }
         }
       }
       const advice = opts.advise?.(cfg as ConfigOf<F>)

@@ -623,3 +623,24 @@ Deno.test({
     }
   },
 })
+
+Deno.test('features this peer lacks are reported when turned on, not when left at defaults', () => {
+  const { warnings } = loadWarned(goWith((o) => {
+    delete o.api.ipfsproxy
+    delete o.api.pinsvcapi
+    o.observations.metrics.enable_stats = true
+    o.observations.tracing.enable_tracing = true
+    o.api.restapi.libp2p_listen_multiaddress = ['/ip4/127.0.0.1/tcp/9098']
+  }))
+  assert.deepEqual(warnings, [
+    'api.restapi.libp2p_listen_multiaddress: not implemented here, the value is ignored (the API ' +
+    'is served over HTTP only, with no libp2p-http endpoint)',
+    'observations.metrics.enable_stats: not implemented here, the value is ignored (no Prometheus ' +
+    'endpoint is served here)',
+    'observations.tracing.enable_tracing: not implemented here, the value is ignored (no traces ' +
+    'are exported here)',
+  ])
+  // What init writes says nothing.
+  const ours = loadWarned(serviceConfigToJSON(defaultServiceConfig({ secret: GO.cluster.secret })))
+  assert.deepEqual(ours.warnings, [])
+})

@@ -60,7 +60,7 @@ export function headerMap(def: Record<string, string[]> = {}): Field<Record<stri
   }
 }
 
-const NO_LIBP2P = 'the API is served over HTTP only (no libp2p-http endpoint)'
+const NO_LIBP2P = 'the API is served over HTTP only, with no libp2p-http endpoint'
 
 /** Keys of older releases, accepted and reported. */
 const legacy = {
