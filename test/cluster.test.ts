@@ -28,7 +28,8 @@ import {
 } from '../src/types/mod.ts'
 import type { Logger } from '../src/util/log.ts'
 import { fakeIpfs } from './support/fake_ipfs.ts'
-import { manualClock, turn } from './support/manual_clock.ts'
+import { manualClock } from './support/manual_clock.ts'
+import { waitFor } from './support/wait.ts'
 
 const SELF = '12D3KooWD9yGCdZAvQJzAGyiFHbqu1GpDeovwoDuQ7QKW8k4Yd8N'
 const OTHER = '12D3KooWPmATeL9oHBkWBLcM8tjJCPGfQDpyNm1SjxbpjKejS86U'
@@ -204,18 +205,6 @@ async function withCluster(
     await fn(s)
   } finally {
     await s.close()
-  }
-}
-
-/**
- * Waits (for real I/O, never for time: the clock stands still meanwhile) until `cond` holds.
- * The deadline only turns a hang into a failure.
- */
-async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const end = Date.now() + 20_000
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`)
-    await turn()
   }
 }
 
@@ -655,7 +644,7 @@ Deno.test('start: ping at once then every monitor_ping_interval; StateSync first
     assert.ok(await s.state.has(expired.cid))
     assert.equal(s.consensus.log.length, 0)
     await s.clock.advance(1)
-    await until(asleep, 'StateSync finished')
+    await waitFor(asleep, { what: 'StateSync to finish' })
     assert.equal(await s.state.has(expired.cid), false)
     assert.deepEqual(s.consensus.log.map((l) => l.op), ['unpin'])
 
@@ -665,7 +654,7 @@ Deno.test('start: ping at once then every monitor_ping_interval; StateSync first
     await s.clock.advance(59_999)
     assert.ok(await s.state.has(later.cid))
     await s.clock.advance(1)
-    await until(asleep, 'StateSync finished')
+    await waitFor(asleep, { what: 'StateSync to finish' })
     assert.equal(await s.state.has(later.cid), false)
 
     await s.cluster.stop()

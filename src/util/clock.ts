@@ -35,10 +35,21 @@ export interface Clock {
   interval(ms: number, fn: () => void): CancelTimer
   /** Resolves `ms` from now; rejects with `signal.reason` once the signal aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>
+  /**
+   * A signal that aborts `ms` from now with a `TimeoutError` DOMException, as
+   * `AbortSignal.timeout` does (and like it, never keeps the process alive): for deadlines of
+   * work that does not end by itself when done (a request and its body).
+   */
+  timeoutSignal(ms: number): AbortSignal
 }
 
 /** The longest delay one platform timer holds. */
 const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** The reason a `timeoutSignal` aborts with (what `AbortSignal.timeout` uses). */
+export function timeoutReason(): DOMException {
+  return new DOMException('Signal timed out.', 'TimeoutError')
+}
 
 /**
  * `sleep` for any clock, from its `timeout`: the one implementation of the abort behaviour
@@ -97,4 +108,6 @@ export const systemClock: Clock = {
     return () => clearInterval(t)
   },
   sleep: (ms, signal) => sleepOn(systemClock.timeout, ms, signal),
+  // Capped at ~24.8 days: longer deadlines for a request are "never" in practice.
+  timeoutSignal: (ms) => AbortSignal.timeout(Math.min(Math.max(0, ms), MAX_TIMER_MS)),
 }

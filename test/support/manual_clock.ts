@@ -14,7 +14,7 @@
  * ```
  */
 import { setImmediate } from 'node:timers'
-import { type Clock, sleepOn } from '../../src/util/clock.ts'
+import { type Clock, sleepOn, timeoutReason } from '../../src/util/clock.ts'
 
 /** A manual clock plus the controls tests use. */
 export interface ManualClock extends Clock {
@@ -74,6 +74,11 @@ export function manualClock(start = Date.UTC(2026, 0, 1)): ManualClock {
     timeout: (ms, fn) => add(ms, 0, fn),
     interval: (ms, fn) => add(Math.max(1, ms), Math.max(1, ms), fn),
     sleep: (ms, signal) => sleepOn(clock.timeout, ms, signal),
+    timeoutSignal(ms) {
+      const ac = new AbortController()
+      clock.timeout(ms, () => ac.abort(timeoutReason()))
+      return ac.signal
+    },
     async advance(ms) {
       const target = now + ms
       await turn()
@@ -96,4 +101,25 @@ export function manualClock(start = Date.UTC(2026, 0, 1)): ManualClock {
     nextAt: () => earliest()?.at,
   }
   return clock
+}
+
+/**
+ * A manual clock whose `sleep` returns at once, moving time by the sleep's length (and firing
+ * what falls due on the way), and records each length: for code that sleeps between polls or
+ * retries, when a test checks the pauses rather than steps through them.
+ */
+export function recordingClock(start?: number): ManualClock & { sleeps: number[] } {
+  const manual = manualClock(start)
+  const sleeps: number[] = []
+  return {
+    ...manual,
+    sleeps,
+    async sleep(ms, signal) {
+      sleeps.push(ms)
+      const done = manual.sleep(ms, signal)
+      done.catch(() => {}) // an abort while time moves is seen by our caller, below
+      await manual.advance(ms)
+      return done
+    },
+  }
 }

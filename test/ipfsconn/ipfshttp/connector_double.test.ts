@@ -4,12 +4,11 @@
  */
 import assert from 'node:assert/strict'
 import { IPFSError, ShutdownError } from '../../../src/errors.ts'
-import type { Clock } from '../../../src/util/clock.ts'
 import { ipfsHttpConnector } from '../../../src/ipfsconn/ipfshttp/connector.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { kuboError, startKuboDouble } from '../../support/kubo_double.ts'
 import { cidV0, rawBlock, testConfig, waitFor } from './helpers.ts'
-import { type ManualClock, manualClock } from '../../support/manual_clock.ts'
+import { type ManualClock, manualClock, recordingClock } from '../../support/manual_clock.ts'
 
 const A = cidV0('a')
 const B = cidV0('b')
@@ -436,26 +435,11 @@ Deno.test('repoGC streams removed keys and errors', async () => {
   })
 })
 
-/** A manual clock whose sleeps record their length and move time at once (the waits' ends). */
-function recordingClock(): { clock: Clock; manual: ManualClock; sleeps: number[] } {
-  const manual = manualClock()
-  const sleeps: number[] = []
-  const clock: Clock = {
-    ...manual,
-    async sleep(ms, signal) {
-      sleeps.push(ms)
-      const done = manual.sleep(ms, signal)
-      await manual.advance(ms)
-      return done
-    },
-  }
-  return { clock, manual, sleeps }
-}
-
 Deno.test('transport failures: after 10 in a row, 1 request per second until one succeeds', async () => {
   await withDouble(async (d) => {
     let failNext = 13
-    const { clock, sleeps } = recordingClock()
+    const clock = recordingClock()
+    const sleeps = clock.sleeps
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr), {
       fetch: (input, init) => {
         if (failNext > 0) {
@@ -494,7 +478,8 @@ Deno.test('transport failures: after 10 in a row, 1 request per second until one
 Deno.test('ready: retries id every second until it answers; honours its signal', async () => {
   await withDouble(async (d) => {
     let failures = 2
-    const { clock, manual, sleeps } = recordingClock()
+    const clock = recordingClock()
+    const sleeps = clock.sleeps
     let asked = 0
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr, { connect_swarms_delay: 30 }), {
       fetch: (input, init) => {
@@ -513,9 +498,9 @@ Deno.test('ready: retries id every second until it answers; honours its signal',
     assert.deepEqual(sleeps, [1000, 1000])
     await ipfs.ready() // already ready: at once
     // connect_swarms_delay after ready ⇒ ConnectSwarms with the cluster peers' addresses.
-    await manual.advance(29)
+    await clock.advance(29)
     assert.equal(asked, 0, 'not before connect_swarms_delay')
-    await manual.advance(1)
+    await clock.advance(1)
     assert.equal(asked, 1)
     await waitFor(() => d.state.connected.length === 1)
     await ipfs.stop()
