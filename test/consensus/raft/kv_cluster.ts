@@ -27,6 +27,7 @@ import { kvState, type PinState } from '../../../src/state/kv_state.ts'
 import { newPin, type Pin } from '../../../src/types/pin.ts'
 import type { Logger } from '../../../src/util/log.ts'
 import { type ManualClock, manualClock, turn } from '../../support/manual_clock.ts'
+import { proxyKv } from '../../support/kv_proxy.ts'
 
 let tempDir: string | undefined
 
@@ -96,6 +97,7 @@ function trackedKv(kv: Deno.Kv, activity: KvActivity): Deno.Kv {
     activity.started++
     return p.finally(() => activity.inflight--)
   }
+  // A list is consumed page by page: each `next` is an operation.
   const trackIter = <T extends object>(it: T): T => {
     const proxy: T = new Proxy(it, {
       get(target, prop) {
@@ -108,23 +110,12 @@ function trackedKv(kv: Deno.Kv, activity: KvActivity): Deno.Kv {
     })
     return proxy
   }
-  return new Proxy(kv, {
-    get(target, prop) {
-      if (prop === 'atomic') {
-        return () => {
-          const a = target.atomic()
-          const commit = a.commit.bind(a)
-          a.commit = () => track(commit())
-          return a
-        }
-      }
-      const v = Reflect.get(target, prop)
-      if (typeof v !== 'function') return v
-      if (prop === 'list') return (...a: unknown[]) => trackIter(v.apply(target, a))
-      return (...a: unknown[]) => {
-        const r = v.apply(target, a)
-        return r instanceof Promise ? track(r) : r
-      }
+  return proxyKv(kv, {
+    commit: (run) => track(run()),
+    call(method, run) {
+      const r = run()
+      if (method === 'list') return trackIter(r as object)
+      return r instanceof Promise ? track(r) : r
     },
   })
 }

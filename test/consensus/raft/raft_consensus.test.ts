@@ -9,6 +9,7 @@ import { raftConsensus } from '../../../src/consensus/raft/raft_consensus.ts'
 import { ShutdownError } from '../../../src/errors.ts'
 import { kvState } from '../../../src/state/kv_state.ts'
 import { manualClock } from '../../support/manual_clock.ts'
+import { proxyKv } from '../../support/kv_proxy.ts'
 import { KvCluster, pinsetOf, tempKvPath, testConfig, testPin } from './kv_cluster.ts'
 
 Deno.test('a single voter leads at once, applies pins before acknowledging, restarts without replay', async () => {
@@ -150,19 +151,8 @@ Deno.test('a failing disk stops the node: waiting and later operations get the e
   const kv = await Deno.openKv(path)
   let failing = false
   // The same database, but its commits fail once `failing` is set.
-  const flaky = new Proxy(kv, {
-    get(target, prop) {
-      if (prop === 'atomic') {
-        return () => {
-          const a = target.atomic()
-          const commit = a.commit.bind(a)
-          a.commit = () => failing ? Promise.reject(new Error('disk I/O error')) : commit()
-          return a
-        }
-      }
-      const v = Reflect.get(target, prop)
-      return typeof v === 'function' ? v.bind(target) : v
-    },
+  const flaky = proxyKv(kv, {
+    commit: (run) => failing ? Promise.reject(new Error('disk I/O error')) : run(),
   })
   const c = raftConsensus(testConfig(), {
     peerId: 'p',
