@@ -38,6 +38,20 @@ Deno.test('sleep rejects with the reason of an abort, before or during the wait'
   await assert.rejects(q, (e) => e === reason)
 })
 
+Deno.test('timeoutSignal aborts with a TimeoutError at its deadline, not before', async () => {
+  const clock = manualClock()
+  const signal = clock.timeoutSignal(100)
+  await clock.advance(99)
+  assert.equal(signal.aborted, false)
+  await clock.advance(1)
+  assert.equal(signal.aborted, true)
+  assert.ok(signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError')
+  // The system clock's is AbortSignal.timeout's: the same reason, and it keeps no process alive.
+  const sys = systemClock.timeoutSignal(0)
+  await new Promise((r) => sys.addEventListener('abort', r, { once: true }))
+  assert.equal(sys.reason.name, 'TimeoutError')
+})
+
 Deno.test('systemClock: a delay beyond 2^31-1 ms is not cut to 1 ms', async () => {
   // Platform timers run in deadline order: a 40-day timer wrongly cut to 1 ms fires before the
   // 20 ms one set after it. No wall-clock margin is involved.
