@@ -116,7 +116,6 @@ async function wait(
     return await ctx.client().waitFor(cid, target, {
       limit,
       timeoutMs: timeoutMs > 1000 ? timeoutMs : 0,
-      sleep: ctx.io.sleep ? (ms) => ctx.sleep(ms) : undefined,
     })
   } catch (err) {
     return await ctx.fail('waiting for pin status', err)

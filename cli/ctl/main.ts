@@ -135,6 +135,7 @@ async function setup(g: ParsedFlags, io: CtlIO): Promise<Setup> {
       noCheckCertificate: g.bool('no-check-certificate'),
       basicAuth: user !== '' ? { user, pass } : undefined,
       timeoutMs: g.int('timeout') * 1000,
+      clock: io.clock,
     })
   } catch (err) {
     const doing = err instanceof EndpointError && /libp2p/.test(err.message)

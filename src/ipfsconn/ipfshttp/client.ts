@@ -25,6 +25,7 @@ import { ClusterError, ConfigError, errorMessage, IPFSError, ShutdownError } fro
 import { formatDuration } from '../../types/duration.ts'
 import type { NodeAddress } from './address.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
+import { type CancelTimer, type Clock, systemClock } from '../../util/clock.ts'
 import { JsonLineError } from './ndjson.ts'
 
 /** After this many consecutive transport failures requests are let through at 1 per second. */
@@ -51,9 +52,8 @@ export class IPFSRequestError extends IPFSError {
 /** What the client needs from the outside; everything has a default. */
 export interface KuboClientDeps {
   fetch?: typeof fetch
-  now?: () => number
-  /** Waits `ms` or rejects with the signal's reason. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
+  /** Time, timers and sleeps (default: the system clock). */
+  clock?: Clock
   log?: Logger
 }
 
@@ -65,28 +65,11 @@ export interface CallOptions {
   timeoutMs?: number
 }
 
-/** Waits `ms` milliseconds unless the signal aborts first. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const onAbort = () => {
-      clearTimeout(t)
-      reject(signal!.reason)
-    }
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
-}
-
 /** Talks HTTP to one Kubo RPC API. */
 export class KuboClient {
   readonly #addr: NodeAddress
   readonly #fetch: typeof fetch
-  readonly #now: () => number
-  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>
+  readonly clock: Clock
   readonly #log: Logger
   readonly #stop = new AbortController()
   readonly #httpClient?: Deno.HttpClient
@@ -97,8 +80,7 @@ export class KuboClient {
   constructor(addr: NodeAddress, deps: KuboClientDeps) {
     this.#addr = addr
     this.#fetch = deps.fetch ?? fetch
-    this.#now = deps.now ?? Date.now
-    this.#sleep = deps.sleep ?? abortableSleep
+    this.clock = deps.clock ?? systemClock
     this.#log = deps.log ?? nullLogger
     if (addr.unixPath) {
       // Deno's fetch reaches a unix socket through a client whose "proxy" is the socket. It needs
@@ -185,10 +167,10 @@ export class KuboClient {
       this.#rateLimited = true
       this.#log.warn('Rate-limiting requests to 1req/s')
     }
-    const now = this.#now()
+    const now = this.clock.now()
     const slot = Math.max(now, this.#nextSlot)
     this.#nextSlot = slot + RATE_LIMIT_INTERVAL_MS
-    if (slot > now) await this.#sleep(slot - now, signal)
+    if (slot > now) await this.clock.sleep(slot - now, signal)
   }
 }
 
@@ -200,7 +182,7 @@ export class KuboCall {
   readonly #client: KuboClient
   readonly #opts: CallOptions
   readonly #ctl = new AbortController()
-  #timer?: ReturnType<typeof setTimeout>
+  #cancelTimer?: CancelTimer
   #cause?: Error
 
   constructor(client: KuboClient, path: string, opts: CallOptions) {
@@ -211,13 +193,13 @@ export class KuboCall {
     if (opts.signal) signals.push(opts.signal)
     this.signal = AbortSignal.any(signals)
     if (opts.timeoutMs && opts.timeoutMs > 0) {
-      this.#timer = setTimeout(() => {
+      this.#cancelTimer = client.clock.timeout(opts.timeoutMs, () => {
         this.cancel(
           new IPFSError(
             `IPFS request timed out after ${formatDuration(opts.timeoutMs!)} (${path})`,
           ),
         )
-      }, opts.timeoutMs)
+      })
     }
   }
 
@@ -255,8 +237,8 @@ export class KuboCall {
 
   /** Releases the timer. Call in `finally`. */
   end(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = undefined
+    this.#cancelTimer?.()
+    this.#cancelTimer = undefined
   }
 }
 

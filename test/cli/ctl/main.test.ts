@@ -6,6 +6,7 @@ import { deepEqual, equal, match, ok } from 'node:assert/strict'
 import { type CtlIO, ctlMain } from '../../../cli/ctl/main.ts'
 import { COMMANDS } from '../../../cli/ctl/commands.ts'
 import { CIDS, gpiFixture, jsonResponse, PEERS, startFakeCluster } from './fake_cluster.ts'
+import { recordingClock } from '../../support/manual_clock.ts'
 
 interface Run {
   code: number
@@ -15,8 +16,10 @@ interface Run {
   files: Record<string, string>
 }
 
+/** Runs ctl on a clock whose sleeps return at once (recorded in `sleeps`). */
 async function ctl(args: string[], extra: Partial<CtlIO> = {}): Promise<Run> {
-  const r: Run = { code: -1, stdout: '', stderr: '', sleeps: [], files: {} }
+  const clock = recordingClock()
+  const r: Run = { code: -1, stdout: '', stderr: '', sleeps: clock.sleeps, files: {} }
   r.code = await ctlMain(args, {
     stdout: (s) => {
       r.stdout += s
@@ -25,10 +28,7 @@ async function ctl(args: string[], extra: Partial<CtlIO> = {}): Promise<Run> {
       r.stderr += s
     },
     env: {},
-    sleep: (ms) => {
-      r.sleeps.push(ms)
-      return Promise.resolve()
-    },
+    clock,
     writeFile: (path, text) => {
       r.files[path] = text
       return Promise.resolve()
@@ -139,23 +139,24 @@ Deno.test('ctl: pin add sleeps a second (injectable) and then prints the status'
 })
 
 Deno.test('ctl: --wait past --wait-timeout exits 62 (deadline)', async () => {
+  let polls = 0
   await using srv = startFakeCluster((req, url) => {
     if (req.method === 'GET' && url.pathname === `/pins/${CIDS[0]}`) {
+      polls++
       const g = gpiFixture(0, 'pinning') as { peer_map: Record<string, { status: string }> }
       for (const v of Object.values(g.peer_map)) v.status = 'pinning'
       return jsonResponse(g)
     }
   })
-  const t0 = performance.now()
-  const r = await ctl(['--host', srv.maddr, 'pin', 'add', '--wait', '--wt', '1200ms', CIDS[0]], {
-    sleep: (ms) => new Promise((res) => setTimeout(res, ms / 10)),
-  })
+  const r = await ctl(['--host', srv.maddr, 'pin', 'add', '--wait', '--wt', '1200ms', CIDS[0]])
   deepEqual([r.code, r.stdout, r.stderr], [
     62,
     '',
     'error waiting for pin status: context deadline exceeded\n',
   ])
-  ok(performance.now() - t0 < 5000)
+  // Polled at 1 s (pinning); the deadline at 1.2 s cut the second pause short.
+  equal(polls, 1)
+  deepEqual(r.sleeps, [1000, 1000])
 })
 
 Deno.test('ctl: add prints each added item, -q the CIDs, -Q the last, --no-stream an array', async () => {
