@@ -10,7 +10,7 @@
  * ```
  */
 import { ValidationError } from '../errors.ts'
-import { normalizeCid, tryParseCid } from './cid.ts'
+import { canonicalCid, normalizeCid } from './cid.ts'
 import { parseDuration } from './duration.ts'
 import { formatTime, parseTime, ZERO_TIME } from './time.ts'
 import { parsePeerId } from './id.ts'
@@ -168,8 +168,8 @@ export function pinFromJSON(v: unknown): Pin {
   }
   const cidStr = str('cid', '')
   if (!cidStr) throw new ValidationError('pin field cid is missing')
-  const cid = tryParseCid(cidStr)
-  if (!cid) throw new ValidationError(`pin field cid is not a valid CID: ${cidStr}`)
+  const cid = canonicalCid(cidStr)
+  if (cid === undefined) throw new ValidationError(`pin field cid is not a valid CID: ${cidStr}`)
   const type = str('type', 'pin')
   if (!PIN_TYPES.has(type)) throw new ValidationError(`pin field type has unknown value ${type}`)
   const maxDepth = int('max_depth', -1)
@@ -200,7 +200,7 @@ export function pinFromJSON(v: unknown): Pin {
     metadata: (metadata as Record<string, string> | null | undefined) ?? null,
     pin_update: update ? normalizeCid(update) : null,
     origins: strList('origins'),
-    cid: cid.toString(),
+    cid,
     type: type as PinType,
     allocations: strList('allocations') ?? [],
     max_depth: maxDepth,
