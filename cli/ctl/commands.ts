@@ -27,6 +27,7 @@ import {
   goSort,
 } from './format_text.ts'
 import { goJsonIndent } from './format_json.ts'
+import { escapeControl } from '../../src/util/escape.ts'
 import { makeDot } from './graph.ts'
 
 /** A command or a group of subcommands. */
@@ -774,7 +775,7 @@ but usually are:
           if (name === '') {
             return await ctx.respond(
               ctx.client().metricNames(),
-              (list) => (list ?? []).map((s) => s + '\n').join(''),
+              (list) => (list ?? []).map((s) => escapeControl(s) + '\n').join(''),
             )
           }
           const now = ctx.now()

@@ -14,6 +14,7 @@ import { DeadlineExceededError } from '../../src/api/rest/client_wait.ts'
 import type { ParsedFlags } from './flags.ts'
 import { goJsonIndent } from './format_json.ts'
 import { formatError } from './format_text.ts'
+import { escapeControl } from '../../src/util/escape.ts'
 
 /** The I/O ctlMain is given. Only stdout, stderr and env are required. */
 export interface CtlIO {
@@ -125,7 +126,7 @@ export function actionContext(o: {
     },
     fail: async (doing, err) => {
       if (err instanceof CtlExit) throw err
-      await io.stderr(`error ${doing}: ${errorText(err)}\n`)
+      await io.stderr(`error ${doing}: ${escapeControl(errorText(err))}\n`)
       throw new CtlExit(exitCodeOf(err))
     },
   }
