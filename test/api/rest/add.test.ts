@@ -4,12 +4,21 @@
  * streamed to the IPFS connector, the root pinned in the cluster, and the reference's output items.
  */
 import assert from 'node:assert/strict'
-import type { IPFSConnector } from '../../../src/components.ts'
 import { IPFSError } from '../../../src/errors.ts'
 import type { PinOptions } from '../../../src/types/pin.ts'
 import { FAKE_PEER_ID } from '../../support/fake_cluster.ts'
 import { fakeIpfs } from '../../support/fake_ipfs.ts'
-import { bigFile, call, json, multipart, ndjson, smallFile, testApi } from './helpers.ts'
+import {
+  bigFile,
+  call,
+  DIR,
+  json,
+  multipart,
+  ndjson,
+  postAdd,
+  smallFile,
+  testApi,
+} from './helpers.ts'
 import type { AddPart } from './helpers.ts'
 
 interface Out {
@@ -20,29 +29,13 @@ interface Out {
   allocations?: string[]
 }
 
-async function add(parts: AddPart[], query = '', ipfs: IPFSConnector = fakeIpfs()) {
-  const { api, cluster } = testApi({}, { ipfs })
-  const mp = multipart(parts)
-  const res = await call(api, 'POST', `/add${query}`, {
-    body: mp.body,
-    headers: { 'content-type': mp.contentType },
-  })
-  return { res, cluster, ipfs }
-}
+const add = postAdd
 
 async function addOk(parts: AddPart[], query = '') {
   const r = await add(parts, query)
   assert.equal(r.res.status, 200)
   return { ...r, out: await ndjson(r.res) as Out[] }
 }
-
-const DIR: AddPart[] = [
-  { path: 'mydir', dir: true },
-  { path: 'mydir/a.txt', content: 'a\n' },
-  { path: 'mydir/empty', dir: true },
-  { path: 'mydir/sub', dir: true },
-  { path: 'mydir/sub/b.txt', content: 'b\n' },
-]
 
 Deno.test("add: one small file gives Kubo's CID, streams its blocks, pins the root", async () => {
   const { res, out, cluster, ipfs } = await addOk([{ path: 'hello.txt', content: 'hello world\n' }])

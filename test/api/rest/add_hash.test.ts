@@ -16,9 +16,18 @@ import { embeddedSection } from '../../../src/ipfsconn/embedded/config.ts'
 import { embeddedConnector } from '../../../src/ipfsconn/embedded/connector.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { ADD_HASH_NAMES, loadHasher } from '../../../src/types/multihash.ts'
-import { fakeIpfs } from '../../support/fake_ipfs.ts'
 import { findKuboBinary } from '../../support/kubo.ts'
-import { bigFile, call, json, multipart, ndjson, smallFile, testApi } from './helpers.ts'
+import {
+  bigFile,
+  call,
+  DIR,
+  json,
+  multipart,
+  ndjson,
+  postAdd,
+  smallFile,
+  testApi,
+} from './helpers.ts'
 import type { AddPart } from './helpers.ts'
 
 interface Out {
@@ -75,16 +84,7 @@ async function kubo() {
 
 const toBytes = (c: string | Uint8Array) => typeof c === 'string' ? new TextEncoder().encode(c) : c
 
-async function ours(parts: AddPart[], query: string) {
-  const ipfs = fakeIpfs()
-  const { api, cluster } = testApi({}, { ipfs })
-  const mp = multipart(parts)
-  const res = await call(api, 'POST', `/add${query}`, {
-    body: mp.body,
-    headers: { 'content-type': mp.contentType },
-  })
-  return { res, cluster, ipfs }
-}
+const ours = postAdd
 
 async function oursOk(parts: AddPart[], query: string): Promise<Out[]> {
   const { res, cluster, ipfs } = await ours(parts, query)
@@ -102,14 +102,8 @@ async function oursOk(parts: AddPart[], query: string): Promise<Out[]> {
   return out
 }
 
-const DIR: AddPart[] = [
-  { path: 'mydir', dir: true },
-  { path: 'mydir/a.txt', content: 'a\n' },
-  { path: 'mydir/empty', dir: true },
-  { path: 'mydir/sub', dir: true },
-  { path: 'mydir/sub/b.txt', content: 'b\n' },
-  { path: 'mydir/sub/big.bin', content: smallFile() },
-]
+/** The helpers' tree with a file of several chunks deeper down. */
+const TREE: AddPart[] = [...DIR, { path: 'mydir/sub/big.bin', content: smallFile() }]
 
 Deno.test('add --hash: the allowed set is what Kubo 0.43 accepts', () => {
   const blake2b: string[] = []
@@ -165,8 +159,8 @@ Deno.test("add --hash: layouts, leaves, chunkers, directories and names in any c
       ],
       [[{ path: 'hello.txt', content: 'hello world\n' }], '', []],
       [[{ path: 'empty.txt', content: '' }], '', []],
-      [DIR, '', []],
-      [DIR, '&wrap-with-directory=true', ['-w']],
+      [TREE, '', []],
+      [TREE, '&wrap-with-directory=true', ['-w']],
     ]
     for (const name of ['sha3-512', 'blake2b-256', 'blake3', 'sha1', 'shake-256', 'sha2-512']) {
       for (const [parts, query, flags] of cases) {
@@ -307,7 +301,7 @@ Deno.test('add --hash into the embedded IPFS node: blocks are checked, stored an
     await ipfs.ready()
     const { api } = testApi({}, { ipfs })
     for (const hash of ['sha3-512', 'blake2b-256', 'blake3']) {
-      const mp = multipart(DIR)
+      const mp = multipart(TREE)
       const res = await call(api, 'POST', `/add?hash=${hash}`, {
         body: mp.body,
         headers: { 'content-type': mp.contentType },
