@@ -474,7 +474,12 @@ async function main(args: string[]): Promise<number> {
       }
     }
     // Issue 6: the state import reader alone (NDJSON, pretty-printed, one line).
-    if (selected.includes('ours')) readerLines = await stateReaderBench(files.pinsLarge, log)
+    if (selected.includes('ours')) {
+      readerLines = await stateReaderBench(files.pinsLarge, log).catch((err) => {
+        failed = true
+        return [`state reader bench failed: ${(err as Error).message}`]
+      })
+    }
   } finally {
     await procs.stopAll()
     Deno.removeSignalListener('SIGINT', onSignal)
