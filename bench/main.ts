@@ -37,6 +37,7 @@ import {
 import { type Implementation, implementations, type ImplKey } from './peers.ts'
 import { Processes } from './process.ts'
 import { type RaftBenchFigures, raftBenchLines, runRaftBench } from './raft.ts'
+import { stateReaderBench } from './state_reader.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -399,6 +400,7 @@ async function main(args: string[]): Promise<number> {
   const results: Record<ImplKey, ImplResults> = { ours: { errors: [] }, go: { errors: [] } }
   let baseline: BaselineResult | undefined
   let raftFigures: RaftBenchFigures | undefined
+  let readerLines: string[] = []
   let failed = false
   const attempt = async (impl: Implementation, what: string, f: () => Promise<void>) => {
     try {
@@ -471,6 +473,13 @@ async function main(args: string[]): Promise<number> {
         log(`raft bench failed: ${(err as Error).message}`)
       }
     }
+    // Issue 6: the state import reader alone (NDJSON, pretty-printed, one line).
+    if (selected.includes('ours')) {
+      readerLines = await stateReaderBench(files.pinsLarge, log).catch((err) => {
+        failed = true
+        return [`state reader bench failed: ${(err as Error).message}`]
+      })
+    }
   } finally {
     await procs.stopAll()
     Deno.removeSignalListener('SIGINT', onSignal)
@@ -529,6 +538,7 @@ async function main(args: string[]): Promise<number> {
     out.push('raft (issue 3): three in-process nodes with real Deno KV storage')
     out.push(...raftLines)
   }
+  if (readerLines.length) out.push('', ...readerLines)
   out.push(summaryLine(rows, raftLines))
   console.log(out.join('\n'))
 

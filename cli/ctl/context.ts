@@ -15,6 +15,7 @@ import type { ParsedFlags } from './flags.ts'
 import { type Clock, systemClock } from '../../src/util/clock.ts'
 import { goJsonIndent } from './format_json.ts'
 import { formatError } from './format_text.ts'
+import { escapeControl } from '../../src/util/escape.ts'
 
 /** The I/O ctlMain is given. Only stdout, stderr and env are required. */
 export interface CtlIO {
@@ -127,7 +128,7 @@ export function actionContext(o: {
     },
     fail: async (doing, err) => {
       if (err instanceof CtlExit) throw err
-      await io.stderr(`error ${doing}: ${errorText(err)}\n`)
+      await io.stderr(`error ${doing}: ${escapeControl(errorText(err))}\n`)
       throw new CtlExit(exitCodeOf(err))
     },
   }

@@ -31,6 +31,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { SizedBlockstore } from './sized_blockstore.ts'
+import { loadHasher as addHasher } from '../../types/multihash.ts'
 
 /** What to open. */
 export interface NodeOptions {
@@ -68,7 +69,10 @@ export async function openNode(opts: NodeOptions): Promise<EmbeddedNode> {
     await datastore.delete(SIZE_KEY)
     const privateKey = await loadOrCreateSelfKey(datastore)
     const peerId = peerIdFromPrivateKey(privateKey).toString()
-    const light = createHeliaLight({ blockstore: blocks, datastore })
+    // Blocks added with another hash function (`add --hash`) are checked with its hasher.
+    const loadHasher = (code: number) =>
+      addHasher(code) ?? Promise.reject(new Error(`no hasher for multihash 0x${code.toString(16)}`))
+    const light = createHeliaLight({ blockstore: blocks, datastore, loadHasher })
     let libp2p: Libp2p | undefined
     if (opts.libp2p) {
       const h = withBitswap(withLibp2pLight(light, {
