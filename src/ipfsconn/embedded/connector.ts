@@ -49,6 +49,7 @@ import { type Logger, nullLogger } from '../../util/log.ts'
 import type { EmbeddedConfig } from './config.ts'
 import { type EmbeddedNode, ListenError, openNode } from './node.ts'
 import { type Peering, startPeering } from './peering.ts'
+import { type Announcer, announcer } from './announcer.ts'
 import { PinStore } from './pin_store.ts'
 import { RWLock } from './locks.ts'
 import { resolvePath } from './resolve.ts'
@@ -79,6 +80,8 @@ interface Running {
   node: EmbeddedNode
   pins: PinStore
   peering?: Peering
+  /** Present when the public network is on. */
+  announcer?: Announcer
   /** Where walks, blockGet and resolve read: the network-backed store when libp2p is on. */
   source: BlockSource
 }
@@ -121,13 +124,20 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
     }
     const pins = new PinStore(node.datastore)
     let peering: Peering | undefined
+    let roots: Announcer | undefined
     if (node.libp2p) {
       const addrs = node.libp2p.getMultiaddrs().map((a) => a.toString()).join(', ') || 'none'
-      const net = config.public_network ? 'on' : 'off (ipfs_connector.embedded.public_network)'
+      const net = config.public_network
+        ? 'on (bootstrap peers, Amino DHT, delegated routing)'
+        : 'off (ipfs_connector.embedded.public_network)'
       log.info(
         `embedded IPFS node ${node.peerId} listening on ${addrs}; public IPFS network: ${net}`,
       )
       if (config.peering.length) peering = startPeering(node.libp2p, config.peering, { log })
+      if (config.public_network) {
+        const helia = node.helia
+        roots = announcer((cid, signal) => helia.routing.provide(cid, { signal }), { log })
+      }
     } else {
       log.info(
         `embedded IPFS node ${node.peerId} started without libp2p ` +
@@ -138,6 +148,7 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
       node,
       pins,
       peering,
+      announcer: roots,
       source: config.libp2p ? node.helia.blockstore : localSource(node),
     }
   }
@@ -197,6 +208,8 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
             opts.onProgress?.(blocks)
           },
         })
+        // Public network on: tell it this node provides the root (Kubo's "roots" strategy).
+        r.announcer?.add(cid)
       } catch (err) {
         if (stall.signal.aborted && !signal.aborted) {
           throw new IPFSError(
@@ -249,6 +262,12 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
           }),
         s,
       )
+      if (r.announcer) {
+        r.announcer.remove(cid)
+        await r.node.helia.routing.cancelReprovide(cid, { signal: s }).catch((err) =>
+          log.debug(`cannot stop announcing ${cid}: ${errorMessage(err)}`)
+        )
+      }
     } finally {
       release()
     }
@@ -449,6 +468,7 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
         })
         try {
           r.peering?.stop()
+          r.announcer?.stop()
           await r.node.stop()
           log.info('embedded IPFS node stopped')
         } finally {

@@ -1,8 +1,8 @@
 /**
  * The embedded node as a networked IPFS node, in one process on 127.0.0.1: the config keys and
  * their errors, what the libp2p is built from with the public network off and on, a busy swarm
- * port, announce addresses, the peering list (with its backoff driven by hand), and two nodes
- * fetching each other's blocks.
+ * port, announce addresses, the peering list (with its backoff driven by hand), two nodes
+ * fetching each other's blocks, and the queue that announces pinned roots to the public network.
  */
 import assert from 'node:assert/strict'
 import { unixfs } from '@helia/unixfs'
@@ -21,6 +21,7 @@ import {
   startPeering,
 } from '../../../src/ipfsconn/embedded/peering.ts'
 import { PUBLIC_BOOTSTRAP_PEERS } from '../../../src/ipfsconn/embedded/public_network.ts'
+import { announcer } from '../../../src/ipfsconn/embedded/announcer.ts'
 import { ConfigError } from '../../../src/errors.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -344,4 +345,35 @@ Deno.test("embedded: two nodes on 127.0.0.1 fetch each other's blocks (B peers w
     await a.stop()
     await Deno.remove(dir, { recursive: true })
   }
+})
+
+Deno.test('announcer: one root at a time, bounded queue, unpinned roots dropped, stop aborts', async () => {
+  // The public DHT cannot be reached from here: `provide` is a double that the test releases.
+  const calls: { cid: string; signal: AbortSignal; done: () => void }[] = []
+  const next = () => calls[calls.length - 1]
+  const provide = (cid: CID, signal: AbortSignal) =>
+    new Promise<void>((resolve, reject) => {
+      calls.push({ cid: cid.toString(), signal, done: resolve })
+      signal.addEventListener('abort', () => reject(signal.reason))
+    })
+  const roots = await Promise.all([1, 2, 3, 4].map(async (s) => (await fileBlocks(s)).root))
+  const a = announcer(provide, { max: 2 })
+  a.add(roots[0])
+  a.add(roots[0]) // already queued
+  a.add(roots[1])
+  a.add(roots[2]) // over the bound: not announced
+  await new Promise((r) => setTimeout(r, 0))
+  assert.deepEqual(calls.map((c) => c.cid), [roots[0].toString()], 'one at a time')
+  assert.equal(a.pending, 1)
+  a.add(roots[3]) // room again
+  a.remove(roots[1]) // unpinned before its turn
+  next().done()
+  await new Promise((r) => setTimeout(r, 0))
+  assert.deepEqual(calls.map((c) => c.cid), [roots[0], roots[3]].map(String))
+  a.stop()
+  assert.ok(next().signal.aborted, 'stop aborts the running announcement')
+  await a.idle()
+  a.add(roots[1])
+  assert.equal(a.pending, 0, 'stopped: nothing is queued')
+  assert.equal(calls.length, 2)
 })
