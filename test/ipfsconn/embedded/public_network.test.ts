@@ -14,43 +14,27 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runMain, startPeerProcess } from '../../support/peer.ts'
+import { loopbackNetns } from '../../support/netns.ts'
 
 const INSIDE = 'EMBEDDED_PUBLIC_NETNS'
-const unshare = Deno.uid?.() === 0 ? ['unshare', '-n'] : ['unshare', '-rn']
-
-/** True when a loopback-only network namespace can be made here. */
-async function netnsAvailable(): Promise<boolean> {
-  const probe = await new Deno.Command(unshare[0], {
-    args: [...unshare.slice(1), 'sh', '-c', 'ip link set lo up'],
-    stdout: 'null',
-    stderr: 'null',
-  }).output().catch(() => undefined)
-  return probe?.code === 0
-}
-
 const inside = Deno.env.get(INSIDE) === '1'
-const available = inside || await netnsAvailable()
+const netns = inside ? undefined : await loopbackNetns()
 
 Deno.test({
   name: 'public network on, no internet: the peer comes up, pins, keeps serving, stops cleanly',
-  ignore: !available,
+  ignore: !inside && !netns,
   async fn() {
     if (!inside) {
       // Outside: run this very test inside the namespace and report how it went.
-      const out = await new Deno.Command(unshare[0], {
-        args: [
-          ...unshare.slice(1),
-          'sh',
-          '-c',
-          'ip link set lo up && exec "$0" "$@"',
-          Deno.execPath(),
+      const out = await new Deno.Command(netns!.cmd, {
+        args: netns!.args(Deno.execPath(), [
           'test',
           '-A',
           '--no-check',
           '--filter',
           'public network on',
           fileURLToPath(import.meta.url),
-        ],
+        ]),
         env: { [INSIDE]: '1' },
         stdout: 'piped',
         stderr: 'piped',
