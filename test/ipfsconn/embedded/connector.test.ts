@@ -14,6 +14,7 @@ import type { IPFSConnector } from '../../../src/components.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { multihashKey } from '../../../src/types/cid.ts'
 import { ShutdownError, ValidationError } from '../../../src/errors.ts'
+import { bytesOf } from './blocks.ts'
 
 /** An in-memory block collection that @helia/unixfs can write DAGs into. */
 class MemBlocks {
@@ -36,19 +37,6 @@ class MemBlocks {
   get size() {
     return [...this.map.values()].reduce((n, b) => n + b.bytes.byteLength, 0)
   }
-}
-
-/** Deterministic pseudo-random bytes (distinct chunks, so blocks do not dedupe). */
-function bytesOf(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n)
-  let x = seed * 2654435761 >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
 }
 
 /** Cuts the input in 1 KiB chunks: small files that still span several blocks. */

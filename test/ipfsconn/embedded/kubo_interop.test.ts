@@ -10,8 +10,7 @@ import { type EmbeddedConfig, embeddedSection } from '../../../src/ipfsconn/embe
 import { openNode } from '../../../src/ipfsconn/embedded/node.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { fixedSize } from 'ipfs-unixfs-importer/chunker'
-import { unixfs } from '@helia/unixfs'
+import { unixfsFile } from './blocks.ts'
 import { CID } from 'multiformats/cid'
 
 const LOOPBACK = ['/ip4/127.0.0.1/tcp/0']
@@ -36,31 +35,6 @@ async function kuboRpc(apiUrl: string, cmd: string, args: Record<string, string>
   return text
 }
 
-/** A UnixFS file (256 KiB chunks) as blocks for blockStream, and its root. */
-async function fileBlocks(bytes: Uint8Array) {
-  const blocks: { cid: string; bytes: Uint8Array }[] = []
-  const store = {
-    put(cid: CID, b: Uint8Array) {
-      blocks.push({ cid: cid.toString(), bytes: b })
-      return Promise.resolve(cid)
-    },
-    // deno-lint-ignore require-yield
-    async *get(): AsyncGenerator<Uint8Array> {
-      throw new Error('not needed')
-    },
-    has: () => Promise.resolve(false),
-  }
-  const root = await unixfs({ blockstore: store }).addBytes(bytes, {
-    chunker: fixedSize({ chunkSize: 256 * 1024 }),
-  })
-  return {
-    root: root.toString(),
-    stream: (async function* () {
-      yield* blocks
-    })(),
-  }
-}
-
 Deno.test('embedded ⇄ Kubo: the embedded node dials Kubo; each pins what only the other has', async () => {
   const kubo = await startKubo()
   const dir = await Deno.makeTempDir({ prefix: 'embedded-kubo-' })
@@ -78,12 +52,12 @@ Deno.test('embedded ⇄ Kubo: the embedded node dials Kubo; each pins what only 
 
     // The embedded node has it; Kubo fetches it over the same connection.
     const bytes = randomBytes(700 * 1024)
-    const file = await fileBlocks(bytes)
-    await ipfs.blockStream(file.stream)
+    const file = await unixfsFile(bytes, 256 * 1024)
+    await ipfs.blockStream(file.stream())
     const pinned = JSON.parse(
-      await kuboRpc(kubo.apiUrl, 'pin/add', { arg: file.root, timeout: '30s' }),
+      await kuboRpc(kubo.apiUrl, 'pin/add', { arg: file.root.toString(), timeout: '30s' }),
     )
-    assert.deepEqual(pinned.Pins, [file.root])
+    assert.deepEqual(pinned.Pins, [file.root.toString()])
     const cat = await fetch(`${kubo.apiUrl}/api/v0/cat?arg=${file.root}&offline=true`, {
       method: 'POST',
     })
@@ -118,8 +92,8 @@ Deno.test('embedded ⇄ Kubo: Kubo dials the embedded node (swarm/connect) and f
     assert.match(connect.Strings[0], /success$/)
 
     const bytes = randomBytes(300 * 1024)
-    const file = await fileBlocks(bytes)
-    for await (const b of file.stream) {
+    const file = await unixfsFile(bytes, 256 * 1024)
+    for (const b of file.blocks) {
       await node.helia.blockstore.put(CID.parse(b.cid), b.bytes)
     }
     const got = await fetch(`${kubo.apiUrl}/api/v0/cat?arg=${file.root}&timeout=30s`, {

@@ -5,9 +5,8 @@
  * fetching each other's blocks, and the queue that announces pinned roots to the public network.
  */
 import assert from 'node:assert/strict'
-import { unixfs } from '@helia/unixfs'
-import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import type { CID } from 'multiformats/cid'
+import { bytesOf, unixfsFile } from './blocks.ts'
 import { embeddedConnector } from '../../../src/ipfsconn/embedded/connector.ts'
 import { type EmbeddedConfig, embeddedSection } from '../../../src/ipfsconn/embedded/config.ts'
 import { libp2pOptions } from '../../../src/ipfsconn/embedded/network.ts'
@@ -33,43 +32,10 @@ function cfg(over: Partial<EmbeddedConfig> = {}): EmbeddedConfig {
   return { ...embeddedSection.defaults(), listen_multiaddress: LOOPBACK, ...over }
 }
 
-/** Bytes that differ per seed, so two files never share blocks. */
-function bytesOf(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n)
-  let x = seed * 2654435761 >>> 0 || 1
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    out[i] = x & 0xff
-  }
-  return out
-}
-
-/** A file of 4 blocks (3 raw leaves of 256 KiB + the root), and its blocks for blockStream. */
-async function fileBlocks(
-  seed: number,
-): Promise<{ root: CID; blocks: AsyncIterable<{ cid: string; bytes: Uint8Array }> }> {
-  const map = new Map<string, { cid: CID; bytes: Uint8Array }>()
-  const store = {
-    put(cid: CID, bytes: Uint8Array) {
-      map.set(cid.toString(), { cid, bytes })
-      return Promise.resolve(cid)
-    },
-    async *get(cid: CID) {
-      yield map.get(cid.toString())!.bytes
-    },
-    has: (cid: CID) => Promise.resolve(map.has(cid.toString())),
-  }
-  const root = await unixfs({ blockstore: store }).addBytes(bytesOf(600 * 1024, seed), {
-    chunker: fixedSize({ chunkSize: 256 * 1024 }),
-  })
-  return {
-    root,
-    blocks: (async function* () {
-      for (const { cid, bytes } of map.values()) yield { cid: cid.toString(), bytes }
-    })(),
-  }
+/** A file of 4 blocks (3 raw leaves of 256 KiB + the root) that no other seed shares. */
+async function fileBlocks(seed: number) {
+  const f = await unixfsFile(bytesOf(600 * 1024, seed), 256 * 1024)
+  return { root: f.root, blocks: f.stream() }
 }
 
 async function tempDir(): Promise<string> {

@@ -6,13 +6,23 @@
  */
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { initPeerConfig, runMain, startPeerProcess } from '../../support/peer.ts'
+import { initPeerConfig, type PeerProcess, runMain, startPeerProcess } from '../../support/peer.ts'
 
 /** The embedded node's addresses as the peer's REST API reports them (`GET /id`). */
 async function ipfsAddresses(restUrl: string): Promise<string[]> {
   const r = await fetch(`${restUrl}/id`)
   const id = await r.json()
   return id.ipfs.addresses
+}
+
+/** Adds a new ~400 KB file through `from`, then pins its CID through `to` and waits for PINNED. */
+async function addThenPin(from: PeerProcess, to: PeerProcess, file: string): Promise<void> {
+  await Deno.writeTextFile(file, `${file} ${crypto.randomUUID()}\n`.repeat(9000))
+  const add = await from.ctl(['add', '-Q', file])
+  assert.equal(add.code, 0, add.stderr)
+  const pin = await to.ctl(['pin', 'add', '--wait', '--wt', '60s', add.stdout.trim()])
+  assert.equal(pin.code, 0, pin.stderr + to.logs())
+  assert.match(pin.stdout, /PINNED/)
 }
 
 Deno.test("two peers on 127.0.0.1: their embedded nodes fetch each other's blocks", async () => {
@@ -30,28 +40,9 @@ Deno.test("two peers on 127.0.0.1: their embedded nodes fetch each other's block
     })
     try {
       // Added to A only; B pins it, its node fetching every block from A's.
-      await Deno.writeTextFile(
-        join(dir, 'a.txt'),
-        `only on A ${crypto.randomUUID()}\n`.repeat(9000),
-      )
-      const addA = await a.ctl(['add', '-Q', join(dir, 'a.txt')])
-      assert.equal(addA.code, 0, addA.stderr)
-      const cidA = addA.stdout.trim()
-      const pinB = await b.ctl(['pin', 'add', '--wait', '--wt', '60s', cidA])
-      assert.equal(pinB.code, 0, pinB.stderr + b.logs())
-      assert.match(pinB.stdout, /PINNED/)
-
+      await addThenPin(a, b, join(dir, 'a.txt'))
       // Added to B only; A pins it over the connection B's peering list opened.
-      await Deno.writeTextFile(
-        join(dir, 'b.txt'),
-        `only on B ${crypto.randomUUID()}\n`.repeat(9000),
-      )
-      const addB = await b.ctl(['add', '-Q', join(dir, 'b.txt')])
-      assert.equal(addB.code, 0, addB.stderr)
-      const cidB = addB.stdout.trim()
-      const pinA = await a.ctl(['pin', 'add', '--wait', '--wt', '60s', cidB])
-      assert.equal(pinA.code, 0, pinA.stderr + a.logs())
-      assert.match(pinA.stdout, /PINNED/)
+      await addThenPin(b, a, join(dir, 'b.txt'))
     } finally {
       assert.equal(await b.stop(), 0, b.logs())
     }
