@@ -100,7 +100,7 @@ export function startPeering(libp2p: Libp2p, addrs: string[], opts: PeeringOptio
     p.delay = nextDelay(p.delay, random)
     p.timer = timers.setTimeout(() => {
       p.timer = undefined
-      void dial(p)
+      redial(p)
     }, p.delay)
   }
 
@@ -123,6 +123,11 @@ export function startPeering(libp2p: Libp2p, addrs: string[], opts: PeeringOptio
       p.dialing = false
     }
     if (!connected(p)) schedule(p)
+  }
+
+  /** dial() from a timer or the start: nothing it throws may become an unhandled rejection. */
+  const redial = (p: PeerState) => {
+    dial(p).catch((err) => log.debug(`peering: ${p.id}: ${errorMessage(err)}`))
   }
 
   const onConnect = (evt: CustomEvent<PeerId>) => {
@@ -148,7 +153,7 @@ export function startPeering(libp2p: Libp2p, addrs: string[], opts: PeeringOptio
       multiaddrs: p.addrs.map((a) => a.decapsulateCode(421)),
       tags: { [PEERING_TAG]: { value: 100 } },
     }).catch((err) => log.debug(`peering: cannot record ${p.id}: ${errorMessage(err)}`))
-      .then(() => dial(p))
+      .then(() => redial(p))
   }
 
   return {
