@@ -116,10 +116,11 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
       })
     } catch (err) {
       if (!(err instanceof ListenError)) throw err
-      const { addr, reason, advice } = err.problem
+      // The shape of the daemon's other listeners' errors (src/net/listen_error.ts).
+      const { addr, what } = err.problem
       throw new ConfigError(
-        `ipfs_connector.embedded.listen_multiaddress: cannot listen on ${addr}: ${reason}; ` +
-          `${advice} in service.json`,
+        `cannot listen on ${addr} (ipfs_connector.embedded.listen_multiaddress): ${what} ` +
+          'in service.json',
       )
     }
     const pins = new PinStore(node.datastore)

@@ -11,7 +11,7 @@
  * @example
  * ```ts
  * const init = await libp2pOptions(privateKey, { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], publicNetwork: false })
- * const problem = listenProblem(['/ip4/0.0.0.0/tcp/9098']) // { addr, reason: 'address already in use' }
+ * const problem = listenProblem(['/ip4/0.0.0.0/tcp/9098']) // { addr, what: 'address already in use; …' }
  * ```
  */
 import { multiaddr } from '@multiformats/multiaddr'
@@ -62,9 +62,8 @@ export async function libp2pOptions(
 /** Why a listen address cannot be listened on. */
 export interface ListenProblem {
   addr: string
-  reason: string
-  /** What to do about it, for the message. */
-  advice: string
+  /** What went wrong and what to do, e.g. "address already in use; stop the program using it…". */
+  what: string
 }
 
 /**
@@ -78,34 +77,28 @@ export function listenProblem(addrs: string[]): ListenProblem | undefined {
     try {
       Deno.listen({ ...opts, transport: 'tcp' }).close()
     } catch (err) {
-      return { addr, ...explainListenError(err) }
+      return { addr, what: explainListenError(err) }
     }
   }
   return undefined
 }
 
-/** The reason and advice for an error of Deno.listen. */
-export function explainListenError(err: unknown): { reason: string; advice: string } {
+/**
+ * What a Deno.listen error means and what to do, in the words src/net/listen_error.ts (the
+ * daemon's other listeners) uses for the same OS errors.
+ */
+export function explainListenError(err: unknown): string {
   if (err instanceof Deno.errors.AddrInUse) {
-    return {
-      reason: 'the address is already in use',
-      advice: 'stop the program holding that port (another cluster peer or IPFS node?) ' +
-        'or choose a free port',
-    }
+    return 'address already in use; stop the program using it or set another address'
   }
   if (err instanceof Deno.errors.AddrNotAvailable) {
-    return {
-      reason: 'no network interface of this machine has that address',
-      advice: 'use an address of this machine, or 0.0.0.0 for all of them',
-    }
+    return 'no interface of this machine has that IP address; use one of its addresses, ' +
+      '127.0.0.1 or 0.0.0.0'
   }
   if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.NotCapable) {
-    return {
-      reason: 'permission denied',
-      advice: 'use a port above 1023 (lower ones need privileges), and run with --allow-net',
-    }
+    return 'permission denied (ports below 1024 need privileges); use another port'
   }
-  return { reason: err instanceof Error ? err.message : String(err), advice: 'fix the address' }
+  return `${err instanceof Error ? err.message : String(err)}; check the address`
 }
 
 function tcpListenOptions(addr: string): { hostname: string; port: number } | undefined {

@@ -44,7 +44,7 @@ export interface NodeOptions {
 export class ListenError extends ClusterError {
   override name = 'ListenError'
   constructor(readonly problem: ListenProblem) {
-    super(`cannot listen on ${problem.addr}: ${problem.reason}`)
+    super(`cannot listen on ${problem.addr}: ${problem.what}`)
   }
 }
 

@@ -139,9 +139,8 @@ Deno.test('embedded: a busy swarm port is one line naming the key, the address a
     assert.ok(err instanceof ConfigError, String(err))
     assert.equal(
       err.message,
-      `ipfs_connector.embedded.listen_multiaddress: cannot listen on ${addr}: the address is ` +
-        'already in use; stop the program holding that port (another cluster peer or IPFS ' +
-        'node?) or choose a free port in service.json',
+      `cannot listen on ${addr} (ipfs_connector.embedded.listen_multiaddress): address ` +
+        'already in use; stop the program using it or set another address in service.json',
     )
     // Nothing of the failed start is left: once the port is free, the same repo starts.
     held.close()

@@ -65,9 +65,8 @@ Deno.test('a peer whose embedded swarm port is taken exits 1 with one line namin
     assert.equal(r.code, 1, r.stderr)
     const errors = r.stderr.split('\n').filter((l) => /error|Error/.test(l))
     assert.deepEqual(errors, [
-      `error running: ipfs_connector.embedded.listen_multiaddress: cannot listen on ${busy}: ` +
-      'the address is already in use; stop the program holding that port (another cluster ' +
-      'peer or IPFS node?) or choose a free port in service.json',
+      `error running: cannot listen on ${busy} (ipfs_connector.embedded.listen_multiaddress): ` +
+      'address already in use; stop the program using it or set another address in service.json',
     ])
     assert.ok(!/\bat |faultTolerance/.test(r.stderr), r.stderr)
   } finally {
