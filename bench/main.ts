@@ -36,6 +36,7 @@ import {
 } from './measures.ts'
 import { type Implementation, implementations, type ImplKey } from './peers.ts'
 import { Processes } from './process.ts'
+import { loopbackNetns } from '../test/support/netns.ts'
 import { type RaftBenchFigures, raftBenchLines, runRaftBench } from './raft.ts'
 import { stateReaderBench } from './state_reader.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
@@ -162,31 +163,16 @@ async function commandOutput(cmd: string, args: string[]): Promise<string> {
  * code, or undefined when namespaces are not available here (the caller then runs in place).
  */
 async function runInNetns(args: string[], log: (m: string) => void): Promise<number | undefined> {
-  const unshare = Deno.uid?.() === 0 ? ['unshare', '-n'] : ['unshare', '-rn']
-  const probe = await new Deno.Command(unshare[0], {
-    args: [...unshare.slice(1), 'sh', '-c', 'ip link set lo up'],
-    stdout: 'null',
-    stderr: 'null',
-  }).output().catch(() => undefined)
-  if (!probe || probe.code !== 0) {
+  const netns = await loopbackNetns()
+  if (!netns) {
     log(
       'warning: no network namespace (unshare -n / ip unavailable): running in place; the Go ' +
         "peer's libp2p host may probe the LAN for a NAT gateway at start",
     )
     return undefined
   }
-  const child = new Deno.Command(unshare[0], {
-    args: [
-      ...unshare.slice(1),
-      'sh',
-      '-c',
-      'ip link set lo up && exec "$0" "$@"',
-      Deno.execPath(),
-      'run',
-      '-A',
-      fileURLToPath(import.meta.url),
-      ...args,
-    ],
+  const child = new Deno.Command(netns.cmd, {
+    args: netns.args(Deno.execPath(), ['run', '-A', fileURLToPath(import.meta.url), ...args]),
     env: { [NETNS_ENV]: '1', DENO_NO_UPDATE_CHECK: '1' },
     stdin: 'inherit',
     stdout: 'inherit',
