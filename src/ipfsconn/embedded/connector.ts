@@ -22,6 +22,7 @@
  * ```
  */
 import { progressWatchdog } from '../../util/watchdog.ts'
+import type { Clock } from '../../util/clock.ts'
 import { isAbsolute, join } from 'node:path'
 import { statfs } from 'node:fs/promises'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -61,6 +62,8 @@ export interface EmbeddedDeps {
   /** The peer's config folder; a relative `folder` is taken under it. */
   configDir: string
   log?: Logger
+  /** Times the pin watchdog and peering's redials (tests drive it by hand). */
+  clock?: Clock
 }
 
 /** The embedded connector: an IPFSConnector plus where its repo lives. */
@@ -134,7 +137,9 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
       log.info(
         `embedded IPFS node ${node.peerId} listening on ${addrs}; public IPFS network: ${net}`,
       )
-      if (config.peering.length) peering = startPeering(node.libp2p, config.peering, { log })
+      if (config.peering.length) {
+        peering = startPeering(node.libp2p, config.peering, { log, clock: deps.clock })
+      }
       if (config.public_network) {
         const helia = node.helia
         roots = announcer((cid, signal) => helia.routing.provide(cid, { signal }), { log })
@@ -193,7 +198,7 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
       dialOrigins(r, pin.origins ?? [], signal)
       const stall = new AbortController()
       const walkSignal = AbortSignal.any([signal, stall.signal])
-      const dog = progressWatchdog(config.pin_timeout, () => stall.abort())
+      const dog = progressWatchdog(config.pin_timeout, () => stall.abort(), deps.clock)
       let blocks = 0
       try {
         const walk = walkDag(cid, r.source, r.node.helia.getCodec, {

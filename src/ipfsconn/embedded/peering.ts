@@ -6,7 +6,7 @@
  * prunes them last. libp2p's own keep-alive reconnection gives up after five tries, so it is
  * not used.
  *
- * The timers and the randomness are injected (tests drive them by hand); `nextDelay` is the
+ * The clock and the randomness are injected (tests drive them by hand); `nextDelay` is the
  * pure backoff rule.
  *
  * @example
@@ -20,6 +20,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { errorMessage } from '../../errors.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
+import { type CancelTimer, type Clock, systemClock } from '../../util/clock.ts'
 
 /** The first delay after a failed dial or a dropped connection (Kubo's `initialDelay`). */
 export const PEERING_INITIAL_DELAY = 5_000
@@ -40,21 +41,10 @@ export function nextDelay(prev: number, random: () => number): number {
   return d
 }
 
-/** The timer functions peering uses (real ones by default). */
-export interface PeeringTimers {
-  setTimeout(fn: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-}
-
-const realTimers: PeeringTimers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as number),
-}
-
 /** Options of startPeering. */
 export interface PeeringOptions {
   log?: Logger
-  timers?: PeeringTimers
+  clock?: Clock
   random?: () => number
 }
 
@@ -70,7 +60,8 @@ interface PeerState {
   id: PeerId
   addrs: Multiaddr[]
   delay: number
-  timer?: unknown
+  /** Cancels the scheduled redial, when one is. */
+  cancel?: CancelTimer
   dialing: boolean
   /** Failures since the last connection (only the first of a streak is logged as a warning). */
   failures: number
@@ -79,7 +70,7 @@ interface PeerState {
 /** Starts keeping `addrs` (multiaddrs ending in /p2p/<id>, validated by the config) connected. */
 export function startPeering(libp2p: Libp2p, addrs: string[], opts: PeeringOptions = {}): Peering {
   const log = opts.log ?? nullLogger
-  const timers = opts.timers ?? realTimers
+  const clock = opts.clock ?? systemClock
   const random = opts.random ?? Math.random
   const life = new AbortController()
   const peers = new Map<string, PeerState>()
@@ -96,12 +87,12 @@ export function startPeering(libp2p: Libp2p, addrs: string[], opts: PeeringOptio
   const connected = (p: PeerState) => libp2p.getConnections(p.id).length > 0
 
   const schedule = (p: PeerState) => {
-    if (life.signal.aborted || p.timer !== undefined || p.dialing) return
+    if (life.signal.aborted || p.cancel !== undefined || p.dialing) return
     p.delay = nextDelay(p.delay, random)
-    p.timer = timers.setTimeout(() => {
-      p.timer = undefined
+    p.cancel = clock.timeout(p.delay, () => {
+      p.cancel = undefined
       redial(p)
-    }, p.delay)
+    })
   }
 
   const dial = async (p: PeerState) => {
@@ -133,8 +124,8 @@ export function startPeering(libp2p: Libp2p, addrs: string[], opts: PeeringOptio
   const onConnect = (evt: CustomEvent<PeerId>) => {
     const p = peers.get(evt.detail.toString())
     if (!p) return
-    if (p.timer !== undefined) timers.clearTimeout(p.timer)
-    p.timer = undefined
+    p.cancel?.()
+    p.cancel = undefined
     p.delay = 0
   }
   const onDisconnect = (evt: CustomEvent<PeerId>) => {
@@ -164,8 +155,8 @@ export function startPeering(libp2p: Libp2p, addrs: string[], opts: PeeringOptio
       libp2p.removeEventListener('peer:connect', onConnect)
       libp2p.removeEventListener('peer:disconnect', onDisconnect)
       for (const p of peers.values()) {
-        if (p.timer !== undefined) timers.clearTimeout(p.timer)
-        p.timer = undefined
+        p.cancel?.()
+        p.cancel = undefined
       }
     },
   }

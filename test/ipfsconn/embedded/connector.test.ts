@@ -15,6 +15,9 @@ import { newPin } from '../../../src/types/pin.ts'
 import { multihashKey } from '../../../src/types/cid.ts'
 import { ShutdownError, ValidationError } from '../../../src/errors.ts'
 import { bytesOf } from './blocks.ts'
+import type { Clock } from '../../../src/util/clock.ts'
+import { manualClock } from '../../support/manual_clock.ts'
+import { waitFor } from '../../support/wait.ts'
 
 /** An in-memory block collection that @helia/unixfs can write DAGs into. */
 class MemBlocks {
@@ -79,9 +82,10 @@ function cfg(over: Partial<EmbeddedConfig> = {}): EmbeddedConfig {
 async function withNode(
   fn: (ipfs: IPFSConnector, dir: string) => Promise<void>,
   over: Partial<EmbeddedConfig> = {},
+  clock?: Clock,
 ): Promise<void> {
   const dir = await tempDir()
-  const ipfs = embeddedConnector(cfg({ libp2p: false, ...over }), { configDir: dir })
+  const ipfs = embeddedConnector(cfg({ libp2p: false, ...over }), { configDir: dir, clock })
   try {
     await ipfs.ready()
     await fn(ipfs, dir)
@@ -329,19 +333,28 @@ Deno.test('embedded: a pin of a missing block fails cleanly (libp2p off, and on 
       assert.equal(await ipfs.pinLsCid(recursive(file)), 'unpinned', 'no hold left on the root')
       assert.equal((await collect(ipfs.repoGC())).length, 3)
     })
-    await withNode(async (ipfs) => {
-      const t0 = performance.now()
-      await assert.rejects(ipfs.pin(recursive(missing)), /no block arrived for 300ms/)
-      const took = performance.now() - t0
-      assert.ok(took >= 290 && took < 3000, `stalled after ${took} ms`)
-      // A caller's abort wins over the watchdog and is reported as such.
-      await assert.rejects(
-        ipfs.pin(recursive(missing), { signal: AbortSignal.timeout(50) }),
-        (err: Error) => err.name === 'TimeoutError',
-      )
-      assert.equal(await ipfs.pinLsCid(recursive(missing)), 'unpinned')
-    }, { libp2p: true, pin_timeout: 300 })
-    await new Promise((r) => setTimeout(r, 50))
+    const clock = manualClock()
+    await withNode(
+      async (ipfs) => {
+        const pin = ipfs.pin(recursive(missing))
+        let failure: unknown
+        pin.catch((err) => failure = err)
+        await waitFor(() => clock.pending() === 1, { what: 'the watchdog to be armed' })
+        await clock.advance(299)
+        assert.equal(failure, undefined, 'still waiting at 299 ms')
+        await clock.advance(1)
+        await assert.rejects(pin, /no block arrived for 300ms/)
+        // A caller's abort wins over the watchdog and is reported as such.
+        const ac = new AbortController()
+        const aborted = ipfs.pin(recursive(missing), { signal: ac.signal })
+        await waitFor(() => clock.pending() === 1, { what: 'the second watchdog' })
+        ac.abort(new DOMException('caller gave up', 'TimeoutError'))
+        await assert.rejects(aborted, (err: Error) => err.name === 'TimeoutError')
+        assert.equal(await ipfs.pinLsCid(recursive(missing)), 'unpinned')
+      },
+      { libp2p: true, pin_timeout: 300 },
+      clock,
+    )
     assert.deepEqual(leaks, [])
   } finally {
     globalThis.removeEventListener('unhandledrejection', onLeak)

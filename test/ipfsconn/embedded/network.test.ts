@@ -16,12 +16,13 @@ import {
   PEERING_INITIAL_DELAY,
   PEERING_MAX_DELAY,
   PEERING_TAG,
-  type PeeringTimers,
   startPeering,
 } from '../../../src/ipfsconn/embedded/peering.ts'
 import { PUBLIC_BOOTSTRAP_PEERS } from '../../../src/ipfsconn/embedded/public_network.ts'
 import { announcer } from '../../../src/ipfsconn/embedded/announcer.ts'
 import { ConfigError } from '../../../src/errors.ts'
+import { type ManualClock, manualClock } from '../../support/manual_clock.ts'
+import { waitFor } from '../../support/wait.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p, PeerId } from '@libp2p/interface'
@@ -185,33 +186,10 @@ Deno.test('peering backoff: 5 s, then ×1.5–2.5, at most 10 min minus up to 10
   assert.equal(nextDelay(PEERING_MAX_DELAY, () => 0), PEERING_MAX_DELAY)
 })
 
-/** Timers the test fires by hand; `next()` resolves when one is set. */
-function manualTimers() {
-  const pending = new Map<number, { fn: () => void; ms: number }>()
-  let seq = 0
-  let waiter: ((t: { id: number; ms: number }) => void) | undefined
-  const timers: PeeringTimers = {
-    setTimeout(fn, ms) {
-      const id = ++seq
-      pending.set(id, { fn, ms })
-      waiter?.({ id, ms })
-      waiter = undefined
-      return id
-    },
-    clearTimeout(h) {
-      pending.delete(h as number)
-    },
-  }
-  return {
-    timers,
-    pending,
-    next: () => new Promise<{ id: number; ms: number }>((r) => waiter = r),
-    fire(id: number) {
-      const t = pending.get(id)!
-      pending.delete(id)
-      t.fn()
-    },
-  }
+/** Waits until exactly one redial is scheduled on `clock`; returns its delay. */
+async function scheduled(clock: ManualClock): Promise<number> {
+  await waitFor(() => clock.pending() === 1, { what: 'a redial to be scheduled' })
+  return clock.nextAt()! - clock.now()
 }
 
 function connectedTo(libp2p: Libp2p, id: PeerId): Promise<void> {
@@ -233,41 +211,39 @@ Deno.test('peering: connects at start, redials with backoff while the peer is do
     openNode({ dir, network: { listen, announce: [], publicNetwork: false } })
   let a = await open(dirA, LOOPBACK)
   const b = await open(dirB, LOOPBACK)
-  const t = manualTimers()
+  const clock = manualClock()
   try {
     const addrA = a.libp2p!.getMultiaddrs()[0].toString()
     const idA = a.libp2p!.peerId
-    const peering = startPeering(b.libp2p!, [addrA], { timers: t.timers, random: () => 0 })
+    const peering = startPeering(b.libp2p!, [addrA], { clock, random: () => 0 })
     assert.deepEqual(peering.peers, [idA.toString()])
     await connectedTo(b.libp2p!, idA)
     const tags = (await b.libp2p!.peerStore.get(idA)).tags
     assert.equal(tags.get(PEERING_TAG)?.value, 100, 'tagged so that the pruner keeps it')
-    assert.equal(t.pending.size, 0)
+    assert.equal(clock.pending(), 0)
 
     // A goes away: B schedules a redial after the initial delay.
-    let timer = t.next()
     await a.stop()
-    const first = await timer
-    assert.equal(first.ms, PEERING_INITIAL_DELAY)
+    assert.equal(await scheduled(clock), PEERING_INITIAL_DELAY)
 
     // Fired while A is down: the dial fails and the next try is further away.
-    timer = t.next()
-    t.fire(first.id)
-    const second = await timer
-    assert.equal(second.ms, 7_500)
+    await clock.advance(PEERING_INITIAL_DELAY - 1)
+    assert.equal(clock.pending(), 1, 'not before its time')
+    await clock.advance(1)
+    assert.equal(await scheduled(clock), 7_500)
 
     // A is back on the same address with the same identity: the next try reconnects.
     a = await open(dirA, [addrA.replace(/\/p2p\/.*$/, '')])
     assert.ok(a.libp2p!.peerId.equals(idA))
     const back = connectedTo(b.libp2p!, idA)
-    t.fire(second.id)
+    await clock.next()
     await back
-    assert.equal(t.pending.size, 0)
+    assert.equal(clock.pending(), 0)
 
     peering.stop()
     peering.stop()
     await a.stop()
-    assert.equal(t.pending.size, 0, 'stopped: no redial is scheduled')
+    assert.equal(clock.pending(), 0, 'stopped: no redial is scheduled')
   } finally {
     await a.stop()
     await b.stop()
