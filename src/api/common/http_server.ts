@@ -186,13 +186,16 @@ export function serveHttp(opts: HttpServerOptions): HttpServer {
   const live = new Set<{ srv: ConnServer; ac: AbortController; close(): void }>()
   const refusing = new Set<Deno.Conn>()
   // The descriptor in reserve for EMFILE (see the module comment). Without read access to
-  // /dev/null there is none, and EMFILE only backs off.
+  // /dev/null there is none, and EMFILE only backs off. (Queried first: never a prompt.)
   let spare: Deno.FsFile | undefined
+  const spareAllowed = Deno.build.os !== 'windows' &&
+    Deno.permissions.querySync({ name: 'read', path: '/dev/null' }).state === 'granted'
   const takeSpare = () => {
+    if (!spareAllowed) return
     try {
       spare ??= Deno.openSync('/dev/null')
     } catch {
-      // no descriptor free yet, or no permission
+      // no descriptor free yet
     }
   }
   takeSpare()
