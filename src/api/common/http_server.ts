@@ -36,7 +36,12 @@ import {
   systemGuardClock,
 } from './conn_guard.ts'
 import { listenTarget } from './listen.ts'
-import { type ConnHandler, type ConnServer, serveConnection } from './serve_conn.ts'
+import {
+  type ConnHandler,
+  type ConnServer,
+  requireServeConnection,
+  serveConnection,
+} from './serve_conn.ts'
 
 /** How often a repeated refusal or accept error is logged. */
 const LOG_EVERY_MS = 10_000
@@ -142,6 +147,7 @@ function watchBody(req: Request, onEnd: () => void, completed: Promise<void>): R
  */
 export function serveHttp(opts: HttpServerOptions): HttpServer {
   const { log } = opts
+  requireServeConnection()
   const clock = opts.clock ?? systemGuardClock
   const targets = opts.listen.map(listenTarget)
   const maxConnections = opts.maxConnections ||

@@ -53,6 +53,16 @@ export function serveConnectionAvailable(): boolean {
   return typeof serveOn === 'function' && serveOn.length === 5
 }
 
+/** Throws, with the reason, when this Deno lacks the per-connection server (before listening). */
+export function requireServeConnection(): void {
+  if (!serveConnectionAvailable()) {
+    throw new Error(
+      `Deno ${Deno.version.deno} has no Deno[Deno.internal].serveHttpOnConnection, which the ` +
+        'HTTP APIs need (Deno 2.9.x has it)',
+    )
+  }
+}
+
 /**
  * Serves `conn` until the client closes it, `signal` aborts (the connection is dropped without
  * waiting), or `shutdown()` is called. The connection belongs to the server from here on.
@@ -62,11 +72,6 @@ export function serveConnection(
   handler: ConnHandler,
   opts: { signal: AbortSignal; onError: (err: unknown) => Response | Promise<Response> },
 ): ConnServer {
-  if (!serveOn) {
-    throw new Error(
-      `Deno ${Deno.version.deno} has no Deno[Deno.internal].serveHttpOnConnection, which the ` +
-        'HTTP APIs need (Deno 2.9.x has it)',
-    )
-  }
-  return serveOn(conn, opts.signal, handler, opts.onError, () => {})
+  requireServeConnection()
+  return serveOn!(conn, opts.signal, handler, opts.onError, () => {})
 }
