@@ -29,6 +29,7 @@
  * }
  * ```
  */
+import { type Clock, systemClock } from '../../util/clock.ts'
 
 /** Timeouts in ms, 0 = none (service.json's `read_header_timeout`, `read_timeout`, …). */
 export interface ConnTimeouts {
@@ -49,21 +50,8 @@ export const EXPIRY_KEY: Record<Expiry, string> = {
   write: 'write_timeout',
 }
 
-/** What the guard needs of a clock (a subset of the program's `Clock`). */
-export interface GuardClock {
-  now(): number
-  /** Calls `fn` once after `ms`; returns a cancel function. */
-  timeout(ms: number, fn: () => void): () => void
-}
-
-/** The real clock. */
-export const systemGuardClock: GuardClock = {
-  now: () => Date.now(),
-  timeout(ms, fn) {
-    const t = setTimeout(fn, Math.max(0, ms))
-    return () => clearTimeout(t)
-  },
-}
+/** What the guard needs of the program's clock. */
+export type GuardClock = Pick<Clock, 'now' | 'timeout'>
 
 /** A request in flight on a connection. */
 export interface RequestState {
@@ -164,7 +152,7 @@ export interface ConnGuard {
 
 /** Builds the connection table of one API. */
 export function connGuard(opts: GuardOptions): ConnGuard {
-  const clock = opts.clock ?? systemGuardClock
+  const clock = opts.clock ?? systemClock
   const t = opts.timeouts
   let open = 0
   let refusing = 0
@@ -290,7 +278,7 @@ export function defaultMaxConnections(softNofile: number | undefined): number {
 export function rateLimited(
   intervalMs: number,
   emit: (line: string) => void,
-  clock: GuardClock = systemGuardClock,
+  clock: GuardClock = systemClock,
 ): (line: string) => void {
   let last = -Infinity
   let suppressed = 0

@@ -22,6 +22,7 @@
  * await srv.stop()
  * ```
  */
+import { systemClock } from '../../util/clock.ts'
 import { errorMessage } from '../../errors.ts'
 import { listenError } from '../../net/listen_error.ts'
 import type { Logger } from '../../util/log.ts'
@@ -33,7 +34,6 @@ import {
   EXPIRY_KEY,
   type GuardClock,
   rateLimited,
-  systemGuardClock,
 } from './conn_guard.ts'
 import { listenTarget } from './listen.ts'
 import {
@@ -148,7 +148,7 @@ function watchBody(req: Request, onEnd: () => void, completed: Promise<void>): R
 export function serveHttp(opts: HttpServerOptions): HttpServer {
   const { log } = opts
   requireServeConnection()
-  const clock = opts.clock ?? systemGuardClock
+  const clock = opts.clock ?? systemClock
   const targets = opts.listen.map(listenTarget)
   const maxConnections = opts.maxConnections ||
     defaultMaxConnections(opts.softNofile ?? softOpenFilesLimit())

@@ -10,42 +10,22 @@ import {
   type ConnTimeouts,
   defaultMaxConnections,
   type Expiry,
-  type GuardClock,
   rateLimited,
   type TrackedConn,
 } from '../../../src/api/common/conn_guard.ts'
+import { manualClock } from '../../support/manual_clock.ts'
 import { parseSoftNofile, softOpenFilesLimit } from '../../../src/util/rlimit.ts'
 
-/** A synchronous manual clock: `advance` fires due timers in deadline order. */
+/** The shared manual clock, counting the timers armed on it. */
 function manual() {
-  let now = 0
-  let seq = 0
+  const clock = manualClock(0)
   let armed = 0
-  const timers = new Map<number, { at: number; fn: () => void }>()
-  const clock: GuardClock & { advance(ms: number): void; pending(): number; armed(): number } = {
-    now: () => now,
-    timeout(ms, fn) {
-      const k = seq++
-      armed++
-      timers.set(k, { at: now + Math.max(0, ms), fn })
-      return () => void timers.delete(k)
-    },
-    advance(ms) {
-      const target = now + ms
-      for (;;) {
-        let best: [number, { at: number; fn: () => void }] | undefined
-        for (const e of timers) if (e[1].at <= target && (!best || e[1].at < best[1].at)) best = e
-        if (!best) break
-        timers.delete(best[0])
-        now = best[1].at
-        best[1].fn()
-      }
-      now = target
-    },
-    pending: () => timers.size,
-    armed: () => armed,
+  const timeout = clock.timeout
+  clock.timeout = (ms, fn) => {
+    armed++
+    return timeout(ms, fn)
   }
-  return clock
+  return Object.assign(clock, { armed: () => armed })
 }
 
 const GO_DEFAULTS: ConnTimeouts = { readHeader: 5000, read: 0, write: 0, idle: 120_000 }
@@ -67,77 +47,77 @@ function setup(timeouts: Partial<ConnTimeouts> = {}, max = 100) {
   return { clock, guard, open }
 }
 
-Deno.test('guard: a connection without complete headers is closed at read_header_timeout, not before', () => {
+Deno.test('guard: a connection without complete headers is closed at read_header_timeout, not before', async () => {
   const { clock, open } = setup()
   const c = open()
-  clock.advance(4999)
+  await clock.advance(4999)
   assert.deepEqual(c.log, [])
-  clock.advance(1)
+  await clock.advance(1)
   assert.deepEqual(c.log, [{ at: 5000, why: 'header' }])
   c.conn.close()
   assert.equal(clock.pending(), 0)
 })
 
-Deno.test('guard: read_header_timeout 0 falls back to read_timeout; both 0 means no limit', () => {
+Deno.test('guard: read_header_timeout 0 falls back to read_timeout; both 0 means no limit', async () => {
   const a = setup({ readHeader: 0, read: 3000 })
   const c = a.open()
-  a.clock.advance(3000)
+  await a.clock.advance(3000)
   assert.deepEqual(c.log, [{ at: 3000, why: 'header' }])
 
   const b = setup({ readHeader: 0, read: 0 })
   const d = b.open()
-  b.clock.advance(365 * 86_400_000)
+  await b.clock.advance(365 * 86_400_000)
   assert.deepEqual(d.log, [])
   assert.equal(b.clock.pending(), 0)
 })
 
-Deno.test('guard: a keep-alive connection is closed idle_timeout after its last response', () => {
+Deno.test('guard: a keep-alive connection is closed idle_timeout after its last response', async () => {
   const { clock, open } = setup()
   const c = open()
-  clock.advance(1000)
+  await clock.advance(1000)
   const r = c.conn.request(false)
-  clock.advance(500)
+  await clock.advance(500)
   r.done() // at 1500
-  clock.advance(120_000 - 1)
+  await clock.advance(120_000 - 1)
   assert.deepEqual(c.log, [])
-  clock.advance(1)
+  await clock.advance(1)
   assert.deepEqual(c.log, [{ at: 121_500, why: 'idle' }])
 })
 
-Deno.test('guard: idle_timeout 0 falls back to read_timeout; both 0 keeps idle connections', () => {
+Deno.test('guard: idle_timeout 0 falls back to read_timeout; both 0 keeps idle connections', async () => {
   const a = setup({ idle: 0, read: 7000 })
   const c = a.open()
   c.conn.request(false).done()
-  a.clock.advance(7000)
+  await a.clock.advance(7000)
   assert.deepEqual(c.log, [{ at: 7000, why: 'idle' }])
 
   const b = setup({ idle: 0, read: 0 })
   const d = b.open()
   d.conn.request(false).done()
-  b.clock.advance(86_400_000)
+  await b.clock.advance(86_400_000)
   assert.deepEqual(d.log, [])
 })
 
-Deno.test('guard: a request in flight is never cut by the header or idle timeouts', () => {
+Deno.test('guard: a request in flight is never cut by the header or idle timeouts', async () => {
   const { clock, open } = setup()
   const c = open()
-  clock.advance(100)
+  await clock.advance(100)
   const r = c.conn.request(true) // a long upload or a long stream
-  clock.advance(3_600_000)
+  await clock.advance(3_600_000)
   assert.deepEqual(c.log, [])
   r.done()
-  clock.advance(120_000)
+  await clock.advance(120_000)
   assert.deepEqual(c.log, [{ at: 3_720_100, why: 'idle' }])
 })
 
-Deno.test('guard: a busy keep-alive connection touches the timer about once per timeout, not per request', () => {
+Deno.test('guard: a busy keep-alive connection touches the timer about once per timeout, not per request', async () => {
   const { clock, open } = setup()
   const c = open()
   for (let i = 0; i < 10_000; i++) {
     const r = c.conn.request(false)
-    clock.advance(10)
+    await clock.advance(10)
     r.done()
-    clock.advance(20)
+    await clock.advance(20)
   }
   assert.deepEqual(c.log, [])
   assert.ok(clock.armed() <= 5, `armed ${clock.armed()} timers for 10,000 requests`)
@@ -145,82 +125,82 @@ Deno.test('guard: a busy keep-alive connection touches the timer about once per 
   assert.equal(clock.pending(), 0)
 })
 
-Deno.test('guard: write_timeout counts from the headers to the end of the response', () => {
+Deno.test('guard: write_timeout counts from the headers to the end of the response', async () => {
   const { clock, open } = setup({ write: 2000 })
   const c = open()
-  clock.advance(300)
+  await clock.advance(300)
   const r = c.conn.request(false)
-  clock.advance(1999)
+  await clock.advance(1999)
   assert.deepEqual(c.log, [])
-  clock.advance(1)
+  await clock.advance(1)
   assert.deepEqual(c.log, [{ at: 2300, why: 'write' }])
   r.done() // too late: already closed, and nothing more happens
-  clock.advance(200_000)
+  await clock.advance(200_000)
   assert.equal(c.log.length, 1)
 
   const d = open()
   const s = d.conn.request(false)
-  clock.advance(1999)
+  await clock.advance(1999)
   s.done()
-  clock.advance(5000)
+  await clock.advance(5000)
   assert.deepEqual(d.log, [])
 })
 
-Deno.test('guard: read_timeout counts from the accept for the first request, from the headers after', () => {
+Deno.test('guard: read_timeout counts from the accept for the first request, from the headers after', async () => {
   const { clock, open } = setup({ read: 10_000 })
   const c = open()
-  clock.advance(4000)
+  await clock.advance(4000)
   c.conn.request(true) // body still coming
-  clock.advance(5999)
+  await clock.advance(5999)
   assert.deepEqual(c.log, [])
-  clock.advance(1)
+  await clock.advance(1)
   assert.deepEqual(c.log, [{ at: 10_000, why: 'read' }])
 
   const d = open() // accepted at 10,000
   const first = d.conn.request(true)
   first.bodyDone()
-  clock.advance(30_000) // a slow handler: the body was read, read_timeout no longer applies
+  await clock.advance(30_000) // a slow handler: the body was read, read_timeout no longer applies
   assert.deepEqual(d.log, [])
   first.done()
-  clock.advance(1000)
+  await clock.advance(1000)
   d.conn.request(true) // the second request: from its headers
-  clock.advance(9999)
+  await clock.advance(9999)
   assert.deepEqual(d.log, [])
-  clock.advance(1)
+  await clock.advance(1)
   assert.deepEqual(d.log, [{ at: 51_000, why: 'read' }])
 })
 
-Deno.test('guard: a body left unread by its handler still counts against read_timeout until the next request', () => {
+Deno.test('guard: a body left unread by its handler still counts against read_timeout until the next request', async () => {
   const { clock, open } = setup({ read: 10_000 })
   const c = open()
   const r = c.conn.request(true)
-  clock.advance(100)
+  await clock.advance(100)
   r.done() // answered without reading the body; the client may still be sending it
-  clock.advance(9899)
+  await clock.advance(9899)
   assert.deepEqual(c.log, [])
-  clock.advance(1)
+  await clock.advance(1)
   assert.deepEqual(c.log, [{ at: 10_000, why: 'read' }])
 
   const d = open() // at 10,000
   const s = d.conn.request(true)
   s.done()
-  clock.advance(500)
+  await clock.advance(500)
   d.conn.request(false).done() // the engine parsed the next request: the body was all there
-  clock.advance(60_000)
+  await clock.advance(60_000)
   assert.deepEqual(d.log, [])
 })
 
-Deno.test('guard: h2 streams in flight: the earliest deadline wins; idle only once all are done', () => {
+Deno.test('guard: h2 streams in flight: the earliest deadline wins; idle only once all are done', async () => {
   const { clock, open } = setup({ write: 5000 })
   const c = open()
   const a = c.conn.request(false) // at 0, deadline 5000
-  clock.advance(1000)
+  await clock.advance(1000)
   const b = c.conn.request(false) // at 1000, deadline 6000
   a.done()
   a.done() // idempotent
-  clock.advance(4999) // 5999
+  await clock.advance(4999) // 5999
   assert.deepEqual(c.log, [])
-  clock.advance(1)
+  await clock.advance(1)
   assert.deepEqual(c.log, [{ at: 6000, why: 'write' }])
   b.done()
 
@@ -278,16 +258,16 @@ Deno.test('rlimit: getrlimit (through FFI) reads the same soft limit as /proc/se
   assert.equal(softOpenFilesLimit(), proc)
 })
 
-Deno.test('rateLimited: one line per interval, with the count of those held back', () => {
+Deno.test('rateLimited: one line per interval, with the count of those held back', async () => {
   const clock = manual()
   const lines: string[] = []
   const log = rateLimited(10_000, (l) => lines.push(l), clock)
   log('refused')
   for (let i = 0; i < 500; i++) log('refused')
-  clock.advance(9999)
+  await clock.advance(9999)
   log('refused')
   assert.deepEqual(lines, ['refused'])
-  clock.advance(1)
+  await clock.advance(1)
   log('refused')
   assert.deepEqual(lines, ['refused', 'refused (501 more since the last report)'])
 })
