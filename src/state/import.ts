@@ -96,7 +96,9 @@ async function swapIn(building: string, path: string): Promise<void> {
   await syncPath(building)
   for (const f of [`${path}-wal`, `${path}-shm`]) await removeIfPresent(f)
   await Deno.rename(building, path)
-  await syncPath(dirname(path))
+  // Makes the rename durable. Best effort: not every platform can sync a folder, and either file
+  // is a whole pinset until then.
+  await syncPath(dirname(path)).catch(() => {})
   await removeIfPresent(`${building}-shm`)
 }
 

@@ -38,7 +38,7 @@ export type ImportSource = string | ReadableStream<Uint8Array>
 /** Pins per batch. */
 const BATCH = 1000
 /** Batches the worker may send before this thread has taken them. */
-const AHEAD = 8
+const AHEAD = 32
 
 /** Applies `state import`'s overrides to a pin. */
 export function applyOverrides(pin: Pin, o: ImportOverrides): Pin {

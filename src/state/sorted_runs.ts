@@ -48,8 +48,9 @@ export interface SortedRunsOptions {
 
 const DEFAULT_RUN_BYTES = 32 * 1024 * 1024
 const DEFAULT_BATCH = 1000
-/** Bytes read from a run file at a time during the merge. */
+/** Bytes read from a run file at a time during the merge, at most (see `sorted`). */
 const READ_CHUNK = 1024 * 1024
+const MIN_READ_CHUNK = 64 * 1024
 /** Bytes written to a run file at a time. */
 const WRITE_CHUNK = 1024 * 1024
 /** Per record: key length and value length, u32 little-endian each. */
@@ -175,7 +176,12 @@ export class SortedRuns {
     this.#reading = true
     const sources: RunSource[] = []
     try {
-      for (const path of this.#runs) sources.push(await FileRun.open(path))
+      // The read buffers of all runs together stay within about one run's budget.
+      const chunk = Math.max(
+        MIN_READ_CHUNK,
+        Math.min(READ_CHUNK, Math.floor(this.#runBytes / Math.max(1, this.#runs.length))),
+      )
+      for (const path of this.#runs) sources.push(await FileRun.open(path, chunk))
       if (this.#keys.length > 0) {
         const order = this.#order()
         sources.push(new MemoryRun(this.#keys, this.#offs, this.#arena, order))
@@ -301,12 +307,15 @@ class FileRun implements RunSource {
   #pos = 0
   #eof = false
 
-  private constructor(file: Deno.FsFile) {
+  readonly #chunk: number
+
+  private constructor(file: Deno.FsFile, chunk: number) {
     this.#file = file
+    this.#chunk = chunk
   }
 
-  static async open(path: string): Promise<FileRun> {
-    return new FileRun(await Deno.open(path, { read: true }))
+  static async open(path: string, chunk: number): Promise<FileRun> {
+    return new FileRun(await Deno.open(path, { read: true }), chunk)
   }
 
   advance(): boolean | Promise<boolean> {
@@ -344,7 +353,7 @@ class FileRun implements RunSource {
    */
   async #fill(): Promise<void> {
     const rest = this.#buf.subarray(this.#pos)
-    let need = READ_CHUNK
+    let need = this.#chunk
     if (rest.length >= HEADER) {
       const view = new DataView(rest.buffer, rest.byteOffset, HEADER)
       need = Math.max(need, HEADER + view.getUint32(0, true) + view.getUint32(4, true))
