@@ -32,9 +32,9 @@ export interface ReplacePinsetOptions {
 
 /**
  * Replaces the pinset of the Deno KV database at `path` (created if absent) with `pins` (records
- * of stored pins, see import_parse.ts); a CID given twice keeps its last pin. Resolves with the number of
- * pins in the new state. On any error the database at `path` is left untouched and nothing else
- * remains.
+ * of stored pins, see import_parse.ts); a CID given twice keeps its last pin. Resolves with the
+ * number of pins in the new state. On any error the database at `path` is left untouched and
+ * nothing else remains.
  */
 export async function replacePinset(
   path: string,
