@@ -13,7 +13,6 @@
  * const init = await libp2pOptions(privateKey, { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], publicNetwork: false })
  * ```
  */
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2pOptions } from 'libp2p'
 import type { PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
