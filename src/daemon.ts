@@ -37,6 +37,8 @@ export interface PeerOptions {
   logging: Logging
   leave?: boolean
   bootstrap?: string[]
+  /** Wraps the slow module loads of a start (the CLI says so when a first start downloads them). */
+  loading?: <T>(load: Promise<T>) => Promise<T>
 }
 
 /** A running peer. */
@@ -53,6 +55,9 @@ export interface Peer {
 export async function startPeer(opts: PeerOptions): Promise<Peer> {
   const log = opts.logging.get('cluster')
   const cfg = await loadServiceConfig(opts.configDir, opts.env)
+  // The connector's module (Helia for the embedded node) loads while the rest of the peer starts.
+  const connector = (opts.loading ?? ((p) => p))(loadConnector(cfg))
+  connector.catch(() => {}) // awaited (and reported) in build()
   const ident = await loadIdentity(opts.configDir, opts.env)
   const lock = await acquireLock(opts.configDir)
   const stack: { name: string; stop: () => Promise<void> | void }[] = [{
@@ -70,7 +75,7 @@ export async function startPeer(opts: PeerOptions): Promise<Peer> {
     stack.length = 0
   }
   try {
-    return await build(opts, cfg, ident, lock, stack, stopAll, log)
+    return await build(opts, cfg, connector, ident, lock, stack, stopAll, log)
   } catch (err) {
     await stopAll()
     throw err
@@ -80,6 +85,7 @@ export async function startPeer(opts: PeerOptions): Promise<Peer> {
 async function build(
   opts: PeerOptions,
   cfg: ServiceConfig,
+  connector: Promise<ConnectorFactory>,
   ident: Awaited<ReturnType<typeof loadIdentity>>,
   _lock: FolderLock,
   stack: { name: string; stop: () => Promise<void> | void }[],
@@ -105,7 +111,7 @@ async function build(
   })
   stack.push({ name: 'host', stop: () => host.stop() })
 
-  const ipfs: IPFSConnector = await buildConnector(opts, cfg)
+  const ipfs: IPFSConnector = (await connector)(opts.configDir)
   stack.push({ name: 'ipfs connector', stop: () => ipfs.stop() })
 
   let ipfsIdCache: { id?: string; addresses?: string[] } = {}
@@ -192,12 +198,21 @@ async function build(
   }
 }
 
-async function buildConnector(opts: PeerOptions, cfg: ServiceConfig): Promise<IPFSConnector> {
-  if (cfg.embedded) {
+/** Builds the configured IPFS connector in a config folder. */
+type ConnectorFactory = (configDir: string) => IPFSConnector
+
+/**
+ * Loads the module of the configured IPFS connector only: the embedded node's (Helia and its
+ * libp2p stack, hundreds of npm packages) is imported when service.json asks for it, never for
+ * the ipfshttp connector.
+ */
+async function loadConnector(cfg: ServiceConfig): Promise<ConnectorFactory> {
+  const embedded = cfg.embedded
+  if (embedded) {
     const { embeddedConnector } = await import('./ipfsconn/embedded/connector.ts')
-    return embeddedConnector(cfg.embedded, { configDir: opts.configDir })
+    return (configDir) => embeddedConnector(embedded, { configDir })
   }
-  return ipfsHttpConnector(cfg.ipfshttp ?? ipfsHttpSection.defaults())
+  return () => ipfsHttpConnector(cfg.ipfshttp ?? ipfsHttpSection.defaults())
 }
 
 /** Options of runDaemon: a peer plus the process's signals. */
