@@ -37,8 +37,6 @@ export interface PeerOptions {
   logging: Logging
   leave?: boolean
   bootstrap?: string[]
-  /** Wraps the slow module loads of a start (the CLI says so when a first start downloads them). */
-  loading?: <T>(load: Promise<T>) => Promise<T>
 }
 
 /** A running peer. */
@@ -56,7 +54,7 @@ export async function startPeer(opts: PeerOptions): Promise<Peer> {
   const log = opts.logging.get('cluster')
   const cfg = await loadServiceConfig(opts.configDir, opts.env)
   // The connector's module (Helia for the embedded node) loads while the rest of the peer starts.
-  const connector = (opts.loading ?? ((p) => p))(loadConnector(cfg))
+  const connector = loadConnector(cfg)
   connector.catch(() => {}) // awaited (and reported) in build()
   const ident = await loadIdentity(opts.configDir, opts.env)
   const lock = await acquireLock(opts.configDir)

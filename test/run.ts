@@ -1,7 +1,7 @@
 /**
  * The test command (`deno task test`, what `.ci/run` runs): makes sure the real programs the tests
- * drive exist (Kubo, ipfs-cluster-ctl/-service 1.1.6, built from the Go module proxy when missing),
- * runs the static checks (`deno fmt --check`, `deno lint`, `deno task check`) when the whole suite
+ * drive exist (Kubo, ipfs-cluster-ctl/-service 1.1.6, built from the Go module proxy when missing)
+ * and the npm dependencies are installed, runs the static checks (`deno fmt --check`, `deno lint`, `deno task check`) when the whole suite
  * runs, then every test file, and ends with the line `N passed, N failed`, in which each static
  * check counts as one check.
  *
@@ -44,6 +44,23 @@ async function ensureTools(): Promise<void> {
   if (!res.success) {
     console.error('test: building the Go tools failed; tests needing them will fail')
   }
+}
+
+/**
+ * Installs the npm dependencies into node_modules (deno.json sets `nodeModulesDir: "manual"`: no
+ * other command installs them), quietly; a no-op when they are up to date.
+ */
+async function ensureNpm(): Promise<void> {
+  if (!(await exists(join(root, 'node_modules', '.deno')))) {
+    console.error('test: installing the npm dependencies into node_modules (first run only)…')
+  }
+  const res = await new Deno.Command(deno, {
+    args: ['install', '--quiet'],
+    cwd: root,
+    stdout: 'inherit',
+    stderr: 'inherit',
+  }).output()
+  if (!res.success) console.error('test: deno install failed; tests needing npm packages will fail')
 }
 
 /** The static checks of a whole run: a name and the deno arguments. */
@@ -110,6 +127,7 @@ export function summary(
 
 if (import.meta.main) {
   await ensureTools()
+  await ensureNpm()
   const staticFailed = Deno.args.length === 0 ? await staticChecks(root) : undefined
   const report = await Deno.makeTempFile({ suffix: '.xml' })
   const args = Deno.args.length ? Deno.args : ['test/']

@@ -10,15 +10,13 @@
 import { join } from 'node:path'
 import { logging } from '../../src/util/log.ts'
 import type { ParsedFlags } from '../flags.ts'
-import { slowLoadNotice } from '../slow_load.ts'
 import type { Ctx } from './context.ts'
 import { exists, initConfig } from './init.ts'
 
 /** `daemon` with its parsed flags: runs the peer until a signal; resolves to the exit code. */
 export async function daemon(f: ParsedFlags, ctx: Ctx): Promise<number> {
-  const loading = slowLoadNotice((line) => ctx.io.stderr(line))
   // The peer's modules load while init (if asked) writes the folder.
-  const peerModule = loading(import('../../src/daemon.ts'))
+  const peerModule = import('../../src/daemon.ts')
   peerModule.catch(() => {}) // awaited below
   if (f.bool('init') && !(await exists(join(ctx.configDir, 'service.json')))) {
     const code = await initConfig(ctx, {
@@ -38,6 +36,5 @@ export async function daemon(f: ParsedFlags, ctx: Ctx): Promise<number> {
     leave: f.bool('leave'),
     bootstrap: f.string('bootstrap').split(',').map((s) => s.trim()).filter(Boolean),
     signals: ctx.io.signals,
-    loading,
   })
 }

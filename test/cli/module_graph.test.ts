@@ -10,7 +10,7 @@ import { deepEqual, ok } from 'node:assert/strict'
 const ROOT = new URL('../..', import.meta.url)
 
 interface Graph {
-  /** Local modules (paths from the repository root) and npm packages the static imports reach. */
+  /** Local modules (paths from the repository root) and the npm packages they import. */
   local: string[]
   npm: string[]
   /** Modules imported dynamically from the static graph (paths from the repository root). */
@@ -37,7 +37,6 @@ async function staticGraph(entry: string): Promise<Graph> {
     info.modules.map((m: InfoModule) => [m.specifier, m]),
   )
   const redirects: Record<string, string> = info.redirects ?? {}
-  const npmDeps: Record<string, { dependencies?: string[] }> = info.npmPackages ?? {}
   const local = new Set<string>()
   const direct = new Set<string>()
   const dynamic = new Set<string>()
@@ -51,8 +50,15 @@ async function staticGraph(entry: string): Promise<Graph> {
     seen.add(s)
     const m = modules.get(s)
     if (!m) continue
+    // deno.json has nodeModulesDir "manual": npm modules are files under node_modules.
+    const nm = s.lastIndexOf('/node_modules/')
+    if (nm >= 0) {
+      const path = s.slice(nm + '/node_modules/'.length).split('/')
+      direct.add(path[0].startsWith('@') ? `${path[0]}/${path[1]}` : path[0])
+      continue
+    }
     if (m.kind === 'npm') {
-      direct.add(m.npmPackage!)
+      direct.add(m.npmPackage!.slice(0, m.npmPackage!.indexOf('@', 1)))
       continue
     }
     if (s.startsWith('file:')) local.add(rel(s))
@@ -62,16 +68,7 @@ async function staticGraph(entry: string): Promise<Graph> {
       else stack.push(d.code.specifier)
     }
   }
-  const npm = new Set<string>()
-  const todo = [...direct]
-  while (todo.length) {
-    const p = todo.pop()!
-    if (npm.has(p)) continue
-    npm.add(p)
-    todo.push(...(npmDeps[p]?.dependencies ?? []))
-  }
-  const name = (p: string) => p.slice(0, p.indexOf('@', 1))
-  return { local: [...local].sort(), npm: [...npm].map(name).sort(), dynamic: [...dynamic].sort() }
+  return { local: [...local].sort(), npm: [...direct].sort(), dynamic: [...dynamic].sort() }
 }
 
 Deno.test('module graph: the entry and `service version`/help load no npm package', async () => {
@@ -81,6 +78,7 @@ Deno.test('module graph: the entry and `service version`/help load no npm packag
   const service = await staticGraph('cli/service/main.ts')
   deepEqual(service.npm, [], 'service front: no npm package')
   ok(service.local.length <= 16, service.local.join(' '))
+  ok((await staticGraph('src/config/identity.ts')).npm.length > 0, 'the walker sees npm imports')
   deepEqual(service.dynamic, [
     'cli/service/daemon.ts',
     'cli/service/init.ts',
@@ -101,6 +99,7 @@ Deno.test('module graph: ctl loads the REST client, no server, state, consensus 
 
 Deno.test('module graph: the daemon reaches Helia and the UnixFS importer only dynamically', async () => {
   const daemon = await staticGraph('src/daemon.ts')
+  ok(daemon.npm.includes('libp2p'), daemon.npm.join(' '))
   const heavy = daemon.npm.filter((p) =>
     /^(helia|@helia\/|ipfs-unixfs-importer|ipfs-unixfs-exporter|blockstore-fs|datastore-fs)/.test(p)
   )

@@ -25,16 +25,17 @@ export interface RunResult {
 
 /**
  * The `deno run` flags of a deno.json task (`service`, `ctl`, `start`): everything between `run`
- * and the script. Tests start the program with exactly these, as users do, so a permission the
- * tasks lack fails a test before it fails a user.
+ * and the script, in the task's last command (the ones before it install the dependencies).
+ * Tests start the program with exactly these, as users do, so a permission the tasks lack fails
+ * a test before it fails a user.
  */
 export function taskFlags(task: 'service' | 'ctl' | 'start'): string[] {
   const cfg = JSON.parse(Deno.readTextFileSync(join(ROOT, 'deno.json')))
   const words = String(cfg.tasks?.[task] ?? '').split(/\s+/)
-  const run = words.indexOf('run')
   const script = words.indexOf('cli/main.ts')
-  if (words[0] !== 'deno' || run < 0 || script < run) {
-    throw new Error(`deno.json task ${task} is not "deno run <flags> cli/main.ts …"`)
+  const run = words.lastIndexOf('run', script)
+  if (script < 0 || run < 1 || words[run - 1] !== 'deno') {
+    throw new Error(`deno.json task ${task} does not end in "deno run <flags> cli/main.ts …"`)
   }
   return words.slice(run + 1, script)
 }
