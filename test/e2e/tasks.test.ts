@@ -8,17 +8,10 @@
  */
 import { equal, match, ok } from 'node:assert/strict'
 import { join } from 'node:path'
-import { runCmd, type RunResult } from '../support/peer.ts'
+import { freePort, runCmd, type RunResult, type StartTask, startTask } from '../support/peer.ts'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 const TLS = join(ROOT, 'test', 'fixtures', 'tls')
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: '127.0.0.1', port: 0 })
-  const port = (l.addr as Deno.NetAddr).port
-  l.close()
-  return port
-}
 
 /** `deno task <args>` from the repository, as a user types it. */
 function task(args: string[], env: Record<string, string>): Promise<RunResult> {
@@ -30,8 +23,7 @@ Deno.test('tasks: deno task service, start and ctl work over TLS and basic auth 
   const port = freePort()
   const maddr = `/ip4/127.0.0.1/tcp/${port}`
   const env = { IPFS_CLUSTER_PATH: join(dir, 'cluster') }
-  let daemon: Deno.ChildProcess | undefined
-  let logs = ''
+  let daemon: StartTask | undefined
   try {
     await t.step('deno task service init', async () => {
       const r = await task(['service', 'init', '--ipfs', 'embedded', '--randomports'], env)
@@ -50,25 +42,8 @@ Deno.test('tasks: deno task service, start and ctl work over TLS and basic auth 
     })
 
     await t.step('deno task start serves the configured peer', async () => {
-      daemon = new Deno.Command(Deno.execPath(), {
-        args: ['task', 'start'],
-        cwd: ROOT,
-        env,
-        stdin: 'null',
-        stdout: 'piped',
-        stderr: 'piped',
-      }).spawn()
-      const dec = new TextDecoder()
-      for (const s of [daemon.stdout, daemon.stderr]) {
-        ;(async () => {
-          for await (const b of s) logs += dec.decode(b)
-        })()
-      }
-      const end = Date.now() + 120_000
-      while (!logs.includes('IPFS Cluster is READY')) {
-        if (Date.now() > end) throw new Error(`not ready:\n${logs}`)
-        await new Promise((r) => setTimeout(r, 100))
-      }
+      daemon = startTask(env)
+      await daemon.ready(120_000)
     })
 
     // NODE_EXTRA_CA_CERTS makes ctl verify the server against the test CA (the certificate names
@@ -104,18 +79,15 @@ Deno.test('tasks: deno task service, start and ctl work over TLS and basic auth 
     })
 
     await t.step('deno task service state export after the daemon stops', async () => {
-      daemon!.kill('SIGTERM')
-      equal((await daemon!.status).code, 0, logs)
+      const logs = daemon!.logs()
+      equal(await daemon!.stop(), 0, logs)
       daemon = undefined
       const r = await task(['service', 'state', 'export'], env)
       equal(r.code, 0, r.stderr)
       equal(JSON.parse(r.stdout.trim()).cid, cid)
     })
   } finally {
-    if (daemon) {
-      daemon.kill('SIGKILL')
-      await daemon.status
-    }
+    await daemon?.stop()
     await Deno.remove(dir, { recursive: true })
   }
 })

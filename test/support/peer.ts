@@ -16,6 +16,14 @@ const MAIN = join(ROOT, 'cli', 'main.ts')
 /** Where the Go tools are built (test/tools/build-go-tools.sh). */
 export const TOOLS_BIN = join(ROOT, '.tools', 'bin')
 
+/** A free TCP port on 127.0.0.1 (the OS picks one; the listener is closed at once). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: '127.0.0.1', port: 0 })
+  const port = (l.addr as Deno.NetAddr).port
+  l.close()
+  return port
+}
+
 /** Result of a CLI run. */
 export interface RunResult {
   code: number
@@ -197,6 +205,53 @@ export async function startPeerProcess(opts: PeerProcessOptions): Promise<PeerPr
       if (!exited) child.kill('SIGKILL')
       await status
       await pumps
+    },
+  }
+}
+
+/** A running `deno task start` (the README's command, as typed), its output collected. */
+export interface StartTask {
+  logs(): string
+  /** Resolves when the peer logs READY; throws with the logs when it does not within `ms`. */
+  ready(ms: number): Promise<void>
+  /** SIGTERM (the task passes it on to the peer); resolves with the exit code. */
+  stop(): Promise<number>
+}
+
+/** Runs `deno task start` from the repository with `env` (IPFS_CLUSTER_PATH, ports…). */
+export function startTask(env: Record<string, string>): StartTask {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ['task', 'start'],
+    cwd: ROOT,
+    env,
+    stdin: 'null',
+    stdout: 'piped',
+    stderr: 'piped',
+  }).spawn()
+  let logs = ''
+  let exited = false
+  const dec = new TextDecoder()
+  const pumps = Promise.all([child.stdout, child.stderr].map(async (s) => {
+    for await (const b of s) logs += dec.decode(b)
+  }))
+  const status = child.status.then((s) => {
+    exited = true
+    return s
+  })
+  return {
+    logs: () => logs,
+    async ready(ms) {
+      const end = Date.now() + ms
+      while (!logs.includes('IPFS Cluster is READY')) {
+        if (exited || Date.now() > end) throw new Error(`not ready:\n${logs}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    },
+    async stop() {
+      if (!exited) child.kill('SIGTERM')
+      const s = await status
+      await pumps
+      return s.code
     },
   }
 }
