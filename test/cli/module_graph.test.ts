@@ -1,9 +1,9 @@
 /**
  * What each entry loads before it runs: the static import graphs (from `deno info --json`) that a
- * command evaluates, and so, with deno.json's `npm-lazy-caching`, the npm packages a first run
- * downloads. `service version` and help load no npm package, ctl loads no server code, and the
- * daemon reaches the embedded IPFS node (Helia) and the UnixFS importer only through dynamic
- * imports, taken when the config or a request needs them.
+ * command evaluates (deno.json's `lazy-dynamic-imports`: a dynamic import loads when it is taken).
+ * `service version` and help load no npm package, ctl loads no server code, and the daemon
+ * reaches the embedded IPFS node (Helia) and the UnixFS importer only through dynamic imports,
+ * taken when the config or a request needs them.
  */
 import { deepEqual, ok } from 'node:assert/strict'
 
