@@ -71,7 +71,10 @@ Deno.test({
       '--ipfs-public-network',
     ])
     assert.equal(refused.code, 1)
-    assert.match(refused.stderr, /^--ipfs-public-network applies to the embedded IPFS node/)
+    assert.match(
+      refused.stderr,
+      /^Incorrect Usage: --ipfs-public-network applies to the embedded IPFS node/,
+    )
 
     const peer = await startPeerProcess({
       ipfs: 'embedded',
