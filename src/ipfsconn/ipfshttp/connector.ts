@@ -24,7 +24,14 @@ import { formatDuration } from '../../types/duration.ts'
 import type { IPFSID } from '../../types/id.ts'
 import type { Pin } from '../../types/pin.ts'
 import { parseNodeAddress } from './address.ts'
-import { abortableSleep, IPFSRequestError, type KuboCall, KuboClient } from './client.ts'
+import {
+  abortableSleep,
+  IPFSRequestError,
+  type KuboCall,
+  KuboClient,
+  kuboErrorMessage,
+  responseError,
+} from './client.ts'
 import type { KuboClientDeps } from './client.ts'
 import { blockPutQuery } from './codecs.ts'
 import type { IPFSHttpConfig } from './config.ts'
@@ -151,14 +158,17 @@ class IPFSHttpConnector implements IPFSConnector {
     }
     this.#maybeTriggerInformers()
     // Origins are dialled in the background and given up when the pin ends, as in the reference.
-    const origins = new AbortController()
+    const dial = (pin.origins ?? []).slice(0, MAX_ORIGINS)
+    const origins = dial.length > 0 ? new AbortController() : undefined
     try {
-      const bg = AbortSignal.any(signal ? [origins.signal, signal] : [origins.signal])
-      for (const o of (pin.origins ?? []).slice(0, MAX_ORIGINS)) {
-        this.#swarmConnect(o, bg, 0).then(
-          () => this.#log.debug(`swarm-connect success to origin: ${o}`),
-          (err) => this.#log.debug(`swarm-connect to origin ${o} failed: ${errorMessage(err)}`),
-        )
+      if (origins) {
+        const bg = AbortSignal.any(signal ? [origins.signal, signal] : [origins.signal])
+        for (const o of dial) {
+          this.#swarmConnect(o, bg, 0).then(
+            () => this.#log.debug(`swarm-connect success to origin: ${o}`),
+            (err) => this.#log.debug(`swarm-connect to origin ${o} failed: ${errorMessage(err)}`),
+          )
+        }
       }
       if (pin.pin_update) {
         // pin/update reuses the old DAG, but only when the old CID is pinned recursively here.
@@ -174,7 +184,7 @@ class IPFSHttpConnector implements IPFSConnector {
       await this.#pinAdd(pin, opts)
       this.#log.info(`IPFS Pin request succeeded: ${pin.cid}`)
     } finally {
-      origins.abort()
+      origins?.abort()
       this.#maybeTriggerInformers()
     }
   }
@@ -470,12 +480,19 @@ class IPFSHttpConnector implements IPFSConnector {
       this.#cfg.ipfs_request_timeout,
     )
     try {
-      const res = await call.post()
-      const want = multihashKey(parseCid(cid))
+      const res = await call.send()
+      if (res.status !== 200) {
+        const text = await res.text()
+        // Kubo: "path '<cid>' is not pinned"; the reference matches the suffix. It is the answer
+        // for every new pin, so it is read without raising an error first.
+        if (kuboErrorMessage(text)?.endsWith('not pinned')) return 'unpinned'
+        throw responseError(call.path, res.status, text)
+      }
       for await (const v of readJsonLines(res.body!)) {
         checkStreamError(call, v)
         const obj = asObject(v, call.path)
         if (obj.Keys && typeof obj.Keys === 'object') {
+          const want = multihashKey(parseCid(cid))
           for (const [k, info] of Object.entries(obj.Keys as Record<string, unknown>)) {
             const c = cidFromJson(k)
             if (c && multihashKey(parseCid(c)) === want) {
@@ -488,10 +505,7 @@ class IPFSHttpConnector implements IPFSConnector {
       }
       return 'unpinned'
     } catch (err) {
-      const e = call.error(err)
-      // Kubo: "path '<cid>' is not pinned"; the reference matches the suffix.
-      if (e instanceof IPFSRequestError && e.ipfsMessage?.endsWith('not pinned')) return 'unpinned'
-      throw e
+      throw call.error(err)
     } finally {
       call.end()
     }

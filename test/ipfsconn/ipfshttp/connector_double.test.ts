@@ -508,6 +508,36 @@ Deno.test('abort signals and timeouts end calls with the right error', async () 
   })
 })
 
+Deno.test('a long-lived caller signal keeps no listener per finished call', async () => {
+  await withDouble(async (d) => {
+    const ipfs = ipfsHttpConnector(testConfig(d.multiaddr))
+    const ctl = new AbortController()
+    let listeners = 0
+    const add = ctl.signal.addEventListener.bind(ctl.signal)
+    const remove = ctl.signal.removeEventListener.bind(ctl.signal)
+    ctl.signal.addEventListener = (...args: Parameters<typeof add>) => {
+      listeners++
+      add(...args)
+    }
+    ctl.signal.removeEventListener = (...args: Parameters<typeof remove>) => {
+      listeners--
+      remove(...args)
+    }
+    for (let i = 0; i < 20; i++) {
+      await ipfs.pin(newPin(cidV0(`signal-${i}`)), { signal: ctl.signal })
+      await ipfs.id(ctl.signal)
+    }
+    assert.equal(listeners, 0, 'every call removed the listener it added')
+    // And the signal still reaches a call in flight.
+    d.state.pinProgress = { steps: 10, intervalMs: 30, stallAt: 1 }
+    const pinning = ipfs.pin(newPin(A), { signal: ctl.signal })
+    await waitFor(() => (d.state.calls.get('pin/add') ?? 0) >= 21)
+    ctl.abort(new Error('caller gave up'))
+    await assert.rejects(pinning, { message: 'caller gave up' })
+    await ipfs.stop()
+  })
+})
+
 Deno.test('stop() aborts requests in flight, refuses new ones, and is idempotent', async () => {
   await withDouble(async (d) => {
     d.state.pinProgress = { steps: 10, intervalMs: 30, stallAt: 1 }
