@@ -25,7 +25,7 @@ import { declaredTooLarge, tooLargeMessage } from './body.ts'
 import { corsPolicy } from './cors.ts'
 import { boundMultiaddr, listenTarget } from './listen.ts'
 import { ndjsonResponse, type StreamOptions } from './ndjson.ts'
-import { type ErrorBodyFn, type Responder, responder } from './response.ts'
+import { type ErrorBodyFn, knownBodySize, type Responder, responder } from './response.ts'
 import { router, type RouteSpec } from './router.ts'
 
 /** What a route handler gets. */
@@ -226,8 +226,10 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       status: res.status,
       size: 0,
     }
-    if (!res.body) {
-      writeAccess(commonLogLine(record))
+    // A body of known size is logged at once; reading `res.body` would make it a stream.
+    const known = knownBodySize(res)
+    if (known !== undefined || !res.body) {
+      writeAccess(commonLogLine({ ...record, size: known ?? 0 }))
       return res
     }
     const body = countBody(res.body, (size) => writeAccess(commonLogLine({ ...record, size })))
