@@ -17,7 +17,11 @@ export function formatTime(t: number | Date | undefined): string {
   const ms = t instanceof Date ? t.getTime() : t
   if (ms === undefined || ms === 0 || Number.isNaN(ms)) return ZERO_TIME
   const iso = new Date(ms).toISOString() // 2026-01-02T03:04:05.678Z
-  return iso.replace(/\.(\d*?)0*Z$/, (_m, frac: string) => (frac ? `.${frac}Z` : 'Z'))
+  // Drop the fraction's trailing zeros, and its dot when nothing is left (.670Z → .67Z, .000Z → Z).
+  let end = iso.length - 1
+  while (iso.charCodeAt(end - 1) === 48) end--
+  if (iso.charCodeAt(end - 1) === 46) end--
+  return iso.slice(0, end) + 'Z'
 }
 
 /** Parses an RFC3339 timestamp into epoch ms; the zero time gives 0. Throws on malformed input. */
@@ -29,10 +33,16 @@ export function parseTime(s: string): number {
   const ms = Date.parse(s)
   if (Number.isNaN(ms)) throw new ValidationError(`invalid RFC3339 time ${JSON.stringify(s)}`)
   // Date.parse rolls impossible days over (Feb 30 → Mar 2); Go rejects them ("day out of range").
-  const [y, mo, d] = s.slice(0, 10).split('-').map(Number)
-  const day = new Date(Date.UTC(y, mo - 1, d))
-  if (day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d) {
+  const d = Number(s.slice(8, 10))
+  if (d > 28 && d > daysInMonth(Number(s.slice(0, 4)), Number(s.slice(5, 7)))) {
     throw new ValidationError(`invalid RFC3339 time ${JSON.stringify(s)}: day out of range`)
   }
   return ms
+}
+
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+function daysInMonth(year: number, month: number): number {
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  return month === 2 && leap ? 29 : DAYS[month - 1]
 }
