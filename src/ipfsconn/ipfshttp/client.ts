@@ -1,7 +1,8 @@
 /**
- * The HTTP layer under the connector: `POST <api>/api/v0/<path>` with plain `fetch`, over TCP or
- * a unix socket, with the reference's error texts, its rate limit after repeated transport
- * failures, per-call timeouts and cancellation, and one switch (`stop`) that aborts everything.
+ * The HTTP layer under the connector: `POST <api>/api/v0/<path>` through the HTTP/1.1 client of
+ * http1.ts (keep-alive connections over TCP or a unix socket), with the reference's error texts,
+ * its rate limit after repeated transport failures, per-call timeouts and cancellation, and one
+ * switch (`stop`) that aborts everything.
  *
  * A call is a scope: open it, post, read the body under `call.signal`, and pass anything thrown
  * through `call.error()` so that aborts, timeouts and transport failures come out as the right
@@ -21,9 +22,10 @@
  * }
  * ```
  */
-import { ClusterError, ConfigError, errorMessage, IPFSError, ShutdownError } from '../../errors.ts'
+import { ClusterError, errorMessage, IPFSError, ShutdownError } from '../../errors.ts'
 import { formatDuration } from '../../types/duration.ts'
 import type { NodeAddress } from './address.ts'
+import { type Dialer, Http1Client, type Http1Response } from './http1.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
 import { JsonLineError } from './ndjson.ts'
 
@@ -50,7 +52,8 @@ export class IPFSRequestError extends IPFSError {
 
 /** What the client needs from the outside; everything has a default. */
 export interface KuboClientDeps {
-  fetch?: typeof fetch
+  /** Opens a connection to the daemon (tests inject transport failures here). */
+  dial?: Dialer
   now?: () => number
   /** Waits `ms` or rejects with the signal's reason. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
@@ -84,36 +87,25 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
 /** Talks HTTP to one Kubo RPC API. */
 export class KuboClient {
   readonly #addr: NodeAddress
-  readonly #fetch: typeof fetch
+  readonly #http: Http1Client
   readonly #now: () => number
   readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>
   readonly #log: Logger
   readonly #stop = new AbortController()
-  readonly #httpClient?: Deno.HttpClient
   #failures = 0
   #nextSlot = 0
   #rateLimited = false
 
   constructor(addr: NodeAddress, deps: KuboClientDeps) {
     this.#addr = addr
-    this.#fetch = deps.fetch ?? fetch
     this.#now = deps.now ?? Date.now
     this.#sleep = deps.sleep ?? abortableSleep
     this.#log = deps.log ?? nullLogger
-    if (addr.unixPath) {
-      // Deno's fetch reaches a unix socket through a client whose "proxy" is the socket. It needs
-      // read and write permission on the socket path.
-      try {
-        this.#httpClient = Deno.createHttpClient({
-          proxy: { transport: 'unix', path: addr.unixPath },
-        })
-      } catch (err) {
-        throw new ConfigError(
-          `ipfs_connector.ipfshttp.node_multiaddress: cannot use unix socket ${addr.unixPath}: ` +
-            errorMessage(err),
-        )
-      }
-    }
+    // A unix socket needs read and write permission on its path, checked when it is dialled.
+    this.#http = new Http1Client(
+      addr.unixPath ? { unixPath: addr.unixPath } : { hostname: addr.hostname!, port: addr.port! },
+      { dial: deps.dial },
+    )
   }
 
   /** True once stop() was called. */
@@ -135,7 +127,7 @@ export class KuboClient {
   stop(): void {
     if (this.stopped) return
     this.#stop.abort(new ShutdownError('IPFS connector is shut down'))
-    this.#httpClient?.close()
+    this.#http.close()
   }
 
   /** @internal */
@@ -152,19 +144,18 @@ export class KuboClient {
   async send(
     path: string,
     signal: AbortSignal,
-    body?: BodyInit,
+    body?: Uint8Array | ReadableStream<Uint8Array>,
     contentType?: string,
-  ): Promise<Response> {
+  ): Promise<Http1Response> {
     await this.#waitForSlot(signal)
-    const init: RequestInit & { client?: Deno.HttpClient } = { method: 'POST', signal }
-    if (body !== undefined) {
-      init.body = body
-      if (contentType) init.headers = { 'content-type': contentType }
-    }
-    if (this.#httpClient) init.client = this.#httpClient
-    let res: Response
+    let res: Http1Response
     try {
-      res = await this.#fetch(this.url(path), init)
+      res = await this.#http.request({
+        path: `${this.#addr.path}/${path}`,
+        body,
+        contentType,
+        signal,
+      })
     } catch (err) {
       if (!signal.aborted) {
         this.#failures++
@@ -203,6 +194,7 @@ export class KuboCall {
   #timer?: ReturnType<typeof setTimeout>
   #cause?: Error
   #follow?: () => void
+  #res?: Http1Response
 
   constructor(client: KuboClient, path: string, opts: CallOptions) {
     this.#client = client
@@ -251,7 +243,10 @@ export class KuboCall {
   }
 
   /** Posts and checks the status: anything but 200 becomes an IPFSRequestError. */
-  async post(body?: BodyInit, contentType?: string): Promise<Response> {
+  async post(
+    body?: Uint8Array | ReadableStream<Uint8Array>,
+    contentType?: string,
+  ): Promise<Http1Response> {
     const res = await this.send(body, contentType)
     if (res.status === 200) return res
     const text = await res.text()
@@ -259,10 +254,14 @@ export class KuboCall {
   }
 
   /** Posts; any status is returned (for answers where an error status is an expected result). */
-  async send(body?: BodyInit, contentType?: string): Promise<Response> {
+  async send(
+    body?: Uint8Array | ReadableStream<Uint8Array>,
+    contentType?: string,
+  ): Promise<Http1Response> {
     if (this.#client.stopped) throw new ShutdownError('IPFS connector is shut down')
     this.signal.throwIfAborted()
-    return await this.#client.send(this.path, this.signal, body, contentType)
+    this.#res = await this.#client.send(this.path, this.signal, body, contentType)
+    return this.#res
   }
 
   /** Maps anything thrown inside the scope to the error the caller should see. */
@@ -285,6 +284,8 @@ export class KuboCall {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
     this.#unfollow()
+    // An answer not read to its end holds its connection: close it.
+    this.#res?.cancel()
   }
 }
 

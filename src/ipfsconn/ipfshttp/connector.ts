@@ -1,7 +1,7 @@
 /**
  * The IPFS connector for a Kubo daemon: every call of the reference's `ipfshttp` component over
- * the Kubo RPC API (`POST /api/v0/<cmd>`), with plain `fetch` (see docs/ipfshttp.md for why not
- * kubo-rpc-client), over TCP or a unix socket.
+ * the Kubo RPC API (`POST /api/v0/<cmd>`), through a small HTTP/1.1 client (http1.ts; see
+ * docs/ipfshttp.md for why neither kubo-rpc-client nor fetch), over TCP or a unix socket.
  *
  * @example
  * ```ts
@@ -226,7 +226,7 @@ class IPFSHttpConnector implements IPFSConnector {
       const call = this.#call(`pin/ls?stream=true&type=${t}`, signal, deadline - Date.now())
       try {
         const res = await call.post()
-        for await (const v of readJsonLines(res.body!)) {
+        for await (const v of readJsonLines(res)) {
           checkStreamError(call, v)
           const obj = asObject(v, call.path)
           if (obj.Keys && typeof obj.Keys === 'object') {
@@ -258,8 +258,8 @@ class IPFSHttpConnector implements IPFSConnector {
         let head: Uint8Array | undefined
         let lines = 0
         let last = 10
-        for await (const chunk of res.body!) {
-          head ??= chunk.subarray(0, 16)
+        for (let chunk; (chunk = await res.read()) !== null;) {
+          head ??= chunk.slice(0, 16) // a copy: the chunk is only valid until the next read
           for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) lines++
           if (chunk.length) last = chunk[chunk.length - 1]
         }
@@ -340,7 +340,7 @@ class IPFSHttpConnector implements IPFSConnector {
     const call = this.#call('repo/gc?stream-errors=true', signal, this.#cfg.repogc_timeout)
     try {
       const res = await call.post()
-      for await (const v of readJsonLines(res.body!)) {
+      for await (const v of readJsonLines(res)) {
         const obj = asObject(v, call.path)
         const item: IPFSRepoGCItem = {}
         const key = cidFromJson(obj.Key)
@@ -376,7 +376,7 @@ class IPFSHttpConnector implements IPFSConnector {
     const call = this.#call(`block/get?arg=${cid}`, signal, this.#cfg.ipfs_request_timeout)
     try {
       const res = await call.post()
-      return new Uint8Array(await res.arrayBuffer())
+      return await res.bytes()
     } catch (err) {
       throw call.error(err)
     } finally {
@@ -432,7 +432,7 @@ class IPFSHttpConnector implements IPFSConnector {
     )
     try {
       const res = await call.post(body, contentType)
-      for await (const v of readJsonLines(res.body!)) {
+      for await (const v of readJsonLines(res)) {
         checkStreamError(call, v)
         const key = cidFromJson(asObject(v, call.path).Key)
         const k = key ? multihashKey(parseCid(key)) : undefined
@@ -488,7 +488,7 @@ class IPFSHttpConnector implements IPFSConnector {
         if (kuboErrorMessage(text)?.endsWith('not pinned')) return 'unpinned'
         throw responseError(call.path, res.status, text)
       }
-      for await (const v of readJsonLines(res.body!)) {
+      for await (const v of readJsonLines(res)) {
         checkStreamError(call, v)
         const obj = asObject(v, call.path)
         if (obj.Keys && typeof obj.Keys === 'object') {
@@ -528,7 +528,7 @@ class IPFSHttpConnector implements IPFSConnector {
     let confirmed = false
     try {
       const res = await call.post()
-      for await (const v of readJsonLines(res.body!)) {
+      for await (const v of readJsonLines(res)) {
         checkStreamError(call, v)
         const obj = asObject(v, call.path)
         if (obj.Progress !== undefined) {
@@ -568,7 +568,7 @@ class IPFSHttpConnector implements IPFSConnector {
     try {
       const res = await call.post()
       let value: unknown
-      for await (const v of readJsonLines(res.body!)) {
+      for await (const v of readJsonLines(res)) {
         checkStreamError(call, v)
         if (value === undefined) value = v
       }

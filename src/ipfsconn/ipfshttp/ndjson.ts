@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * for await (const v of readJsonLines(res.body!)) console.log(v) // {"Progress":3} … {"Pins":[…]}
+ * for await (const v of readJsonLines(res)) console.log(v) // {"Progress":3} … {"Pins":[…]}
  * ```
  */
 
@@ -12,36 +12,19 @@ export class JsonLineError extends Error {
   override name = 'JsonLineError'
 }
 
-/**
- * Bytes asked for per read of a byte stream (an HTTP body). Deno's default reader allocates a
- * 64 KiB chunk for every read, which made reading Kubo's one-line answers cost more than the
- * request itself (~55 µs a call, measured for docs/performance.md); one reused 16 KiB buffer
- * reads them at the price of `text()` and a long listing in few reads.
- */
-const READ_BYTES = 16 * 1024
+/** Where lines come from: a body stream, or an answer of http1.ts read chunk by chunk. */
+export type LineSource = ReadableStream<Uint8Array> | {
+  /** The next bytes (valid until the next call), or null at the end. */
+  read(): Promise<Uint8Array | null>
+  cancel(): void | Promise<void>
+}
 
-/** A reader over a body: one reused buffer when it is a byte stream (fetch bodies are). */
-function chunkReader(body: ReadableStream<Uint8Array>) {
-  let byob: ReadableStreamBYOBReader | undefined
-  try {
-    byob = body.getReader({ mode: 'byob' })
-  } catch {
-    // not a byte stream (a stream built in JS): chunks as they were enqueued
-  }
-  if (!byob) {
-    const reader = body.getReader()
-    return { read: () => reader.read(), reader }
-  }
-  const r = byob
-  let buf = new Uint8Array(READ_BYTES)
+/** A stream body's chunks through the same two calls. */
+function streamSource(body: ReadableStream<Uint8Array>) {
+  const reader = body.getReader()
   return {
-    async read(): Promise<ReadableStreamReadResult<Uint8Array>> {
-      const res = await r.read(buf)
-      // The buffer came back (transferred): read into it again once its bytes are decoded.
-      if (res.value) buf = new Uint8Array(res.value.buffer)
-      return res
-    },
-    reader: r,
+    read: async () => (await reader.read()).value ?? null,
+    cancel: () => reader.cancel().catch(() => {}),
   }
 }
 
@@ -51,20 +34,20 @@ function chunkReader(body: ReadableStream<Uint8Array>) {
  * cancels the body, which closes the connection (and so cancels the daemon-side operation).
  */
 export async function* readJsonLines(
-  body: ReadableStream<Uint8Array>,
+  body: LineSource,
 ): AsyncGenerator<unknown, void, undefined> {
-  const { read, reader } = chunkReader(body)
+  const source = body instanceof ReadableStream ? streamSource(body) : body
   const decoder = new TextDecoder()
   let buf = ''
   let done = false
   try {
     while (!done) {
-      const r = await read()
-      if (r.done) {
+      const chunk = await source.read()
+      if (chunk === null) {
         done = true
         buf += decoder.decode()
       } else {
-        buf += decoder.decode(r.value, { stream: true })
+        buf += decoder.decode(chunk, { stream: true })
       }
       // Walk the lines by index and keep only the tail: slicing the buffer per line would copy
       // a large chunk once per line.
@@ -79,9 +62,7 @@ export async function* readJsonLines(
     }
     if (buf.trim() !== '') yield parseLine(buf)
   } finally {
-    // The lock is not released: nothing reads the body after us, and releasing it makes a
-    // TypeError (with its stack) for the reader's closed promise, ~10 µs a call.
-    if (!done) await reader.cancel().catch(() => {})
+    if (!done) await source.cancel()
   }
 }
 

@@ -5,11 +5,16 @@
 import assert from 'node:assert/strict'
 import { IPFSError, ShutdownError } from '../../../src/errors.ts'
 import { ipfsHttpConnector } from '../../../src/ipfsconn/ipfshttp/connector.ts'
+import type { Http1Target } from '../../../src/ipfsconn/ipfshttp/http1.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { kuboError, startKuboDouble } from '../../support/kubo_double.ts'
 import { cidV0, rawBlock, testConfig, waitFor } from './helpers.ts'
 
 const A = cidV0('a')
+const dialReal = (t: Http1Target) =>
+  'unixPath' in t
+    ? Deno.connect({ transport: 'unix', path: t.unixPath })
+    : Deno.connect({ hostname: t.hostname, port: t.port })
 const B = cidV0('b')
 
 async function withDouble(
@@ -402,14 +407,14 @@ Deno.test('transport failures: after 10 in a row, 1 request per second until one
     let clock = 0
     const waits: number[] = []
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr), {
-      fetch: (input, init) => {
+      dial: (t) => {
         if (failNext > 0) {
           failNext--
           return Promise.reject(
-            new TypeError('error sending request: Connection refused (os error 111)'),
+            new Deno.errors.ConnectionRefused('Connection refused (os error 111)'),
           )
         }
-        return fetch(input, init)
+        return dialReal(t)
       },
       now: () => clock,
       sleep: (ms) => {
@@ -446,9 +451,11 @@ Deno.test('ready: retries id every second until it answers; honours its signal',
     let failures = 2
     const waits: number[] = []
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr, { connect_swarms_delay: 30 }), {
-      fetch: (input, init) => {
-        if (failures-- > 0) return Promise.reject(new TypeError('Connection refused'))
-        return fetch(input, init)
+      dial: (t) => {
+        if (failures-- > 0) {
+          return Promise.reject(new Deno.errors.ConnectionRefused('Connection refused'))
+        }
+        return dialReal(t)
       },
       sleep: (ms) => {
         waits.push(ms)
@@ -467,7 +474,7 @@ Deno.test('ready: retries id every second until it answers; honours its signal',
     await ipfs.stop()
 
     const never = ipfsHttpConnector(testConfig(d.multiaddr), {
-      fetch: () => Promise.reject(new TypeError('Connection refused')),
+      dial: () => Promise.reject(new Deno.errors.ConnectionRefused('Connection refused')),
     })
     const ctl = new AbortController()
     setTimeout(() => ctl.abort(new Error('gave up')), 50)

@@ -83,7 +83,7 @@ function byteStream(bytes: Uint8Array, piece: number, onCancel?: () => void) {
   })
 }
 
-Deno.test('readJsonLines: a byte stream is read into one buffer, lines longer than a read', async () => {
+Deno.test('readJsonLines: a byte stream in pieces of any size, lines longer than a piece', async () => {
   // One value far longer than a read, a "é" cut between two reads, many short lines.
   const long = 'x'.repeat(40_000)
   const text = `{"Name":"${long}"}\n{"A":"é"}\n` + '{"Progress":1}\n'.repeat(3000) + '{"Pins":[]}'
