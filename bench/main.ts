@@ -36,7 +36,9 @@ import {
 } from './measures.ts'
 import { type Implementation, implementations, type ImplKey } from './peers.ts'
 import { Processes } from './process.ts'
+import { loopbackNetns } from '../test/support/netns.ts'
 import { type RaftBenchFigures, raftBenchLines, runRaftBench } from './raft.ts'
+import { stateReaderBench } from './state_reader.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -161,31 +163,16 @@ async function commandOutput(cmd: string, args: string[]): Promise<string> {
  * code, or undefined when namespaces are not available here (the caller then runs in place).
  */
 async function runInNetns(args: string[], log: (m: string) => void): Promise<number | undefined> {
-  const unshare = Deno.uid?.() === 0 ? ['unshare', '-n'] : ['unshare', '-rn']
-  const probe = await new Deno.Command(unshare[0], {
-    args: [...unshare.slice(1), 'sh', '-c', 'ip link set lo up'],
-    stdout: 'null',
-    stderr: 'null',
-  }).output().catch(() => undefined)
-  if (!probe || probe.code !== 0) {
+  const netns = await loopbackNetns()
+  if (!netns) {
     log(
       'warning: no network namespace (unshare -n / ip unavailable): running in place; the Go ' +
         "peer's libp2p host may probe the LAN for a NAT gateway at start",
     )
     return undefined
   }
-  const child = new Deno.Command(unshare[0], {
-    args: [
-      ...unshare.slice(1),
-      'sh',
-      '-c',
-      'ip link set lo up && exec "$0" "$@"',
-      Deno.execPath(),
-      'run',
-      '-A',
-      fileURLToPath(import.meta.url),
-      ...args,
-    ],
+  const child = new Deno.Command(netns.cmd, {
+    args: netns.args(Deno.execPath(), ['run', '-A', fileURLToPath(import.meta.url), ...args]),
     env: { [NETNS_ENV]: '1', DENO_NO_UPDATE_CHECK: '1' },
     stdin: 'inherit',
     stdout: 'inherit',
@@ -404,6 +391,7 @@ async function main(args: string[]): Promise<number> {
   const results: Record<ImplKey, ImplResults> = { ours: { errors: [] }, go: { errors: [] } }
   let baseline: BaselineResult | undefined
   let raftFigures: RaftBenchFigures | undefined
+  let readerLines: string[] = []
   let failed = false
   const attempt = async (impl: Implementation, what: string, f: () => Promise<void>) => {
     try {
@@ -476,6 +464,13 @@ async function main(args: string[]): Promise<number> {
         log(`raft bench failed: ${(err as Error).message}`)
       }
     }
+    // Issue 6: the state import reader alone (NDJSON, pretty-printed, one line).
+    if (selected.includes('ours')) {
+      readerLines = await stateReaderBench(files.pinsLarge, log).catch((err) => {
+        failed = true
+        return [`state reader bench failed: ${(err as Error).message}`]
+      })
+    }
   } finally {
     await procs.stopAll()
     Deno.removeSignalListener('SIGINT', onSignal)
@@ -534,6 +529,7 @@ async function main(args: string[]): Promise<number> {
     out.push('raft (issue 3): three in-process nodes with real Deno KV storage')
     out.push(...raftLines)
   }
+  if (readerLines.length) out.push('', ...readerLines)
   out.push(summaryLine(rows, raftLines))
   console.log(out.join('\n'))
 

@@ -18,6 +18,7 @@
  * ```
  */
 import { join } from 'node:path'
+import { systemClock } from '../src/util/clock.ts'
 
 /** A started process. */
 export interface Proc {
@@ -144,9 +145,9 @@ function signalNumber(sig: Deno.Signal): number {
   return n[sig] ?? 0
 }
 
-/** Resolves after `ms`. */
+/** Resolves after `ms` of real time (benches measure real time). */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms))
+  return systemClock.sleep(ms)
 }
 
 /** Resident set size now and at its peak (VmHWM), in bytes; undefined once the process is gone. */

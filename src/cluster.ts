@@ -53,6 +53,7 @@ import {
 } from './errors.ts'
 import type { Logger } from './util/log.ts'
 import { nullLogger } from './util/log.ts'
+import { type Clock, systemClock } from './util/clock.ts'
 
 /** What a Cluster is built from. */
 export interface ClusterDeps {
@@ -67,7 +68,8 @@ export interface ClusterDeps {
   allocate?: (req: AllocationRequest) => Promise<string[]>
   /** This peer's cluster swarm addresses (with /p2p/). */
   addresses?: () => string[]
-  now?: () => number
+  /** Time for timestamps, expiry and the loops' intervals (default: the system clock). */
+  clock?: Clock
   log?: Logger
 }
 
@@ -83,12 +85,14 @@ export interface AllocationRequest {
 
 const FOLLOWER_ERROR =
   'this peer is configured to be in follower mode. Write operations are disabled'
+/** Alerts kept for `alerts()`; the list starts over past this many, as the reference's does. */
+const MAX_ALERTS = 1000
 
 /** One cluster peer. */
 export class Cluster implements ClusterRPC {
   readonly peerId: string
   #d: ClusterDeps
-  #now: () => number
+  #clock: Clock
   #log: Logger
   #alerts: Alert[] = []
   #ipfsId: IPFSID = { addresses: [], error: '' }
@@ -99,7 +103,7 @@ export class Cluster implements ClusterRPC {
   constructor(deps: ClusterDeps) {
     this.#d = deps
     this.peerId = deps.peerId
-    this.#now = deps.now ?? Date.now
+    this.#clock = deps.clock ?? systemClock
     this.#log = deps.log ?? nullLogger
   }
 
@@ -109,8 +113,10 @@ export class Cluster implements ClusterRPC {
   }
 
   /**
-   * Waits for consensus and IPFS, then starts the loops: tracker sync, informers, ping metric,
-   * state sync (expired pins) and alert collection. Resolves when the peer is ready.
+   * Waits for consensus and IPFS, then starts the loops: tracker sync, informers and the ping
+   * metric (at once, then periodically), state sync (expired pins; first after one
+   * `state_sync_interval`, as the reference's timer, so a restart does not read the whole pinset
+   * again) and alert collection. Resolves when the peer is ready.
    */
   async start(signal?: AbortSignal): Promise<void> {
     const s = signal ? AbortSignal.any([signal, this.#stop.signal]) : this.#stop.signal
@@ -126,7 +132,7 @@ export class Cluster implements ClusterRPC {
     this.#loops.push(
       this.#every(0, () => this.#pushInformers()),
       this.#every(c.monitor_ping_interval, () => this.#ping()),
-      this.#every(c.state_sync_interval, () => this.stateSync()),
+      this.#every(c.state_sync_interval, () => this.stateSync(), c.state_sync_interval),
       this.#collectAlerts(),
     )
   }
@@ -140,19 +146,23 @@ export class Cluster implements ClusterRPC {
     return this.#stopped
   }
 
-  #every(intervalMs: number, fn: () => Promise<void>): Promise<void> {
+  /** Runs `fn` after `firstMs`, then every `intervalMs` (0: the informers' interval) until stop. */
+  #every(intervalMs: number, fn: () => Promise<void>, firstMs = 0): Promise<void> {
     const signal = this.#stop.signal
+    const clock = this.#clock
     return (async () => {
-      while (!signal.aborted) {
+      if (firstMs > 0) await clock.sleep(firstMs, signal)
+      for (;;) {
         try {
           await fn()
         } catch (err) {
           if (!signal.aborted) this.#log.warn(`loop: ${errorMessage(err)}`)
         }
-        const wait = intervalMs || this.#informerInterval()
-        await sleep(wait, signal)
+        await clock.sleep(intervalMs || this.#informerInterval(), signal)
       }
-    })()
+    })().catch((err) => {
+      if (!signal.aborted) this.#log.error(`loop stopped: ${errorMessage(err)}`)
+    })
   }
 
   #informerInterval(): number {
@@ -177,32 +187,38 @@ export class Cluster implements ClusterRPC {
       ipfs_addresses: this.#ipfsId.addresses,
     })
     const ttl = this.#d.config.monitor_ping_interval * 2
-    await this.#d.monitor.publishMetric(newMetric('ping', this.peerId, value, ttl, this.#now()))
+    await this.#d.monitor.publishMetric(
+      newMetric('ping', this.peerId, value, ttl, this.#clock.now()),
+    )
   }
 
   async #collectAlerts(): Promise<void> {
     try {
       for await (const a of this.#d.monitor.alerts(this.#stop.signal)) {
+        // A follower can do nothing about an alert, so it does not record them (reference).
+        if (this.#d.config.follower_mode) continue
+        if (this.#alerts.length > MAX_ALERTS) this.#alerts.length = 0
         this.#alerts.unshift(a)
-        if (this.#alerts.length > 1000) this.#alerts.length = 0
       }
     } catch (err) {
       if (!isAbortError(err)) this.#log.warn(`alerts: ${errorMessage(err)}`)
     }
   }
 
-  /** Unpins pins whose expire_at has passed (the reference's StateSync). */
+  /**
+   * Unpins pins whose `expire_at` has passed (the reference's StateSync): strictly before now, and
+   * never a pin whose `expire_at` is the zero time or the Unix epoch (both mean "no expiry").
+   * Followers leave that to the peers that may write.
+   */
   async stateSync(): Promise<void> {
     if (this.#d.config.follower_mode) return
-    const now = this.#now()
+    const now = this.#clock.now()
     for await (const pin of this.#d.consensus.state().list(this.#stop.signal)) {
-      if (!pin.expire_at || pin.expire_at.startsWith('0001-')) continue
-      if (parseTime(pin.expire_at) <= now) {
-        this.#log.info(`unpinning ${pin.cid}: expired at ${pin.expire_at}`)
-        await this.#d.consensus.logUnpin(pin, this.#stop.signal).catch((err) =>
-          this.#log.warn(`unpinning expired ${pin.cid}: ${errorMessage(err)}`)
-        )
-      }
+      if (!expiredAt(pin, now)) continue
+      this.#log.info(`unpinning ${pin.cid}: pin expired at ${pin.expire_at}`)
+      await this.#unpinPin(pin, this.#stop.signal).catch((err) =>
+        this.#log.error(`unpinning expired ${pin.cid}: ${errorMessage(err)}`)
+      )
     }
   }
 
@@ -267,10 +283,8 @@ export class Cluster implements ClusterRPC {
     const pin = newPin(c, opts)
     const existing = await this.#d.consensus.state().get(c)
     this.#setupReplication(pin)
-    if (pin.expire_at && !pin.expire_at.startsWith('0001-')) {
-      if (parseTime(pin.expire_at) < this.#now()) {
-        throw new ValidationError('pin.ExpireAt set before current time')
-      }
+    if (!isZeroTime(pin.expire_at) && parseTime(pin.expire_at) < this.#clock.now()) {
+      throw new ValidationError('pin.ExpireAt set before current time')
     }
     if (existing) {
       if (existing.type !== pin.type) {
@@ -286,7 +300,7 @@ export class Cluster implements ClusterRPC {
         )
       }
     }
-    pin.timestamp = formatTime(this.#now())
+    pin.timestamp = formatTime(this.#clock.now())
     if (!isPinEverywhere(pin)) {
       pin.allocations = await this.#allocate(pin, existing)
     }
@@ -295,23 +309,25 @@ export class Cluster implements ClusterRPC {
     return pin
   }
 
+  /** 0 means the configured factor; then the reference's checks, in its order and words. */
   #setupReplication(pin: Pin) {
     const cfg = this.#d.config
     if (pin.replication_factor_min === 0) pin.replication_factor_min = cfg.replication_factor_min
     if (pin.replication_factor_max === 0) pin.replication_factor_max = cfg.replication_factor_max
     const min = pin.replication_factor_min
     const max = pin.replication_factor_max
-    if (isPinEverywhere(pin)) {
-      pin.allocations = []
-      return
+    if (isPinEverywhere(pin)) pin.allocations = []
+    if (min === 0 || max === 0) {
+      throw new ValidationError('cluster.replication_factor_min and max must be set')
     }
-    if (min < -1 || max < -1) throw new ValidationError('replication factors must be >= -1')
+    if (min > max) throw new ValidationError('cluster.replication_factor_min is larger than max')
+    if (min < -1) throw new ValidationError('cluster.replication_factor_min is wrong')
+    if (max < -1) throw new ValidationError('cluster.replication_factor_max is wrong')
     if ((min === -1) !== (max === -1)) {
       throw new ValidationError(
-        'cluster.replication_factor_min and max must be -1 together (pin everywhere)',
+        'cluster.replication_factor_min and max must be -1 when one of them is',
       )
     }
-    if (max < min) throw new ValidationError('cluster.replication_factor_min is larger than max')
   }
 
   async #allocate(pin: Pin, existing: Pin | undefined): Promise<string[]> {
@@ -337,11 +353,13 @@ export class Cluster implements ClusterRPC {
     if (!existing) throw new NotFoundError(PIN_NOT_FOUND)
     if (existing.type !== 'pin') throw new ValidationError('this pin type cannot be updated')
     const pin: Pin = { ...existing, cid: normalizeCid(to), pin_update: normalizeCid(from) }
-    pin.timestamp = formatTime(this.#now())
+    const now = this.#clock.now()
+    pin.timestamp = formatTime(now)
     if (opts.name) pin.name = opts.name
-    if (opts.expire_at && !opts.expire_at.startsWith('0001-')) {
-      if (parseTime(opts.expire_at) > this.#now()) pin.expire_at = opts.expire_at
+    if (!isZeroTime(opts.expire_at) && parseTime(opts.expire_at) > now) {
+      pin.expire_at = opts.expire_at
     }
+    checkPinSize(pin)
     await this.#d.consensus.logPin(pin, signal)
     return pin
   }
@@ -352,7 +370,11 @@ export class Cluster implements ClusterRPC {
 
   async unpin(cid: string, signal?: AbortSignal): Promise<Pin> {
     this.#checkWritable()
-    const pin = await this.pinGet(cid, signal)
+    return await this.#unpinPin(await this.pinGet(cid, signal), signal)
+  }
+
+  /** The reference's rules per pin type (user unpins and expiry alike). */
+  async #unpinPin(pin: Pin, signal?: AbortSignal): Promise<Pin> {
     switch (pin.type) {
       case 'pin':
       case 'meta-pin':
@@ -508,7 +530,8 @@ function bareID(id: string, error: string): ID {
 
 /** Rejects a pin the state could not store, before it reaches a batch it would fail whole. */
 function checkPinSize(pin: Pin) {
-  const size = encodePin(storedPin(pin)).length
+  // Bytes, as the state counts them: a name in a non-Latin script takes 2–3 bytes a character.
+  const size = new TextEncoder().encode(encodePin(storedPin(pin))).length
   if (size > MAX_PIN_BYTES) {
     throw new ValidationError(
       `pin is too large to store: ${size} bytes of JSON (name, metadata and allocations ` +
@@ -517,15 +540,21 @@ function checkPinSize(pin: Pin) {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const t = setTimeout(done, ms)
-    function done() {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done)
-  })
+/** Go's `time.IsZero` on an `expire_at`: unset. */
+function isZeroTime(t: string | undefined): boolean {
+  return !t || t.startsWith('0001-01-01T00:00:00')
+}
+
+/**
+ * The reference's `Pin.ExpiredAt(now)`: the zero time and the Unix epoch (what older versions
+ * stored for "none") never expire. An `expire_at` that does not parse never expires either.
+ */
+function expiredAt(pin: Pin, now: number): boolean {
+  if (isZeroTime(pin.expire_at)) return false
+  try {
+    const at = parseTime(pin.expire_at)
+    return at !== 0 && at < now
+  } catch {
+    return false
+  }
 }

@@ -197,7 +197,19 @@ async function build(
 async function buildConnector(opts: PeerOptions, cfg: ServiceConfig): Promise<IPFSConnector> {
   if (cfg.embedded) {
     const { embeddedConnector } = await import('./ipfsconn/embedded/connector.ts')
-    return embeddedConnector(cfg.embedded, { configDir: opts.configDir })
+    const ipfs = embeddedConnector(cfg.embedded, {
+      configDir: opts.configDir,
+      log: opts.logging.get('embedded'),
+    })
+    // Started here, not lazily: a busy swarm port is a start-up error (one line, exit 1), like
+    // a busy API port, rather than a peer that serves without its IPFS node.
+    try {
+      await ipfs.ready()
+    } catch (err) {
+      await ipfs.stop()
+      throw err
+    }
+    return ipfs
   }
   return ipfsHttpConnector(cfg.ipfshttp ?? ipfsHttpSection.defaults())
 }

@@ -8,12 +8,10 @@
  * const cmd = findCommand(COMMANDS, 'pin')?.subcommands?.find((c) => c.name === 'add')
  * ```
  */
-import { base58btc } from 'multiformats/bases/base58'
-import * as Digest from 'multiformats/hashes/digest'
 import type { AddedOutput, AddParams } from '../../src/api/rest/client.ts'
 import { defaultAddParams } from '../../src/api/rest/client_add.ts'
 import type { GlobalPinInfo, Pin, TrackerStatus } from '../../src/types/mod.ts'
-import { formatTime, parseCid, TRACKER_STATUSES } from '../../src/types/mod.ts'
+import { formatTime, isPeerId, parseCid, TRACKER_STATUSES } from '../../src/types/mod.ts'
 import type { ActionContext } from './context.ts'
 import { type FlagDef, parseGoDuration } from './flags.ts'
 import {
@@ -29,6 +27,7 @@ import {
   goSort,
 } from './format_text.ts'
 import { goJsonIndent } from './format_json.ts'
+import { escapeControl } from '../../src/util/escape.ts'
 import { makeDot } from './graph.ts'
 
 /** A command or a group of subcommands. */
@@ -59,20 +58,6 @@ const waitFlags = (statusDesc: string): FlagDef[] => [
   { names: ['wait-limit', 'wl'], kind: 'int', usage: WAIT_LIMIT_DESC, default: 0 },
   { names: ['wait-timeout', 'wt'], kind: 'duration', usage: WAIT_TIMEOUT_DESC, default: 0 },
 ]
-
-/** True when `s` decodes as a libp2p peer ID (base58 multihash or a libp2p-key CID). */
-export function isPeerId(s: string): boolean {
-  if (s === '') return false
-  try {
-    if (s.startsWith('1') || s.startsWith('Q')) {
-      Digest.decode(base58btc.baseDecode(s))
-      return true
-    }
-    return parseCid(s).code === 0x72
-  } catch {
-    return false
-  }
-}
 
 function parseMetadata(ctx: ActionContext, list: string[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {}
@@ -116,7 +101,6 @@ async function wait(
     return await ctx.client().waitFor(cid, target, {
       limit,
       timeoutMs: timeoutMs > 1000 ? timeoutMs : 0,
-      sleep: ctx.io.sleep ? (ms) => ctx.sleep(ms) : undefined,
     })
   } catch (err) {
     return await ctx.fail('waiting for pin status', err)
@@ -790,7 +774,7 @@ but usually are:
           if (name === '') {
             return await ctx.respond(
               ctx.client().metricNames(),
-              (list) => (list ?? []).map((s) => s + '\n').join(''),
+              (list) => (list ?? []).map((s) => escapeControl(s) + '\n').join(''),
             )
           }
           const now = ctx.now()

@@ -12,8 +12,10 @@
 import { ApiError, type RestClient } from '../../src/api/rest/client.ts'
 import { DeadlineExceededError } from '../../src/api/rest/client_wait.ts'
 import type { ParsedFlags } from './flags.ts'
+import { type Clock, systemClock } from '../../src/util/clock.ts'
 import { goJsonIndent } from './format_json.ts'
 import { formatError } from './format_text.ts'
+import { escapeControl } from '../../src/util/escape.ts'
 
 /** The I/O ctlMain is given. Only stdout, stderr and env are required. */
 export interface CtlIO {
@@ -21,10 +23,11 @@ export interface CtlIO {
   stderr: (s: string) => void | Promise<void>
   env: Record<string, string>
   stdin?: ReadableStream<Uint8Array>
-  /** Sleep used by `pin add` (1 s before the status) and `--wait` polling; injectable for tests. */
-  sleep?: (ms: number) => Promise<void>
-  /** Clock for relative times ("Expires in: …"), epoch ms. */
-  now?: () => number
+  /**
+   * Time: relative times ("Expires in: …"), the 1 s pause of `pin add`, `--wait` polling and
+   * deadlines, request timeouts (default: the system clock; tests pass a manual one).
+   */
+  clock?: Clock
   /** Writes `health graph --file`; default Deno.writeTextFile. */
   writeFile?: (path: string, text: string) => Promise<void>
 }
@@ -90,8 +93,8 @@ export function actionContext(o: {
     io,
     encoding,
     client: o.client,
-    now: () => (io.now ?? Date.now)(),
-    sleep: (ms) => (io.sleep ?? ((t) => new Promise<void>((r) => setTimeout(r, t))))(ms),
+    now: () => (io.clock ?? systemClock).now(),
+    sleep: (ms) => (io.clock ?? systemClock).sleep(ms),
     write,
     print: async (value, text) => {
       await write(encoding === 'json' ? goJsonIndent(value) + '\n' : text(value))
@@ -125,7 +128,7 @@ export function actionContext(o: {
     },
     fail: async (doing, err) => {
       if (err instanceof CtlExit) throw err
-      await io.stderr(`error ${doing}: ${errorText(err)}\n`)
+      await io.stderr(`error ${doing}: ${escapeControl(errorText(err))}\n`)
       throw new CtlExit(exitCodeOf(err))
     },
   }

@@ -3,6 +3,10 @@
  * formatters.go). Each function returns the exact text, trailing newline included. Inputs are the
  * REST client's decoded objects (Go zero values filled in), so `null` lists print as Go's nil.
  *
+ * Every string that comes from the server goes through `esc` (control characters escaped, see
+ * src/util/escape.ts): the reference prints them raw, so a pin named `x\r\nX-Injected: 1` forged
+ * an output line. Strings without control characters print exactly as the reference prints them.
+ *
  * @example
  * ```ts
  * formatVersion({ version: '1.1.6' }) // '1.1.6\n'
@@ -18,6 +22,7 @@ import type {
 import { goTime, isZeroTime } from '../../src/api/rest/client_decode.ts'
 import { exactInt } from '../../src/api/rest/client_json.ts'
 import type { Alert, GlobalPinInfo, ID, Metric, Pin } from '../../src/types/mod.ts'
+import { escapeControl as esc } from '../../src/util/escape.ts'
 import { goFixed, humanBytes, relTime } from './humanize.ts'
 
 /** Go's sort.Strings order (byte order, not locale order). */
@@ -39,31 +44,33 @@ export function padLeft(s: string, w: number): string {
 
 /** How Go prints an api.Cid: an undefined CID prints as "b" (empty base32). */
 function cidText(c: string | null | undefined): string {
-  return c ? c : 'b'
+  return c ? esc(c) : 'b'
 }
 
 /** An ID block (`id`, `peers ls`). */
 export function formatID(id: ID): string {
-  if (id.error) return `${id.id} | ERROR: ${id.error}\n`
-  let s = `${id.id} | ${id.peername} | Sees ${(id.cluster_peers?.length ?? 0) - 1} other peers\n`
+  if (id.error) return `${esc(id.id)} | ERROR: ${esc(id.error)}\n`
+  let s = `${esc(id.id)} | ${esc(id.peername)} | Sees ${
+    (id.cluster_peers?.length ?? 0) - 1
+  } other peers\n`
   s += '  > Addresses:\n'
-  for (const a of goSort(id.addresses ?? [])) s += `    - ${a}\n`
-  if (id.ipfs?.error) return s + `  > IPFS ERROR: ${id.ipfs.error}\n`
-  s += `  > IPFS: ${id.ipfs?.id ?? ''}\n`
-  for (const a of goSort(id.ipfs?.addresses ?? [])) s += `    - ${a}\n`
+  for (const a of goSort(id.addresses ?? [])) s += `    - ${esc(a)}\n`
+  if (id.ipfs?.error) return s + `  > IPFS ERROR: ${esc(id.ipfs.error)}\n`
+  s += `  > IPFS: ${esc(id.ipfs?.id ?? '')}\n`
+  for (const a of goSort(id.ipfs?.addresses ?? [])) s += `    - ${esc(a)}\n`
   return s
 }
 
 /** A cluster-wide status (`status`, `recover`, `pin add`). */
 export function formatGlobalPinInfo(g: GlobalPinInfo): string {
   let s = cidText(g.cid)
-  if (g.name) s += ` | ${g.name}`
+  if (g.name) s += ` | ${esc(g.name)}`
   s += ':\n'
   const peerMap = g.peer_map ?? {}
   for (const k of goSort(Object.keys(peerMap))) {
     const v = peerMap[k]
-    s += `    > ${padRight(v.peername || k, 20)} : ${String(v.status).toUpperCase()}`
-    if (v.error) s += `: ${v.error}`
+    s += `    > ${padRight(esc(v.peername || k), 20)} : ${esc(String(v.status).toUpperCase())}`
+    if (v.error) s += `: ${esc(v.error)}`
     s += ` | ${goTime(v.timestamp)} | Attempts: ${v.attempt_count} | Priority: ${v.priority_pin}\n`
   }
   return s
@@ -76,14 +83,14 @@ function wallClock(t: string): string {
 
 /** A pin line (`pin ls`, `pin add --no-status`). */
 export function formatPin(p: Pin): string {
-  let t = String(p.type).toUpperCase()
+  let t = esc(String(p.type).toUpperCase())
   if (p.mode === 'direct') t += '-DIRECT'
-  let s = `${cidText(p.cid)} | ${p.name} | ${t} | `
+  let s = `${cidText(p.cid)} | ${esc(p.name)} | ${t} | `
   if (p.replication_factor_min === -1 && p.replication_factor_max === -1) {
     s += 'Repl. Factor: -1 | Allocations: [everywhere]'
   } else {
     s += `Repl. Factor: ${p.replication_factor_min}--${p.replication_factor_max}` +
-      ` | Allocations: [${goSort(p.allocations ?? []).join(' ')}]`
+      ` | Allocations: [${esc(goSort(p.allocations ?? []).join(' '))}]`
   }
   const rec = p.max_depth === 0
     ? 'Direct'
@@ -99,17 +106,17 @@ export function formatPin(p: Pin): string {
 
 /** An `add` output line; `quiet` prints the CID only. */
 export function formatAddedOutput(o: AddedOutput, quiet = false): string {
-  return quiet ? `${cidText(o.cid)}\n` : `added ${cidText(o.cid)} ${o.name}\n`
+  return quiet ? `${cidText(o.cid)}\n` : `added ${cidText(o.cid)} ${esc(o.name)}\n`
 }
 
 /** `version`. */
 export function formatVersion(v: Version): string {
-  return `${v.version}\n`
+  return `${esc(v.version)}\n`
 }
 
 /** An API error block (printed on stdout). */
 export function formatError(code: number, message: string): string {
-  return `An error occurred:\n  Code: ${code}\n  Message: ${message}\n`
+  return `An error occurred:\n  Code: ${code}\n  Message: ${esc(message)}\n`
 }
 
 /** Unix nanoseconds (exact digits when known) as epoch milliseconds. */
@@ -124,14 +131,14 @@ export function formatMetric(m: Metric, now: number): string {
   let v = m.value
   if (m.name === 'freespace' && m.weight > 0) v = humanBytes(m.weight)
   const expires = relTime(nsToMs(m, 'expire', m.expire), now)
-  return `${m.peer} | ${m.name}: ${v} | Expires in: ${expires}\n`
+  return `${esc(m.peer)} | ${esc(m.name)}: ${esc(v)} | Expires in: ${expires}\n`
 }
 
 /** An alert line (`health alerts`); `now` in epoch ms. */
 export function formatAlert(a: Alert, now: number): string {
   const expired = relTime(nsToMs(a, 'expire', a.expire), now)
   const triggered = relTime(Date.parse(goTime(a.triggered_at)), now)
-  return `${a.peer}: ${a.name}. Expired at: ${expired}. Triggered at: ${triggered}\n`
+  return `${esc(a.peer)}: ${esc(a.name)}. Expired at: ${expired}. Triggered at: ${triggered}\n`
 }
 
 /** `health bandwidth`: one line per protocol, sorted. */
@@ -140,7 +147,7 @@ export function formatBandwidth(bw: BandwidthByProtocol | null): string {
   const map = bw ?? {}
   for (const k of goSort(Object.keys(map))) {
     const st = map[k]
-    s += `${padLeft(k, 25)}: In: ${padLeft(humanBytes(st.total_in), 7)}. Out: ${
+    s += `${padLeft(esc(k), 25)}: In: ${padLeft(humanBytes(st.total_in), 7)}. Out: ${
       padLeft(humanBytes(st.total_out), 7)
     }. RateIn: ${goFixed(st.rate_in, 2)}B/s. RateOut: ${goFixed(st.rate_out, 2)}B/s\n`
   }
@@ -153,11 +160,13 @@ export function formatRepoGC(gc: GlobalRepoGC): string {
   const map = gc.peer_map ?? {}
   for (const id of goSort(Object.keys(map))) {
     const item = map[id]
-    const name = item.peername || id
-    s += item.error ? `${padRight(name, 15)} | ERROR: ${item.error}\n` : `${padRight(name, 15)}\n`
+    const name = esc(item.peername || id)
+    s += item.error
+      ? `${padRight(name, 15)} | ERROR: ${esc(item.error)}\n`
+      : `${padRight(name, 15)}\n`
     s += '  > CIDs:\n'
     for (const k of item.keys ?? []) {
-      s += k.error ? `    - ERROR: ${k.error}\n` : `    - ${cidText(k.key)}\n`
+      s += k.error ? `    - ERROR: ${esc(k.error)}\n` : `    - ${cidText(k.key)}\n`
     }
   }
   return s

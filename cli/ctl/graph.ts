@@ -10,6 +10,7 @@
  * ```
  */
 import type { ConnectGraph } from '../../src/api/rest/client.ts'
+import { escapeControl as esc } from '../../src/util/escape.ts'
 import { goSort } from './format_text.ts'
 
 type NodeKind = 'self' | 'cluster' | 'trusted' | 'ipfs' | 'ipfsMissing'
@@ -32,7 +33,7 @@ function shorten(id: string): string {
 }
 
 function label(peername: string, id: string): string {
-  return `< <B> ${peername} </B> <BR/> <B> ${id} </B> >`
+  return `< <B> ${esc(peername)} </B> <BR/> <B> ${esc(id)} </B> >`
 }
 
 /** go-dot's VertexDescription.Write: non-empty attributes in field order. */

@@ -17,6 +17,7 @@ import { EndpointError } from '../../src/api/rest/client_transport.ts'
 import { type Command, COMMANDS, findCommand } from './commands.ts'
 import { actionContext, CtlExit, type CtlIO, errorText } from './context.ts'
 import { type FlagDef, type ParsedFlags, parseFlags, UsageError } from './flags.ts'
+import { escapeControl } from '../../src/util/escape.ts'
 import { appHelp, commandHelp, CTL_VERSION, groupHelp, HELP_FLAG, PROGRAM } from './help.ts'
 
 export type { CtlIO } from './context.ts'
@@ -78,10 +79,10 @@ export async function ctlMain(args: string[], io: CtlIO): Promise<number> {
   } catch (err) {
     if (err instanceof CtlExit) return err.code
     if (err instanceof UsageError) {
-      await io.stderr(`Incorrect Usage: ${err.message}\n`)
+      await io.stderr(`Incorrect Usage: ${escapeControl(err.message)}\n`)
       return 1
     }
-    await io.stderr(`error : ${errorText(err)}\n`)
+    await io.stderr(`error : ${escapeControl(errorText(err))}\n`)
     return 1
   }
 }
@@ -102,7 +103,7 @@ interface Setup {
 }
 
 const fail = async (io: CtlIO, doing: string, err: unknown): Promise<never> => {
-  await io.stderr(`error ${doing}: ${errorText(err)}\n`)
+  await io.stderr(`error ${doing}: ${escapeControl(errorText(err))}\n`)
   throw new CtlExit(1)
 }
 
@@ -135,6 +136,7 @@ async function setup(g: ParsedFlags, io: CtlIO): Promise<Setup> {
       noCheckCertificate: g.bool('no-check-certificate'),
       basicAuth: user !== '' ? { user, pass } : undefined,
       timeoutMs: g.int('timeout') * 1000,
+      clock: io.clock,
     })
   } catch (err) {
     const doing = err instanceof EndpointError && /libp2p/.test(err.message)
@@ -146,7 +148,7 @@ async function setup(g: ParsedFlags, io: CtlIO): Promise<Setup> {
 }
 
 async function noTopic(io: CtlIO, name: string): Promise<never> {
-  await io.stderr(`No help topic for '${name}'\n`)
+  await io.stderr(`No help topic for '${escapeControl(name)}'\n`)
   throw new CtlExit(3)
 }
 

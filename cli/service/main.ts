@@ -191,6 +191,8 @@ export async function initConfig(
     peers: string[]
     ipfs: 'ipfshttp' | 'embedded'
     consensus: string
+    /** The embedded IPFS node joins the public IPFS network (`--ipfs-public-network`). */
+    publicNetwork?: boolean
   },
 ): Promise<number> {
   const { io, configDir, env } = ctx
@@ -219,6 +221,7 @@ export async function initConfig(
       return m[1]
     })
     const cfg = defaultServiceConfig({ connector: opts.ipfs, peers: peerIds }, env)
+    if (opts.publicNetwork && cfg.embedded) cfg.embedded.public_network = true
     if (opts.randomPorts) {
       cfg.cluster.listen_multiaddress = await Promise.all(
         cfg.cluster.listen_multiaddress.map(async (a) => withPort(a, await freePort())),
@@ -229,6 +232,11 @@ export async function initConfig(
             api.http_listen_multiaddress.map(async (a) => withPort(a, await freePort())),
           )
         }
+      }
+      if (cfg.embedded) {
+        cfg.embedded.listen_multiaddress = await Promise.all(
+          cfg.embedded.listen_multiaddress.map(async (a) => withPort(a, await freePort())),
+        )
       }
       if (cfg.ipfsproxy) {
         cfg.ipfsproxy.listen_multiaddress = withPort(
@@ -271,6 +279,7 @@ async function init(args: string[], ctx: Ctx): Promise<number> {
     force: { type: 'boolean', short: 'f' },
     randomports: { type: 'boolean' },
     ipfs: { type: 'string', default: 'ipfshttp' },
+    'ipfs-public-network': { type: 'boolean' },
   }, 'init')
   if (positionals.length) {
     throw doing(
@@ -289,6 +298,12 @@ async function init(args: string[], ctx: Ctx): Promise<number> {
       `invalid value for --ipfs: ${values.ipfs} (allowed: ipfshttp, embedded)`,
     )
   }
+  if (values['ipfs-public-network'] && values.ipfs !== 'embedded') {
+    throw new UsageError(
+      '--ipfs-public-network applies to the embedded IPFS node (--ipfs embedded); ' +
+        "a Kubo daemon's own config decides whether it joins the public network",
+    )
+  }
   let secret: string | undefined
   if (values['custom-secret']) {
     secret = (await ctx.io.prompt('Enter cluster secret (32-byte hex string): ')).trim()
@@ -300,6 +315,7 @@ async function init(args: string[], ctx: Ctx): Promise<number> {
     peers: values.peers ? values.peers.split(',').map((s) => s.trim()).filter(Boolean) : [],
     ipfs: values.ipfs as 'ipfshttp' | 'embedded',
     consensus: values.consensus!,
+    publicNetwork: !!values['ipfs-public-network'],
   })
 }
 

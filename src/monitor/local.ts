@@ -20,6 +20,7 @@ import { type Alert, type Metric, metricExpired } from '../types/metric.ts'
 import { Checker } from './checker.ts'
 import type { PubsubmonConfig } from './config.ts'
 import { MetricsStore } from './store.ts'
+import { type CancelTimer, type Clock, systemClock } from '../util/clock.ts'
 
 /** How metrics travel between peers. */
 export interface MetricsTransport {
@@ -36,7 +37,8 @@ export interface LocalMonitorDeps {
    */
   peers?: () => string[]
   transport?: MetricsTransport
-  now?: () => number
+  /** Time for metric expiry and the checker's interval (default: the system clock). */
+  clock?: Clock
   log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void
 }
 
@@ -60,13 +62,14 @@ interface Listener {
 
 /** Builds the monitor and starts its checker loop. */
 export function localMonitor(config: PubsubmonConfig, deps: LocalMonitorDeps = {}): LocalMonitor {
-  const now = deps.now ?? Date.now
+  const clock = deps.clock ?? systemClock
+  const now = () => clock.now()
   const log = deps.log ?? (() => {})
   const store = new MetricsStore()
   const checker = new Checker(store)
   const listeners = new Set<Listener>()
   let stopped = false
-  let timer: ReturnType<typeof setTimeout> | undefined
+  let cancelTimer: CancelTimer | undefined
   const unsubscribe = deps.transport?.subscribe((m) => logMetric(m))
 
   function logMetric(m: Metric): void {
@@ -100,11 +103,11 @@ export function localMonitor(config: PubsubmonConfig, deps: LocalMonitorDeps = {
   }
 
   const schedule = () => {
-    timer = setTimeout(() => {
+    cancelTimer = clock.timeout(config.check_interval, () => {
       if (stopped) return
       check()
       schedule()
-    }, config.check_interval)
+    })
   }
   schedule()
 
@@ -161,7 +164,7 @@ export function localMonitor(config: PubsubmonConfig, deps: LocalMonitorDeps = {
     stop(): Promise<void> {
       if (stopped) return Promise.resolve()
       stopped = true
-      clearTimeout(timer)
+      cancelTimer?.()
       unsubscribe?.()
       for (const l of listeners) l.wake?.()
       return Promise.resolve()

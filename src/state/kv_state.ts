@@ -67,6 +67,11 @@ export interface PinState extends StateReader {
    * about to write, before its commit, so that reads are never told "absent" by a stale filter.
    */
   willWrite?(normalizedCids: Iterable<string>): void
+  /**
+   * Loads the filter of stored keys now (it otherwise starts on the first read) and resolves once
+   * reads of absent pins no longer touch KV (or the state closed first).
+   */
+  loadFilter(): Promise<void>
   close(): void
 }
 
@@ -234,6 +239,11 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     },
     willWrite(cids) {
       for (const cid of cids) remember(cid)
+    },
+    async loadFilter() {
+      check()
+      if (!loader) startLoad(FILTER_MIN)
+      await loading
     },
     async appliedIndex() {
       check()

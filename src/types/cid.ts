@@ -56,9 +56,9 @@ export function sameContent(a: CID, b: CID): boolean {
   return multihashKey(a) === multihashKey(b)
 }
 
-// A CID is normalized several times on its way in (the REST route, Cluster.pin, newPin) and a
-// parse costs a few µs, a tenth of a pin's CPU at ingest (docs/performance.md): the strings seen
-// last are remembered, as inputs and as canonical forms.
+// A CID that is not canonical base32 v1 (a v0 `Qm…` is the usual one) takes the full parser, a
+// few µs, and a pin's CID is normalized three times on its way in (the REST route, Cluster.pin,
+// newPin): the strings parsed last are remembered.
 const RECENT_CIDS = 1024
 const recentCids = new Map<string, string>()
 
@@ -69,10 +69,81 @@ function remember(s: string, canonical: string) {
 
 /** Re-prints any CID string in canonical form; throws ValidationError on bad input. */
 export function normalizeCid(s: string): string {
+  if (isCanonicalBase32V1(s)) return s
   const known = recentCids.get(s)
   if (known !== undefined) return known
   const canonical = parseCid(s).toString()
   remember(s, canonical)
-  if (canonical !== s) remember(canonical, canonical)
   return canonical
+}
+
+/** Values of the lower-case base32 (RFC 4648) letters; -1 elsewhere. */
+const BASE32 = (() => {
+  const t = new Int8Array(128).fill(-1)
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567'
+  for (let i = 0; i < alphabet.length; i++) t[alphabet.charCodeAt(i)] = i
+  return t
+})()
+
+/**
+ * True when `s` is a CIDv1 already in its canonical form (multibase `b`, lower-case base32 with
+ * no padding, zero trailing bits), checked without building a CID: version 1, then codec, hash
+ * code and digest length varints, then exactly as many characters as that digest needs. Only the
+ * header is decoded; the digest's characters are only checked to be base32. Anything unusual
+ * answers false, and the caller takes the full parser.
+ */
+function isCanonicalBase32V1(s: string): boolean {
+  const n = s.length - 1 // characters after the multibase prefix
+  if (n < 7 || s.charCodeAt(0) !== 0x62) return false
+  let next = 1 // next character to decode
+  let acc = 0
+  let bits = 0
+  const byte = (): number => {
+    while (bits < 8) {
+      if (next > n) return -1
+      const c = s.charCodeAt(next++)
+      const v = c < 128 ? BASE32[c] : -1
+      if (v < 0) return -1
+      acc = ((acc << 5) | v) & 0xfff // at most 7 bits left over plus 5 new
+      bits += 5
+    }
+    bits -= 8
+    return (acc >>> bits) & 0xff
+  }
+  let bytes = 0
+  // Varints of at most 3 bytes (codes up to 2^21) are all that CIDs in use need.
+  const varint = (): number => {
+    let v = 0
+    for (let shift = 0; shift < 21; shift += 7) {
+      const b = byte()
+      if (b < 0) return -1
+      bytes++
+      v |= (b & 0x7f) << shift
+      if ((b & 0x80) === 0) return b === 0 && shift > 0 ? -1 : v // not minimal: refused
+    }
+    return -1
+  }
+  if (varint() !== 1 || varint() < 0 || varint() < 0) return false
+  const len = varint()
+  if (len < 0) return false
+  const total = bytes + len
+  // As multiformats' decoder: the characters hold the bytes with fewer than 5 bits to spare,
+  // and those bits are zero.
+  if (n !== Math.ceil((total * 8) / 5)) return false
+  for (let i = next; i <= n; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 128 || BASE32[c] < 0) return false
+  }
+  const spare = n * 5 - total * 8
+  return (BASE32[s.charCodeAt(n)] & ((1 << spare) - 1)) === 0
+}
+
+/**
+ * The canonical string of a CID (as `parseCid(s).toString()`), or undefined when `s` is not a
+ * CID. A CIDv1 already in canonical base32, the form state exports hold, is checked without
+ * building a CID object: reading a million pins spends its time here otherwise.
+ */
+export function canonicalCid(s: string): string | undefined {
+  if (isCanonicalBase32V1(s)) return s
+  return tryParseCid(s)?.toString()
 }

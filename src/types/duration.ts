@@ -22,7 +22,15 @@ const UNITS: Record<string, number> = {
   h: 3_600_000,
 }
 
-/** Parses a Go duration string into milliseconds; throws ValidationError if malformed. */
+/** The longest Go duration (2^63-1 ns, about 292 years), in milliseconds. */
+export const MAX_DURATION_MS = 9_223_372_036_854.775807
+/** How Go prints the longest duration. */
+export const MAX_DURATION_TEXT = '2562047h47m16.854775807s'
+
+/**
+ * Parses a Go duration string into milliseconds; throws ValidationError if malformed or outside
+ * what Go's time.Duration holds (±2562047h47m16.854775807s), as time.ParseDuration does.
+ */
 export function parseDuration(s: string): number {
   if (typeof s !== 'string') throw new ValidationError(`invalid duration ${JSON.stringify(s)}`)
   const str = s.trim()
@@ -41,6 +49,11 @@ export function parseDuration(s: string): number {
     if (!m) throw new ValidationError(`invalid duration ${JSON.stringify(s)}`)
     total += parseFloat(m[1]) * UNITS[m[2]]
     rest = rest.slice(m[0].length)
+  }
+  if (total > MAX_DURATION_MS) {
+    throw new ValidationError(
+      `invalid duration ${JSON.stringify(s)}: out of range (at most ${MAX_DURATION_TEXT})`,
+    )
   }
   return sign * total
 }

@@ -10,9 +10,10 @@
  * ```
  */
 import { ValidationError } from '../errors.ts'
-import { normalizeCid, tryParseCid } from './cid.ts'
+import { canonicalCid, normalizeCid } from './cid.ts'
 import { parseDuration } from './duration.ts'
 import { formatTime, parseTime, ZERO_TIME } from './time.ts'
+import { parsePeerId } from './id.ts'
 
 /** Pin types; only `pin` is created by this implementation, the rest are accepted and kept. */
 export type PinType = 'pin' | 'meta-pin' | 'clusterdag-pin' | 'shard-pin' | 'bad-type'
@@ -167,8 +168,8 @@ export function pinFromJSON(v: unknown): Pin {
   }
   const cidStr = str('cid', '')
   if (!cidStr) throw new ValidationError('pin field cid is missing')
-  const cid = tryParseCid(cidStr)
-  if (!cid) throw new ValidationError(`pin field cid is not a valid CID: ${cidStr}`)
+  const cid = canonicalCid(cidStr)
+  if (cid === undefined) throw new ValidationError(`pin field cid is not a valid CID: ${cidStr}`)
   const type = str('type', 'pin')
   if (!PIN_TYPES.has(type)) throw new ValidationError(`pin field type has unknown value ${type}`)
   const maxDepth = int('max_depth', -1)
@@ -199,7 +200,7 @@ export function pinFromJSON(v: unknown): Pin {
     metadata: (metadata as Record<string, string> | null | undefined) ?? null,
     pin_update: update ? normalizeCid(update) : null,
     origins: strList('origins'),
-    cid: cid.toString(),
+    cid,
     type: type as PinType,
     allocations: strList('allocations') ?? [],
     max_depth: maxDepth,
@@ -210,6 +211,42 @@ export function pinFromJSON(v: unknown): Pin {
 }
 
 /**
+ * An integer query parameter as Go's strconv.Atoi reads it (sign, decimal digits), within what a
+ * JSON number holds exactly (±2^53-1; Go goes to ±2^63-1, far past any replication factor).
+ * Garbage and overflow get the reference's `parameter <name> invalid`.
+ */
+function intQueryParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name)
+  if (v === null || v === '') return undefined
+  const n = /^[-+]?\d+$/.test(v) ? Number(v) : NaN
+  if (!Number.isSafeInteger(n)) throw new ValidationError(`parameter ${name} invalid`)
+  return n
+}
+
+/**
+ * The peer IDs of `user-allocations` (comma-separated, blanks ignored). The reference drops IDs it
+ * cannot decode and pins as if they were not there; we refuse them, naming them, so that a typo is
+ * not silently turned into an automatic allocation.
+ */
+function userAllocations(list: string): string[] {
+  const ids: string[] = []
+  const bad: string[] = []
+  for (const s of list.split(',')) {
+    const id = s.trim()
+    if (id === '') continue
+    const peer = parsePeerId(id)
+    if (peer === undefined) bad.push(id)
+    else ids.push(peer)
+  }
+  if (bad.length > 0) {
+    throw new ValidationError(
+      `parameter user-allocations invalid: some peer IDs could not be decoded: ${bad.join(', ')}`,
+    )
+  }
+  return ids
+}
+
+/**
  * Parses the pin options of a REST query (`POST /pins/...`), with the reference's parameter names
  * and 400 messages. `now` is injected for expire-in.
  */
@@ -217,23 +254,18 @@ export function pinOptionsFromQuery(q: URLSearchParams, now = Date.now()): PinOp
   const o = defaultPinOptions()
   o.name = q.get('name') ?? ''
   o.mode = q.get('mode') === 'direct' ? 'direct' : 'recursive'
-  const intParam = (name: string, shownAs = name): number | undefined => {
-    const v = q.get(name)
-    if (v === null || v === '') return undefined
-    if (!/^[-+]?\d+$/.test(v)) throw new ValidationError(`parameter ${shownAs} invalid`)
-    return parseInt(v, 10)
-  }
-  // The reference copies `replication` into replication-min/max, so its errors name those.
-  const repl = intParam('replication', 'replication-min')
-  o.replication_factor_min = repl ?? intParam('replication-min') ?? 0
-  o.replication_factor_max = repl ?? intParam('replication-max') ?? 0
+  // `replication` sets both factors (the reference copies it into replication-min/max first).
+  const repl = intQueryParam(q, 'replication')
+  o.replication_factor_min = repl ?? intQueryParam(q, 'replication-min') ?? 0
+  o.replication_factor_max = repl ?? intQueryParam(q, 'replication-max') ?? 0
   const shard = q.get('shard-size')
   if (shard) {
-    if (!/^\d+$/.test(shard)) throw new ValidationError('parameter shard_size is invalid')
-    o.shard_size = parseInt(shard, 10)
+    const n = /^\d+$/.test(shard) ? Number(shard) : NaN
+    if (!Number.isSafeInteger(n)) throw new ValidationError('parameter shard_size is invalid')
+    o.shard_size = n
   }
   const allocs = q.get('user-allocations')
-  if (allocs) o.user_allocations = allocs.split(',').map((s) => s.trim()).filter((s) => s)
+  if (allocs) o.user_allocations = userAllocations(allocs)
   const expireAt = q.get('expire-at')
   const expireIn = q.get('expire-in')
   if (expireAt) {

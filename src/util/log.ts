@@ -10,6 +10,7 @@
  * log.info('ready')
  * ```
  */
+import { escapeControl } from './escape.ts'
 
 /** Levels, most verbose first. */
 export const LEVELS = ['debug', 'info', 'warn', 'error'] as const
@@ -105,7 +106,9 @@ export function logging(spec = 'info', sink?: (line: string, level?: Level) => v
       const min = LEVELS.indexOf(per.get(facility) ?? def)
       const at = (lvl: Level) => (msg: string) => {
         if (LEVELS.indexOf(lvl) < min) return
-        write(`${new Date().toISOString()}\t${lvl.toUpperCase()}\t${facility}\t${msg}`, lvl)
+        // One event, one line: a pin name or an error text holding CR/LF must not forge log lines.
+        const line = escapeControl(msg)
+        write(`${new Date().toISOString()}\t${lvl.toUpperCase()}\t${facility}\t${line}`, lvl)
       }
       return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
     },

@@ -9,11 +9,12 @@
  *
  * @example
  * ```ts
- * const dog = progressWatchdog(120_000, () => call.cancel(new IPFSError('stalled')))
+ * const dog = progressWatchdog(120_000, () => call.cancel(new IPFSError('stalled')), clock)
  * dog.progress(12) // restarts the countdown: 12 > 0
  * dog.stop()
  * ```
  */
+import { type CancelTimer, type Clock, systemClock } from './clock.ts'
 
 /** A running watchdog. */
 export interface ProgressWatchdog {
@@ -24,18 +25,22 @@ export interface ProgressWatchdog {
 }
 
 /** Arms a watchdog that calls `onStall` once after `timeoutMs` without growth. */
-export function progressWatchdog(timeoutMs: number, onStall: () => void): ProgressWatchdog {
+export function progressWatchdog(
+  timeoutMs: number,
+  onStall: () => void,
+  clock: Clock = systemClock,
+): ProgressWatchdog {
   let last = 0
   let stopped = false
-  let timer: ReturnType<typeof setTimeout> | undefined
+  let cancel: CancelTimer | undefined
   const arm = () => {
-    if (timer !== undefined) clearTimeout(timer)
-    timer = setTimeout(() => {
-      timer = undefined
+    cancel?.()
+    cancel = clock.timeout(timeoutMs, () => {
+      cancel = undefined
       if (stopped) return
       stopped = true
       onStall()
-    }, timeoutMs)
+    })
   }
   arm()
   return {
@@ -46,8 +51,8 @@ export function progressWatchdog(timeoutMs: number, onStall: () => void): Progre
     },
     stop() {
       stopped = true
-      if (timer !== undefined) clearTimeout(timer)
-      timer = undefined
+      cancel?.()
+      cancel = undefined
     },
   }
 }

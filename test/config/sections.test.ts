@@ -42,8 +42,10 @@ Deno.test('sections the reference init does not write: numpin and embedded defau
   assert.deepEqual(numpinSection.toJSON(numpinSection.defaults()), { metric_ttl: '10s' })
   const emb = embeddedSection.defaults()
   assert.equal(emb.folder, 'ipfs')
-  assert.equal(emb.libp2p, false)
-  assert.deepEqual(emb.listen_multiaddress, ['/ip4/127.0.0.1/tcp/0'])
+  assert.equal(emb.libp2p, true)
+  assert.deepEqual(emb.listen_multiaddress, ['/ip4/0.0.0.0/tcp/9098'])
+  assert.equal(emb.public_network, false)
+  assert.deepEqual(emb.peering, [])
   assert.equal(emb.pin_timeout, 120_000)
 })
 

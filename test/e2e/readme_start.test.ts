@@ -24,6 +24,7 @@ Deno.test('README: deno task start serves a cluster that deno task ctl drives', 
     // Same defaults as the README, moved off the well-known ports so a real peer may run here.
     CLUSTER_RESTAPI_HTTPLISTENMULTIADDRESS: `/ip4/127.0.0.1/tcp/${port}`,
     CLUSTER_LISTENMULTIADDRESS: '/ip4/127.0.0.1/tcp/0',
+    CLUSTER_EMBEDDED_LISTENMULTIADDRESS: '/ip4/127.0.0.1/tcp/0',
   }
   const child = new Deno.Command(Deno.execPath(), {
     args: ['task', 'start'],

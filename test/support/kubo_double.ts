@@ -28,6 +28,7 @@ import { CID } from 'multiformats/cid'
 import { sha256, sha512 } from 'multiformats/hashes/sha2'
 import { base32 } from 'multiformats/bases/base32'
 import { base58btc } from 'multiformats/bases/base58'
+import { type CancelTimer, type Clock, systemClock } from '../../src/util/clock.ts'
 
 /** A valid Ed25519 peer ID, the double's default identity. */
 export const DOUBLE_PEER_ID = '12D3KooWPmATeL9oHBkWBLcM8tjJCPGfQDpyNm1SjxbpjKejS86U'
@@ -86,6 +87,8 @@ export interface KuboDoubleOptions {
   /** Bench mode: answer at once, keep no request log, ignore pinProgress. */
   instant?: boolean
   peerId?: string
+  /** Times the pin/add progress lines (default: the system clock; tests pass a manual one). */
+  clock?: Clock
 }
 
 /** A running double. */
@@ -167,9 +170,10 @@ export function newDoubleState(peerId = DOUBLE_PEER_ID): KuboDoubleState {
  */
 export function kuboDoubleHandler(
   state: KuboDoubleState,
-  opts: { instant?: boolean; peerId?: string; closing?: AbortSignal } = {},
+  opts: { instant?: boolean; peerId?: string; closing?: AbortSignal; clock?: Clock } = {},
 ): (req: Request) => Promise<Response> {
   const peerId = opts.peerId ?? DOUBLE_PEER_ID
+  const clock = opts.clock ?? systemClock
   const instant = !!opts.instant
   const num = (n: number) => (state.numbersAsStrings ? String(n) : n)
 
@@ -338,11 +342,11 @@ export function kuboDoubleHandler(
     }
     const closing = opts.closing
     let n = 0
-    let timer: ReturnType<typeof setTimeout> | undefined
+    let cancelTimer: CancelTimer | undefined
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         const stop = () => {
-          clearTimeout(timer)
+          cancelTimer?.()
           try {
             controller.close()
           } catch { /* closed */ }
@@ -360,12 +364,12 @@ export function kuboDoubleHandler(
             controller.close()
             return
           }
-          timer = setTimeout(tick, prog.intervalMs)
+          cancelTimer = clock.timeout(prog.intervalMs, tick)
         }
-        timer = setTimeout(tick, prog.intervalMs)
+        cancelTimer = clock.timeout(prog.intervalMs, tick)
       },
       cancel() {
-        clearTimeout(timer)
+        cancelTimer?.()
       },
     })
     return new Response(body, {
@@ -475,6 +479,7 @@ export async function startKuboDouble(opts: KuboDoubleOptions = {}): Promise<Kub
     instant: opts.instant,
     peerId: opts.peerId,
     closing: closing.signal,
+    clock: opts.clock,
   })
   const servers: Deno.HttpServer[] = []
   const tcp = Deno.serve({ hostname: '127.0.0.1', port: opts.port ?? 0, onListen() {} }, handler)

@@ -135,6 +135,13 @@ export async function initPeerConfig(opts: PeerProcessOptions): Promise<string> 
   )
   cfg.cluster.mdns_interval = '0s'
   if (connector === 'ipfshttp') cfg.ipfs_connector.ipfshttp.node_multiaddress = opts.ipfs
+  else {
+    // The embedded node listens on all interfaces by default; tests stay on loopback.
+    const e = cfg.ipfs_connector.embedded
+    e.listen_multiaddress = e.listen_multiaddress.map((a: string) =>
+      a.replace('/ip4/0.0.0.0/', '/ip4/127.0.0.1/')
+    )
+  }
   opts.edit?.(cfg)
   await Deno.writeTextFile(file, JSON.stringify(cfg, null, 2))
   return dir

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { base36 } from 'multiformats/bases/base36'
 import { base58btc } from 'multiformats/bases/base58'
-import { create as createDigest } from 'multiformats/hashes/digest'
+import * as Digest from 'multiformats/hashes/digest'
 import {
+  canonicalCid,
   CID,
   multihashKey,
   normalizeCid,
@@ -39,7 +40,7 @@ Deno.test('normalizeCid answers the same when it remembers a string and after it
   const cids = Array.from({ length: 3000 }, (_, i) => {
     const bytes = new Uint8Array(32)
     new DataView(bytes.buffer).setUint32(0, i)
-    const digest = createDigest(0x12, bytes)
+    const digest = Digest.create(0x12, bytes)
     return i % 2 ? CID.createV1(0x55, digest) : CID.createV0(digest)
   })
   for (let round = 0; round < 2; round++) {
@@ -73,4 +74,38 @@ Deno.test('bad CIDs throw ValidationError naming the input; tryParseCid returns 
   }
   assert.throws(() => parseCid('notacid'), /invalid cid "notacid"/)
   assert.equal(tryParseCid(V0)?.toString(), V0)
+})
+
+Deno.test('canonicalCid equals parseCid(s).toString() on canonical, other and broken forms', () => {
+  // A deterministic generator: the same cases on every run.
+  let seed = 7
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31
+    return seed % n
+  }
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567'
+  const cases: string[] = [
+    'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi',
+    'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG',
+    'BAFYBEIGDYRZT5SFP7UDM7HU76UH7Y26NF3EFUYLQABF3OCLGTQY55FBZDI', // upper case: re-printed
+    'bciqftfeehedf6klbt32bfaglxezl4uwfnwm4lftlmxqbcerz6cmlx3y', // a CIDv0 in base32
+    'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', // base36
+    'zdj7WWeQ43G6JJvLWQWZpyHuAMq6uYWRjkBXFad11vE2LHhQ7', // base58btc CIDv1
+    '',
+    'b',
+    'bafy',
+  ]
+  for (let i = 0; i < 3000; i++) {
+    const len = [32, 20, 64, 0, 1][rnd(5)]
+    const digest = Uint8Array.from({ length: len }, () => rnd(256))
+    const code = [0x12, 0x13, 0xb220, 0x00, 0x1e][rnd(5)]
+    const codec = [0x70, 0x55, 0x71, 0x72, 0x0129, 0x300001][rnd(6)]
+    let s = CID.createV1(codec, Digest.create(code, digest)).toString()
+    if (rnd(2) === 0) { // one character changed, added or dropped
+      const at = rnd(s.length)
+      s = s.slice(0, at) + (alphabet + 'BQ=1')[rnd(36)] + s.slice(at + rnd(2))
+    }
+    cases.push(s)
+  }
+  for (const s of cases) assert.equal(canonicalCid(s), tryParseCid(s)?.toString(), s)
 })

@@ -60,3 +60,17 @@ Deno.test('formatDuration and parseDuration round trip every config default', ()
     assert.equal(parseDuration(formatDuration(ms)), ms)
   }
 })
+
+Deno.test("parseDuration holds what Go's time.Duration holds, and names the limit past it", () => {
+  assert.equal(parseDuration('2562047h47m16.854775807s'), 9_223_372_036_854.775807)
+  assert.equal(parseDuration('-2562047h'), -2562047 * 3_600_000)
+  for (const s of ['2562048h', '9999999999999h', '-9999999999999h', `1${'0'.repeat(400)}s`]) {
+    assert.throws(
+      () => parseDuration(s),
+      (e: Error) =>
+        e instanceof ValidationError &&
+        e.message === `invalid duration "${s}": out of range (at most 2562047h47m16.854775807s)`,
+      s,
+    )
+  }
+})

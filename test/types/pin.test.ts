@@ -13,13 +13,14 @@ import {
   storedPin,
 } from '../../src/types/pin.ts'
 import { ZERO_TIME } from '../../src/types/time.ts'
-import { parseCid } from '../../src/types/cid.ts'
+import { CID, parseCid } from '../../src/types/cid.ts'
 import { base58btc } from 'multiformats/bases/base58'
 import { ValidationError } from '../../src/errors.ts'
 
 const V0 = 'Qmb6Q5bcdbSQYsyoCNiFHJwD8USsBqNf5iAnJZzAjY1hNL'
 const V1 = 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'
 const PEER = '12D3KooWH9GdGUb4pqZCSpSMnT78BSv7dUBMkcXur4F1o4tFf2EQ'
+const PEER2 = 'QmXZrtE5jQwXNqCJMfHUTQkvhQ4ZAnqMnmzFMJfLewuabc'
 // GET /allocations of IPFS Cluster 1.1.6 for a pin added with ?name=x&meta-a=b (go_shapes).
 const GO_STORED =
   '{"replication_factor_min":-1,"replication_factor_max":-1,"name":"x","mode":"recursive",' +
@@ -141,7 +142,7 @@ Deno.test('pinOptionsFromQuery parses the reference parameters', () => {
   const now = Date.UTC(2026, 0, 1)
   const q = new URLSearchParams(
     'name=n&mode=direct&replication-min=2&replication-max=3&shard-size=100' +
-      `&user-allocations=${PEER},%20other&expire-in=1h&meta-a=1&meta-b=2&meta-=x` +
+      `&user-allocations=${PEER},%20${PEER2},&expire-in=1h&meta-a=1&meta-b=2&meta-=x` +
       `&pin-update=${V0}&origins=/ip4/1.2.3.4/tcp/4001/p2p/${PEER}`,
   )
   const o = pinOptionsFromQuery(q, now)
@@ -150,7 +151,7 @@ Deno.test('pinOptionsFromQuery parses the reference parameters', () => {
   assert.equal(o.replication_factor_min, 2)
   assert.equal(o.replication_factor_max, 3)
   assert.equal(o.shard_size, 100)
-  assert.deepEqual(o.user_allocations, [PEER, 'other'])
+  assert.deepEqual(o.user_allocations, [PEER, PEER2])
   assert.equal(o.expire_at, '2026-01-01T01:00:00Z')
   assert.deepEqual(o.metadata, { a: '1', b: '2' })
   assert.equal(o.pin_update, V0)
@@ -176,10 +177,28 @@ Deno.test('pinOptionsFromQuery errors carry the reference messages', () => {
   const bad: [string, string][] = [
     ['replication-min=abc', 'parameter replication-min invalid'],
     ['replication-max=1.5', 'parameter replication-max invalid'],
-    ['replication=x', 'parameter replication-min invalid'],
+    ['replication=x', 'parameter replication invalid'],
     ['shard-size=-1', 'parameter shard_size is invalid'],
+    // Overflow is garbage too (Go's strconv.Atoi answers "value out of range").
+    ['replication-min=99999999999999999999999', 'parameter replication-min invalid'],
+    ['replication-max=-99999999999999999999999', 'parameter replication-max invalid'],
+    ['replication=9007199254740992', 'parameter replication invalid'],
+    ['shard-size=99999999999999999999999', 'parameter shard_size is invalid'],
     ['expire-in=500ms', 'expire-in duration too short'],
     ['expire-in=soon', 'expire-in cannot be parsed'],
+    [
+      'expire-in=9999999999999h',
+      'expire-in cannot be parsed: invalid duration "9999999999999h": out of range (at most ' +
+      '2562047h47m16.854775807s)',
+    ],
+    [
+      'user-allocations=notapeer,alsonot',
+      'parameter user-allocations invalid: some peer IDs could not be decoded: notapeer, alsonot',
+    ],
+    [
+      `user-allocations=${PEER},${V1}`, // a CID, but not a libp2p-key one
+      `parameter user-allocations invalid: some peer IDs could not be decoded: ${V1}`,
+    ],
     ['expire-at=tomorrow', 'expire-at cannot be parsed'],
     ['pin-update=nope', 'error decoding update option parameter'],
     ['origins=nope', 'error decoding multiaddress'],
@@ -192,6 +211,24 @@ Deno.test('pinOptionsFromQuery errors carry the reference messages', () => {
       query,
     )
   }
+})
+
+Deno.test('pinOptionsFromQuery: the largest values a JSON number holds exactly are accepted', () => {
+  const o = pinOptionsFromQuery(
+    new URLSearchParams('replication-min=%2B9007199254740991&shard-size=9007199254740991'),
+  )
+  assert.equal(o.replication_factor_min, Number.MAX_SAFE_INTEGER)
+  assert.equal(o.shard_size, Number.MAX_SAFE_INTEGER)
+  // The longest Go duration is accepted; the expiry is then about 292 years away.
+  const now = Date.UTC(2026, 0, 1)
+  const far = pinOptionsFromQuery(new URLSearchParams('expire-in=2562047h'), now)
+  assert.equal(far.expire_at, new Date(now + 2562047 * 3_600_000).toISOString().replace('.000', ''))
+})
+
+Deno.test('pinOptionsFromQuery: user-allocations in CID form are read as go-libp2p prints them', () => {
+  const asCid = CID.createV1(0x72, parseCid(PEER2).multihash).toString()
+  const o = pinOptionsFromQuery(new URLSearchParams(`user-allocations=${asCid}`))
+  assert.deepEqual(o.user_allocations, [PEER2])
 })
 
 Deno.test('pinOptionsToQuery is the inverse of pinOptionsFromQuery', () => {

@@ -42,6 +42,14 @@ Deno.test('parseTime rejects malformed and impossible dates', () => {
       '2026-01-32T00:00:00Z',
       '2026-00-10T00:00:00Z',
       '2026-11-25T25:00:00Z',
+      // As Go's time.Parse: hour 24, minute 60, second 60, offsets past 23:59.
+      '2026-11-25T24:00:00Z',
+      '2026-11-25T12:60:00Z',
+      '2026-11-25T12:00:60Z',
+      '2026-11-25T12:00:00+24:00',
+      '2026-11-25T12:00:00.Z',
+      '2026-11-25T12:00:00+0200',
+      '２026-11-25T12:00:00Z',
     ]
   ) {
     assert.throws(() => parseTime(s), ValidationError, s)
@@ -49,4 +57,12 @@ Deno.test('parseTime rejects malformed and impossible dates', () => {
   assert.equal(parseTime('2024-02-29T00:00:00Z'), Date.UTC(2024, 1, 29))
   assert.equal(parseTime('2000-02-29T00:00:00Z'), Date.UTC(2000, 1, 29))
   assert.equal(parseTime('2026-12-31T23:59:59Z'), Date.UTC(2026, 11, 31, 23, 59, 59))
+})
+
+Deno.test('parseTime: early years, fractions past the millisecond, negative offsets', () => {
+  assert.equal(parseTime('0050-03-01T00:00:00Z'), new Date('0050-03-01T00:00:00Z').getTime())
+  assert.equal(parseTime('9999-12-31T23:59:59.999999999Z'), Date.UTC(9999, 11, 31, 23, 59, 59, 999))
+  assert.equal(parseTime('2026-01-01T00:00:00.5-01:30'), Date.UTC(2026, 0, 1, 1, 30, 0, 500))
+  assert.equal(parseTime('2000-02-29T00:00:00Z'), Date.UTC(2000, 1, 29))
+  assert.throws(() => parseTime('1900-02-29T00:00:00Z'), /day out of range/)
 })

@@ -15,6 +15,17 @@ Deno.test('lines are <RFC3339 time>\\t<LEVEL>\\t<facility>\\t<message>', () => {
   assert.deepEqual([level, facility, msg], ['INFO', 'cluster', 'ready'])
 })
 
+Deno.test('a message is one line: control characters in it are escaped', () => {
+  const { logs, lines } = capture('info')
+  logs.get('cluster').warn('pin bafy name\r\n2026-01-01T00:00:00Z\tERROR\tforged\tline')
+  assert.equal(lines.length, 1)
+  assert.equal(lines[0].split('\n').length, 1)
+  assert.equal(
+    lines[0].split('\t')[3],
+    'pin bafy name\\r\\n2026-01-01T00:00:00Z\\tERROR\\tforged\\tline',
+  )
+})
+
 Deno.test('"info" (the default) drops debug and keeps info, warn, error', () => {
   for (const spec of ['info', undefined, '']) {
     const { logs, lines } = capture(spec)

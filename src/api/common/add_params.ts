@@ -64,12 +64,15 @@ export function addParamsFromQuery(q: URLSearchParams, now = Date.now()): AddPar
   if (format !== '' && format !== 'unixfs' && format !== 'car') {
     throw new ValidationError('format parameter is invalid')
   }
-  const cidVersion = intParam(q, 'cid-version', 0)
+  const hash = q.get('hash') || 'sha2-256'
+  // As Kubo: another hash function than sha2-256 implies CIDv1 unless cid-version says otherwise
+  // (a CIDv0 can only hold sha2-256; the reference's adder fails with "invalid v0 prefix").
+  const cidVersion = intParam(q, 'cid-version', hash.toLowerCase() === 'sha2-256' ? 0 : 1)
   return {
     pin,
     layout,
     chunker: q.get('chunker') || 'size-262144',
-    hash: q.get('hash') || 'sha2-256',
+    hash,
     format: format === 'car' ? 'car' : 'unixfs',
     local: boolParam(q, 'local', false),
     recursive: boolParam(q, 'recursive', false),

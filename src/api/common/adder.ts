@@ -1,8 +1,9 @@
 /**
  * Adding content through the cluster (the reference's `adder` with its single DAG service):
  * multipart parts (files, directories, symlinks) are chunked into a UnixFS DAG with
- * ipfs-unixfs-importer, the blocks stream to the IPFS daemon in one `blockStream` call while they
- * are built, and the root is pinned in the cluster. Output items follow `ipfs add`: one per file
+ * ipfs-unixfs-importer (re-hashed by a Rehasher for another hash function than sha2-256), the
+ * blocks stream to the IPFS daemon in one `blockStream` call while they are built, and the root is
+ * pinned in the cluster. Output items follow `ipfs add`: one per file
  * as it completes, then the directories (children before parents, siblings by name), root last.
  *
  * Without wrap-with-directory, each top-level part is imported on its own and the last one's
@@ -23,9 +24,11 @@ import {
 } from 'ipfs-unixfs-importer'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced, trickle } from 'ipfs-unixfs-importer/layout'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import type { IPFSConnector } from '../../components.ts'
 import { ValidationError } from '../../errors.ts'
+import { addHashFunction, loadHasher } from '../../types/multihash.ts'
 import type { PinOptions } from '../../types/pin.ts'
 import type { AddParams } from './add_params.ts'
 import type { MultipartPart, MultipartReader } from './multipart.ts'
@@ -33,6 +36,7 @@ import { parseHeaderParams } from './multipart.ts'
 import { CarReader, unixfsFileSize } from './car.ts'
 import { AsyncQueue } from './queue.ts'
 import { readText } from './body.ts'
+import { Rehasher } from './rehash.ts'
 
 /** One output item of an add (`AddedOutput`); progress items carry `bytes` and a null cid. */
 export interface AddedOutput {
@@ -56,15 +60,13 @@ export interface AdderDeps {
 const CHUNK_SIZE_LIMIT = 2 * 1024 * 1024 - 256
 const PROGRESS_STEP = 256 * 1024
 const DAG_PB = 0x70
+const SHA2_256 = 0x12
 /** Block codecs a CAR upload may hold (those the reference can decode: dag-pb, raw, dag-cbor). */
 const CAR_CODECS = new Set([DAG_PB, 0x55, 0x71])
 /** How long outputs wait for the add to finish before they stream (see `emit`). */
 const HOLD_MS = 1000
-/** The empty UnixFS directory (4 bytes of dag-pb), as CIDv0 and CIDv1. */
-const EMPTY_DIR: Record<number, string> = {
-  0: 'QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn',
-  1: 'bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354',
-}
+/** The empty UnixFS directory: 4 bytes of dag-pb. */
+const EMPTY_DIR = new Uint8Array([0x0a, 0x02, 0x08, 0x01])
 const BLOCK_QUEUE = 64
 
 /** Parses `size-N` (or `default`); other chunkers are refused. */
@@ -94,24 +96,18 @@ function chunkSize(chunker: string): number {
   return n
 }
 
-/** The importer hashes with sha2-256 only. */
-function checkHash(name: string): void {
-  if (name.toLowerCase() !== 'sha2-256') {
-    throw new ValidationError(
-      `hash function ${JSON.stringify(name)} is not supported (only sha2-256)`,
-    )
-  }
-}
-
 /**
  * Checks the options the importer must honour, so that a bad request is a 400 before any
  * output instead of an error in the middle of the stream.
  */
 export function checkAddParams(p: AddParams): void {
   chunkSize(p.chunker)
-  checkHash(p.hash)
+  const hash = addHashFunction(p.hash)
   if (p.cid_version !== 0 && p.cid_version !== 1) {
     throw new ValidationError(`bad CID Version: unknown CID version: ${p.cid_version}`)
+  }
+  if (p.cid_version === 0 && hash.code !== SHA2_256 && p.format !== 'car') {
+    throw new ValidationError('CIDv0 only supports sha2-256') // Kubo's words
   }
   if (p.shard) throw new ValidationError('sharding (shard=true) is not supported')
   if (p.format === 'car' && p.wrap) throw new ValidationError('cannot wrap a CAR file upload')
@@ -189,14 +185,26 @@ class BlockSink {
   #recent: string[] = []
   blocks = 0
 
+  /** Set when adding with another hash function than the importer's sha2-256. */
+  rehash: Rehasher | undefined
+
   constructor(readonly ipfs: AdderDeps['ipfs'], readonly signal: AbortSignal) {}
 
+  /**
+   * Takes a block from the importer (or a CAR). The importer goes on with the CID it made; with a
+   * Rehasher, the block travels under its new CID and the outputs are mapped through `rehash`.
+   */
   put = async (cid: CID, bytes: Uint8Array): Promise<CID> => {
     const key = cid.toString()
     // Identical chunks produce the same block back to back: send it once (as the reference does).
     if (this.#recent.includes(key)) return cid
     this.#recent.push(key)
     if (this.#recent.length > 8) this.#recent.shift()
+    let block = { cid: key, bytes }
+    if (this.rehash) {
+      const r = await this.rehash.block(cid, bytes)
+      block = { cid: r.cid.toString(), bytes: r.bytes }
+    }
     if (!this.#streaming) {
       this.#streaming = this.ipfs.blockStream(this.#queue, this.signal).catch((err) => {
         this.#queue.close(err)
@@ -206,7 +214,7 @@ class BlockSink {
       this.#streaming.catch(() => {})
     }
     this.blocks++
-    await this.#queue.push({ cid: key, bytes })
+    await this.#queue.push(block)
     return cid
   }
 
@@ -329,10 +337,11 @@ export function addMultipart(
         wrapWithDirectory: wrap,
       })
     ) {
+      const rehashed = sink.rehash?.get(e.cid)
       const item: AddedOutput = {
         name: e.path ?? '',
-        cid: e.cid.toString(),
-        size: Number(e.size),
+        cid: (rehashed?.cid ?? e.cid).toString(),
+        size: rehashed?.size ?? Number(e.size),
         allocations,
       }
       if ((e.path ?? '') === rootPath) root = item.cid as string
@@ -342,8 +351,12 @@ export function addMultipart(
     // An explicit directory part that got no children is stored by the importer but not
     // reported; its node is the constant empty UnixFS directory, which `ipfs add` lists.
     for (const d of dirs) dirParts.delete(d.name)
-    for (const path of dirParts) {
-      dirs.push({ name: path, cid: EMPTY_DIR[opts.cidVersion ?? 0], size: 4, allocations })
+    if (dirParts.size > 0) {
+      const hasher = sink.rehash?.hasher ?? sha256
+      const empty = CID.create(opts.cidVersion ?? 0, DAG_PB, await hasher.digest(EMPTY_DIR))
+      for (const path of dirParts) {
+        dirs.push({ name: path, cid: empty.toString(), size: EMPTY_DIR.length, allocations })
+      }
     }
     dirs.sort((a, b) => compareDirs(a.name, b.name))
     for (const d of dirs) await emit(d)
@@ -386,6 +399,10 @@ export function addMultipart(
 
   const run = async () => {
     let root: string | undefined
+    const hash = addHashFunction(params.hash).code
+    if (params.format !== 'car' && hash !== SHA2_256) {
+      sink.rehash = new Rehasher(await loadHasher(hash)!)
+    }
     if (params.format === 'car') {
       root = await importCar()
     } else if (params.wrap) {

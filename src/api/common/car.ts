@@ -1,6 +1,7 @@
 /**
  * A streaming CAR v1 reader (for `POST /add?format=car`): the header's roots, then one block at a
- * time, read straight from the upload. Blocks hashed with sha2-256 are checked against their CID.
+ * time, read straight from the upload. Blocks are checked against their CID when it uses a hash
+ * function content can be added with (`src/types/multihash.ts`: sha2-256, sha3, blake2b, …).
  *
  * @example
  * ```ts
@@ -11,8 +12,8 @@
  */
 import * as cborg from 'cborg'
 import { CID } from 'multiformats/cid'
-import { sha256 } from 'multiformats/hashes/sha2'
 import { ValidationError } from '../../errors.ts'
+import { loadHasher } from '../../types/multihash.ts'
 
 const MAX_HEADER = 1 << 20
 /** Kubo's largest block (2 MiB) plus room for its CID. */
@@ -111,8 +112,9 @@ export class CarReader {
     } catch (err) {
       throw new CarError(`invalid CID in CAR section: ${(err as Error).message}`)
     }
-    if (cid.multihash.code === sha256.code) {
-      const digest = await sha256.digest(rest)
+    const hasher = await loadHasher(cid.multihash.code)
+    if (hasher) {
+      const digest = await hasher.digest(rest)
       if (!equalBytes(digest.digest, cid.multihash.digest)) {
         throw new CarError(`block ${cid} does not match its hash`)
       }

@@ -1,7 +1,8 @@
 /**
  * NDJSON streaming responses with the reference's `StreamResponse` semantics:
- * an error before the first item → 500 + error JSON; no items → 204; else 200 and one JSON value
- * per line, with the header `Trailer: X-Stream-Error`.
+ * an error before the first item → its status (400 for bad input, 500 for anything untyped) + error
+ * JSON; no items → 204; else 200 and one JSON value per line, with the header
+ * `Trailer: X-Stream-Error`.
  *
  * Deno.serve cannot send HTTP/1.1 trailers, so an error after the first item cannot travel in
  * `X-Stream-Error`. The stream is then aborted: the connection closes without the final chunk,
@@ -106,7 +107,9 @@ async function streamResponse<T>(
   try {
     first = await it.next()
   } catch (err) {
-    return r.error(err, 500, STREAM_HEADERS)
+    // The reference answers 500 whatever failed; a typed error keeps its status here, so that bad
+    // input found while reading a streamed request (a broken /add upload) is a 400.
+    return r.error(err, undefined, STREAM_HEADERS)
   }
   if (first.done) return r.empty(204, STREAM_HEADERS)
 

@@ -58,6 +58,7 @@ import type {
   Version,
 } from './client_types.ts'
 import { ApiError } from './client_types.ts'
+import { type Clock, systemClock } from '../../util/clock.ts'
 import { waitFor, type WaitForOptions } from './client_wait.ts'
 
 export { ApiError } from './client_types.ts'
@@ -85,6 +86,8 @@ export interface RestClientOptions {
   token?: string
   /** Time limit of each request, body included; 0 or absent = none. */
   timeoutMs?: number
+  /** Time for `timeoutMs` and `waitFor` (default: the system clock). */
+  clock?: Clock
   /** Use this fetch instead of node:http (trailers, and so `X-Stream-Error`, are then unseen). */
   fetch?: typeof fetch
   /** A transport of your own (tests). Takes precedence over `fetch`. */
@@ -185,10 +188,11 @@ export function restClient(opts: RestClientOptions = {}): RestClient {
       : nodeTransport({ rejectUnauthorized: !opts.noCheckCertificate, caCerts: opts.caCerts }))
   const auth = authHeader(opts)
   const timeoutMs = opts.timeoutMs ?? 0
+  const clock = opts.clock ?? systemClock
 
   /** Sends a request, failing over to the next address while no answer comes at all. */
   async function send(spec: RequestSpec): Promise<TransportResponse> {
-    const signals = [spec.signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined]
+    const signals = [spec.signal, timeoutMs > 0 ? clock.timeoutSignal(timeoutMs) : undefined]
       .filter((s): s is AbortSignal => s !== undefined)
     const signal = signals.length ? AbortSignal.any(signals) : new AbortController().signal
     const headers: Record<string, string> = { ...spec.headers }
@@ -391,7 +395,7 @@ export function restClient(opts: RestClientOptions = {}): RestClient {
         return typeof t === 'string' ? t : ''
       }),
     health: (o) => call({ method: 'GET', path: '/health', signal: o?.signal }, () => {}),
-    waitFor: (cid, target, o) => waitFor(client, cid, target, o),
+    waitFor: (cid, target, o) => waitFor(client, cid, target, { clock, ...o }),
   }
   return client
 }

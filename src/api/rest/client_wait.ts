@@ -10,6 +10,7 @@
  */
 import type { GlobalPinInfo, TrackerStatus } from '../../types/mod.ts'
 import { ERROR_STATUSES } from '../../types/mod.ts'
+import { type Clock, systemClock } from '../../util/clock.ts'
 
 /** Options of waitFor. */
 export interface WaitForOptions {
@@ -24,8 +25,8 @@ export interface WaitForOptions {
   signal?: AbortSignal
   /** Called with every status polled (progress display). */
   onStatus?: (st: GlobalPinInfo) => void
-  /** Injected sleep (tests); must reject when the signal aborts. */
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>
+  /** The poll period's and the timeout's clock (default: the system clock). */
+  clock?: Clock
 }
 
 /** The wait ran out of time (Go's `context deadline exceeded`). */
@@ -65,17 +66,17 @@ export async function waitFor(
   o: WaitForOptions = {},
 ): Promise<GlobalPinInfo> {
   const freq = o.checkFreqMs ?? 1000
-  const timeout = o.timeoutMs && o.timeoutMs > 0 ? AbortSignal.timeout(o.timeoutMs) : undefined
+  const clock = o.clock ?? systemClock
+  const timeout = o.timeoutMs && o.timeoutMs > 0 ? clock.timeoutSignal(o.timeoutMs) : undefined
   const signals = [o.signal, timeout].filter((s): s is AbortSignal => s !== undefined)
   const signal = signals.length ? AbortSignal.any(signals) : new AbortController().signal
-  const sleep = o.sleep ?? abortableSleep
   const stopped = () => {
     if (o.signal?.aborted) throw o.signal.reason
     if (timeout?.aborted) throw new DeadlineExceededError()
   }
   for (;;) {
     try {
-      await sleep(freq, signal)
+      await clock.sleep(freq, signal)
     } catch (err) {
       stopped()
       throw err
@@ -90,19 +91,4 @@ export async function waitFor(
     o.onStatus?.(st)
     if (statusReached(target, st, o.limit ?? 0)) return st
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason)
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = () => {
-      clearTimeout(t)
-      reject(signal.reason)
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }

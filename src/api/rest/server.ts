@@ -215,7 +215,7 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
       try {
         for await (const o of outputs) all.push(o)
       } catch (err) {
-        return ctx.r.error(err, 500)
+        return ctx.r.error(err) // a broken upload (ValidationError) is a 400, IPFS failures 500
       }
       return ctx.r.json(200, all)
     }

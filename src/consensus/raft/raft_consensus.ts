@@ -28,7 +28,8 @@
  *
  * One tick is a tenth of the shorter of `heartbeat_timeout` and `election_timeout` (100 ms by
  * default): the leader heartbeats every tick, and a follower campaigns after `[e, 2e)` ticks
- * without a leader, `e` = the longer timeout in ticks. The core itself stays time-free.
+ * without a leader, `e` = the longer timeout in ticks. The core itself stays time-free; the host
+ * takes the ticker, its timers and `now()` from an injected `Clock`, so tests drive time.
  *
  * @example
  * ```ts
@@ -44,6 +45,7 @@ import type { ApplyHooks, Consensus, LogOp, StateReader } from '../../components
 import { ConsensusError, errorMessage, ShutdownError } from '../../errors.ts'
 import type { PinState } from '../../state/kv_state.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
+import { type CancelTimer, type Clock, systemClock } from '../../util/clock.ts'
 import type { RaftConfig } from './config.ts'
 import {
   type BasicStatus,
@@ -99,7 +101,8 @@ export interface RaftConsensusDeps {
   transport?: RaftTransport
   /** Voters of a brand-new cluster (default: this peer alone). Ignored once state exists. */
   initPeers?: string[]
-  now?: () => number
+  /** The ticker, timeouts and `now()` (default: the system clock). */
+  clock?: Clock
   rand?: () => number
   log?: Logger
   tuning?: RaftTuning
@@ -197,7 +200,7 @@ class RaftHost {
   readonly #deps: RaftConsensusDeps
   readonly #self: string
   readonly #log: Logger
-  readonly #now: () => number
+  readonly #clock: Clock
   readonly #tuning: Required<RaftTuning>
   readonly #transport: RaftTransport
   readonly #timing: ReturnType<typeof raftTiming>
@@ -210,7 +213,7 @@ class RaftHost {
   #fsm!: PinFsm
   #node!: RaftNode
   #unlisten: () => void = () => {}
-  #ticker: ReturnType<typeof setInterval> | undefined
+  #stopTicker: CancelTimer = () => {}
   #stopped = false
   #stopping: Promise<void> | undefined
   #failed: Error | undefined
@@ -224,7 +227,7 @@ class RaftHost {
   #inflight = new Map<number, InFlight>()
   #localIndex = new Map<number, number>()
   #seq = 0
-  #retryTimers = new Set<ReturnType<typeof setTimeout>>()
+  #retryTimers = new Set<CancelTimer>()
   // reads
   #reads = new Map<string, PendingRead>()
   #readSeq = 0
@@ -248,7 +251,7 @@ class RaftHost {
     this.#deps = deps
     this.#self = deps.peerId
     this.#log = deps.log ?? nullLogger
-    this.#now = deps.now ?? Date.now
+    this.#clock = deps.clock ?? systemClock
     this.#tuning = { ...DEFAULT_TUNING, ...deps.tuning }
     this.#transport = deps.transport ?? nullTransport
     this.#timing = raftTiming(config)
@@ -305,7 +308,7 @@ class RaftHost {
         this.#schedule()
       },
     })
-    this.#ticker = setInterval(() => this.#tick(), t.tickMs)
+    this.#stopTicker = this.#clock.interval(t.tickMs, () => this.#tick())
     const cs = this.#node.status().confState
     if (cs.voters.length === 1 && cs.voters[0] === this.#self) {
       // A single voter need not wait an election timeout to lead.
@@ -362,8 +365,8 @@ class RaftHost {
   async #doStop(): Promise<void> {
     this.#stopped = true
     this.#stopAc.abort(new ShutdownError('consensus is shut down'))
-    clearInterval(this.#ticker)
-    for (const t of this.#retryTimers) clearTimeout(t)
+    this.#stopTicker()
+    for (const cancel of this.#retryTimers) cancel()
     this.#retryTimers.clear()
     await this.opened.catch(() => {})
     this.#unlisten()
@@ -393,10 +396,14 @@ class RaftHost {
     if (this.#failed) return
     this.#failed = new ConsensusError(`raft stopped: ${errorMessage(err)}`)
     this.#log.error(`raft: ${errorMessage(err)}; this peer no longer takes part in consensus`)
-    clearInterval(this.#ticker)
+    this.#stopTicker()
     this.#unlisten()
     this.#failAll(this.#failed)
     this.#notify()
+  }
+
+  #now(): number {
+    return this.#clock.now()
   }
 
   #check(): void {
@@ -636,14 +643,14 @@ class RaftHost {
       }
       r.retriesLeft--
       this.#log.warn(`raft: retrying a commit: ${errorMessage(err)}`)
-      const t = setTimeout(() => {
-        this.#retryTimers.delete(t)
+      const cancel = this.#clock.timeout(this.#cfg.commit_retry_delay, () => {
+        this.#retryTimers.delete(cancel)
         if (this.#stopped || r.done) return
         r.leaderDeadline = this.#now() + this.#cfg.wait_for_leader_timeout
         this.#queue.push(r)
         this.#schedule()
-      }, this.#cfg.commit_retry_delay)
-      this.#retryTimers.add(t)
+      })
+      this.#retryTimers.add(cancel)
     }
   }
 
@@ -783,7 +790,7 @@ class RaftHost {
     if (check()) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
       const finish = (err?: unknown) => {
-        clearTimeout(timer)
+        cancelTimer()
         signal?.removeEventListener('abort', onAbort)
         this.#waiters.delete(w)
         if (err) reject(err)
@@ -795,7 +802,10 @@ class RaftHost {
           finish(this.#stopped ? new ShutdownError('consensus is shut down') : undefined),
       }
       const onAbort = () => finish(signal!.reason)
-      const timer = setTimeout(() => finish(onTimeout()), timeoutMs)
+      // No timer for a wait without a bound.
+      const cancelTimer = timeoutMs === Infinity
+        ? () => {}
+        : this.#clock.timeout(timeoutMs, () => finish(onTimeout()))
       signal?.addEventListener('abort', onAbort, { once: true })
       this.#waiters.add(w)
     })
@@ -826,7 +836,7 @@ class RaftHost {
     return this.opened.then(() =>
       this.#waitFor(
         () => this.#fsm.applied >= index || this.#stopped || this.#failed !== undefined,
-        2 ** 31 - 1,
+        Infinity,
         signal,
         () => new ConsensusError('timed out'),
       ).then(() => this.#check())
@@ -847,7 +857,7 @@ class RaftHost {
       () =>
         this.#node.status().confState.voters.includes(this.#self) || this.#stopped ||
         this.#failed !== undefined,
-      2 ** 31 - 1,
+      Infinity,
       signal,
       () => new ConsensusError('timed out'),
     )

@@ -1,7 +1,10 @@
 /**
  * The embedded IPFS connector: a Helia node inside the peer, behind the same IPFSConnector
- * interface as the Kubo one. Blocks and pins live under `<configDir>/<folder>`; with `libp2p`
- * on, the node swaps blocks over bitswap with the peers it is connected to (`connectSwarms`).
+ * interface as the Kubo one. Blocks and pins live under `<configDir>/<folder>`. With `libp2p`
+ * on (the default) the node listens on `listen_multiaddress` and swaps blocks over bitswap with
+ * the IPFS nodes it is connected to: those of `peering` (kept connected, peering.ts), those
+ * `connectSwarms` and pin origins dial, and those that dial it. With `public_network` on it also
+ * joins the public IPFS network (public_network.ts) and announces the roots it pins there.
  *
  * The node starts on first use (`ready()` or any call) and `stop()` closes it (idempotent).
  * Pins are walked by this package's deduping, prefetching walker and recorded by `PinStore`
@@ -19,6 +22,7 @@
  * ```
  */
 import { progressWatchdog } from '../../util/watchdog.ts'
+import type { Clock } from '../../util/clock.ts'
 import { isAbsolute, join } from 'node:path'
 import { statfs } from 'node:fs/promises'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -44,7 +48,9 @@ import {
 } from '../../errors.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
 import type { EmbeddedConfig } from './config.ts'
-import { type EmbeddedNode, openNode } from './node.ts'
+import { type EmbeddedNode, ListenError, openNode } from './node.ts'
+import { type Peering, startPeering } from './peering.ts'
+import { type Announcer, announcer } from './announcer.ts'
 import { PinStore } from './pin_store.ts'
 import { RWLock } from './locks.ts'
 import { resolvePath } from './resolve.ts'
@@ -56,6 +62,8 @@ export interface EmbeddedDeps {
   /** The peer's config folder; a relative `folder` is taken under it. */
   configDir: string
   log?: Logger
+  /** Times the pin watchdog and peering's redials (tests drive it by hand). */
+  clock?: Clock
 }
 
 /** The embedded connector: an IPFSConnector plus where its repo lives. */
@@ -74,6 +82,9 @@ const STOP_WAIT = 5_000
 interface Running {
   node: EmbeddedNode
   pins: PinStore
+  peering?: Peering
+  /** Present when the public network is on. */
+  announcer?: Announcer
   /** Where walks, blockGet and resolve read: the network-backed store when libp2p is on. */
   source: BlockSource
 }
@@ -94,14 +105,58 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
   let stopping: Promise<void> | undefined
 
   const start = async (): Promise<Running> => {
-    const node = await openNode({
-      dir: repoPath,
-      libp2p: config.libp2p,
-      listen: config.listen_multiaddress,
-    })
+    let node: EmbeddedNode
+    try {
+      node = await openNode({
+        dir: repoPath,
+        network: config.libp2p
+          ? {
+            listen: config.listen_multiaddress,
+            announce: config.announce_multiaddress,
+            publicNetwork: config.public_network,
+          }
+          : undefined,
+      })
+    } catch (err) {
+      if (!(err instanceof ListenError)) throw err
+      // The shape of the daemon's other listeners' errors (src/net/listen_error.ts).
+      const { addr, what } = err.problem
+      throw new ConfigError(
+        `cannot listen on ${addr} (ipfs_connector.embedded.listen_multiaddress): ${what} ` +
+          'in service.json',
+      )
+    }
     const pins = new PinStore(node.datastore)
-    log.info(`embedded IPFS node ${node.peerId} started (repo ${repoPath})`)
-    return { node, pins, source: config.libp2p ? node.helia.blockstore : localSource(node) }
+    let peering: Peering | undefined
+    let roots: Announcer | undefined
+    if (node.libp2p) {
+      const addrs = node.libp2p.getMultiaddrs().map((a) => a.toString()).join(', ') || 'none'
+      const net = config.public_network
+        ? 'on (bootstrap peers, Amino DHT, delegated routing)'
+        : 'off (ipfs_connector.embedded.public_network)'
+      log.info(
+        `embedded IPFS node ${node.peerId} listening on ${addrs}; public IPFS network: ${net}`,
+      )
+      if (config.peering.length) {
+        peering = startPeering(node.libp2p, config.peering, { log, clock: deps.clock })
+      }
+      if (config.public_network) {
+        const helia = node.helia
+        roots = announcer((cid, signal) => helia.routing.provide(cid, { signal }), { log })
+      }
+    } else {
+      log.info(
+        `embedded IPFS node ${node.peerId} started without libp2p ` +
+          `(ipfs_connector.embedded.libp2p is false): it serves only the blocks added to it`,
+      )
+    }
+    return {
+      node,
+      pins,
+      peering,
+      announcer: roots,
+      source: config.libp2p ? node.helia.blockstore : localSource(node),
+    }
   }
 
   /** The running node (started on first call), or ShutdownError once stopped. */
@@ -116,6 +171,8 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
     try {
       return await starting
     } catch (err) {
+      // A config problem (busy port) is already one line that says what to change.
+      if (err instanceof ConfigError) throw err
       throw new IPFSError(`cannot start the embedded IPFS node: ${errorMessage(err)}`)
     }
   }
@@ -141,7 +198,7 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
       dialOrigins(r, pin.origins ?? [], signal)
       const stall = new AbortController()
       const walkSignal = AbortSignal.any([signal, stall.signal])
-      const dog = progressWatchdog(config.pin_timeout, () => stall.abort())
+      const dog = progressWatchdog(config.pin_timeout, () => stall.abort(), deps.clock)
       let blocks = 0
       try {
         const walk = walkDag(cid, r.source, r.node.helia.getCodec, {
@@ -157,6 +214,8 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
             opts.onProgress?.(blocks)
           },
         })
+        // Public network on: tell it this node provides the root (Kubo's "roots" strategy).
+        r.announcer?.add(cid)
       } catch (err) {
         if (stall.signal.aborted && !signal.aborted) {
           throw new IPFSError(
@@ -209,6 +268,12 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
           }),
         s,
       )
+      if (r.announcer) {
+        r.announcer.remove(cid)
+        await r.node.helia.routing.cancelReprovide(cid, { signal: s }).catch((err) =>
+          log.debug(`cannot stop announcing ${cid}: ${errorMessage(err)}`)
+        )
+      }
     } finally {
       release()
     }
@@ -408,6 +473,8 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
           return () => {}
         })
         try {
+          r.peering?.stop()
+          r.announcer?.stop()
           await r.node.stop()
           log.info('embedded IPFS node stopped')
         } finally {
@@ -442,7 +509,7 @@ function localSource(node: EmbeddedNode): BlockSource {
       if (!await node.blocks.has(cid, opts)) {
         throw new IPFSError(
           `block ${cid} is not in the embedded IPFS node's store (its libp2p is off, so it ` +
-            `cannot fetch blocks from other nodes)`,
+            `cannot fetch blocks from other nodes: set ipfs_connector.embedded.libp2p to true)`,
         )
       }
       yield* node.blocks.get(cid, opts)

@@ -1,17 +1,20 @@
 /**
  * Opens the embedded IPFS node: blockstore-fs and datastore-fs under the repo folder, a
  * persistent Ed25519 identity kept in the datastore's keychain (the same `self` key Helia's
- * libp2p mixin would load), and a Helia built from its light pieces. With `libp2p` on it adds
- * TCP + Noise + Yamux, identify, ping and bitswap on the configured (loopback by default)
- * addresses and nothing else: `createHelia()`'s defaults would add bootstrap, DHT, mDNS,
- * delegated routing, UPnP and auto-TLS, which dial public hosts.
+ * libp2p mixin would load; its own peer ID, distinct from the cluster peer's), and a Helia built
+ * from its light pieces. With `network` it adds the libp2p of network.ts and bitswap;
+ * `createHelia()`'s defaults are never used (they add mDNS, UPnP, auto-TLS and more that probe
+ * the LAN or dial public hosts).
  *
  * The byte count of the blockstore is saved at a clean stop and trusted at the next start;
  * after a crash (no saved count) the block folder is walked once.
  *
  * @example
  * ```ts
- * const node = await openNode({ dir: '/data/ipfs', libp2p: true, listen: ['/ip4/127.0.0.1/tcp/0'] })
+ * const node = await openNode({
+ *   dir: '/data/ipfs',
+ *   network: { listen: ['/ip4/127.0.0.1/tcp/0'], announce: [], publicNetwork: false },
+ * })
  * node.peerId // '12D3Koo…'
  * await node.stop()
  * ```
@@ -25,19 +28,25 @@ import { Key } from 'interface-datastore'
 import { loadOrCreateSelfKey } from '@libp2p/config'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Libp2p } from '@libp2p/interface'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
+import { ClusterError } from '../../errors.ts'
+import { libp2pOptions, type ListenProblem, listenProblem, type NetworkOptions } from './network.ts'
 import { SizedBlockstore } from './sized_blockstore.ts'
+import { loadHasher as addHasher } from '../../types/multihash.ts'
 
 /** What to open. */
 export interface NodeOptions {
   /** The repo folder (absolute); holds `blocks/` and `datastore/`. */
   dir: string
-  libp2p: boolean
-  listen: string[]
+  /** libp2p + bitswap; absent = a purely local store. */
+  network?: NetworkOptions
+}
+
+/** The node could not listen on one of its addresses (the connector names the config key). */
+export class ListenError extends ClusterError {
+  override name = 'ListenError'
+  constructor(readonly problem: ListenProblem) {
+    super(`cannot listen on ${problem.addr}: ${problem.what}`)
+  }
 }
 
 /** An open node. */
@@ -68,17 +77,13 @@ export async function openNode(opts: NodeOptions): Promise<EmbeddedNode> {
     await datastore.delete(SIZE_KEY)
     const privateKey = await loadOrCreateSelfKey(datastore)
     const peerId = peerIdFromPrivateKey(privateKey).toString()
-    const light = createHeliaLight({ blockstore: blocks, datastore })
+    // Blocks added with another hash function (`add --hash`) are checked with its hasher.
+    const loadHasher = (code: number) =>
+      addHasher(code) ?? Promise.reject(new Error(`no hasher for multihash 0x${code.toString(16)}`))
+    const light = createHeliaLight({ blockstore: blocks, datastore, loadHasher })
     let libp2p: Libp2p | undefined
-    if (opts.libp2p) {
-      const h = withBitswap(withLibp2pLight(light, {
-        privateKey,
-        addresses: { listen: opts.listen },
-        transports: [tcp()],
-        connectionEncrypters: [noise()],
-        streamMuxers: [yamux()],
-        services: { identify: identify(), ping: ping() },
-      }))
+    if (opts.network) {
+      const h = withBitswap(withLibp2pLight(light, await libp2pOptions(privateKey, opts.network)))
       helia = h
       await h.start()
       libp2p = h.libp2p
@@ -111,6 +116,11 @@ export async function openNode(opts: NodeOptions): Promise<EmbeddedNode> {
     await helia?.stop().catch(() => {})
     await blocks.close().catch(() => {})
     await datastore.close().catch(() => {})
+    // Only now, with every listener of this node closed, can the addresses be tried one by one.
+    if (opts.network && (err as Error)?.name === 'UnsupportedListenAddressesError') {
+      const problem = listenProblem(opts.network.listen)
+      if (problem) throw new ListenError(problem)
+    }
     throw err
   }
 }

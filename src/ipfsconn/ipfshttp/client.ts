@@ -27,6 +27,7 @@ import { formatDuration } from '../../types/duration.ts'
 import type { NodeAddress } from './address.ts'
 import { type Dialer, Http1Client, type Http1Response } from './http1.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
+import { type CancelTimer, type Clock, systemClock } from '../../util/clock.ts'
 import { JsonLineError } from './ndjson.ts'
 
 /** After this many consecutive transport failures requests are let through at 1 per second. */
@@ -54,9 +55,8 @@ export class IPFSRequestError extends IPFSError {
 export interface KuboClientDeps {
   /** Opens a connection to the daemon (tests inject transport failures here). */
   dial?: Dialer
-  now?: () => number
-  /** Waits `ms` or rejects with the signal's reason. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
+  /** Time, timers and sleeps (default: the system clock). */
+  clock?: Clock
   log?: Logger
 }
 
@@ -68,28 +68,11 @@ export interface CallOptions {
   timeoutMs?: number
 }
 
-/** Waits `ms` milliseconds unless the signal aborts first. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason)
-    const onAbort = () => {
-      clearTimeout(t)
-      reject(signal!.reason)
-    }
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
-}
-
 /** Talks HTTP to one Kubo RPC API. */
 export class KuboClient {
   readonly #addr: NodeAddress
   readonly #http: Http1Client
-  readonly #now: () => number
-  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>
+  readonly clock: Clock
   readonly #log: Logger
   readonly #stop = new AbortController()
   #failures = 0
@@ -98,8 +81,7 @@ export class KuboClient {
 
   constructor(addr: NodeAddress, deps: KuboClientDeps) {
     this.#addr = addr
-    this.#now = deps.now ?? Date.now
-    this.#sleep = deps.sleep ?? abortableSleep
+    this.clock = deps.clock ?? systemClock
     this.#log = deps.log ?? nullLogger
     // A unix socket needs read and write permission on its path, checked when it is dialled.
     this.#http = new Http1Client(
@@ -176,10 +158,10 @@ export class KuboClient {
       this.#rateLimited = true
       this.#log.warn('Rate-limiting requests to 1req/s')
     }
-    const now = this.#now()
+    const now = this.clock.now()
     const slot = Math.max(now, this.#nextSlot)
     this.#nextSlot = slot + RATE_LIMIT_INTERVAL_MS
-    if (slot > now) await this.#sleep(slot - now, signal)
+    if (slot > now) await this.clock.sleep(slot - now, signal)
   }
 }
 
@@ -191,7 +173,7 @@ export class KuboCall {
   readonly #client: KuboClient
   readonly #opts: CallOptions
   readonly #ctl = new AbortController()
-  #timer?: ReturnType<typeof setTimeout>
+  #cancelTimer?: CancelTimer
   #cause?: Error
   #follow?: () => void
   #res?: Http1Response
@@ -217,13 +199,13 @@ export class KuboCall {
       caller?.addEventListener('abort', follow)
     }
     if (opts.timeoutMs && opts.timeoutMs > 0) {
-      this.#timer = setTimeout(() => {
+      this.#cancelTimer = client.clock.timeout(opts.timeoutMs, () => {
         this.cancel(
           new IPFSError(
             `IPFS request timed out after ${formatDuration(opts.timeoutMs!)} (${path})`,
           ),
         )
-      }, opts.timeoutMs)
+      })
     }
   }
 
@@ -281,8 +263,8 @@ export class KuboCall {
 
   /** Releases the timer and the listeners on the caller's and client's signals. Call in `finally`. */
   end(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer)
-    this.#timer = undefined
+    this.#cancelTimer?.()
+    this.#cancelTimer = undefined
     this.#unfollow()
     // An answer not read to its end holds its connection: close it.
     this.#res?.cancel()

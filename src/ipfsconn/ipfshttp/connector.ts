@@ -25,7 +25,6 @@ import type { IPFSID } from '../../types/id.ts'
 import type { Pin } from '../../types/pin.ts'
 import { parseNodeAddress } from './address.ts'
 import {
-  abortableSleep,
   IPFSRequestError,
   type KuboCall,
   KuboClient,
@@ -50,6 +49,7 @@ import {
   streamErrorOf,
   toCount,
 } from './parse.ts'
+import { type CancelTimer, type Clock, systemClock } from '../../util/clock.ts'
 import { progressWatchdog } from '../../util/watchdog.ts'
 
 /** How often `ready()` retries `id` (the reference's 1 s). */
@@ -89,16 +89,16 @@ class IPFSHttpConnector implements IPFSConnector {
   readonly #deps: IPFSHttpDeps
   readonly #log: Logger
   readonly #client: KuboClient
-  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>
+  readonly #clock: Clock
   #ready = false
   #triggerCount = 0
-  #swarmTimer?: ReturnType<typeof setTimeout>
+  #cancelSwarmTimer?: CancelTimer
 
   constructor(config: IPFSHttpConfig, deps: IPFSHttpDeps) {
     this.#cfg = config
     this.#deps = deps
     this.#log = deps.log ?? nullLogger
-    this.#sleep = deps.sleep ?? abortableSleep
+    this.#clock = deps.clock ?? systemClock
     this.#client = new KuboClient(parseNodeAddress(config.node_multiaddress), {
       ...deps,
       log: this.#log,
@@ -123,7 +123,7 @@ class IPFSHttpConnector implements IPFSConnector {
         }
       }
       try {
-        await this.#sleep(READY_RETRY_MS, stopOrCaller)
+        await this.#clock.sleep(READY_RETRY_MS, stopOrCaller)
       } catch (err) {
         throw this.#abortReason(signal, err)
       }
@@ -221,9 +221,9 @@ class IPFSHttpConnector implements IPFSConnector {
     signal?: AbortSignal,
   ): AsyncGenerator<{ cid: string; type: IPFSPinStatus }> {
     const types = type === 'all' ? ['recursive', 'direct'] as const : [type]
-    const deadline = Date.now() + this.#cfg.ipfs_request_timeout
+    const deadline = this.#clock.now() + this.#cfg.ipfs_request_timeout
     for (const t of types) {
-      const call = this.#call(`pin/ls?stream=true&type=${t}`, signal, deadline - Date.now())
+      const call = this.#call(`pin/ls?stream=true&type=${t}`, signal, deadline - this.#clock.now())
       try {
         const res = await call.post()
         for await (const v of readJsonLines(res)) {
@@ -248,9 +248,9 @@ class IPFSHttpConnector implements IPFSConnector {
 
   async pinCount(signal?: AbortSignal): Promise<number> {
     let n = 0
-    const deadline = Date.now() + this.#cfg.ipfs_request_timeout
+    const deadline = this.#clock.now() + this.#cfg.ipfs_request_timeout
     for (const t of ['recursive', 'direct'] as const) {
-      const call = this.#call(`pin/ls?stream=true&type=${t}`, signal, deadline - Date.now())
+      const call = this.#call(`pin/ls?stream=true&type=${t}`, signal, deadline - this.#clock.now())
       try {
         const res = await call.post()
         // Count lines, not objects: one `{"Cid","Type"}` per line, so no JSON is decoded. A
@@ -295,14 +295,14 @@ class IPFSHttpConnector implements IPFSConnector {
   }
 
   async connectSwarms(addrs: string[], signal?: AbortSignal): Promise<void> {
-    const deadline = Date.now() + this.#cfg.ipfs_request_timeout
+    const deadline = this.#clock.now() + this.#cfg.ipfs_request_timeout
     for (const addr of addrs) {
       try {
-        await this.#swarmConnect(addr, signal, deadline - Date.now())
+        await this.#swarmConnect(addr, signal, deadline - this.#clock.now())
         this.#log.debug(`ipfs successfully connected to ${addr}`)
       } catch (err) {
         if (signal?.aborted || this.#client.stopped) throw this.#abortReason(signal, err)
-        if (Date.now() >= deadline) throw err
+        if (this.#clock.now() >= deadline) throw err
         this.#log.debug(`swarm/connect ${addr}: ${errorMessage(err)}`)
       }
     }
@@ -461,8 +461,8 @@ class IPFSHttpConnector implements IPFSConnector {
   }
 
   stop(): Promise<void> {
-    if (this.#swarmTimer !== undefined) clearTimeout(this.#swarmTimer)
-    this.#swarmTimer = undefined
+    this.#cancelSwarmTimer?.()
+    this.#cancelSwarmTimer = undefined
     this.#client.stop()
     return Promise.resolve()
   }
@@ -524,7 +524,7 @@ class IPFSHttpConnector implements IPFSConnector {
           }: cancelled (${path})`,
         ),
       )
-    })
+    }, this.#clock)
     let confirmed = false
     try {
       const res = await call.post()
@@ -617,8 +617,8 @@ class IPFSHttpConnector implements IPFSConnector {
     const delay = this.#cfg.connect_swarms_delay
     const source = this.#deps.swarmAddrs
     if (delay <= 0 || !source || this.#client.stopped) return
-    this.#swarmTimer = setTimeout(async () => {
-      this.#swarmTimer = undefined
+    this.#cancelSwarmTimer = this.#clock.timeout(delay, async () => {
+      this.#cancelSwarmTimer = undefined
       const signal = this.#client.stopSignal
       try {
         await this.connectSwarms(await source(signal), signal)
@@ -627,7 +627,7 @@ class IPFSHttpConnector implements IPFSConnector {
           this.#log.error(`ConnectSwarms: ${errorMessage(err)}`)
         }
       }
-    }, delay)
+    })
   }
 }
 

@@ -9,8 +9,6 @@
  * pinStatusFromType('indirect through QmX…') // 'indirect'
  * ```
  */
-import { base58btc } from 'multiformats/bases/base58'
-import * as Digest from 'multiformats/hashes/digest'
 import type { IPFSPinStatus } from '../../components.ts'
 import { IPFSError, ValidationError } from '../../errors.ts'
 import { parseCid, tryParseCid } from '../../types/cid.ts'
@@ -62,19 +60,8 @@ export function cidFromJson(v: unknown): string | undefined {
   return tryParseCid(s)?.toString()
 }
 
-/** True for a libp2p peer ID: a base58btc multihash (`Qm…`, `12D3…`) or a libp2p-key CID. */
-export function isPeerId(s: unknown): s is string {
-  if (typeof s !== 'string' || s.length === 0) return false
-  if (s.startsWith('Qm') || s.startsWith('1')) {
-    try {
-      Digest.decode(base58btc.baseDecode(s))
-      return true
-    } catch {
-      return false
-    }
-  }
-  return tryParseCid(s)?.code === 0x72
-}
+/** Peer IDs in Kubo's answers are read as everywhere else in the cluster. */
+export { isPeerId } from '../../types/id.ts'
 
 /** A Kubo error object sent as a stream value (`{"Message","Code","Type":"error"}`), if it is one. */
 export function streamErrorOf(v: unknown): string | undefined {

@@ -4,12 +4,21 @@
  * streamed to the IPFS connector, the root pinned in the cluster, and the reference's output items.
  */
 import assert from 'node:assert/strict'
-import type { IPFSConnector } from '../../../src/components.ts'
 import { IPFSError } from '../../../src/errors.ts'
 import type { PinOptions } from '../../../src/types/pin.ts'
 import { FAKE_PEER_ID } from '../../support/fake_cluster.ts'
 import { fakeIpfs } from '../../support/fake_ipfs.ts'
-import { bigFile, call, json, multipart, ndjson, smallFile, testApi } from './helpers.ts'
+import {
+  bigFile,
+  call,
+  DIR,
+  json,
+  multipart,
+  ndjson,
+  postAdd,
+  smallFile,
+  testApi,
+} from './helpers.ts'
 import type { AddPart } from './helpers.ts'
 
 interface Out {
@@ -20,29 +29,13 @@ interface Out {
   allocations?: string[]
 }
 
-async function add(parts: AddPart[], query = '', ipfs: IPFSConnector = fakeIpfs()) {
-  const { api, cluster } = testApi({}, { ipfs })
-  const mp = multipart(parts)
-  const res = await call(api, 'POST', `/add${query}`, {
-    body: mp.body,
-    headers: { 'content-type': mp.contentType },
-  })
-  return { res, cluster, ipfs }
-}
+const add = postAdd
 
 async function addOk(parts: AddPart[], query = '') {
   const r = await add(parts, query)
   assert.equal(r.res.status, 200)
   return { ...r, out: await ndjson(r.res) as Out[] }
 }
-
-const DIR: AddPart[] = [
-  { path: 'mydir', dir: true },
-  { path: 'mydir/a.txt', content: 'a\n' },
-  { path: 'mydir/empty', dir: true },
-  { path: 'mydir/sub', dir: true },
-  { path: 'mydir/sub/b.txt', content: 'b\n' },
-]
 
 Deno.test("add: one small file gives Kubo's CID, streams its blocks, pins the root", async () => {
   const { res, out, cluster, ipfs } = await addOk([{ path: 'hello.txt', content: 'hello world\n' }])
@@ -202,7 +195,7 @@ Deno.test('add: bad parameters are a 400 before anything is added', async () => 
     ['?chunker=rabin', /not supported/],
     ['?chunker=size-0', /chunker size must be greater than 0/],
     ['?chunker=size-9999999', /maximum chunk size/],
-    ['?hash=blake2b-256', /not supported/],
+    ['?hash=nope', /^hash function name not known: "nope"/],
     ['?shard=true', /sharding/],
     ['?format=car&wrap-with-directory=true', /^cannot wrap a CAR file upload$/],
     ['?replication-min=x', /replication-min invalid/],
@@ -238,23 +231,55 @@ Deno.test('add: a body that is not multipart is a 400', async () => {
   assert.equal(cluster.calls.length, 0)
 })
 
-Deno.test('add: a malformed or empty multipart body fails with 500 before any output', async () => {
-  const { api, cluster } = testApi({}, { ipfs: fakeIpfs() })
-  for (
-    const body of [
-      'garbage without boundary',
+Deno.test('add: a broken or empty multipart body is a 400 with the reason; nothing is pinned', async () => {
+  const enc = new TextEncoder()
+  const ok = multipart([{ path: 'a.txt', content: 'complete\n' }], 'b').body
+  const okPrefix = ok.subarray(0, ok.length - '--b--\r\n'.length) // the first part, whole
+  const cases: [string, BodyInit, RegExp][] = [
+    ['no body at all', '', /^multipart: no boundary found in the body$/],
+    ['garbage', 'garbage without boundary', /^multipart: no boundary found in the body$/],
+    [
+      'only the closing boundary',
       '--b--\r\n',
+      /^no files were added: the request has no file parts$/,
+    ],
+    [
+      'a part cut in its body',
       '--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nunterminated',
-    ]
-  ) {
-    const res = await call(api, 'POST', '/add', {
-      body,
-      headers: { 'content-type': 'multipart/form-data; boundary=b' },
-    })
-    assert.equal(res.status, 500, body)
-    assert.match((await json(res) as { message: string }).message, /multipart|no files/)
+      /^multipart: unexpected end of input in part body$/,
+    ],
+    [
+      'a part cut in its headers',
+      '--b\r\nContent-Disposition: form-data; name="fi',
+      /^multipart: unexpected end of input in part headers$/,
+    ],
+    [
+      // The first file is complete; the second is cut: neither root may be pinned.
+      'a whole part, then a cut one',
+      new Blob([
+        okPrefix,
+        enc.encode(
+          '--b\r\nContent-Disposition: form-data; name="file"; filename="y"\r\n\r\nhalf',
+        ),
+      ]),
+      /^multipart: unexpected end of input in part body$/,
+    ],
+  ]
+  for (const stream of ['', '?stream-channels=false']) {
+    for (const [what, body, re] of cases) {
+      const { api, cluster } = testApi({}, { ipfs: fakeIpfs() })
+      const res = await call(api, 'POST', `/add${stream}`, {
+        body,
+        headers: { 'content-type': 'multipart/form-data; boundary=b' },
+      })
+      assert.equal(res.status, 400, `${what} ${stream}`)
+      const err = await json(res) as { code: number; message: string }
+      assert.equal(err.code, 400, what)
+      assert.match(err.message, re, `${what} ${stream}`)
+      assert.equal(cluster.calls.length, 0, what)
+      assert.equal(cluster.pinset.size, 0, what)
+    }
   }
-  assert.equal(cluster.calls.length, 0)
 })
 
 Deno.test('add: an IPFS failure before the first output is a 500 with its message; nothing is pinned', async () => {
@@ -333,7 +358,7 @@ Deno.test('add: format=car refuses corrupt blocks, several roots and non-CAR inp
   const bad = unb64(HELLO_CAR)
   bad[bad.length - 1] ^= 1 // last byte of the block: hash mismatch
   let r = await add([{ path: 'x.car', content: bad }], '?format=car')
-  assert.equal(r.res.status, 500)
+  assert.equal(r.res.status, 400)
   assert.match((await json(r.res) as { message: string }).message, /does not match its hash/)
   // Header with two roots: {"roots":[cid,cid],"version":1} in CBOR.
   const car = unb64(HELLO_CAR)
@@ -343,13 +368,51 @@ Deno.test('add: format=car refuses corrupt blocks, several roots and non-CAR inp
   header.push(0x67, ...new TextEncoder().encode('version'), 0x01)
   const two = new Uint8Array([header.length, ...header])
   r = await add([{ path: 'x.car', content: two }], '?format=car')
-  assert.equal(r.res.status, 500)
+  assert.equal(r.res.status, 400)
   assert.match(
     (await json(r.res) as { message: string }).message,
     /only CAR files with a single root/,
   )
   r = await add([{ path: 'hello.txt', content: 'hello world\n' }], '?format=car')
-  assert.equal(r.res.status, 500)
+  assert.equal(r.res.status, 400)
   assert.match((await json(r.res) as { message: string }).message, /invalid CAR/)
   assert.equal(r.cluster.calls.length, 0)
+})
+
+Deno.test('add: a garbage, cut or empty CAR is a 400 with the reason; nothing is stored or pinned', async () => {
+  const car = unb64(HELLO_CAR)
+  const cases: [string, Uint8Array, RegExp][] = [
+    [
+      'random bytes',
+      Uint8Array.from({ length: 300 }, (_, i) => (i * 37 + 11) % 256),
+      /invalid CAR/,
+    ],
+    ['empty file', new Uint8Array(0), /^invalid CAR header length$/],
+    ['header only, cut', car.subarray(0, 20), /^invalid CAR: unexpected end of data$/],
+    ['a block cut short', car.subarray(0, car.length - 3), /^invalid CAR: unexpected end of data$/],
+    [
+      'a header that is not CBOR',
+      new Uint8Array([4, 0xff, 0xff, 0xff, 0xff]),
+      /^invalid CAR header/,
+    ],
+    ['a varint that never ends', new Uint8Array(12).fill(0xff), /^invalid CAR: varint too long$/],
+  ]
+  for (const stream of ['', '&stream-channels=false']) {
+    for (const [what, bytes, re] of cases) {
+      const r = await add([{ path: 'x.car', content: bytes }], `?format=car${stream}`)
+      assert.equal(r.res.status, 400, what)
+      const err = await json(r.res) as { code: number; message: string }
+      assert.match(err.message, re, what)
+      assert.equal(r.cluster.calls.length, 0, what)
+    }
+  }
+  // A CAR with no part at all.
+  const { api, cluster } = testApi({}, { ipfs: fakeIpfs() })
+  const res = await call(api, 'POST', '/add?format=car', {
+    body: '--b--\r\n',
+    headers: { 'content-type': 'multipart/form-data; boundary=b' },
+  })
+  assert.equal(res.status, 400)
+  assert.match((await json(res) as { message: string }).message, /^no files were added/)
+  assert.equal(cluster.calls.length, 0)
 })

@@ -18,6 +18,8 @@ import {
   pinFixture,
   startFakeCluster,
 } from '../../cli/ctl/fake_cluster.ts'
+import { manualClock, recordingClock } from '../../support/manual_clock.ts'
+import { waitFor } from '../../support/wait.ts'
 
 const FIXTURES = new URL('../../fixtures/tls/', import.meta.url)
 const CERT = Deno.readTextFileSync(new URL('cert.pem', FIXTURES))
@@ -282,16 +284,25 @@ Deno.test('client: timeouts and aborts', async () => {
     }
   })
   try {
-    const t0 = performance.now()
-    await rejects(restClient({ host: srv.maddr, timeoutMs: 150 }).id(), {
+    // The timeout runs on the client's clock: 149 ms is not enough, 150 ms is.
+    const clock = manualClock()
+    let settled = false
+    const timingOut = restClient({ host: srv.maddr, timeoutMs: 150, clock }).id()
+    timingOut.then(() => (settled = true), () => (settled = true))
+    await waitFor(() => srv.requests.length === 1)
+    await clock.advance(149)
+    equal(settled, false)
+    await clock.advance(1)
+    await rejects(timingOut, {
       code: 0,
       message:
         `Get "http://127.0.0.1:${srv.port}/id": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`,
     })
-    ok(performance.now() - t0 < 2000)
+    // An abort ends a request that is waiting for its answer.
     const ac = new AbortController()
     const p = restClient({ host: srv.maddr }).id({ signal: ac.signal })
-    setTimeout(() => ac.abort(new Error('stop it')), 50)
+    await waitFor(() => srv.requests.length === 2)
+    ac.abort(new Error('stop it'))
     await rejects(p, { message: 'stop it' })
   } finally {
     stop()
@@ -349,22 +360,21 @@ Deno.test('waitFor: polls until reached, times out with DeadlineExceeded', async
       return jsonResponse(g)
     }
   })
-  const c = restClient({ host: srv.maddr })
-  const sleeps: number[] = []
-  const st = await c.waitFor(CIDS[0], 'pinned', {
-    sleep: (ms) => {
-      sleeps.push(ms)
-      return Promise.resolve()
-    },
-  })
+  const clock = recordingClock()
+  const c = restClient({ host: srv.maddr, clock })
+  const st = await c.waitFor(CIDS[0], 'pinned')
   equal(polls, 3)
-  deepEqual(sleeps, [1000, 1000, 1000]) // the first poll comes one period after the start
+  deepEqual(clock.sleeps, [1000, 1000, 1000]) // the first poll comes one period after the start
   equal(Object.values(st.peer_map)[0].status, 'pinned')
   polls = -1000
+  clock.sleeps.length = 0
   await rejects(
     c.waitFor(CIDS[0], 'pinned', { checkFreqMs: 20, timeoutMs: 120 }),
     (e) => e instanceof DeadlineExceededError && e.message === 'context deadline exceeded',
   )
+  // Polls at 20, 40, … 100 ms; the deadline at 120 ms ends the sixth pause.
+  equal(polls, -1000 + 5)
+  deepEqual(clock.sleeps, [20, 20, 20, 20, 20, 20])
 })
 
 Deno.test('add: multipart body of files and directories, reference query', async () => {

@@ -8,6 +8,7 @@ import { restApi } from '../../../src/api/rest/server.ts'
 import type { HttpApi } from '../../../src/api/common/http_api.ts'
 import type { IPFSConnector } from '../../../src/components.ts'
 import { FAKE_PEER_ID, type FakeCluster, fakeCluster } from '../../support/fake_cluster.ts'
+import { fakeIpfs } from '../../support/fake_ipfs.ts'
 
 /** A REST config: the defaults, a random local port, and the given keys (JSON form). */
 export function restConfig(overrides: Record<string, unknown> = {}): RestApiConfig {
@@ -93,6 +94,30 @@ export function multipart(parts: AddPart[], boundary = 'c0ffee0123456789'): {
     off += c.length
   }
   return { body, contentType: `multipart/form-data; boundary=${boundary}` }
+}
+
+/** A small tree as `add -r mydir` sends it: files, an empty directory, a subdirectory. */
+export const DIR: AddPart[] = [
+  { path: 'mydir', dir: true },
+  { path: 'mydir/a.txt', content: 'a\n' },
+  { path: 'mydir/empty', dir: true },
+  { path: 'mydir/sub', dir: true },
+  { path: 'mydir/sub/b.txt', content: 'b\n' },
+]
+
+/** POST /add of the parts (multipart as the Go client sends it) to a fresh API over `ipfs`. */
+export async function postAdd(
+  parts: AddPart[],
+  query = '',
+  ipfs: IPFSConnector = fakeIpfs(),
+): Promise<{ res: Response; cluster: FakeCluster; ipfs: IPFSConnector }> {
+  const { api, cluster } = testApi({}, { ipfs })
+  const mp = multipart(parts)
+  const res = await call(api, 'POST', `/add${query}`, {
+    body: mp.body,
+    headers: { 'content-type': mp.contentType },
+  })
+  return { res, cluster, ipfs }
 }
 
 /** The deterministic 1 MiB + 12345 bytes file the expected Kubo CIDs were computed from. */

@@ -176,6 +176,18 @@ Deno.test('pin option errors are a 400 and nothing is pinned', async () => {
     ['shard-size=x', /parameter shard_size is invalid/],
     ['expire-at=yesterday', /^expire-at cannot be parsed/],
     ['expire-in=10ms', /expire-in duration too short/],
+    // Once a 500 "Invalid time value" (the expiry date overflowed).
+    ['expire-in=9999999999999h', /^expire-in cannot be parsed: .*out of range \(at most 2562047h/],
+    // Once accepted and refused later with a message about "-1 together".
+    ['replication-min=99999999999999999999999', /^parameter replication-min invalid$/],
+    ['replication-max=1e3', /^parameter replication-max invalid$/],
+    ['replication=99999999999999999999999', /^parameter replication invalid$/],
+    ['shard-size=99999999999999999999999', /^parameter shard_size is invalid$/],
+    // Once a 200 echoing the IDs while the stored pin had none.
+    [
+      'user-allocations=notapeer,alsonot',
+      /^parameter user-allocations invalid: some peer IDs could not be decoded: notapeer, alsonot$/,
+    ],
     ['pin-update=bogus', /^error decoding update option parameter/],
     ['origins=/ip4/1.2.3.4/tcp/4001', /multiaddress does not contain peer ID/],
   ]

@@ -12,6 +12,7 @@ import { restApi } from '../../../src/api/rest/server.ts'
 import { defaultPinOptions } from '../../../src/types/mod.ts'
 import { FAKE_PEER_ID, fakeCluster } from '../../support/fake_cluster.ts'
 import { restConfig } from './helpers.ts'
+import { waitFor } from '../../support/wait.ts'
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/tls/', import.meta.url))
 
@@ -164,8 +165,7 @@ Deno.test('socket: a client that goes away mid-stream aborts the source', async 
     await reader.read()
     ac.abort()
     await reader.cancel().catch(() => {})
-    for (let i = 0; i < 100 && !aborted; i++) await new Promise((r) => setTimeout(r, 10))
-    assert.ok(aborted)
+    await waitFor(() => aborted, { what: 'the source to see the abort' })
   })
 })
 

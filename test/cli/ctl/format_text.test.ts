@@ -199,3 +199,82 @@ Deno.test('format: padding counts runes, not UTF-16 units', () => {
   equal(padLeft('ab', 4), '  ab')
   equal(padRight('abcdef', 3), 'abcdef')
 })
+
+Deno.test('format: control characters from the server are escaped; no value can forge a line', () => {
+  const evil = 'x\r\nX-Injected: 1\u0000\u001b[31m\u0085\t'
+  const shown = 'x\\r\\nX-Injected: 1\\x00\\x1b[31m\\u0085\\t'
+  const now = Date.UTC(2030, 0, 1)
+  const outputs: [string, string, number][] = [] // formatter, text, lines expected
+  outputs.push([
+    'id',
+    formatID(decodeID({
+      ...idFixture(0),
+      id: evil,
+      peername: evil,
+      addresses: [evil],
+      ipfs: { id: evil, addresses: [evil], error: '' },
+    })),
+    5,
+  ])
+  outputs.push(['id error', formatID(decodeID({ ...idFixture(0), id: evil, error: evil })), 1])
+  outputs.push([
+    'ipfs error',
+    formatID(decodeID({ ...idFixture(0), ipfs: { id: '', addresses: [], error: evil } })),
+    5,
+  ])
+  const gpi = gpiFixture(0) as { peer_map: Record<string, Record<string, unknown>> }
+  gpi.peer_map[PEERS[1]].peername = evil
+  gpi.peer_map[PEERS[0]].error = evil
+  gpi.peer_map[evil] = { ...gpi.peer_map[PEERS[2]] }
+  outputs.push([
+    'status',
+    formatGlobalPinInfo(decodeGlobalPinInfo({ ...gpi, cid: evil, name: evil })),
+    5,
+  ])
+  outputs.push([
+    'pin',
+    formatPin(decodePin(pinFixture(0, { cid: evil, name: evil, type: evil, allocations: [evil] }))),
+    1,
+  ])
+  outputs.push(['added', formatAddedOutput({ name: evil, cid: evil }), 1])
+  outputs.push(['added -q', formatAddedOutput({ name: evil, cid: evil }, true), 1])
+  outputs.push(['version', formatVersion({ version: evil }), 1])
+  outputs.push(['error', formatError(500, evil), 3])
+  outputs.push([
+    'metric',
+    formatMetric(decodeMetric({ name: evil, peer: evil, value: evil, expire: now * 1e6 }), now),
+    1,
+  ])
+  outputs.push([
+    'alert',
+    formatAlert(decodeAlert({ name: evil, peer: evil, expire: now * 1e6 }), now),
+    1,
+  ])
+  outputs.push([
+    'bandwidth',
+    formatBandwidth(
+      decodeBandwidthByProtocol({ [evil]: { total_in: 1, total_out: 1, rate_in: 0, rate_out: 0 } }),
+    ),
+    1,
+  ])
+  outputs.push([
+    'repo gc',
+    formatRepoGC(decodeGlobalRepoGC({
+      peer_map: {
+        [PEERS[0]]: {
+          peer: PEERS[0],
+          peername: evil,
+          keys: [{ key: evil }, { key: null, error: evil }],
+          error: evil,
+        },
+      },
+    })),
+    4,
+  ])
+  for (const [what, text, lines] of outputs) {
+    // deno-lint-ignore no-control-regex
+    equal(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(text), false, `${what}: ${text}`)
+    equal(text.split('\n').length - 1, lines, `${what}: ${text}`)
+    equal(text.includes('X-Injected') ? text.includes(shown) : true, true, `${what}: ${text}`)
+  }
+})

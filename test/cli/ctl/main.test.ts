@@ -5,7 +5,17 @@
 import { deepEqual, equal, match, ok } from 'node:assert/strict'
 import { type CtlIO, ctlMain } from '../../../cli/ctl/main.ts'
 import { COMMANDS } from '../../../cli/ctl/commands.ts'
-import { CIDS, gpiFixture, jsonResponse, PEERS, startFakeCluster } from './fake_cluster.ts'
+import {
+  CIDS,
+  errorResponse,
+  gpiFixture,
+  jsonResponse,
+  PEERS,
+  pinFixture,
+  startFakeCluster,
+  streamResponse,
+} from './fake_cluster.ts'
+import { recordingClock } from '../../support/manual_clock.ts'
 
 interface Run {
   code: number
@@ -15,8 +25,10 @@ interface Run {
   files: Record<string, string>
 }
 
+/** Runs ctl on a clock whose sleeps return at once (recorded in `sleeps`). */
 async function ctl(args: string[], extra: Partial<CtlIO> = {}): Promise<Run> {
-  const r: Run = { code: -1, stdout: '', stderr: '', sleeps: [], files: {} }
+  const clock = recordingClock()
+  const r: Run = { code: -1, stdout: '', stderr: '', sleeps: clock.sleeps, files: {} }
   r.code = await ctlMain(args, {
     stdout: (s) => {
       r.stdout += s
@@ -25,10 +37,7 @@ async function ctl(args: string[], extra: Partial<CtlIO> = {}): Promise<Run> {
       r.stderr += s
     },
     env: {},
-    sleep: (ms) => {
-      r.sleeps.push(ms)
-      return Promise.resolve()
-    },
+    clock,
     writeFile: (path, text) => {
       r.files[path] = text
       return Promise.resolve()
@@ -139,23 +148,24 @@ Deno.test('ctl: pin add sleeps a second (injectable) and then prints the status'
 })
 
 Deno.test('ctl: --wait past --wait-timeout exits 62 (deadline)', async () => {
+  let polls = 0
   await using srv = startFakeCluster((req, url) => {
     if (req.method === 'GET' && url.pathname === `/pins/${CIDS[0]}`) {
+      polls++
       const g = gpiFixture(0, 'pinning') as { peer_map: Record<string, { status: string }> }
       for (const v of Object.values(g.peer_map)) v.status = 'pinning'
       return jsonResponse(g)
     }
   })
-  const t0 = performance.now()
-  const r = await ctl(['--host', srv.maddr, 'pin', 'add', '--wait', '--wt', '1200ms', CIDS[0]], {
-    sleep: (ms) => new Promise((res) => setTimeout(res, ms / 10)),
-  })
+  const r = await ctl(['--host', srv.maddr, 'pin', 'add', '--wait', '--wt', '1200ms', CIDS[0]])
   deepEqual([r.code, r.stdout, r.stderr], [
     62,
     '',
     'error waiting for pin status: context deadline exceeded\n',
   ])
-  ok(performance.now() - t0 < 5000)
+  // Polled at 1 s (pinning); the deadline at 1.2 s cut the second pause short.
+  equal(polls, 1)
+  deepEqual(r.sleeps, [1000, 1000])
 })
 
 Deno.test('ctl: add prints each added item, -q the CIDs, -Q the last, --no-stream an array', async () => {
@@ -217,4 +227,49 @@ Deno.test('ctl: health graph --file writes the dot file; json peers ls prints on
   equal(p.stdout.split('\n}\n').filter((s) => s.trim()).length, 3)
   const st = await ctl(['--host', srv.maddr, 'status', '--filter', 'bogus'])
   deepEqual([st.code, st.stderr], [1, 'error parsing filter flag: invalid filter name\n'])
+})
+
+Deno.test('ctl: text output escapes control characters from the server (no forged lines)', async () => {
+  const evil = 'x\r\nX-Injected: 1\u001b[2J'
+  await using srv = startFakeCluster((_req, url) => {
+    const p = url.pathname
+    if (p === '/allocations') {
+      return streamResponse([pinFixture(0, { name: evil }), pinFixture(1, { name: 'plain' })])
+    }
+    if (p === '/monitor/metrics') return jsonResponse(['freespace', evil])
+    if (p === '/version') return errorResponse(500, `boom\n${evil}`)
+    if (p === '/health/graph') {
+      return jsonResponse({
+        cluster_id: PEERS[0],
+        id_to_peername: { [PEERS[0]]: evil },
+        cluster_links: { [PEERS[0]]: [] },
+        cluster_to_ipfs: {},
+        ipfs_links: {},
+      })
+    }
+    return undefined
+  })
+  const h = ['--host', srv.maddr]
+  const ls = await ctl([...h, 'pin', 'ls'])
+  equal(ls.code, 0, ls.stderr)
+  const lines = ls.stdout.trimEnd().split('\n')
+  equal(lines.length, 2, ls.stdout)
+  ok(lines[0].includes(' | x\\r\\nX-Injected: 1\\x1b[2J | PIN | '), lines[0])
+  ok(lines[1].includes(' | plain | PIN | '), 'ordinary names print as they are')
+  ok(!lines.some((l) => l.startsWith('X-Injected')))
+  const names = await ctl([...h, 'health', 'metrics'])
+  equal(names.stdout, 'freespace\nx\\r\\nX-Injected: 1\\x1b[2J\n')
+  const v = await ctl([...h, 'version'])
+  deepEqual(
+    [v.code, v.stdout],
+    [2, 'An error occurred:\n  Code: 500\n  Message: boom\\nx\\r\\nX-Injected: 1\\x1b[2J\n'],
+  )
+  const g = await ctl([...h, 'health', 'graph'])
+  ok(g.stdout.includes('<B> x\\r\\nX-Injected: 1\\x1b[2J </B>'), g.stdout)
+  // Errors on stderr stay one line whatever the user or the server put in them.
+  const bad = await ctl(['--host', '/ip4/1.2.3.4/tcp/x\nX-Injected: 1', 'id'])
+  deepEqual([bad.code, bad.stderr.split('\n').length], [1, 2])
+  ok(bad.stderr.includes('x\\nX-Injected: 1'), bad.stderr)
+  const topic = await ctl(['no\nsuch'])
+  deepEqual([topic.code, topic.stderr], [3, "No help topic for 'no\\nsuch'\n"])
 })

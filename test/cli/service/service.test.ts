@@ -318,7 +318,7 @@ Deno.test('state import of bad JSON exits 1 and leaves the existing state untouc
       await Deno.writeTextFile(file, bad)
       const r = await svc(['-c', dir, 'state', 'import', '-f', file])
       assert.equal(r.code, 1)
-      assert.match(r.stderr, /^error importing state: line 2: /)
+      assert.match(r.stderr, /^error importing state: line 2, column 1: /)
       assert.equal(r.stderr.split('\n').length, 2, 'one line')
       const fromStdin = await svc(['-c', dir, 'state', 'import', '-f'], { stdin: bad })
       assert.equal(fromStdin.code, 1)

@@ -8,6 +8,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { startKuboDouble } from '../../support/kubo_double.ts'
 import { startPeerProcess } from '../../support/peer.ts'
+import { waitFor } from '../../support/wait.ts'
 
 async function cidFor(i: number, salt: string): Promise<string> {
   const mh = await sha256.digest(new TextEncoder().encode(`kill9 ${salt} ${i}`))
@@ -50,7 +51,10 @@ Deno.test('kill -9 mid-ingest loses no acknowledged pin', async () => {
     }
     const clients = Array.from({ length: 32 }, client)
     // Kill once a good number of pins went through, with requests in flight.
-    while (acked.length < 1500) await new Promise((r) => setTimeout(r, 5))
+    await waitFor(() => acked.length >= 1500, {
+      what: '1500 acknowledged pins',
+      timeoutMs: 120_000,
+    })
     await peer.kill9()
     await Promise.all(clients)
     assert.ok(acked.length >= 1500)

@@ -15,6 +15,7 @@ import { KvRaftStorage, type SnapshotData } from '../../../src/consensus/raft/kv
 import { planCommits, setMutation } from '../../../src/consensus/raft/kv_batch.ts'
 import { crc32, SnapshotEncoder } from '../../../src/consensus/raft/snapshot_format.ts'
 import { tempKvPath } from './kv_cluster.ts'
+import { proxyKv } from '../../support/kv_proxy.ts'
 
 const conf = { voters: ['a'], learners: [] }
 
@@ -58,23 +59,12 @@ async function reopen(path: string, kv: Deno.Kv): Promise<{ kv: Deno.Kv; s: KvRa
 /** A KV handle whose commits fail ("the process died") once `budget` commits went through. */
 function crashingKv(kv: Deno.Kv, budget: number, onCommit = () => {}): Deno.Kv {
   let left = budget
-  return new Proxy(kv, {
-    get(target, prop) {
-      if (prop === 'atomic') {
-        return () => {
-          const a = target.atomic()
-          const commit = a.commit.bind(a)
-          a.commit = () => {
-            if (left <= 0) return Promise.reject(new Error('crash'))
-            left--
-            onCommit()
-            return commit()
-          }
-          return a
-        }
-      }
-      const v = Reflect.get(target, prop)
-      return typeof v === 'function' ? v.bind(target) : v
+  return proxyKv(kv, {
+    commit(run) {
+      if (left <= 0) return Promise.reject(new Error('crash'))
+      left--
+      onCommit()
+      return run()
     },
   })
 }

@@ -8,19 +8,19 @@ import { NoLeaderError } from '../../../src/consensus/raft/core/mod.ts'
 import { raftConsensus } from '../../../src/consensus/raft/raft_consensus.ts'
 import { ShutdownError } from '../../../src/errors.ts'
 import { kvState } from '../../../src/state/kv_state.ts'
+import { manualClock } from '../../support/manual_clock.ts'
+import { proxyKv } from '../../support/kv_proxy.ts'
 import { KvCluster, pinsetOf, tempKvPath, testConfig, testPin } from './kv_cluster.ts'
 
 Deno.test('a single voter leads at once, applies pins before acknowledging, restarts without replay', async () => {
-  // An election timeout of 10 s: being ready well before proves the single voter did not wait.
-  const c = new KvCluster(
-    ['solo'],
-    testConfig({ heartbeat_timeout: 10_000, election_timeout: 10_000 }),
-  )
+  // Time never moves in this test: a single voter needs no election timeout, nor any timer, to
+  // lead, commit, apply and restart. (If it waited for one, `ready` would never resolve.)
+  const c = new KvCluster(['solo'], testConfig(), {}, { autoTick: false })
   try {
-    const started = Date.now()
+    const started = c.clock.now()
     const n = await c.start('solo')
     await n.consensus.ready()
-    assert.ok(Date.now() - started < 2000, 'ready without an election timeout')
+    assert.equal(c.clock.now(), started, 'ready without any time passing')
     assert.deepEqual(await n.consensus.peers(), ['solo'])
     assert.equal(await n.consensus.leader(), 'solo')
     assert.equal(n.consensus.isTrustedPeer('anyone'), true)
@@ -76,12 +76,15 @@ Deno.test('without a quorum, operations fail with NoLeaderError after wait_for_l
   const c = new KvCluster(['a', 'b', 'c'], testConfig({ wait_for_leader_timeout: 300 }))
   try {
     const a = await c.start('a') // b and c never come up
-    const started = Date.now()
-    const err = await a.consensus.logPin(await testPin(1)).catch((e) => e)
+    const pin = await testPin(1)
+    const started = c.clock.now()
+    const err = await a.consensus.logPin(pin).catch((e) => e)
+    const waited = c.clock.now() - started
     assert.ok(err instanceof NoLeaderError, `got ${err}`)
     assert.equal(err.message, 'no leader')
     assert.equal(err.status, 503)
-    assert.ok(Date.now() - started >= 280, 'it waited for a leader first')
+    // Deadlines are checked on every tick (5 ms here): the first tick at or past 300 ms.
+    assert.ok(waited >= 300 && waited < 305, `it waited ${waited} ms for a leader`)
     await assert.rejects(a.consensus.ready(), NoLeaderError)
     await assert.rejects(a.consensus.leader(), NoLeaderError)
     assert.equal(await a.state.has((await testPin(1)).cid), false)
@@ -94,10 +97,12 @@ Deno.test('a pinset written outside consensus (state import, cleanup) becomes th
   const path = await tempKvPath()
   const hooks = { onPin() {}, onUnpin() {} }
   const cfg = testConfig()
+  const clock = manualClock()
   const open = async () => {
     const kv = await Deno.openKv(path)
     const state = kvState(kv)
-    return { kv, state, c: raftConsensus(cfg, { peerId: 'p', kv, state, hooks }) }
+    // A single voter: nothing here needs time to pass, so it stands still.
+    return { kv, state, c: raftConsensus(cfg, { peerId: 'p', kv, state, hooks, clock }) }
   }
   try {
     // 1. Pins imported before Raft ever ran (no applied index).
@@ -146,25 +151,15 @@ Deno.test('a failing disk stops the node: waiting and later operations get the e
   const kv = await Deno.openKv(path)
   let failing = false
   // The same database, but its commits fail once `failing` is set.
-  const flaky = new Proxy(kv, {
-    get(target, prop) {
-      if (prop === 'atomic') {
-        return () => {
-          const a = target.atomic()
-          const commit = a.commit.bind(a)
-          a.commit = () => failing ? Promise.reject(new Error('disk I/O error')) : commit()
-          return a
-        }
-      }
-      const v = Reflect.get(target, prop)
-      return typeof v === 'function' ? v.bind(target) : v
-    },
+  const flaky = proxyKv(kv, {
+    commit: (run) => failing ? Promise.reject(new Error('disk I/O error')) : run(),
   })
   const c = raftConsensus(testConfig(), {
     peerId: 'p',
     kv: flaky,
     state: kvState(kv),
     hooks: { onPin() {}, onUnpin() {} },
+    clock: manualClock(), // a single voter needs no time to pass
   })
   try {
     await c.ready()

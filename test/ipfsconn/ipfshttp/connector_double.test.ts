@@ -9,6 +9,7 @@ import type { Http1Target } from '../../../src/ipfsconn/ipfshttp/http1.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { kuboError, startKuboDouble } from '../../support/kubo_double.ts'
 import { cidV0, rawBlock, testConfig, waitFor } from './helpers.ts'
+import { type ManualClock, manualClock, recordingClock } from '../../support/manual_clock.ts'
 
 const A = cidV0('a')
 const dialReal = (t: Http1Target) =>
@@ -73,40 +74,78 @@ Deno.test('pin: already pinned at the right depth ⇒ no pin/add', async () => {
   })
 })
 
+/**
+ * A pin whose progress lines come from a double ticking on `clock`, with the connector's
+ * watchdog on the same clock: `step(ms)` moves time and then waits (for real I/O, not for
+ * time) until the connector has read the lines that became due.
+ */
+async function progressingPin(
+  d: Awaited<ReturnType<typeof startKuboDouble>>,
+  clock: ManualClock,
+  pinTimeout: number,
+) {
+  const ipfs = ipfsHttpConnector(testConfig(d.multiaddr, { pin_timeout: pinTimeout }), { clock })
+  const seen: number[] = []
+  let outcome: { at: number; err?: Error } | undefined
+  const t0 = clock.now()
+  const pinning = ipfs.pin(newPin(A), { onProgress: (n) => seen.push(n) }).then(
+    () => void (outcome = { at: clock.now() - t0 }),
+    (err) => void (outcome = { at: clock.now() - t0, err }),
+  )
+  await waitFor(() => (d.state.calls.get('pin/add') ?? 0) === 1)
+  return {
+    ipfs,
+    seen,
+    pinning,
+    outcome: () => outcome,
+    async step(ms: number, lines: number) {
+      await clock.advance(ms)
+      await waitFor(() => seen.length >= lines || outcome !== undefined)
+    },
+  }
+}
+
 Deno.test('pin: progress is reported and a slow but progressing pin is not cancelled', async () => {
+  const clock = manualClock()
   await withDouble(async (d) => {
-    d.state.pinProgress = { steps: 6, intervalMs: 100 } // 600 ms in all, growth every 100 ms
-    const ipfs = ipfsHttpConnector(testConfig(d.multiaddr, { pin_timeout: 250 }))
-    const seen: number[] = []
-    await ipfs.pin(newPin(A), { onProgress: (n) => seen.push(n) })
-    assert.deepEqual(seen, [1, 2, 3, 4, 5, 6])
-    assert.equal(await ipfs.pinLsCid(newPin(A)), 'recursive')
-    await ipfs.stop()
-  })
+    d.state.pinProgress = { steps: 6, intervalMs: 100 } // growth every 100 ms, 600 ms in all
+    const p = await progressingPin(d, clock, 250)
+    for (let i = 1; i <= 6; i++) await p.step(100, i)
+    await p.pinning
+    assert.equal(p.outcome()?.err, undefined)
+    assert.equal(p.outcome()?.at, 600, 'pinned when the last line came, never cancelled')
+    assert.deepEqual(p.seen, [1, 2, 3, 4, 5, 6])
+    assert.equal(await p.ipfs.pinLsCid(newPin(A)), 'recursive')
+    await p.ipfs.stop()
+  }, { clock })
 })
 
 Deno.test('pin: the watchdog cancels a pin whose progress stalls for pin_timeout', async () => {
+  const clock = manualClock()
   await withDouble(async (d) => {
-    // Progress reaches 2 at ~100 ms, then the same line repeats every 50 ms forever.
+    // Progress reaches 2 at 100 ms, then the same line repeats every 50 ms forever.
     d.state.pinProgress = { steps: 10, intervalMs: 50, stallAt: 2 }
-    const ipfs = ipfsHttpConnector(testConfig(d.multiaddr, { pin_timeout: 300 }))
-    const t0 = performance.now()
-    await assert.rejects(ipfs.pin(newPin(A)), (e: Error) => {
-      assert.ok(e instanceof IPFSError, String(e))
-      assert.match(e.message, new RegExp(`IPFS pin of ${A} made no progress for 300ms: cancelled`))
-      return true
-    })
-    const elapsed = performance.now() - t0
-    // Last growth at ~100 ms + 300 ms of silence; well before a total limit would matter.
-    assert.ok(elapsed >= 350 && elapsed < 1500, `cancelled after ${elapsed} ms`)
-    assert.equal(await ipfs.pinLsCid(newPin(A)), 'unpinned')
-    await ipfs.stop()
-  })
+    const p = await progressingPin(d, clock, 300)
+    await p.step(50, 1)
+    await p.step(50, 2)
+    await p.step(100, 4) // two repeats of 2: no growth
+    await p.step(199, 7) // 399 ms: 299 ms after the last growth
+    assert.equal(p.outcome(), undefined, 'alive 1 ms before the timeout')
+    assert.deepEqual(p.seen, [1, 2, 2, 2, 2, 2, 2])
+    await clock.advance(1)
+    await p.pinning
+    const { at, err } = p.outcome()!
+    assert.ok(err instanceof IPFSError, String(err))
+    assert.match(err.message, new RegExp(`IPFS pin of ${A} made no progress for 300ms: cancelled`))
+    assert.equal(at, 400, 'cancelled 300 ms after the last growth (100 ms)')
+    assert.equal(await p.ipfs.pinLsCid(newPin(A)), 'unpinned')
+    await p.ipfs.stop()
+  }, { clock })
 })
 
 Deno.test('pin: a stream that ends without its Pins line is verified with pin/ls', async () => {
   await withDouble(async (d) => {
-    // Kubo reports mid-stream failures only in a trailer that fetch cannot read.
+    // Kubo reports mid-stream failures only in a trailer, which the connector does not act on.
     d.state.override = (r) =>
       r.endpoint === 'pin/add' ? new Response('{"Progress":1}\n{"Progress":2}\n') : undefined
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr))
@@ -404,8 +443,8 @@ Deno.test('repoGC streams removed keys and errors', async () => {
 Deno.test('transport failures: after 10 in a row, 1 request per second until one succeeds', async () => {
   await withDouble(async (d) => {
     let failNext = 13
-    let clock = 0
-    const waits: number[] = []
+    const clock = recordingClock()
+    const sleeps = clock.sleeps
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr), {
       dial: (t) => {
         if (failNext > 0) {
@@ -416,12 +455,7 @@ Deno.test('transport failures: after 10 in a row, 1 request per second until one
         }
         return dialReal(t)
       },
-      now: () => clock,
-      sleep: (ms) => {
-        waits.push(ms)
-        clock += ms
-        return Promise.resolve()
-      },
+      clock,
     })
     for (let i = 0; i < 10; i++) {
       await assert.rejects(
@@ -431,17 +465,17 @@ Deno.test('transport failures: after 10 in a row, 1 request per second until one
           /^Post "http:\/\/127\.0\.0\.1:\d+\/api\/v0\/id": .*Connection refused/.test(e.message),
       )
     }
-    assert.deepEqual(waits, [], 'no limit up to 10 failures')
+    assert.deepEqual(sleeps, [], 'no limit up to 10 failures')
     // Go's limiter has a tick ready when the limit starts, so the first limited request passes.
     await assert.rejects(ipfs.id()) // 11th failure: 10 so far, not limited
     await assert.rejects(ipfs.id()) // 12th: limited, takes the free slot
-    assert.deepEqual(waits, [])
+    assert.deepEqual(sleeps, [])
     await assert.rejects(ipfs.id()) // 13th: waits for the next slot, 1 s later
     await ipfs.id() // 14th succeeds, one more second later
-    assert.deepEqual(waits, [1000, 1000])
+    assert.deepEqual(sleeps, [1000, 1000])
     await ipfs.id()
     await ipfs.id()
-    assert.deepEqual(waits, [1000, 1000], 'lifted after a success')
+    assert.deepEqual(sleeps, [1000, 1000], 'lifted after a success')
     await ipfs.stop()
   })
 })
@@ -449,7 +483,9 @@ Deno.test('transport failures: after 10 in a row, 1 request per second until one
 Deno.test('ready: retries id every second until it answers; honours its signal', async () => {
   await withDouble(async (d) => {
     let failures = 2
-    const waits: number[] = []
+    const clock = recordingClock()
+    const sleeps = clock.sleeps
+    let asked = 0
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr, { connect_swarms_delay: 30 }), {
       dial: (t) => {
         if (failures-- > 0) {
@@ -457,51 +493,74 @@ Deno.test('ready: retries id every second until it answers; honours its signal',
         }
         return dialReal(t)
       },
-      sleep: (ms) => {
-        waits.push(ms)
-        return Promise.resolve()
-      },
-      swarmAddrs: () =>
-        Promise.resolve([
+      clock,
+      swarmAddrs: () => {
+        asked++
+        return Promise.resolve([
           '/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWHf94SXiWMQDT5A4VmowpPJhzHnMai6i93ACvdhmS9U6k',
-        ]),
+        ])
+      },
     })
     await ipfs.ready()
-    assert.deepEqual(waits, [1000, 1000])
+    assert.deepEqual(sleeps, [1000, 1000])
     await ipfs.ready() // already ready: at once
     // connect_swarms_delay after ready ⇒ ConnectSwarms with the cluster peers' addresses.
+    await clock.advance(29)
+    assert.equal(asked, 0, 'not before connect_swarms_delay')
+    await clock.advance(1)
+    assert.equal(asked, 1)
     await waitFor(() => d.state.connected.length === 1)
     await ipfs.stop()
 
+    let attempts = 0
     const never = ipfsHttpConnector(testConfig(d.multiaddr), {
-      dial: () => Promise.reject(new Deno.errors.ConnectionRefused('Connection refused')),
+      dial:
+        () => (attempts++, Promise.reject(new Deno.errors.ConnectionRefused('Connection refused'))),
+      clock: manualClock(),
     })
     const ctl = new AbortController()
-    setTimeout(() => ctl.abort(new Error('gave up')), 50)
-    await assert.rejects(never.ready(ctl.signal), { message: 'gave up' })
+    const readying = never.ready(ctl.signal)
+    await waitFor(() => attempts === 1) // now sleeping before the next try, on a clock at rest
+    ctl.abort(new Error('gave up'))
+    await assert.rejects(readying, { message: 'gave up' })
+    assert.equal(attempts, 1)
     await never.stop()
   })
 })
 
 Deno.test('abort signals and timeouts end calls with the right error', async () => {
+  const clock = manualClock()
   await withDouble(async (d) => {
     d.state.pinProgress = { steps: 10, intervalMs: 30, stallAt: 1 }
     const ipfs = ipfsHttpConnector(
       testConfig(d.multiaddr, { pin_timeout: 60_000, ipfs_request_timeout: 200 }),
+      { clock },
     )
     const ctl = new AbortController()
-    setTimeout(() => ctl.abort(), 100)
-    await assert.rejects(ipfs.pin(newPin(A), { signal: ctl.signal }), { name: 'AbortError' })
+    const pinning = ipfs.pin(newPin(A), { signal: ctl.signal })
+    await waitFor(() => (d.state.calls.get('pin/add') ?? 0) === 1)
+    ctl.abort()
+    await assert.rejects(pinning, { name: 'AbortError' })
     await assert.rejects(ipfs.id(AbortSignal.abort(new Error('early'))), { message: 'early' })
-    // ipfs_request_timeout covers the whole call.
+    // ipfs_request_timeout covers the whole call: a daemon that never answers is cut at 200 ms.
+    const answer = Promise.withResolvers<void>()
     d.state.override = async (r) => {
       if (r.endpoint !== 'swarm/peers') return undefined
-      await new Promise((res) => setTimeout(res, 600))
+      await answer.promise
       return Response.json({ Peers: [] })
     }
-    await assert.rejects(ipfs.swarmPeers(), {
-      message: 'IPFS request timed out after 200ms (swarm/peers)',
-    })
+    let settled = false
+    const peers = ipfs.swarmPeers()
+    peers.then(() => (settled = true), () => (settled = true))
+    try {
+      await waitFor(() => (d.state.calls.get('swarm/peers') ?? 0) === 1)
+      await clock.advance(199)
+      assert.equal(settled, false, 'still waiting 1 ms before the timeout')
+      await clock.advance(1)
+      await assert.rejects(peers, { message: 'IPFS request timed out after 200ms (swarm/peers)' })
+    } finally {
+      answer.resolve() // the double's handler ends, so that its server can shut down
+    }
     // Abort in the middle of a listing.
     d.state.override = undefined
     d.state.pinProgress = undefined

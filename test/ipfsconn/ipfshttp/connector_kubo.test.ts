@@ -10,7 +10,7 @@ import { ipfsHttpConnector } from '../../../src/ipfsconn/ipfshttp/connector.ts'
 import { multihashKey, parseCid } from '../../../src/types/cid.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { type KuboDaemon, startKubo } from '../../support/kubo.ts'
-import { cidV0, rawBlock, testConfig } from './helpers.ts'
+import { cidV0, rawBlock, testConfig, waitFor } from './helpers.ts'
 
 const text = (s: string) => new TextEncoder().encode(s)
 
@@ -163,11 +163,13 @@ Deno.test('ipfshttp connector against real Kubo daemons', async (t) => {
     await t.step(
       'watchdog cancels a pin of content nobody has (Kubo sends {} while stuck)',
       async () => {
+        // Real time against a real daemon; the exact timing is covered on a manual clock
+        // (connector_double.test.ts). Timers never fire early, so only a lower bound is checked.
         const missing = cidV0('nobody has this ' + crypto.randomUUID())
         const t0 = performance.now()
         await assert.rejects(conn.pin(newPin(missing)), /made no progress for 1\.5s: cancelled/)
         const ms = performance.now() - t0
-        assert.ok(ms >= 1400 && ms < 5000, `${ms} ms`)
+        assert.ok(ms >= 1400, `${ms} ms`)
       },
     )
 
@@ -200,11 +202,25 @@ Deno.test('ipfshttp connector against real Kubo daemons', async (t) => {
     })
 
     await t.step('stop() is idempotent and ends calls in flight', async () => {
-      const pinning = conn.pin(newPin(cidV0('stop me ' + crypto.randomUUID())))
-      await new Promise((r) => setTimeout(r, 100))
-      await conn.stop()
-      await conn.stop()
+      const sent: string[] = []
+      const own = ipfsHttpConnector(testConfig(A.apiMultiaddr), {
+        // The requests written on each connection, as text.
+        dial: async (t) => {
+          if ('unixPath' in t) throw new Error('a TCP address was configured')
+          const conn = await Deno.connect({ hostname: t.hostname, port: t.port })
+          const write = conn.write.bind(conn)
+          conn.write = (p) => (sent.push(new TextDecoder().decode(p)), write(p))
+          return conn
+        },
+      })
+      const pinning = own.pin(newPin(cidV0('stop me ' + crypto.randomUUID())))
+      pinning.catch(() => {})
+      await waitFor(() => sent.some((u) => u.includes('/pin/add?')), { what: 'pin/add sent' })
+      await own.stop()
+      await own.stop()
       await assert.rejects(pinning, { name: 'ShutdownError' })
+      await conn.stop()
+      await conn.stop()
     })
   } finally {
     await ipfs?.stop()

@@ -24,11 +24,4 @@ export function cidV0(text: string): string {
   return CID.createV0(sha256.digest(new TextEncoder().encode(text)) as never).toString()
 }
 
-/** Waits until `cond()` is true or `ms` pass. */
-export async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+export { waitFor } from '../../support/wait.ts'

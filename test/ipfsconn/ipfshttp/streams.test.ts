@@ -1,10 +1,10 @@
 /**
- * The streaming pieces under the Kubo connector: NDJSON reading, the multipart body, the watchdog.
+ * The streaming pieces under the Kubo connector: NDJSON reading and the multipart body (the
+ * progress watchdog is tested in test/util/watchdog.test.ts).
  */
 import assert from 'node:assert/strict'
 import { multipartStream } from '../../../src/ipfsconn/ipfshttp/multipart.ts'
 import { JsonLineError, readJsonLines } from '../../../src/ipfsconn/ipfshttp/ndjson.ts'
-import { progressWatchdog } from '../../../src/util/watchdog.ts'
 
 function chunked(...parts: string[]): ReadableStream<Uint8Array> {
   const enc = new TextEncoder()
@@ -139,35 +139,4 @@ Deno.test('multipartStream: cancelling the body returns the source iterator', as
   await reader.read()
   await reader.cancel()
   assert.ok(returned)
-})
-
-Deno.test('progressWatchdog: fires after the timeout without growth, only once', async () => {
-  let fired = 0
-  const dog = progressWatchdog(60, () => fired++)
-  await new Promise((r) => setTimeout(r, 40))
-  dog.progress(0) // no growth: does not re-arm
-  await new Promise((r) => setTimeout(r, 40))
-  assert.equal(fired, 1)
-  dog.progress(5)
-  await new Promise((r) => setTimeout(r, 80))
-  assert.equal(fired, 1)
-  dog.stop()
-})
-
-Deno.test('progressWatchdog: growth re-arms it; stop disarms it', async () => {
-  let fired = 0
-  const dog = progressWatchdog(60, () => fired++)
-  for (let i = 1; i <= 4; i++) {
-    await new Promise((r) => setTimeout(r, 30))
-    dog.progress(i)
-  }
-  assert.equal(fired, 0, 'still alive after 120 ms of growth')
-  dog.progress(4) // same count repeated (Kubo repeats it while stuck)
-  await new Promise((r) => setTimeout(r, 90))
-  assert.equal(fired, 1)
-  const quiet = progressWatchdog(30, () => fired++)
-  quiet.stop()
-  quiet.stop()
-  await new Promise((r) => setTimeout(r, 50))
-  assert.equal(fired, 1)
 })
