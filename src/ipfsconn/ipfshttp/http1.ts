@@ -272,22 +272,20 @@ export class Http1Response {
     }
   }
 
-  /** The whole body, copied. */
+  /** The whole body, copied (into one buffer of the announced length when there is one). */
   async bytes(): Promise<Uint8Array> {
-    const parts: Uint8Array[] = []
+    let out = new Uint8Array(this.#framing.kind === 'length' ? this.#framing.left : 0)
     let n = 0
     for (let b; (b = await this.read()) !== null;) {
-      parts.push(b.slice())
+      if (n + b.length > out.length) {
+        const grown = new Uint8Array(Math.max(out.length * 2, n + b.length))
+        grown.set(out.subarray(0, n))
+        out = grown
+      }
+      out.set(b, n)
       n += b.length
     }
-    if (parts.length === 1) return parts[0]
-    const out = new Uint8Array(n)
-    let off = 0
-    for (const p of parts) {
-      out.set(p, off)
-      off += p.length
-    }
-    return out
+    return n === out.length ? out : out.subarray(0, n)
   }
 
   /** The whole body as UTF-8 text. */

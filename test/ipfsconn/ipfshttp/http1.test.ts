@@ -101,6 +101,14 @@ Deno.test('http1: Content-Length, chunked with trailers, and to-the-end bodies',
   const srv = rawServer((head) => {
     const path = head.split(' ')[1]
     if (path === '/length') return [ok('{"ID":"x"}\n')]
+    if (path === '/big') return [ok('b'.repeat(100_000))]
+    if (path === '/big-chunked') {
+      return [
+        'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n',
+        '9c40\r\n' + 'c'.repeat(40_000) + '\r\n',
+        '9c40\r\n' + 'd'.repeat(40_000) + '\r\n0\r\n\r\n',
+      ]
+    }
     if (path === '/chunked') {
       return [
         'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Stream-Error\r\n\r\n',
@@ -122,6 +130,13 @@ Deno.test('http1: Content-Length, chunked with trailers, and to-the-end bodies',
     assert.equal((await chunks(res)).join(''), '{"a":1}\n\n')
     assert.equal(res.trailers.get('x-stream-error'), 'boom')
     assert.equal(client.openConnections, 1, 'one connection carried both answers')
+    // Bodies larger than a read, gathered whole.
+    assert.equal(
+      dec.decode(await (await client.request({ path: '/big' })).bytes()),
+      'b'.repeat(100_000),
+    )
+    const both = await (await client.request({ path: '/big-chunked' })).bytes()
+    assert.equal(dec.decode(both), 'c'.repeat(40_000) + 'd'.repeat(40_000))
     res = await client.request({ path: '/eof' })
     assert.equal(await res.text(), 'until the end')
     assert.equal(client.openConnections, 0, 'an answer that ends with the connection closes it')
