@@ -25,6 +25,8 @@ export interface Implementation {
   init(dir: string): Promise<void>
   /** Offline `state import -f <file>`; resolves with the seconds it took. */
   importState(dir: string, file: string): Promise<number>
+  /** argv of that `state import`. */
+  importCommand(dir: string, file: string): string[]
   /** argv of `daemon` on `dir`. */
   daemon(dir: string): string[]
 }
@@ -103,6 +105,7 @@ export function implementations(paths: ImplPaths): Record<ImplKey, Implementatio
           'ours: state import',
           paths.signal,
         ),
+      importCommand: (dir, file) => ours(dir, 'state', 'import', '-f', file),
       daemon: (dir) => ours(dir, 'daemon'),
     },
     go: {
@@ -117,6 +120,7 @@ export function implementations(paths: ImplPaths): Record<ImplKey, Implementatio
         ),
       importState: (dir, file) =>
         run(go(dir, 'state', 'import', '-f', file), paths.repo, 'go: state import', paths.signal),
+      importCommand: (dir, file) => go(dir, 'state', 'import', '-f', file),
       daemon: (dir) => go(dir, 'daemon'),
     },
   }

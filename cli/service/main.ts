@@ -20,10 +20,11 @@ import { identityExists, newIdentity, saveIdentity } from '../../src/config/iden
 import { savePeerstore } from '../../src/config/peerstore.ts'
 import { acquireLock } from '../../src/util/lock.ts'
 import { logging } from '../../src/util/log.ts'
-import { openStateFor } from '../../src/state/open.ts'
-import { readPinsNDJSON } from '../../src/state/ndjson.ts'
-import { encodePin, type Pin } from '../../src/types/pin.ts'
-import type { LogOp } from '../../src/components.ts'
+import { dataFolder, openStateFor, stateDbPath } from '../../src/state/open.ts'
+import { replacePinset } from '../../src/state/import.ts'
+import { storedPinBatchesInWorker } from '../../src/state/import_parse.ts'
+import { carryOverRaftState } from '../../src/consensus/raft/kv_storage.ts'
+import { encodePin } from '../../src/types/pin.ts'
 import { VERSION } from '../../src/types/id.ts'
 import { errorMessage } from '../../src/errors.ts'
 import { type CliIO, UsageError } from '../io.ts'
@@ -410,56 +411,30 @@ async function state(args: string[], ctx: Ctx): Promise<number> {
       const lock = await lockOrFail(configDir)
       try {
         if (!values.force && !ctx.force && !(await io.confirm(IMPORT_PROMPT))) return 0
-        let file = positionals[0]
-        let tmp: string | undefined
-        if (!file) {
-          // stdin can be read once; keep it in a temporary file so it can be validated fully
-          // before the current state is wiped.
-          await io.stdout('reading from stdin, Ctrl-D to finish\n')
-          tmp = await Deno.makeTempFile({ prefix: 'cluster-import-' })
-          const f = await Deno.open(tmp, { write: true })
-          await io.stdin().pipeTo(f.writable)
-          file = tmp
-        }
-        const open = async () => {
+        const file = positionals[0]
+        if (file) {
           try {
-            return (await Deno.open(file!)).readable
+            // Checked here for the message; the parsing thread opens it again to read it.
+            ;(await Deno.open(file)).close()
           } catch (err) {
             throw doing('reading import file', err)
           }
+        } else {
+          await io.stdout('reading from stdin, Ctrl-D to finish\n')
         }
         try {
-          const adjust = (pin: Pin) => {
-            // Only positive factors override, as in the reference (so --rmin=-1 is a no-op).
-            if (rmin > 0) pin.replication_factor_min = rmin
-            if (rmax > 0) pin.replication_factor_max = rmax
-            if (allocs.length) pin.allocations = allocs
-            return pin
-          }
-          // First pass: validate every line without keeping them (the pinset may be huge).
-          try {
-            for await (const _ of readPinsNDJSON(await open()));
-          } catch (err) {
-            throw doing('importing state', err)
-          }
           const cfg = await loadConfig(ctx)
-          const st = await openStateFor(configDir, cfg)
-          try {
-            await st.clear()
-            let batch: LogOp[] = []
-            for await (const pin of readPinsNDJSON(await open())) {
-              batch.push({ type: 'pin', pin: adjust(pin) })
-              if (batch.length >= 500) {
-                await st.apply(batch)
-                batch = []
-              }
-            }
-            await st.apply(batch)
-          } finally {
-            st.close()
-          }
-        } finally {
-          if (tmp) await Deno.remove(tmp).catch(() => {})
+          await Deno.mkdir(dataFolder(configDir, cfg), { recursive: true })
+          // One pass: the new pinset is built beside the old one, which a bad pin anywhere in the
+          // input leaves untouched (src/state/import.ts).
+          const overrides = { replicationMin: rmin, replicationMax: rmax, allocations: allocs }
+          await replacePinset(
+            stateDbPath(configDir, cfg),
+            storedPinBatchesInWorker(file ?? io.stdin(), overrides),
+            { carryOver: carryOverRaftState },
+          )
+        } catch (err) {
+          throw doing('importing state', err)
         }
         serviceLog(ctx).info(
           'state successfully imported.  Make sure all peers have consistent states',

@@ -17,6 +17,7 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import type { PrivateKey } from '@libp2p/interface'
+import { listenFailures } from './listen_error.ts'
 
 /** Options of the cluster host. */
 export interface HostOptions {
@@ -42,20 +43,24 @@ export function secretToSwarmKey(secretHex: string): Uint8Array {
   return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${secretHex}`)
 }
 
-/** Starts the host. */
+/**
+ * Starts the host. An address it cannot listen on fails with a one-line `ListenError` naming
+ * `cluster.listen_multiaddress`.
+ */
 export async function startHost(opts: HostOptions): Promise<ClusterHost> {
   const listen = opts.listen.filter((a) => a.includes('/tcp/') && !a.includes('/quic'))
+  const failures = listenFailures()
   const node = await createLibp2p({
     privateKey: opts.privateKey,
     addresses: { listen, announce: opts.announce?.length ? opts.announce : undefined },
-    transports: [tcp()],
+    transports: [failures.wrap(tcp())],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector: opts.secret
       ? preSharedKey({ psk: secretToSwarmKey(opts.secret) })
       : undefined,
     services: { identify: identify(), ping: ping() },
-  })
+  }).catch((err) => failures.rethrow('cluster.listen_multiaddress', err))
   let stopped: Promise<void> | undefined
   const peerId = node.peerId.toString()
   return {

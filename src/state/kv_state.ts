@@ -183,14 +183,7 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     const values = ops.map((op) =>
       op.type === 'pin' ? encoder.encode(encodePin(storedPin(op.pin))) : undefined
     )
-    values.forEach((v, i) => {
-      if (v && v.length > MAX_PIN_BYTES) {
-        throw new ValidationError(
-          `pin ${ops[i].pin.cid} is too large to store: ${v.length} bytes of JSON ` +
-            `(at most ${MAX_PIN_BYTES}; reduce its metadata)`,
-        )
-      }
-    })
+    values.forEach((v, i) => v && checkPinSize(ops[i].pin.cid, v.length))
     let a = kv.atomic()
     let n = 0
     let bytes = 0
@@ -279,6 +272,79 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
       if (owned) kv.close()
     },
   }
+}
+
+/** Throws the ValidationError for a pin whose stored JSON (`bytes` long) the state cannot hold. */
+export function checkPinSize(cid: string, bytes: number): void {
+  if (bytes <= MAX_PIN_BYTES) return
+  throw new ValidationError(
+    `pin ${cid} is too large to store: ${bytes} bytes of JSON ` +
+      `(at most ${MAX_PIN_BYTES}; reduce its metadata)`,
+  )
+}
+
+/** A pin as the state stores it: its normalized CID and its stored JSON bytes. */
+export interface StoredPinRecord {
+  key: string
+  value: Uint8Array
+}
+
+/** Commits of a bulk write that may be in flight at once (see `writeSortedPins`). */
+const BULK_IN_FLIGHT = 4
+
+/**
+ * Writes pins into a database that holds none yet (a new pinset being built, see `import.ts`),
+ * from batches of stored records in ascending key order. Ordered keys fill B-tree pages one after
+ * the other, and several commits are kept in flight so that the next one is prepared while KV
+ * writes the last (a failure fails the whole write; the caller discards the database). Resolves
+ * with the number of pins written.
+ */
+export async function writeSortedPins(
+  kv: Deno.Kv,
+  batches: AsyncIterable<readonly StoredPinRecord[]>,
+  signal?: AbortSignal,
+): Promise<number> {
+  const inFlight: Promise<void>[] = []
+  let failure: unknown
+  const send = async (a: Deno.AtomicOperation) => {
+    const p = mustCommit(a)
+    // Handled at once (a failure must not surface as an unhandled rejection), awaited in order.
+    p.catch((err) => failure ??= err)
+    inFlight.push(p)
+    if (inFlight.length >= BULK_IN_FLIGHT) await inFlight.shift()
+  }
+  let a = kv.atomic()
+  let n = 0
+  let bytes = 0
+  let keyBytes = 0
+  let total = 0
+  try {
+    for await (const batch of batches) {
+      signal?.throwIfAborted()
+      for (const { key, value } of batch) {
+        const kSize = key.length + 16
+        const size = value.length + kSize
+        if (
+          n + 1 > MAX_MUTATIONS || bytes + size > MAX_COMMIT_BYTES ||
+          keyBytes + kSize > MAX_KEY_BYTES
+        ) {
+          await send(a)
+          a = kv.atomic()
+          n = bytes = keyBytes = 0
+        }
+        a.set([PIN, key], value)
+        n++
+        bytes += size
+        keyBytes += kSize
+        total++
+      }
+    }
+    if (n > 0) await send(a)
+  } finally {
+    await Promise.allSettled(inFlight)
+  }
+  if (failure !== undefined) throw failure
+  return total
 }
 
 async function mustCommit(a: Deno.AtomicOperation) {

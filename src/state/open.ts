@@ -18,19 +18,22 @@ export function dataFolder(configDir: string, cfg: ServiceConfig): string {
   return isAbsolute(f) ? f : join(configDir, f)
 }
 
+/** The path of a peer's state database (`<data folder>/state.kv`). */
+export function stateDbPath(configDir: string, cfg: ServiceConfig): string {
+  return join(dataFolder(configDir, cfg), 'state.kv')
+}
+
 /**
  * Opens the peer's state database (creating the folder). The caller owns the handle; consensus
  * keeps its Raft keys in the same database so one commit can hold a log write and its effect.
  */
 export async function openStateDb(configDir: string, cfg: ServiceConfig): Promise<Deno.Kv> {
-  const dir = dataFolder(configDir, cfg)
-  await Deno.mkdir(dir, { recursive: true })
-  return await Deno.openKv(join(dir, 'state.kv'))
+  await Deno.mkdir(dataFolder(configDir, cfg), { recursive: true })
+  return await Deno.openKv(stateDbPath(configDir, cfg))
 }
 
 /** Opens the peer's state (creating the folder). */
 export async function openStateFor(configDir: string, cfg: ServiceConfig): Promise<PinState> {
-  const dir = dataFolder(configDir, cfg)
-  await Deno.mkdir(dir, { recursive: true })
-  return await openKvState(join(dir, 'state.kv'))
+  await Deno.mkdir(dataFolder(configDir, cfg), { recursive: true })
+  return await openKvState(stateDbPath(configDir, cfg))
 }

@@ -96,6 +96,8 @@ export interface PeerProcessOptions {
   /** Reuse an existing config folder (restart) instead of a new one. */
   configDir?: string
   env?: Record<string, string>
+  /** Runs the daemon under `ulimit -n <n>` (a soft open-files limit), through bash. */
+  ulimitNofile?: number
 }
 
 /** A running peer process. */
@@ -155,8 +157,11 @@ export async function startPeerProcess(opts: PeerProcessOptions): Promise<PeerPr
   const m = /\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(restMaddr)!
   const tls = !!cfg.api.restapi.ssl_cert_file
   const restUrl = `${tls ? 'https' : 'http'}://${m[1]}:${m[2]}`
-  const child = new Deno.Command(Deno.execPath(), {
-    args: mainArgs(['service', '--config', dir, 'daemon']),
+  const daemonArgs = mainArgs(['service', '--config', dir, 'daemon'])
+  const child = new Deno.Command(opts.ulimitNofile ? 'bash' : Deno.execPath(), {
+    args: opts.ulimitNofile
+      ? ['-c', `ulimit -n ${opts.ulimitNofile} && exec "$0" "$@"`, Deno.execPath(), ...daemonArgs]
+      : daemonArgs,
     cwd: ROOT,
     env: opts.env,
     stdin: 'null',

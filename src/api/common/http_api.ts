@@ -23,7 +23,8 @@ import { commonLogLine, countBody } from './access_log.ts'
 import { type Authenticator, authenticator, parseBasicAuth } from './auth.ts'
 import { declaredTooLarge, tooLargeMessage } from './body.ts'
 import { corsPolicy } from './cors.ts'
-import { boundMultiaddr, listenTarget } from './listen.ts'
+import { type HttpServer, rawHttpResponse, serveHttp } from './http_server.ts'
+import { boundMultiaddr } from './listen.ts'
 import { ndjsonResponse, type StreamOptions } from './ndjson.ts'
 import { type ErrorBodyFn, knownBodySize, type Responder, responder } from './response.ts'
 import { router, type RouteSpec } from './router.ts'
@@ -63,11 +64,12 @@ export interface ApiRoute extends RouteSpec {
 
 /** What an HTTP API needs besides its config. */
 export interface HttpApiDeps {
-  /** Config key, for logs and errors (`restapi`, `pinsvcapi`). */
+  /** Config section name (`restapi`, `pinsvcapi`): the start-up line and listen errors. */
   name: string
   /** Folder that relative paths in the config (TLS files, log file) are relative to. */
   configDir: string
   errorBody: ErrorBodyFn
+  /** The API's logger; its facility names the API, so lines carry no prefix of their own. */
   log?: Logger
   /** Receives access log lines when `http_log_file` is not set (the reference's `restapilog`). */
   accessLog?: Logger
@@ -100,8 +102,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
   const maxHeaderBytes = config.max_header_bytes + 4096 // Go allows this much slack too
   const maxBody = config.max_body_bytes
   const stopping = new AbortController()
-  const servers: Deno.HttpServer[] = []
-  let bound: string[] = []
+  let server: HttpServer | undefined
   let logFile: Deno.FsFile | undefined
   let started = false
   let stopped: Promise<void> | undefined
@@ -111,7 +112,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
 
   const streamOptions = (ac: AbortController): StreamOptions => ({
     onCancel: () => ac.abort(),
-    onError: (err) => log.error(`${deps.name}: stream aborted: ${errorMessage(err)}`),
+    onError: (err) => log.error(`stream aborted: ${errorMessage(err)}`),
   })
 
   const headerBytes = (req: Request) => {
@@ -138,7 +139,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     if (auth && req.method !== 'OPTIONS' && !(req.method === 'GET' && path === '/health')) {
       const res = await auth.check(req.headers.get('authorization'))
       if (!res.ok) {
-        if (res.reason) log.debug(`${deps.name}: invalid token: ${res.reason}`)
+        if (res.reason) log.debug(`invalid token: ${res.reason}`)
         return r.error(
           new Error(res.message),
           401,
@@ -196,7 +197,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       try {
         logFile.writeSync(encoder.encode(line))
       } catch (err) {
-        log.error(`${deps.name}: cannot write http_log_file: ${errorMessage(err)}`)
+        log.error(`cannot write http_log_file: ${errorMessage(err)}`)
       }
     } else deps.accessLog?.info(line.trimEnd())
   }
@@ -210,7 +211,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       // Anything a handler did not turn into a response: answer with the error's own status.
       res = r.error(err)
       if (res.status >= 500) {
-        log.error(`${deps.name}: ${req.method} ${req.url}: ${errorMessage(err)}`)
+        log.error(`${req.method} ${req.url}: ${errorMessage(err)}`)
       }
     }
     if (!corsDone.preflight) cors.actual(req, res.headers)
@@ -254,7 +255,6 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     async start() {
       if (started) return
       started = true
-      const targets = config.http_listen_multiaddress.map(listenTarget)
       const tls = await readTls()
       if (config.http_log_file) {
         logFile = await Deno.open(resolvePath(config.http_log_file), {
@@ -263,41 +263,55 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
           write: true,
         })
       }
-      const onError = (err: unknown) => {
-        log.debug(`${deps.name}: ${errorMessage(err)}`)
-        return r.error(err, 500)
-      }
       try {
-        for (const t of targets) {
-          const opts = t.transport === 'unix'
-            ? { path: t.path, onListen() {}, onError }
-            : { hostname: t.hostname, port: t.port, onListen() {}, onError, ...tls }
-          const srv = Deno.serve(opts, handler)
-          servers.push(srv)
-          const addr = boundMultiaddr(srv.addr)
-          bound.push(addr)
-          log.info(
-            `${deps.name.toUpperCase()} (HTTP${auth ? ' - authenticated' : ''}${
-              tls ? ', TLS' : ''
-            }): ${addr}`,
-          )
-        }
+        server = serveHttp({
+          listen: config.http_listen_multiaddress,
+          listenKey: `api.${deps.name}.http_listen_multiaddress`,
+          tls,
+          timeouts: {
+            readHeader: config.read_header_timeout,
+            read: config.read_timeout,
+            write: config.write_timeout,
+            idle: config.idle_timeout,
+          },
+          maxConnections: config.max_connections,
+          handler,
+          onError(err) {
+            log.debug(errorMessage(err))
+            return r.error(err, 500)
+          },
+          refusal: (max) =>
+            rawHttpResponse(
+              503,
+              'Service Unavailable',
+              r.headers([['Retry-After', '1'], ['Connection', 'close']]),
+              r.errorText(
+                503,
+                `too many connections: ${max} are open (max_connections); retry later`,
+              ),
+            ),
+          log,
+        })
       } catch (err) {
-        await Promise.all(servers.map((s) => s.shutdown().catch(() => {})))
-        servers.length = 0
-        bound = []
         logFile?.close()
         logFile = undefined
-        throw new ConfigError(`${deps.name}: cannot listen: ${errorMessage(err)}`)
+        throw err
+      }
+      log.debug(`at most ${server.maxConnections} connections at once (max_connections)`)
+      for (const a of server.addrs) {
+        log.info(
+          `${deps.name.toUpperCase()} (HTTP${auth ? ' - authenticated' : ''}${
+            tls ? ', TLS' : ''
+          }): ${boundMultiaddr(a)}`,
+        )
       }
     },
-    addresses: () => [...bound],
+    addresses: () => server?.addrs.map(boundMultiaddr) ?? [],
     stop() {
       stopped ??= (async () => {
         stopping.abort(new DOMException('API stopped', 'AbortError'))
-        await Promise.all(servers.map((s) => s.shutdown().catch(() => {})))
-        servers.length = 0
-        bound = []
+        await server?.stop()
+        server = undefined
         try {
           logFile?.close()
         } catch {

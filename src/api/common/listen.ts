@@ -1,6 +1,6 @@
 /**
  * HTTP listen addresses as multiaddrs: `/ip4/<ip>/tcp/<port>`, `/ip6/<ip>/tcp/<port>`,
- * `/dns[46]/<host>/tcp/<port>` and `/unix/<path>`, mapped to Deno.serve options and back
+ * `/dns[46]/<host>/tcp/<port>` and `/unix/<path>`, mapped to listener options and back
  * (the bound address, with the real port when 0 was asked for).
  *
  * @example

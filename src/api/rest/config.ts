@@ -80,6 +80,11 @@ function httpApiFields(port: number) {
     max_header_bytes: int(4096, { min: 4096 }),
     /** Largest request body accepted (bytes). Not in the reference, which has no limit. */
     max_body_bytes: { ...int(1 << 20, { min: 1024 }), hidden: true },
+    /**
+     * Connections served at once; the next ones get a 503. 0 (default): a quarter of the
+     * open-files limit, 16 to 4096 (conn_guard.ts). Not in the reference, which has no limit.
+     */
+    max_connections: { ...int(0, { min: 0 }), omitDefault: true },
     libp2p_listen_multiaddress: { ...maddrList([]), omitDefault: true, ignored: NO_LIBP2P },
     id: { ...str(''), omitDefault: true, ignored: NO_LIBP2P },
     private_key: { ...str(''), omitDefault: true, ignored: NO_LIBP2P },

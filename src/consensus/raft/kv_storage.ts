@@ -60,6 +60,7 @@ import {
   commitMutations,
   commitPlan,
   deleteMutation,
+  KvWriter,
   MAX_VALUE_BYTES,
   type Mutation,
   type MutationGroup,
@@ -727,4 +728,37 @@ export class KvRaftStorage implements Storage {
     await this.#lock.catch(() => {})
     while (this.#background.size > 0) await Promise.allSettled([...this.#background])
   }
+}
+
+/**
+ * Copies the Raft state of `from` into `to`, a new database about to replace `from` with a
+ * pinset written outside consensus (`state import` builds the new pinset in a fresh file): log,
+ * hard state, membership and the dedupe table go over, no applied index, so the next start adopts
+ * the new pinset exactly as one written in place (`adopt`: the membership, term and vote stay, the
+ * log is not replayed over it). Left behind: the stored snapshot bytes and a pending restore, which
+ * both describe the pinset being replaced (the manifest keeps its metadata, without data).
+ */
+export async function carryOverRaftState(from: Deno.Kv, to: Deno.Kv): Promise<void> {
+  const w = new KvWriter(to)
+  for await (const e of from.list({ prefix: [RAFT_PREFIX] }, { batchSize: 500 })) {
+    const [, kind] = e.key
+    if (kind === CHUNK || (e.key.length === 2 && kind === RESTORE_KEY[1])) continue
+    let value = e.value
+    if (e.key.length === 2 && kind === SNAP_KEY[1]) value = { ...(value as Manifest), data: null }
+    await w.add(setMutation(e.key, value, approxValueBytes(value)))
+  }
+  await w.flush()
+}
+
+/** An upper estimate of a stored value's size (Deno KV serializes objects with V8's format). */
+function approxValueBytes(v: unknown): number {
+  if (v instanceof Uint8Array) return v.byteLength + 16
+  if (typeof v === 'string') return v.length * 3 + 16
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + approxValueBytes(x), 16)
+  if (v !== null && typeof v === 'object') {
+    let n = 16
+    for (const [k, x] of Object.entries(v)) n += k.length * 3 + approxValueBytes(x)
+    return n
+  }
+  return 16
 }

@@ -48,7 +48,7 @@ import {
 } from '../../errors.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
 import type { EmbeddedConfig } from './config.ts'
-import { type EmbeddedNode, ListenError, openNode } from './node.ts'
+import { type EmbeddedNode, openNode } from './node.ts'
 import { type Peering, startPeering } from './peering.ts'
 import { type Announcer, announcer } from './announcer.ts'
 import { PinStore } from './pin_store.ts'
@@ -105,27 +105,16 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
   let stopping: Promise<void> | undefined
 
   const start = async (): Promise<Running> => {
-    let node: EmbeddedNode
-    try {
-      node = await openNode({
-        dir: repoPath,
-        network: config.libp2p
-          ? {
-            listen: config.listen_multiaddress,
-            announce: config.announce_multiaddress,
-            publicNetwork: config.public_network,
-          }
-          : undefined,
-      })
-    } catch (err) {
-      if (!(err instanceof ListenError)) throw err
-      // The shape of the daemon's other listeners' errors (src/net/listen_error.ts).
-      const { addr, what } = err.problem
-      throw new ConfigError(
-        `cannot listen on ${addr} (ipfs_connector.embedded.listen_multiaddress): ${what} ` +
-          'in service.json',
-      )
-    }
+    const node: EmbeddedNode = await openNode({
+      dir: repoPath,
+      network: config.libp2p
+        ? {
+          listen: config.listen_multiaddress,
+          announce: config.announce_multiaddress,
+          publicNetwork: config.public_network,
+        }
+        : undefined,
+    })
     const pins = new PinStore(node.datastore)
     let peering: Peering | undefined
     let roots: Announcer | undefined

@@ -28,8 +28,8 @@ import { Key } from 'interface-datastore'
 import { loadOrCreateSelfKey } from '@libp2p/config'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Libp2p } from '@libp2p/interface'
-import { ClusterError } from '../../errors.ts'
-import { libp2pOptions, type ListenProblem, listenProblem, type NetworkOptions } from './network.ts'
+import { libp2pOptions, type NetworkOptions } from './network.ts'
+import { listenFailures } from '../../net/listen_error.ts'
 import { SizedBlockstore } from './sized_blockstore.ts'
 import { loadHasher as addHasher } from '../../types/multihash.ts'
 
@@ -41,13 +41,8 @@ export interface NodeOptions {
   network?: NetworkOptions
 }
 
-/** The node could not listen on one of its addresses (the connector names the config key). */
-export class ListenError extends ClusterError {
-  override name = 'ListenError'
-  constructor(readonly problem: ListenProblem) {
-    super(`cannot listen on ${problem.addr}: ${problem.what}`)
-  }
-}
+/** The service.json key of the node's listen addresses, for the one-line listen error. */
+const LISTEN_KEY = 'ipfs_connector.embedded.listen_multiaddress'
 
 /** An open node. */
 export interface EmbeddedNode {
@@ -71,6 +66,7 @@ export async function openNode(opts: NodeOptions): Promise<EmbeddedNode> {
   await blocks.open()
   await datastore.open()
   let helia: Helia | undefined
+  const failures = listenFailures()
   try {
     blocks.bytes = await loadSize(datastore) ?? await blocks.scan()
     // Deleted while running: a crash leaves no count behind, and the next start re-scans.
@@ -83,7 +79,9 @@ export async function openNode(opts: NodeOptions): Promise<EmbeddedNode> {
     const light = createHeliaLight({ blockstore: blocks, datastore, loadHasher })
     let libp2p: Libp2p | undefined
     if (opts.network) {
-      const h = withBitswap(withLibp2pLight(light, await libp2pOptions(privateKey, opts.network)))
+      const h = withBitswap(
+        withLibp2pLight(light, await libp2pOptions(privateKey, opts.network, failures)),
+      )
       helia = h
       await h.start()
       libp2p = h.libp2p
@@ -116,12 +114,8 @@ export async function openNode(opts: NodeOptions): Promise<EmbeddedNode> {
     await helia?.stop().catch(() => {})
     await blocks.close().catch(() => {})
     await datastore.close().catch(() => {})
-    // Only now, with every listener of this node closed, can the addresses be tried one by one.
-    if (opts.network && (err as Error)?.name === 'UnsupportedListenAddressesError') {
-      const problem = listenProblem(opts.network.listen)
-      if (problem) throw new ListenError(problem)
-    }
-    throw err
+    // An address it could not listen on: one line naming the key (src/net/listen_error.ts).
+    return failures.rethrow(LISTEN_KEY, err)
   }
 }
 

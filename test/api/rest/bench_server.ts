@@ -11,6 +11,7 @@
  *   deno run -A test/api/rest/bench_server.ts [--pins 1000000] [--seconds 5]
  */
 import { parseArgs } from 'node:util'
+import process from 'node:process'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { restApi } from '../../../src/api/rest/server.ts'
@@ -35,6 +36,12 @@ async function cidList(n: number): Promise<string[]> {
     out.push(CID.createV1(0x55, await sha256.digest(enc.encode(`bench-${i}`))).toString())
   }
   return out
+}
+
+/** CPU time (user + system) this process has used, in ms. */
+function cpuMs(): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
 }
 
 function mb(n: number) {
@@ -86,6 +93,7 @@ const sampler = setInterval(() => {
   peak = Math.max(peak, Deno.memoryUsage().rss)
 }, 50)
 const t0 = performance.now()
+const listCpu0 = cpuMs()
 const curlOut = await run('curl', [
   '-s',
   '-o',
@@ -99,9 +107,8 @@ clearInterval(sampler)
 const [code, size] = curlOut.split(' ')
 console.log(
   `GET /allocations, ${N} pins: HTTP ${code}, ${mb(Number(size))} in ${secs.toFixed(2)}s = ` +
-    `${Math.round(N / secs)} pins/s; server RSS ${mb(rss0)} before, peak ${mb(peak)} (+${
-      mb(peak - rss0)
-    })`,
+    `${Math.round(N / secs)} pins/s, server CPU ${(cpuMs() - listCpu0).toFixed(0)} ms; ` +
+    `server RSS ${mb(rss0)} before, peak ${mb(peak)} (+${mb(peak - rss0)})`,
 )
 
 // --- ingest -----------------------------------------------------------------
@@ -127,11 +134,17 @@ request = function()
 end
 `
   await Deno.writeTextFile(`${dir}/pins.lua`, lua)
+  const ingestCpu0 = cpuMs()
   const wrkOut = await run('wrk', ['-t1', '-c64', `-d${SECONDS}s`, '-s', `${dir}/pins.lua`, base])
+  const ingestCpu = cpuMs() - ingestCpu0
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(wrkOut)?.[1]
+  const requests = Number(/(\d+) requests in/.exec(wrkOut)?.[1])
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(wrkOut)?.[1] ?? '0'
   console.log(
-    `ingest POST /pins/<cid>, 64 connections, ${SECONDS}s: ${rps} req/s (non-2xx: ${non2xx}); pinset ${cluster.pinset.size}`,
+    `ingest POST /pins/<cid>, 64 connections, ${SECONDS}s: ${rps} req/s (non-2xx: ${non2xx}), ` +
+      `server CPU ${
+        (ingestCpu * 1000 / requests).toFixed(1)
+      } µs/request; pinset ${cluster.pinset.size}`,
   )
 
   // The same load against a bare Deno.serve answering a fixed JSON body, for scale.

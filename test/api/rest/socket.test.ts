@@ -82,7 +82,14 @@ Deno.test('socket: a listen address in use fails start() with a clear error', as
       configDir: Deno.cwd(),
       peerId: FAKE_PEER_ID,
     })
-    await assert.rejects(api.start(), /restapi: cannot listen: .*(in use|AddrInUse)/i)
+    await assert.rejects(
+      api.start(),
+      new RegExp(
+        `^ListenError: cannot listen on /ip4/127\\.0\\.0\\.1/tcp/${port} ` +
+          `\\(api\\.restapi\\.http_listen_multiaddress\\): address already in use; ` +
+          `stop the program using it or set another address in service\\.json$`,
+      ),
+    )
     await api.stop()
   } finally {
     l.close()

@@ -11,7 +11,11 @@ import {
   RaftInvariantError,
   UnavailableError,
 } from '../../../src/consensus/raft/core/mod.ts'
-import { KvRaftStorage, type SnapshotData } from '../../../src/consensus/raft/kv_storage.ts'
+import {
+  carryOverRaftState,
+  KvRaftStorage,
+  type SnapshotData,
+} from '../../../src/consensus/raft/kv_storage.ts'
 import { planCommits, setMutation } from '../../../src/consensus/raft/kv_batch.ts'
 import { crc32, SnapshotEncoder } from '../../../src/consensus/raft/snapshot_format.ts'
 import { tempKvPath } from './kv_cluster.ts'
@@ -318,4 +322,38 @@ Deno.test('adopting a state written outside Raft: a snapshot at the index, an em
   assert.equal(r.s.firstIndex(), 13)
   assert.deepEqual(r.s.initialState(), { term: 5, vote: 'a', commit: 12 })
   r.kv.close()
+})
+
+Deno.test('carrying the Raft state into a new database (state import): the same log and hard state, no snapshot bytes, no pending restore', async () => {
+  const { path, kv } = await tempKv()
+  const s = await KvRaftStorage.open(kv, { initialConf: conf })
+  await s.persist(ents(1, 10, 2), { term: 2, vote: 'a', commit: 10 })
+  await s.persist(ents(11, 11, 3, 150_000), { term: 3, vote: 'a', commit: 11 }) // stored in parts
+  const { data } = await writeSnapshotData(s, 200)
+  await s.setSnapshot({ index: 8, term: 2, confState: conf }, data)
+  await kv.set(['pin', 'bafy-not-raft'], new Uint8Array(1))
+
+  const to = await tempKv()
+  await carryOverRaftState(kv, to.kv)
+  const orig = await reopen(path, kv)
+  const r = await reopen(to.path, to.kv)
+  assert.deepEqual(image(r.s), image(orig.s))
+  assert.equal(r.s.lastIndex(), 11)
+  assert.ok(orig.s.snapshotData(), 'the original keeps its bytes')
+  assert.equal(r.s.snapshotData(), null, 'the bytes describe the pinset being replaced')
+  assert.equal(await chunkCount(r.kv), 0)
+  assert.equal(r.s.restorePending, false)
+  assert.equal((await r.kv.get(['pin', 'bafy-not-raft'])).value, null, 'only Raft keys')
+  r.kv.close()
+
+  // A snapshot install cut short: the import replaces the state it was restoring.
+  await orig.s.beginInstall({ index: 100, term: 4, confState: conf }, data)
+  const again = await tempKv()
+  await carryOverRaftState(orig.kv, again.kv)
+  const r2 = await reopen(again.path, again.kv)
+  assert.equal(r2.s.restorePending, false)
+  assert.deepEqual(r2.s.snapshot(), { index: 100, term: 4, confState: conf })
+  assert.equal(r2.s.lastIndex(), 100, 'the install wiped the old log, as it would have')
+  r2.kv.close()
+  orig.kv.close()
 })

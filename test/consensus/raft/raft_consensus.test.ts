@@ -10,6 +10,10 @@ import { ShutdownError } from '../../../src/errors.ts'
 import { kvState } from '../../../src/state/kv_state.ts'
 import { manualClock } from '../../support/manual_clock.ts'
 import { proxyKv } from '../../support/kv_proxy.ts'
+import { replacePinset } from '../../../src/state/import.ts'
+import { RecordBatch } from '../../../src/state/sorted_runs.ts'
+import { carryOverRaftState } from '../../../src/consensus/raft/kv_storage.ts'
+import { encodePin, storedPin } from '../../../src/types/pin.ts'
 import { KvCluster, pinsetOf, tempKvPath, testConfig, testPin } from './kv_cluster.ts'
 
 Deno.test('a single voter leads at once, applies pins before acknowledging, restarts without replay', async () => {
@@ -139,6 +143,58 @@ Deno.test('a pinset written outside consensus (state import, cleanup) becomes th
     r = await open()
     await r.c.ready()
     assert.equal((await pinsetOf(r.state)).size, 1)
+    await r.c.stop()
+    r.kv.close()
+  } finally {
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) await Deno.remove(f).catch(() => {})
+  }
+})
+
+Deno.test('a pinset imported into a new file (state import) is adopted; term, vote and membership carry over', async () => {
+  const path = await tempKvPath()
+  const hooks = { onPin() {}, onUnpin() {} }
+  const open = async () => {
+    const kv = await Deno.openKv(path)
+    const state = kvState(kv)
+    return { kv, state, c: raftConsensus(testConfig(), { peerId: 'p', kv, state, hooks }) }
+  }
+  try {
+    let r = await open()
+    await r.c.ready()
+    for (const i of [1, 2, 3]) await r.c.logPin(await testPin(i))
+    const before = r.c.status()
+    await r.c.stop()
+    r.kv.close()
+
+    const imported = await Promise.all([60, 61].map((i) => testPin(i)))
+    const batches = async function* () {
+      const b = new RecordBatch()
+      for (const p of imported) b.push(p.cid, encodePin(storedPin(p)))
+      yield b.take()
+    }
+    await replacePinset(path, batches(), { carryOver: carryOverRaftState })
+
+    r = await open()
+    await r.c.ready()
+    assert.deepEqual(
+      [...(await pinsetOf(r.state)).keys()].sort(),
+      imported.map((p) => p.cid).sort(),
+      'the imported pinset, not the old log replayed',
+    )
+    const after = r.c.status()
+    assert.ok(after.term >= before.term, `term ${after.term} kept from ${before.term}`)
+    assert.deepEqual(after.voters, before.voters)
+    assert.ok(
+      after.snapshotIndex >= before.lastIndex,
+      'the import is the snapshot after the old log',
+    )
+    await r.c.logPin(await testPin(62))
+    await r.c.stop()
+    r.kv.close()
+
+    r = await open()
+    await r.c.ready()
+    assert.equal((await pinsetOf(r.state)).size, 3, 'a normal restart keeps it')
     await r.c.stop()
     r.kv.close()
   } finally {
