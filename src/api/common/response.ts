@@ -61,8 +61,11 @@ export function knownBodySize(res: Response): number | undefined {
   return bodySizes.get(res)
 }
 
+const NOT_PLAIN_ASCII = /[^ -~\t\n\r]/ // outside printable ASCII and the usual whitespace
+
 /** Bytes of `s` in UTF-8 (a lone surrogate counts 3, as TextEncoder writes U+FFFD). */
 export function utf8Length(s: string): number {
+  if (!NOT_PLAIN_ASCII.test(s)) return s.length // JSON answers mostly are: a native scan is faster
   let n = s.length
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)

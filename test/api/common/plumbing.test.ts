@@ -111,7 +111,19 @@ Deno.test('ndjson: a pausing source flushes what it has (lines are not held back
 Deno.test('response: the body size of what a responder made is known without reading the body', async () => {
   const enc = new TextEncoder()
   for (
-    const s of ['', 'abc', 'é', '€', '😀', 'a😀b', '\ud800', '\udc00', 'x\ud800y', '\ud800\ud800']
+    const s of [
+      '',
+      'abc',
+      '\u0001\t\n',
+      'é',
+      '€',
+      '😀',
+      'a😀b',
+      '\ud800',
+      '\udc00',
+      'x\ud800y',
+      '\ud800\ud800',
+    ]
   ) {
     assert.equal(utf8Length(s), enc.encode(s).byteLength, JSON.stringify(s))
   }
