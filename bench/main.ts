@@ -40,6 +40,7 @@ import { Processes } from './process.ts'
 import { loopbackNetns } from '../test/support/netns.ts'
 import { type RaftBenchFigures, raftBenchLines, runRaftBench } from './raft.ts'
 import { stateReaderBench } from './state_reader.ts'
+import { startupMain } from './startup.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -61,6 +62,7 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
   --keep              keep the work folder (configs, logs)
   --no-netns          do not isolate the run in a loopback-only network namespace
   --no-raft           skip the Raft measures (issue 3: three in-process nodes on Deno KV)
+  --startup [...]     only the time to ready of task start, cold and warm (bench/startup.ts --help)
   --help
 `
 
@@ -330,6 +332,8 @@ async function machineLine(goBin: string | undefined): Promise<string> {
 }
 
 async function main(args: string[]): Promise<number> {
+  // Cold starts download from npm, so this one runs outside the bench's network namespace.
+  if (args.includes('--startup')) return await startupMain(args.filter((a) => a !== '--startup'))
   const started = performance.now()
   const log = (msg: string) =>
     console.error(

@@ -22,11 +22,6 @@ export interface CliIO {
   signals?: (onSignal: (name: string) => void) => () => void
 }
 
-/** Bad command-line usage: printed as one line on stderr, exit code 1. */
-export class UsageError extends Error {
-  override name = 'UsageError'
-}
-
 const encoder = new TextEncoder()
 
 async function readLine(): Promise<string | null> {

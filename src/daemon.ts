@@ -55,6 +55,9 @@ export async function startPeer(opts: PeerOptions): Promise<Peer> {
   // What service.json holds that this peer does not act on is said once, here.
   const configLog = opts.logging.get('config')
   const cfg = await loadServiceConfig(opts.configDir, opts.env, (m) => configLog.warn(m))
+  // The connector's module (Helia for the embedded node) loads while the rest of the peer starts.
+  const connector = loadConnector(cfg)
+  connector.catch(() => {}) // awaited (and reported) in build()
   const ident = await loadIdentity(opts.configDir, opts.env, (m) => configLog.warn(m))
   const lock = await acquireLock(opts.configDir)
   const stack: { name: string; stop: () => Promise<void> | void }[] = [{
@@ -72,7 +75,7 @@ export async function startPeer(opts: PeerOptions): Promise<Peer> {
     stack.length = 0
   }
   try {
-    return await build(opts, cfg, ident, lock, stack, stopAll, log)
+    return await build(opts, cfg, connector, ident, lock, stack, stopAll, log)
   } catch (err) {
     await stopAll()
     throw err
@@ -82,6 +85,7 @@ export async function startPeer(opts: PeerOptions): Promise<Peer> {
 async function build(
   opts: PeerOptions,
   cfg: ServiceConfig,
+  connector: Promise<ConnectorFactory>,
   ident: Awaited<ReturnType<typeof loadIdentity>>,
   _lock: FolderLock,
   stack: { name: string; stop: () => Promise<void> | void }[],
@@ -107,7 +111,7 @@ async function build(
   })
   stack.push({ name: 'host', stop: () => host.stop() })
 
-  const ipfs: IPFSConnector = await buildConnector(opts, cfg)
+  const ipfs: IPFSConnector = await (await connector)(opts)
   stack.push({ name: 'ipfs connector', stop: () => ipfs.stop() })
 
   let ipfsIdCache: { id?: string; addresses?: string[] } = {}
@@ -194,24 +198,35 @@ async function build(
   }
 }
 
-async function buildConnector(opts: PeerOptions, cfg: ServiceConfig): Promise<IPFSConnector> {
-  if (cfg.embedded) {
+/** Builds (and, for the embedded node, starts) the configured IPFS connector of a peer. */
+type ConnectorFactory = (opts: PeerOptions) => Promise<IPFSConnector>
+
+/**
+ * Loads the module of the configured IPFS connector only: the embedded node's (Helia and its
+ * libp2p stack, hundreds of npm packages) is imported when service.json asks for it, never for
+ * the ipfshttp connector.
+ */
+async function loadConnector(cfg: ServiceConfig): Promise<ConnectorFactory> {
+  const embedded = cfg.embedded
+  if (embedded) {
     const { embeddedConnector } = await import('./ipfsconn/embedded/connector.ts')
-    const ipfs = embeddedConnector(cfg.embedded, {
-      configDir: opts.configDir,
-      log: opts.logging.get('embedded'),
-    })
-    // Started here, not lazily: a busy swarm port is a start-up error (one line, exit 1), like
-    // a busy API port, rather than a peer that serves without its IPFS node.
-    try {
-      await ipfs.ready()
-    } catch (err) {
-      await ipfs.stop()
-      throw err
+    return async (opts) => {
+      const ipfs = embeddedConnector(embedded, {
+        configDir: opts.configDir,
+        log: opts.logging.get('embedded'),
+      })
+      // Started here, not lazily: a busy swarm port is a start-up error (one line, exit 1), like
+      // a busy API port, rather than a peer that serves without its IPFS node.
+      try {
+        await ipfs.ready()
+      } catch (err) {
+        await ipfs.stop()
+        throw err
+      }
+      return ipfs
     }
-    return ipfs
   }
-  return ipfsHttpConnector(cfg.ipfshttp ?? ipfsHttpSection.defaults())
+  return () => Promise.resolve(ipfsHttpConnector(cfg.ipfshttp ?? ipfsHttpSection.defaults()))
 }
 
 /** Options of runDaemon: a peer plus the process's signals. */

@@ -13,7 +13,8 @@ import { defaultAddParams } from '../../src/api/rest/client_add.ts'
 import type { GlobalPinInfo, Pin, TrackerStatus } from '../../src/types/mod.ts'
 import { formatTime, isPeerId, parseCid, TRACKER_STATUSES } from '../../src/types/mod.ts'
 import type { ActionContext } from './context.ts'
-import { type FlagDef, parseGoDuration } from './flags.ts'
+import { type FlagDef, parseGoDuration } from '../flags.ts'
+import type { HelpEntry } from '../help.ts'
 import {
   formatAddedOutput,
   formatAlert,
@@ -31,15 +32,8 @@ import { escapeControl } from '../../src/util/escape.ts'
 import { makeDot } from './graph.ts'
 
 /** A command or a group of subcommands. */
-export interface Command {
-  name: string
-  aliases?: string[]
-  usage: string
-  argsUsage?: string
-  description?: string
-  flags?: FlagDef[]
+export interface Command extends HelpEntry {
   subcommands?: Command[]
-  hidden?: boolean
   action?: (ctx: ActionContext) => Promise<void>
 }
 

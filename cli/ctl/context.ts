@@ -11,7 +11,7 @@
  */
 import { ApiError, type RestClient } from '../../src/api/rest/client.ts'
 import { DeadlineExceededError } from '../../src/api/rest/client_wait.ts'
-import type { ParsedFlags } from './flags.ts'
+import type { ParsedFlags } from '../flags.ts'
 import { type Clock, systemClock } from '../../src/util/clock.ts'
 import { goJsonIndent } from './format_json.ts'
 import { formatError } from './format_text.ts'

@@ -16,9 +16,10 @@ import { type RestClient, restClient } from '../../src/api/rest/client.ts'
 import { EndpointError } from '../../src/api/rest/client_transport.ts'
 import { type Command, COMMANDS, findCommand } from './commands.ts'
 import { actionContext, CtlExit, type CtlIO, errorText } from './context.ts'
-import { type FlagDef, type ParsedFlags, parseFlags, UsageError } from './flags.ts'
+import { type FlagDef, type ParsedFlags, parseFlags, UsageError } from '../flags.ts'
+import { commandHelp, groupHelp, HELP_FLAG } from '../help.ts'
+import { appHelp, CTL_VERSION, PROGRAM } from './help.ts'
 import { escapeControl } from '../../src/util/escape.ts'
-import { appHelp, commandHelp, CTL_VERSION, groupHelp, HELP_FLAG, PROGRAM } from './help.ts'
 
 export type { CtlIO } from './context.ts'
 

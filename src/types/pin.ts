@@ -13,7 +13,7 @@ import { ValidationError } from '../errors.ts'
 import { canonicalCid, normalizeCid } from './cid.ts'
 import { parseDuration } from './duration.ts'
 import { formatTime, parseTime, ZERO_TIME } from './time.ts'
-import { parsePeerId } from './id.ts'
+import { parsePeerId } from './peer_id.ts'
 
 /** Pin types; only `pin` is created by this implementation, the rest are accepted and kept. */
 export type PinType = 'pin' | 'meta-pin' | 'clusterdag-pin' | 'shard-pin' | 'bad-type'

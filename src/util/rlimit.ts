@@ -1,51 +1,26 @@
 /**
- * The process's soft limit on open file descriptors (RLIMIT_NOFILE, `ulimit -n`), which the HTTP
- * APIs size their connection cap from.
+ * How many file descriptors this process may open, which the HTTP APIs size their connection cap
+ * from.
  *
- * Deno has no API for it, and reading `/proc/self/limits` needs `--allow-all` (Deno gates all of
- * /proc behind it), which the deno.json tasks do not grant. So: `getrlimit(2)` from the C library
- * when `--allow-ffi` is granted (the service task grants it), else `/proc/self/limits` when it
- * can be read, else undefined. Permissions are queried first, so nothing ever prompts.
+ * Deno has no API for the limit (RLIMIT_NOFILE, `ulimit -n`), and reading `/proc/self/limits`
+ * needs `--allow-all` (Deno gates all of /proc behind it), which the deno.json tasks do not grant.
+ * So `softOpenFilesLimit()` reads /proc when it may (under `-A`), and `openFilesHeadroom()`
+ * counts how many more descriptors can be opened right now, by opening `/dev/null` (which only
+ * needs read access to it) until the count or the limit is reached, and closing them again.
+ * Permissions are queried first, so nothing ever prompts.
  *
  * @example
  * ```ts
  * softOpenFilesLimit() // 1024, Infinity (unlimited) or undefined (unknown)
+ * openFilesHeadroom(4096) // 4096 (at least that many are free), 180, or undefined (not allowed)
  * ```
  */
-
-/** Linux and macOS: where getrlimit lives and the number of RLIMIT_NOFILE. */
-const LIBC: Partial<Record<typeof Deno.build.os, { path: string; nofile: number }>> = {
-  linux: { path: 'libc.so.6', nofile: 7 },
-  darwin: { path: '/usr/lib/libSystem.B.dylib', nofile: 8 },
-}
-
-/** `RLIM_INFINITY` as the u64 getrlimit writes (all bits set on Linux; 2^63 - 1 on macOS). */
-const INFINITY_FROM = 1n << 62n
 
 function granted(desc: Deno.PermissionDescriptor): boolean {
   try {
     return Deno.permissions.querySync(desc).state === 'granted'
   } catch {
     return false
-  }
-}
-
-function viaGetrlimit(): number | undefined {
-  const libc = LIBC[Deno.build.os]
-  if (!libc || !granted({ name: 'ffi' })) return
-  try {
-    const lib = Deno.dlopen(libc.path, {
-      getrlimit: { parameters: ['i32', 'buffer'], result: 'i32' },
-    })
-    try {
-      const lim = new BigUint64Array(2) // { rlim_cur, rlim_max }
-      if (lib.symbols.getrlimit(libc.nofile, lim) !== 0) return
-      return lim[0] >= INFINITY_FROM ? Infinity : Number(lim[0])
-    } finally {
-      lib.close()
-    }
-  } catch {
-    return
   }
 }
 
@@ -72,5 +47,23 @@ function viaProc(): number | undefined {
 
 /** The soft open-files limit of this process: a number, Infinity, or undefined if unknown. */
 export function softOpenFilesLimit(): number | undefined {
-  return viaGetrlimit() ?? viaProc()
+  return viaProc()
+}
+
+/**
+ * How many more descriptors this process can open now, up to `max` (counted by opening
+ * `/dev/null` that many times at most, then closing them all; ~15 µs each); undefined without
+ * read access to /dev/null. Synchronous, so no other JavaScript runs while they are held.
+ */
+export function openFilesHeadroom(max: number): number | undefined {
+  if (Deno.build.os === 'windows' || !granted({ name: 'read', path: '/dev/null' })) return
+  const held: Deno.FsFile[] = []
+  try {
+    while (held.length < max) held.push(Deno.openSync('/dev/null'))
+  } catch {
+    // the limit (or another failure to open): what was opened is the headroom
+  } finally {
+    for (const f of held) f.close()
+  }
+  return held.length
 }

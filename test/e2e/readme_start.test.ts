@@ -5,16 +5,7 @@
  */
 import { equal, match, ok } from 'node:assert/strict'
 import { join } from 'node:path'
-import { runCmd } from '../support/peer.ts'
-
-const ROOT = new URL('../..', import.meta.url).pathname
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: '127.0.0.1', port: 0 })
-  const port = (l.addr as Deno.NetAddr).port
-  l.close()
-  return port
-}
+import { freePort, runCmd, startTask } from '../support/peer.ts'
 
 Deno.test('README: deno task start serves a cluster that deno task ctl drives', async () => {
   const dir = await Deno.makeTempDir({ prefix: 'readme-start-' })
@@ -26,25 +17,9 @@ Deno.test('README: deno task start serves a cluster that deno task ctl drives', 
     CLUSTER_LISTENMULTIADDRESS: '/ip4/127.0.0.1/tcp/0',
     CLUSTER_EMBEDDED_LISTENMULTIADDRESS: '/ip4/127.0.0.1/tcp/0',
   }
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ['task', 'start'],
-    cwd: ROOT,
-    env,
-    stdin: 'null',
-    stdout: 'piped',
-    stderr: 'piped',
-  }).spawn()
-  let logs = ''
-  const dec = new TextDecoder()
-  const pumps = Promise.all([child.stdout, child.stderr].map(async (s) => {
-    for await (const b of s) logs += dec.decode(b)
-  }))
+  const start = startTask(env)
   try {
-    const end = Date.now() + 60_000
-    while (!logs.includes('IPFS Cluster is READY')) {
-      if (Date.now() > end) throw new Error(`not ready:\n${logs}`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    await start.ready(60_000)
     const ctl = (args: string[]) =>
       runCmd(Deno.execPath(), ['task', 'ctl', '--host', `/ip4/127.0.0.1/tcp/${port}`, ...args], {
         env,
@@ -61,9 +36,7 @@ Deno.test('README: deno task start serves a cluster that deno task ctl drives', 
     const cfg = JSON.parse(await Deno.readTextFile(join(dir, 'cluster', 'service.json')))
     ok(cfg.ipfs_connector.embedded, 'the start task configures the embedded IPFS node')
   } finally {
-    child.kill('SIGTERM')
-    await child.status
-    await pumps
+    await start.stop()
     await Deno.remove(dir, { recursive: true })
   }
 })

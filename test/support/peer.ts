@@ -16,6 +16,14 @@ const MAIN = join(ROOT, 'cli', 'main.ts')
 /** Where the Go tools are built (test/tools/build-go-tools.sh). */
 export const TOOLS_BIN = join(ROOT, '.tools', 'bin')
 
+/** A free TCP port on 127.0.0.1 (the OS picks one; the listener is closed at once). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: '127.0.0.1', port: 0 })
+  const port = (l.addr as Deno.NetAddr).port
+  l.close()
+  return port
+}
+
 /** Result of a CLI run. */
 export interface RunResult {
   code: number
@@ -25,16 +33,17 @@ export interface RunResult {
 
 /**
  * The `deno run` flags of a deno.json task (`service`, `ctl`, `start`): everything between `run`
- * and the script. Tests start the program with exactly these, as users do, so a permission the
- * tasks lack fails a test before it fails a user.
+ * and the script, in the task's last command (the ones before it install the dependencies).
+ * Tests start the program with exactly these, as users do, so a permission the tasks lack fails
+ * a test before it fails a user.
  */
 export function taskFlags(task: 'service' | 'ctl' | 'start'): string[] {
   const cfg = JSON.parse(Deno.readTextFileSync(join(ROOT, 'deno.json')))
   const words = String(cfg.tasks?.[task] ?? '').split(/\s+/)
-  const run = words.indexOf('run')
   const script = words.indexOf('cli/main.ts')
-  if (words[0] !== 'deno' || run < 0 || script < run) {
-    throw new Error(`deno.json task ${task} is not "deno run <flags> cli/main.ts …"`)
+  const run = words.lastIndexOf('run', script)
+  if (script < 0 || run < 1 || words[run - 1] !== 'deno') {
+    throw new Error(`deno.json task ${task} does not end in "deno run <flags> cli/main.ts …"`)
   }
   return words.slice(run + 1, script)
 }
@@ -208,6 +217,53 @@ export async function startPeerProcess(opts: PeerProcessOptions): Promise<PeerPr
       if (!exited) child.kill('SIGKILL')
       await status
       await pumps
+    },
+  }
+}
+
+/** A running `deno task start` (the README's command, as typed), its output collected. */
+export interface StartTask {
+  logs(): string
+  /** Resolves when the peer logs READY; throws with the logs when it does not within `ms`. */
+  ready(ms: number): Promise<void>
+  /** SIGTERM (the task passes it on to the peer); resolves with the exit code. */
+  stop(): Promise<number>
+}
+
+/** Runs `deno task start` from the repository with `env` (IPFS_CLUSTER_PATH, ports…). */
+export function startTask(env: Record<string, string>): StartTask {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ['task', 'start'],
+    cwd: ROOT,
+    env,
+    stdin: 'null',
+    stdout: 'piped',
+    stderr: 'piped',
+  }).spawn()
+  let logs = ''
+  let exited = false
+  const dec = new TextDecoder()
+  const pumps = Promise.all([child.stdout, child.stderr].map(async (s) => {
+    for await (const b of s) logs += dec.decode(b)
+  }))
+  const status = child.status.then((s) => {
+    exited = true
+    return s
+  })
+  return {
+    logs: () => logs,
+    async ready(ms) {
+      const end = Date.now() + ms
+      while (!logs.includes('IPFS Cluster is READY')) {
+        if (exited || Date.now() > end) throw new Error(`not ready:\n${logs}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    },
+    async stop() {
+      if (!exited) child.kill('SIGTERM')
+      const s = await status
+      await pumps
+      return s.code
     },
   }
 }

@@ -135,8 +135,17 @@ export interface GuardOptions {
   timeouts: ConnTimeouts
   /** Connections served at once. */
   maxConnections: number
-  /** Over-cap connections given time to read their 503; beyond, they are closed at once. */
-  maxRefusals: number
+  /**
+   * Over-cap connections given time to read their 503; beyond, they are closed at once. Default:
+   * a quarter of the cap, at least 1.
+   */
+  maxRefusals?: number
+  /**
+   * When given, called once, the first time the connections reach `maxConnections`, and its
+   * answer becomes the cap: a default that costs something to work out is worked out only when
+   * it matters (see `defaultMaxConnections`).
+   */
+  settleMax?: () => number
   clock?: GuardClock
 }
 
@@ -148,6 +157,8 @@ export interface ConnGuard {
   readonly open: number
   /** Refusals in progress. */
   readonly refusing: number
+  /** The cap in force. */
+  readonly maxConnections: number
 }
 
 /** Builds the connection table of one API. */
@@ -156,6 +167,9 @@ export function connGuard(opts: GuardOptions): ConnGuard {
   const t = opts.timeouts
   let open = 0
   let refusing = 0
+  let max = opts.maxConnections
+  let settle = opts.settleMax
+  const maxRefusals = () => opts.maxRefusals ?? Math.max(1, Math.floor(max / 4))
 
   function track(onExpire: (why: Expiry) => void): TrackedConn {
     const state: ConnState = { acceptedAt: clock.now(), seen: 0, requests: [] }
@@ -233,11 +247,15 @@ export function connGuard(opts: GuardOptions): ConnGuard {
 
   return {
     admit(onExpire) {
-      if (open < opts.maxConnections) {
+      if (open >= max && settle) {
+        max = settle()
+        settle = undefined
+      }
+      if (open < max) {
         open++
         return { kind: 'serve', conn: track(onExpire) }
       }
-      if (refusing < opts.maxRefusals) {
+      if (refusing < maxRefusals()) {
         refusing++
         let released = false
         return {
@@ -258,17 +276,33 @@ export function connGuard(opts: GuardOptions): ConnGuard {
     get refusing() {
       return refusing
     },
+    get maxConnections() {
+      return max
+    },
   }
 }
 
 /**
- * The default `max_connections` (0 in service.json): a quarter of the process's soft limit on
- * open descriptors (the rest is for the state, libp2p, IPFS and the other APIs), at least 16 and
- * at most 4096; 1024 assumed when the limit cannot be read.
+ * The default `max_connections` (0 in service.json): a quarter of the process's open-files limit
+ * (the rest is for the state, libp2p, IPFS and the other APIs), at least 16 and at most 4096.
  */
-export function defaultMaxConnections(softNofile: number | undefined): number {
-  return Math.min(4096, Math.max(16, Math.floor((softNofile ?? 1024) / 4)))
+export function defaultMaxConnections(openFilesLimit: number): number {
+  return Math.min(4096, Math.max(16, Math.floor(openFilesLimit / 4)))
 }
+
+/**
+ * The same default when the limit cannot be read (the tasks' permissions do not reach /proc):
+ * worked out from the descriptors still free when `open` connections are being served — the limit
+ * is at least their sum — and capped at 1024, since `headroom` is counted only up to 4096.
+ * Without a count (no read access to /dev/null), 1024 descriptors are assumed.
+ */
+export function estimatedMaxConnections(headroom: number | undefined, open: number): number {
+  if (headroom === undefined) return defaultMaxConnections(1024)
+  return Math.min(1024, defaultMaxConnections(headroom + open))
+}
+
+/** How many free descriptors `estimatedMaxConnections` counts at most. */
+export const HEADROOM_PROBE = 4096
 
 /**
  * A log line at most once per `intervalMs`: the first occurrence is logged at once, later ones in

@@ -297,7 +297,6 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
         logFile = undefined
         throw err
       }
-      log.debug(`at most ${server.maxConnections} connections at once (max_connections)`)
       for (const a of server.addrs) {
         log.info(
           `${deps.name.toUpperCase()} (HTTP${auth ? ' - authenticated' : ''}${

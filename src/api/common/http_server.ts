@@ -26,13 +26,15 @@ import { systemClock } from '../../util/clock.ts'
 import { errorMessage } from '../../errors.ts'
 import { listenError } from '../../net/listen_error.ts'
 import type { Logger } from '../../util/log.ts'
-import { softOpenFilesLimit } from '../../util/rlimit.ts'
+import { openFilesHeadroom, softOpenFilesLimit } from '../../util/rlimit.ts'
 import {
   connGuard,
   type ConnTimeouts,
   defaultMaxConnections,
+  estimatedMaxConnections,
   EXPIRY_KEY,
   type GuardClock,
+  HEADROOM_PROBE,
   rateLimited,
 } from './conn_guard.ts'
 import { listenTarget } from './listen.ts'
@@ -77,8 +79,8 @@ export interface HttpServerOptions {
 export interface HttpServer {
   /** Bound addresses, in the order of `listen`. */
   addrs: Deno.Addr[]
-  /** The connection limit in force. */
-  maxConnections: number
+  /** The connection limit in force (the default one is settled when 16 connections are open). */
+  readonly maxConnections: number
   /** Stops accepting, lets running responses finish (bounded), closes everything. Idempotent. */
   stop(): Promise<void>
 }
@@ -150,15 +152,31 @@ export function serveHttp(opts: HttpServerOptions): HttpServer {
   requireServeConnection()
   const clock = opts.clock ?? systemClock
   const targets = opts.listen.map(listenTarget)
-  const maxConnections = opts.maxConnections ||
-    defaultMaxConnections(opts.softNofile ?? softOpenFilesLimit())
+  // The cap: configured, or a quarter of the open-files limit when it can be read; else the
+  // descriptors still free are counted the first time 16 connections are open at once (most
+  // peers never get there, and then nothing is counted).
+  const limit = opts.maxConnections ? undefined : opts.softNofile ?? softOpenFilesLimit()
+  const estimated = !opts.maxConnections && limit === undefined
   const guard = connGuard({
     timeouts: opts.timeouts,
-    maxConnections,
-    maxRefusals: Math.max(1, Math.floor(maxConnections / 4)),
+    maxConnections: opts.maxConnections || defaultMaxConnections(limit ?? 64),
+    settleMax: estimated
+      ? () => {
+        const max = estimatedMaxConnections(openFilesHeadroom(HEADROOM_PROBE), guard.open)
+        log.debug(`at most ${max} connections at once (max_connections, from free descriptors)`)
+        return max
+      }
+      : undefined,
     clock,
   })
-  const refusal = opts.refusal(maxConnections)
+  if (!estimated) log.debug(`at most ${guard.maxConnections} connections at once (max_connections)`)
+  let refusal: { max: number; bytes: Uint8Array } | undefined
+  const refusalBytes = () => {
+    if (refusal?.max !== guard.maxConnections) {
+      refusal = { max: guard.maxConnections, bytes: opts.refusal(guard.maxConnections) }
+    }
+    return refusal.bytes
+  }
   const logRefused = rateLimited(LOG_EVERY_MS, (l) => log.warn(l), clock)
   const logAcceptError = rateLimited(LOG_EVERY_MS, (l) => log.error(l), clock)
   const watchBodies = opts.timeouts.read > 0
@@ -223,7 +241,8 @@ export function serveHttp(opts: HttpServerOptions): HttpServer {
     refusing.add(conn)
     const cancel = clock.timeout(REFUSAL_LINGER_MS, () => closeQuietly(conn))
     try {
-      for (let off = 0; off < refusal.byteLength;) off += await conn.write(refusal.subarray(off))
+      const bytes = refusalBytes()
+      for (let off = 0; off < bytes.byteLength;) off += await conn.write(bytes.subarray(off))
       await conn.closeWrite()
       const buf = new Uint8Array(4096)
       while ((await conn.read(buf)) !== null) { /* drain */ }
@@ -245,7 +264,7 @@ export function serveHttp(opts: HttpServerOptions): HttpServer {
     })
     if (adm.kind !== 'serve') {
       logRefused(
-        `${maxConnections} connections open (max_connections): ` +
+        `${guard.maxConnections} connections open (max_connections): ` +
           'refusing new ones until some close',
       )
       if (adm.kind === 'refuse' && !tls) return void refuse(conn, adm.release)
@@ -326,7 +345,9 @@ export function serveHttp(opts: HttpServerOptions): HttpServer {
   let stopped: Promise<void> | undefined
   return {
     addrs: listeners.map((l) => l.addr),
-    maxConnections,
+    get maxConnections() {
+      return guard.maxConnections
+    },
     stop() {
       stopped ??= (async () => {
         stopping.abort()

@@ -20,7 +20,7 @@ import type { GlobalPinInfo } from '../../types/pininfo.ts'
 import { parseStatusFilter } from '../../types/status.ts'
 import type { Logger } from '../../util/log.ts'
 import { addParamsFromQuery } from '../common/add_params.ts'
-import { type AddedOutput, addMultipart, checkAddParams } from '../common/adder.ts'
+import type { AddedOutput } from '../common/adder.ts'
 import { readBody } from '../common/body.ts'
 import { type ApiRoute, type HttpApi, httpApi, type RequestContext } from '../common/http_api.ts'
 import { multipartBoundary, MultipartReader } from '../common/multipart.ts'
@@ -195,6 +195,8 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
   }
 
   async function add(ctx: RequestContext): Promise<Response> {
+    // The UnixFS importer loads with the first /add, not with the peer (docs/performance.md).
+    const { addMultipart, checkAddParams } = await import('../common/adder.ts')
     const boundary = multipartBoundary(ctx.req.headers.get('content-type'))
     const params = addParamsFromQuery(ctx.query)
     checkAddParams(params)

@@ -61,7 +61,7 @@ export function cidFromJson(v: unknown): string | undefined {
 }
 
 /** Peer IDs in Kubo's answers are read as everywhere else in the cluster. */
-export { isPeerId } from '../../types/id.ts'
+export { isPeerId } from '../../types/peer_id.ts'
 
 /** A Kubo error object sent as a stream value (`{"Message","Code","Type":"error"}`), if it is one. */
 export function streamErrorOf(v: unknown): string | undefined {

@@ -9,12 +9,14 @@ import {
   connGuard,
   type ConnTimeouts,
   defaultMaxConnections,
+  estimatedMaxConnections,
   type Expiry,
+  HEADROOM_PROBE,
   rateLimited,
   type TrackedConn,
 } from '../../../src/api/common/conn_guard.ts'
 import { manualClock } from '../../support/manual_clock.ts'
-import { parseSoftNofile, softOpenFilesLimit } from '../../../src/util/rlimit.ts'
+import { openFilesHeadroom, parseSoftNofile, softOpenFilesLimit } from '../../../src/util/rlimit.ts'
 
 /** The shared manual clock, counting the timers armed on it. */
 function manual() {
@@ -242,7 +244,6 @@ Deno.test('guard: the default cap is a quarter of the soft open-files limit, 16 
   assert.equal(defaultMaxConnections(20), 16)
   assert.equal(defaultMaxConnections(1_048_576), 4096)
   assert.equal(defaultMaxConnections(Infinity), 4096)
-  assert.equal(defaultMaxConnections(undefined), 256)
   const limits =
     'Limit                     Soft Limit           Hard Limit           Units     \n' +
     'Max cpu time              unlimited            unlimited            seconds   \n' +
@@ -252,10 +253,45 @@ Deno.test('guard: the default cap is a quarter of the soft open-files limit, 16 
   assert.equal(parseSoftNofile('Max processes 10 10 processes\n'), undefined)
 })
 
-Deno.test('rlimit: getrlimit (through FFI) reads the same soft limit as /proc/self/limits', () => {
+Deno.test('guard: an unknown limit is estimated from free descriptors, once, when 16 connections are open', () => {
+  let asked = 0
+  const guard = connGuard({
+    timeouts: GO_DEFAULTS,
+    maxConnections: 16,
+    settleMax: () => {
+      asked++
+      return estimatedMaxConnections(60, guard.open)
+    },
+  })
+  for (let i = 0; i < 16; i++) assert.equal(guard.admit(() => {}).kind, 'serve')
+  assert.equal(asked, 0, 'nothing counted below the provisional cap')
+  assert.equal(guard.admit(() => {}).kind, 'serve', '(60 free + 16 open) / 4 = 19')
+  assert.equal(asked, 1)
+  assert.equal(guard.maxConnections, 19)
+  assert.equal(guard.admit(() => {}).kind, 'serve')
+  assert.equal(guard.admit(() => {}).kind, 'serve')
+  assert.equal(guard.admit(() => {}).kind, 'refuse')
+  assert.equal(asked, 1, 'settled once')
+
+  assert.equal(estimatedMaxConnections(HEADROOM_PROBE, 16), 1024, 'at most 1024 when estimated')
+  assert.equal(estimatedMaxConnections(10, 16), 16)
+  assert.equal(estimatedMaxConnections(undefined, 16), 256, 'no count: 1024 descriptors assumed')
+})
+
+Deno.test('rlimit: /proc/self/limits is read under -A; the headroom counts what can still be opened', () => {
   const proc = parseSoftNofile(Deno.readTextFileSync('/proc/self/limits'))
   assert.ok(proc !== undefined)
   assert.equal(softOpenFilesLimit(), proc)
+  const free = openFilesHeadroom(64)
+  assert.equal(free, 64, 'this test process has far more than 64 descriptors free')
+  const held: Deno.FsFile[] = []
+  try {
+    const before = openFilesHeadroom(proc)!
+    for (let i = 0; i < 10; i++) held.push(Deno.openSync('/dev/null'))
+    assert.equal(openFilesHeadroom(proc), before - 10)
+  } finally {
+    for (const f of held) f.close()
+  }
 })
 
 Deno.test('rateLimited: one line per interval, with the count of those held back', async () => {

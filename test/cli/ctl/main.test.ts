@@ -62,7 +62,9 @@ Deno.test('ctl: --version and help texts (≤120 columns, urfave sections)', asy
     for (const s of c.subcommands ?? []) paths.push([c.name, s.name])
   }
   for (const p of paths) {
-    for (const args of [[...p, '--help'], ['help', ...p]]) {
+    const ways = [[...p, '--help'], [...p, '-h'], ['help', ...p], ['h', ...p]]
+    if (p.length === 2) ways.push([p[0], 'help', p[1]])
+    for (const args of ways) {
       const r = await ctl(args)
       equal(r.code, 0, args.join(' '))
       ok(r.stdout.startsWith(`NAME:\n   ipfs-cluster-ctl ${p.join(' ')} - `), args.join(' '))

@@ -193,25 +193,26 @@ Deno.test('init --consensus crdt, a bad --consensus or --datastore: one error li
     assert.equal(ok.code, 0, ok.stderr)
   }))
 
-Deno.test('unknown flags and commands: one line on stderr, exit 1', () =>
+Deno.test('unknown flags and commands: one line on stderr, exit 1 (3 for an unknown subcommand)', () =>
   withDir(async (dir) => {
     for (
-      const args of [
-        ['-c', dir, 'init', '--bogus'],
-        ['-c', dir, '--bogus', 'init'],
-        ['-c', dir, 'frobnicate'],
-        ['-c', dir, 'state', 'export', '--nope'],
-        ['-c', dir, 'state', 'frob'],
-        ['-c', dir, 'state'],
-      ]
+      const [args, code] of [
+        [['-c', dir, 'init', '--bogus'], 1],
+        [['-c', dir, '--bogus', 'init'], 1],
+        [['-c', dir, 'frobnicate'], 1],
+        [['-c', dir, 'state', 'export', '--nope'], 1],
+        [['-c', dir, 'state', 'frob'], 3],
+        [['-c', dir, 'help', 'frob'], 3],
+      ] as const
     ) {
-      const r = await svc(args)
-      assert.equal(r.code, 1, args.join(' '))
+      const r = await svc([...args])
+      assert.equal(r.code, code, args.join(' '))
       assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, `${args.join(' ')}: ${r.stderr}`)
       assert.equal(r.stdout, '')
     }
     const bad = await svc(['-c', dir, 'init', '--bogus'])
-    assert.match(bad.stderr, /^Incorrect Usage: .*bogus/)
+    assert.equal(bad.stderr, 'Incorrect Usage: flag provided but not defined: -bogus\n')
+    assert.equal((await svc(['-c', dir, 'state', 'frob'])).stderr, "No help topic for 'frob'\n")
     assert.deepEqual([...Deno.readDirSync(dir)], [])
   }))
 
@@ -236,6 +237,74 @@ Deno.test('no command prints the help on stderr and exits 1; help/-h on stdout, 
     assert.equal(h.stdout, r.stderr)
   }
 })
+
+Deno.test("--help, -h, help <cmd> and h <cmd> print every command's own page; nothing runs", () =>
+  withDir(async (dir) => {
+    const cfg = join(dir, 'cfg')
+    // A held lock would fail any command that really ran.
+    await Deno.mkdir(cfg)
+    const lock = await acquireLock(cfg)
+    try {
+      const pages: [string[], RegExp[]][] = [
+        [['init'], [
+          /^USAGE:\n {3}ipfs-cluster-service init \[command options\] \[http-source-url\]$/m,
+          /^DESCRIPTION:\n {3}\nThis command will initialize a new service\.json configuration file/m,
+          /^ {3}--custom-secret, -s +prompt for the cluster secret \(when no source specified\)$/m,
+          /^ {3}--peers value +comma-separated list of multiaddresses to init with \(see help\)$/m,
+          /^ {3}--randomports +configure random ports to listen on instead of defaults$/m,
+          /^ {3}--ipfs value +IPFS node: 'ipfshttp' .* or 'embedded' \(extension\) \(default: "ipfshttp"\)$/m,
+        ]],
+        [['daemon'], [
+          /^USAGE:\n {3}ipfs-cluster-service daemon \[command options\] \[arguments\.\.\.\]$/m,
+          /^ {3}--bootstrap value, -j value +join a cluster providing a comma-separated list of existing peers multiaddress\(es\)$/m,
+          /^ {3}--no-trust +do not trust bootstrap peers \(only for "crdt" consensus\)$/m,
+        ]],
+        [['state', 'export'], [
+          /^This command dumps the current cluster pinset \(state\) as a JSON file\. The$/m,
+          /^ {3}--file value, -f value +writes to an output file$/m,
+        ]],
+        [['state', 'import'], [
+          /^ {3}--replication-min value, --rmin value +Overwrite replication-factor-min for all pins on import \(default: 0\)$/m,
+          /^ {3}--allocations value, --allocs value +Overwrite allocations for all pins on import\. Comma-separated list of peer IDs$/m,
+        ]],
+        [['state', 'cleanup'], [/^ {3}--force, -f +skip confirmation prompt$/m]],
+        [['version'], [/^USAGE:\n {3}ipfs-cluster-service version \[arguments\.\.\.\]\n$/m]],
+        [['state'], [
+          /^USAGE:\n {3}ipfs-cluster-service state command \[command options\] \[arguments\.\.\.\]$/m,
+          /^ {3}export +save the state to a JSON file$/m,
+          /^ {3}import +load the state from a file produced by 'export'$/m,
+          /^ {3}cleanup +remove persistent data$/m,
+        ]],
+        [['state', 'crdt'], [/^ {3}mark-dirty +Marks the CRDT-store as dirty$/m]],
+      ]
+      for (const [path, patterns] of pages) {
+        const name = `NAME:\n   ipfs-cluster-service ${path.join(' ')} - `
+        const ways = [[...path, '--help'], [...path, '-h'], ['help', ...path], ['h', ...path]]
+        if (path[0] === 'state') ways.push(['state', 'help', ...path.slice(1)])
+        if (path[0] !== 'state') ways.push([...path, 'extra', '--help'])
+        let first: string | undefined
+        for (const args of ways) {
+          const r = await svc(['-c', cfg, ...args])
+          assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
+          assert.equal(r.stderr, '', args.join(' '))
+          assert.ok(r.stdout.startsWith(name), `${args.join(' ')}:\n${r.stdout}`)
+          for (const l of r.stdout.split('\n')) assert.ok(l.length <= 120, l)
+          first ??= r.stdout
+          assert.equal(r.stdout, first, `${args.join(' ')} prints the same page`)
+        }
+        for (const p of patterns) assert.match(first!, p, path.join(' '))
+      }
+      // A group without a subcommand shows its page, as the reference does.
+      const group = await svc(['-c', cfg, 'state'])
+      assert.deepEqual([group.code, group.stdout], [0, (await svc(['state', '--help'])).stdout])
+      // Help needs no config folder at all.
+      const none = await svc(['-c', join(dir, 'missing'), 'daemon', '--help'])
+      assert.equal(none.code, 0, none.stderr)
+    } finally {
+      await lock.release()
+    }
+    assert.deepEqual([...Deno.readDirSync(cfg)].map((e) => e.name), ['cluster.lock'])
+  }))
 
 Deno.test('state export of an empty state prints nothing; state commands need a config', () =>
   withDir(async (dir) => {
@@ -375,7 +444,7 @@ Deno.test('state import --rmin/--rmax/--allocs override every pin (only positive
     assert.equal((await svc(['-c', dir, 'state', 'export'])).stdout, GO_EXPORT)
     const bad = await svc(['-c', dir, 'state', 'import', '-f', '--rmin', 'two', file])
     assert.equal(bad.code, 1)
-    assert.equal(bad.stderr, 'invalid value "two" for flag -replication-min\n')
+    assert.equal(bad.stderr, 'Incorrect Usage: invalid value "two" for flag -rmin: parse error\n')
   }))
 
 Deno.test('state cleanup asks; "no" removes nothing; -f removes every pin', () =>

@@ -1,6 +1,6 @@
 /**
- * Flag parsing with the semantics of urfave/cli v1 on Go's flag package, which ipfs-cluster-ctl
- * users rely on: `-flag` and `--flag`, `--flag value` and `--flag=value`, every alias a full name
+ * Flag parsing with the semantics of urfave/cli v1 on Go's flag package, which the users of both
+ * ipfs-cluster-ctl and ipfs-cluster-service rely on: `-flag` and `--flag`, `--flag value` and `--flag=value`, every alias a full name
  * (`-rmin 2`, `--rmin=2`), bool flags only take `=value`, `--` ends the flags, and within a command
  * the flags written after the arguments are moved before them (urfave's reorderArgs; an unknown
  * flag after an argument therefore stays an argument). Global flags come before the command.
@@ -8,10 +8,10 @@
  * @example
  * ```ts
  * const p = parseFlags(PIN_ADD_FLAGS, ['Qm…', '--name', 'x', '-r', '2'], { reorder: true })
- * p.get('name') // 'x'; p.args // ['Qm…']
+ * p.string('name') // 'x'; p.args // ['Qm…']
  * ```
  */
-import { parseDuration } from '../../src/types/duration.ts'
+import { parseDuration } from '../src/types/duration.ts'
 
 /** Kinds of flag values (urfave's BoolFlag, StringFlag, IntFlag, DurationFlag, StringSliceFlag). */
 export type FlagKind = 'bool' | 'string' | 'int' | 'duration' | 'stringSlice'
@@ -24,6 +24,8 @@ export interface FlagDef {
   default?: string | number | boolean
   envVar?: string
   hidden?: boolean
+  /** The value's name in help texts (urfave's back-quoted word in the usage); default `value`. */
+  placeholder?: string
 }
 
 /** A usage error: printed as one line on stderr, exit 1. */

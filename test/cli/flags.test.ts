@@ -8,7 +8,7 @@ import {
   parseGoDuration,
   reorderArgs,
   UsageError,
-} from '../../../cli/ctl/flags.ts'
+} from '../../cli/flags.ts'
 
 const DEFS: FlagDef[] = [
   { names: ['replication', 'r'], kind: 'int', usage: '', default: 0 },
