@@ -243,6 +243,11 @@ function buildRows(o: Options, r: Record<ImplKey, ImplResults>): Row[] {
       ...both((x) => x.ingest?.pinsPerSec),
       target: atLeast(5000),
     },
+    {
+      measure: 'ingest CPU per pin, all threads (µs)',
+      ...both((x) => x.ingest?.cpuPerPinUs),
+      digits: 0,
+    },
     { measure: 'ingest latency p50 (ms)', ...both((x) => x.ingest?.load.p50ms), digits: 2 },
     { measure: 'ingest latency p99 (ms)', ...both((x) => x.ingest?.load.p99ms), digits: 2 },
     {

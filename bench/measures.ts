@@ -28,7 +28,7 @@ import {
 } from './harness.ts'
 import { type LoadResult, runLoad } from './load.ts'
 import type { Implementation } from './peers.ts'
-import { memoryOf, sampleRss, waitIdle } from './process.ts'
+import { cpuSecondsOf, memoryOf, sampleRss, waitIdle } from './process.ts'
 
 /** The ingest load's shape. */
 export interface IngestOptions {
@@ -46,6 +46,11 @@ export interface IngestResult {
   pinsPerSec: number
   /** Pins in the state afterwards (GET /allocations), to check the 2xx answers were commits. */
   committed: number
+  /**
+   * CPU time the peer's process (all its threads) spent per successful pin during the load, in
+   * µs: what a pin costs, which a busy shared machine does not change the way it changes pins/s.
+   */
+  cpuPerPinUs: number
 }
 
 /** Result of the baseline: the bare Deno.serve under the same load. */
@@ -125,9 +130,16 @@ export async function measureIngest(
       timeoutMs: READY_TIMEOUT_MS,
     })
     ctx.log(`${impl.label}: ingest for ${opts.seconds} s over ${opts.connections} connections`)
+    const cpu0 = await cpuSecondsOf(peer.proc.pid)
     const load = await runLoad({ ...opts, base: peer.rest, workDir: ctx.workDir })
+    const cpu = await cpuSecondsOf(peer.proc.pid) - cpu0
     const { lines } = await readAllocations(peer.rest)
-    return { load, pinsPerSec: load.ok / load.seconds, committed: lines }
+    return {
+      load,
+      pinsPerSec: load.ok / load.seconds,
+      committed: lines,
+      cpuPerPinUs: load.ok > 0 ? cpu * 1e6 / load.ok : NaN,
+    }
   } finally {
     await peer?.proc.stop()
     await ipfs.proc.stop()

@@ -96,7 +96,8 @@ export class Operation {
     if (this.#canceled) return
     if (this.type === 'pin' && this.phase === 'queued') this.counters.pinQueued--
     this.#canceled = true
-    this.#controller?.abort()
+    // A finished call listens no more; abort() would only build a DOMException (ingest profile).
+    if (this.phase === 'queued' || this.phase === 'in_progress') this.#controller?.abort()
   }
 
   /** The tracker status this type and phase stand for. */

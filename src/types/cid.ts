@@ -56,9 +56,25 @@ export function sameContent(a: CID, b: CID): boolean {
   return multihashKey(a) === multihashKey(b)
 }
 
+// A CID that is not canonical base32 v1 (a v0 `Qm…` is the usual one) takes the full parser, a
+// few µs, and a pin's CID is normalized three times on its way in (the REST route, Cluster.pin,
+// newPin): the strings parsed last are remembered.
+const RECENT_CIDS = 1024
+const recentCids = new Map<string, string>()
+
+function remember(s: string, canonical: string) {
+  if (recentCids.size >= RECENT_CIDS) recentCids.delete(recentCids.keys().next().value!)
+  recentCids.set(s, canonical)
+}
+
 /** Re-prints any CID string in canonical form; throws ValidationError on bad input. */
 export function normalizeCid(s: string): string {
-  return isCanonicalBase32V1(s) ? s : parseCid(s).toString()
+  if (isCanonicalBase32V1(s)) return s
+  const known = recentCids.get(s)
+  if (known !== undefined) return known
+  const canonical = parseCid(s).toString()
+  remember(s, canonical)
+  return canonical
 }
 
 /** Values of the lower-case base32 (RFC 4648) letters; -1 elsewhere. */

@@ -333,6 +333,19 @@ export function pinOptionsToQuery(o: Partial<PinOptions>): URLSearchParams {
   return q
 }
 
+/** A time without its fraction of seconds (`…:05.25Z` → `…:05Z`); a regex cost a pin ~1 µs. */
+function secs(t: string): string {
+  // The fraction is the last "." in the string, followed by digits, then Z or ±hh:mm.
+  const dot = t.lastIndexOf('.')
+  if (dot < 0) return t
+  let end = dot + 1
+  while (end < t.length && t.charCodeAt(end) >= 48 && t.charCodeAt(end) <= 57) end++
+  if (end === dot + 1) return t
+  const zone = t.slice(end)
+  if (zone !== 'Z' && !/^[+-]\d{2}:\d{2}$/.test(zone)) return t
+  return t.slice(0, dot) + zone
+}
+
 /**
  * The pin as the state keeps it. IPFS Cluster stores pins as protobuf with whole-second times,
  * without `user_allocations` (not in its protobuf) and with empty metadata read back as null, and
@@ -340,7 +353,6 @@ export function pinOptionsToQuery(o: Partial<PinOptions>): URLSearchParams {
  * store the same form.
  */
 export function storedPin(pin: Pin): Pin {
-  const secs = (t: string) => t.replace(/\.\d+(Z|[+-]\d{2}:\d{2})$/, '$1')
   const hasMeta = pin.metadata !== null && Object.keys(pin.metadata).length > 0
   return orderPin({
     ...pin,

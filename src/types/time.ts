@@ -17,7 +17,11 @@ export function formatTime(t: number | Date | undefined): string {
   const ms = t instanceof Date ? t.getTime() : t
   if (ms === undefined || ms === 0 || Number.isNaN(ms)) return ZERO_TIME
   const iso = new Date(ms).toISOString() // 2026-01-02T03:04:05.678Z
-  return iso.replace(/\.(\d*?)0*Z$/, (_m, frac: string) => (frac ? `.${frac}Z` : 'Z'))
+  // Drop the fraction's trailing zeros, and its dot when nothing is left (.670Z → .67Z, .000Z → Z).
+  let end = iso.length - 1
+  while (iso.charCodeAt(end - 1) === 48) end--
+  if (iso.charCodeAt(end - 1) === 46) end--
+  return iso.slice(0, end) + 'Z'
 }
 
 const DIGIT_0 = 0x30

@@ -69,6 +69,7 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
     )
     const expect: [string, string][] = [
       ['ingest POST /pins/{cid}, 16 clients (pins/s)', '>= 5000'],
+      ['ingest CPU per pin, all threads (µs)', '-'],
       ['GET /allocations, 2000 pins (pins/s)', '>= 200000'],
       ['GET /allocations, 200 pins (pins/s)', '-'],
       ['peak RSS listing 200 pins (MiB)', '-'],

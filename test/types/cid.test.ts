@@ -35,6 +35,24 @@ Deno.test('v1 CIDs in base58btc and base36 normalize to base32', () => {
   assert.equal(normalizeCid(b36), V1)
 })
 
+Deno.test('normalizeCid answers the same when it remembers a string and after it forgot it', () => {
+  // More distinct CIDs than it remembers, v0 and v1, each given in two bases, twice over.
+  const cids = Array.from({ length: 3000 }, (_, i) => {
+    const bytes = new Uint8Array(32)
+    new DataView(bytes.buffer).setUint32(0, i)
+    const digest = Digest.create(0x12, bytes)
+    return i % 2 ? CID.createV1(0x55, digest) : CID.createV0(digest)
+  })
+  for (let round = 0; round < 2; round++) {
+    for (const c of cids) {
+      if (c.version === 1) assert.equal(normalizeCid(c.toString(base58btc)), c.toString())
+      assert.equal(normalizeCid(c.toString()), c.toString())
+    }
+    // Bad input is refused each time, never remembered.
+    assert.throws(() => normalizeCid(V1.slice(0, -1) + '1'), ValidationError)
+  }
+})
+
 Deno.test('CIDs are compared by multihash across versions, bases and codecs', () => {
   const v0 = parseCid(V0)
   const v1 = parseCid(V1)

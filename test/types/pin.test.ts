@@ -92,6 +92,19 @@ Deno.test('storedPin keeps what the reference protobuf keeps and nothing more', 
   assert.equal(s.max_depth, 0)
   // Idempotent: storing a stored pin changes nothing.
   assert.equal(encodePin(storedPin(s)), encodePin(s))
+  // Offsets keep their zone; anything that is not a fraction of seconds stays as it is.
+  for (
+    const [t, want] of [
+      ['2026-11-25T14:36:18.123456789+02:00', '2026-11-25T14:36:18+02:00'],
+      ['2026-11-25T12:36:18-05:30', '2026-11-25T12:36:18-05:30'],
+      ['2026-11-25T12:36:18.Z', '2026-11-25T12:36:18.Z'],
+      ['2026-11-25T12:36:18.5X', '2026-11-25T12:36:18.5X'],
+      ['0001-01-01T00:00:00Z', '0001-01-01T00:00:00Z'],
+    ]
+  ) {
+    pin.timestamp = t
+    assert.equal(storedPin(pin).timestamp, want, t)
+  }
 })
 
 Deno.test('pinFromJSON reads the reference JSON and fills missing fields', () => {

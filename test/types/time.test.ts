@@ -6,6 +6,8 @@ Deno.test('formatTime prints RFC3339 UTC without trailing fractional zeros, as G
   assert.equal(formatTime(Date.UTC(2026, 10, 25, 12, 36, 18)), '2026-11-25T12:36:18Z')
   assert.equal(formatTime(Date.UTC(2026, 10, 25, 12, 36, 18, 230)), '2026-11-25T12:36:18.23Z')
   assert.equal(formatTime(Date.UTC(2026, 10, 25, 12, 36, 18, 5)), '2026-11-25T12:36:18.005Z')
+  assert.equal(formatTime(Date.UTC(2026, 10, 25, 12, 36, 10, 100)), '2026-11-25T12:36:10.1Z')
+  assert.equal(formatTime(Date.UTC(2026, 10, 25, 12, 30, 0)), '2026-11-25T12:30:00Z')
   assert.equal(formatTime(new Date(Date.UTC(2000, 0, 1))), '2000-01-01T00:00:00Z')
 })
 
@@ -35,6 +37,10 @@ Deno.test('parseTime rejects malformed and impossible dates', () => {
       '2026-13-01T00:00:00Z',
       '2026-02-30T00:00:00Z',
       '2026-04-31T00:00:00Z',
+      '2025-02-29T00:00:00Z',
+      '1900-02-29T00:00:00Z',
+      '2026-01-32T00:00:00Z',
+      '2026-00-10T00:00:00Z',
       '2026-11-25T25:00:00Z',
       // As Go's time.Parse: hour 24, minute 60, second 60, offsets past 23:59.
       '2026-11-25T24:00:00Z',
@@ -49,6 +55,8 @@ Deno.test('parseTime rejects malformed and impossible dates', () => {
     assert.throws(() => parseTime(s), ValidationError, s)
   }
   assert.equal(parseTime('2024-02-29T00:00:00Z'), Date.UTC(2024, 1, 29))
+  assert.equal(parseTime('2000-02-29T00:00:00Z'), Date.UTC(2000, 1, 29))
+  assert.equal(parseTime('2026-12-31T23:59:59Z'), Date.UTC(2026, 11, 31, 23, 59, 59))
 })
 
 Deno.test('parseTime: early years, fractions past the millisecond, negative offsets', () => {

@@ -26,7 +26,7 @@ import { corsPolicy } from './cors.ts'
 import { type HttpServer, rawHttpResponse, serveHttp } from './http_server.ts'
 import { boundMultiaddr } from './listen.ts'
 import { ndjsonResponse, type StreamOptions } from './ndjson.ts'
-import { type ErrorBodyFn, type Responder, responder } from './response.ts'
+import { type ErrorBodyFn, knownBodySize, type Responder, responder } from './response.ts'
 import { router, type RouteSpec } from './router.ts'
 
 /** What a route handler gets. */
@@ -227,8 +227,10 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       status: res.status,
       size: 0,
     }
-    if (!res.body) {
-      writeAccess(commonLogLine(record))
+    // A body of known size is logged at once; reading `res.body` would make it a stream.
+    const known = knownBodySize(res)
+    if (known !== undefined || !res.body) {
+      writeAccess(commonLogLine({ ...record, size: known ?? 0 }))
       return res
     }
     const body = countBody(res.body, (size) => writeAccess(commonLogLine({ ...record, size })))

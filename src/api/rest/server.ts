@@ -14,7 +14,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { posix } from 'node:path'
 import type { ClusterRPC, IPFSConnector } from '../../components.ts'
 import { ClusterError, errorMessage, ValidationError } from '../../errors.ts'
-import { parseCid } from '../../types/cid.ts'
+import { normalizeCid, parseCid } from '../../types/cid.ts'
 import { PIN_TYPE_BITS, pinOptionsFromQuery } from '../../types/pin.ts'
 import type { GlobalPinInfo } from '../../types/pininfo.ts'
 import { parseStatusFilter } from '../../types/status.ts'
@@ -48,7 +48,7 @@ export const restErrorBody = (code: number, message: string) => ({ code, message
 /** Parses a CID from a path or query, as the reference's 400 says it. */
 function cidParam(s: string): string {
   try {
-    return parseCid(s).toString()
+    return normalizeCid(s)
   } catch (err) {
     throw new ValidationError(`error decoding Cid: ${errorMessage(err)}`)
   }

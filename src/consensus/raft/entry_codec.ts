@@ -70,7 +70,8 @@ export function encodeOp(op: LogOp): EncodedOp {
         `(at most ${MAX_PIN_BYTES}; reduce its metadata)`,
     )
   }
-  if (encoder.encode(cid).byteLength > MAX_CID_BYTES) {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long string needs encoding to know.
+  if (cid.length * 3 > MAX_CID_BYTES && encoder.encode(cid).byteLength > MAX_CID_BYTES) {
     throw new ValidationError(`cid ${cid.slice(0, 64)}… is too long to store`)
   }
   return { kind: op.type, cid, json, pin: op.pin }

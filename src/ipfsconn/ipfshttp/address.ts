@@ -7,19 +7,26 @@
  *
  * @example
  * ```ts
- * parseNodeAddress('/ip4/127.0.0.1/tcp/5001') // { baseUrl: 'http://127.0.0.1:5001/api/v0' }
- * parseNodeAddress('/unix//run/ipfs/api.sock') // { baseUrl: 'http://ipfs/api/v0', unixPath: '/run/ipfs/api.sock' }
+ * parseNodeAddress('/ip4/127.0.0.1/tcp/5001') // { baseUrl: 'http://127.0.0.1:5001/api/v0', hostname: '127.0.0.1', port: 5001, … }
+ * parseNodeAddress('/unix//run/ipfs/api.sock') // { baseUrl: 'http://ipfs/api/v0', unixPath: '/run/ipfs/api.sock', … }
  * ```
  */
 import { ConfigError } from '../../errors.ts'
 
 /** The HTTP base of the RPC API and, for unix sockets, the socket path to dial. */
 export interface NodeAddress {
-  /** `http://host:port/api/v0`, without a trailing slash. */
+  /** `http://host:port/api/v0`, without a trailing slash (as error messages show it). */
   baseUrl: string
+  /** The request path of the API: `/api/v0`. */
+  path: string
+  /** Host (without brackets) and port to dial, for TCP. */
+  hostname?: string
+  port?: number
   /** Set when the API listens on a unix socket; requests then go through it. */
   unixPath?: string
 }
+
+const API_PATH = '/api/v0'
 
 /** Host name used in URLs sent over a unix socket (the reference's `http+unix://ipfs`). */
 const UNIX_HOST = 'ipfs'
@@ -41,7 +48,7 @@ export function parseNodeAddress(maddr: string): NodeAddress {
     if (path.includes('%')) path = decodeURIComponent(path)
     path = '/' + path.replace(/^\/+/, '')
     if (path === '/') throw bad('empty unix socket path')
-    return { baseUrl: `http://${UNIX_HOST}/api/v0`, unixPath: path }
+    return { baseUrl: `http://${UNIX_HOST}${API_PATH}`, path: API_PATH, unixPath: path }
   }
   const parts = maddr.split('/').slice(1)
   if (parts.length < 4) throw bad('missing parts')
@@ -71,5 +78,10 @@ export function parseNodeAddress(maddr: string): NodeAddress {
     default:
       throw bad(`unsupported protocol "${proto}"`)
   }
-  return { baseUrl: `http://${hostPart}:${port}/api/v0` }
+  return {
+    baseUrl: `http://${hostPart}:${port}${API_PATH}`,
+    path: API_PATH,
+    hostname: host,
+    port,
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * The IPFS connector for a Kubo daemon: every call of the reference's `ipfshttp` component over
- * the Kubo RPC API (`POST /api/v0/<cmd>`), with plain `fetch` (see docs/ipfshttp.md for why not
- * kubo-rpc-client), over TCP or a unix socket.
+ * the Kubo RPC API (`POST /api/v0/<cmd>`), through a small HTTP/1.1 client (http1.ts; see
+ * docs/ipfshttp.md for why neither kubo-rpc-client nor fetch), over TCP or a unix socket.
  *
  * @example
  * ```ts
@@ -24,7 +24,13 @@ import { formatDuration } from '../../types/duration.ts'
 import type { IPFSID } from '../../types/id.ts'
 import type { Pin } from '../../types/pin.ts'
 import { parseNodeAddress } from './address.ts'
-import { IPFSRequestError, type KuboCall, KuboClient } from './client.ts'
+import {
+  IPFSRequestError,
+  type KuboCall,
+  KuboClient,
+  kuboErrorMessage,
+  responseError,
+} from './client.ts'
 import type { KuboClientDeps } from './client.ts'
 import { blockPutQuery } from './codecs.ts'
 import type { IPFSHttpConfig } from './config.ts'
@@ -152,14 +158,17 @@ class IPFSHttpConnector implements IPFSConnector {
     }
     this.#maybeTriggerInformers()
     // Origins are dialled in the background and given up when the pin ends, as in the reference.
-    const origins = new AbortController()
+    const dial = (pin.origins ?? []).slice(0, MAX_ORIGINS)
+    const origins = dial.length > 0 ? new AbortController() : undefined
     try {
-      const bg = AbortSignal.any(signal ? [origins.signal, signal] : [origins.signal])
-      for (const o of (pin.origins ?? []).slice(0, MAX_ORIGINS)) {
-        this.#swarmConnect(o, bg, 0).then(
-          () => this.#log.debug(`swarm-connect success to origin: ${o}`),
-          (err) => this.#log.debug(`swarm-connect to origin ${o} failed: ${errorMessage(err)}`),
-        )
+      if (origins) {
+        const bg = AbortSignal.any(signal ? [origins.signal, signal] : [origins.signal])
+        for (const o of dial) {
+          this.#swarmConnect(o, bg, 0).then(
+            () => this.#log.debug(`swarm-connect success to origin: ${o}`),
+            (err) => this.#log.debug(`swarm-connect to origin ${o} failed: ${errorMessage(err)}`),
+          )
+        }
       }
       if (pin.pin_update) {
         // pin/update reuses the old DAG, but only when the old CID is pinned recursively here.
@@ -175,7 +184,7 @@ class IPFSHttpConnector implements IPFSConnector {
       await this.#pinAdd(pin, opts)
       this.#log.info(`IPFS Pin request succeeded: ${pin.cid}`)
     } finally {
-      origins.abort()
+      origins?.abort()
       this.#maybeTriggerInformers()
     }
   }
@@ -217,7 +226,7 @@ class IPFSHttpConnector implements IPFSConnector {
       const call = this.#call(`pin/ls?stream=true&type=${t}`, signal, deadline - this.#clock.now())
       try {
         const res = await call.post()
-        for await (const v of readJsonLines(res.body!)) {
+        for await (const v of readJsonLines(res)) {
           checkStreamError(call, v)
           const obj = asObject(v, call.path)
           if (obj.Keys && typeof obj.Keys === 'object') {
@@ -249,8 +258,8 @@ class IPFSHttpConnector implements IPFSConnector {
         let head: Uint8Array | undefined
         let lines = 0
         let last = 10
-        for await (const chunk of res.body!) {
-          head ??= chunk.subarray(0, 16)
+        for (let chunk; (chunk = await res.read()) !== null;) {
+          head ??= chunk.slice(0, 16) // a copy: the chunk is only valid until the next read
           for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) lines++
           if (chunk.length) last = chunk[chunk.length - 1]
         }
@@ -331,7 +340,7 @@ class IPFSHttpConnector implements IPFSConnector {
     const call = this.#call('repo/gc?stream-errors=true', signal, this.#cfg.repogc_timeout)
     try {
       const res = await call.post()
-      for await (const v of readJsonLines(res.body!)) {
+      for await (const v of readJsonLines(res)) {
         const obj = asObject(v, call.path)
         const item: IPFSRepoGCItem = {}
         const key = cidFromJson(obj.Key)
@@ -367,7 +376,7 @@ class IPFSHttpConnector implements IPFSConnector {
     const call = this.#call(`block/get?arg=${cid}`, signal, this.#cfg.ipfs_request_timeout)
     try {
       const res = await call.post()
-      return new Uint8Array(await res.arrayBuffer())
+      return await res.bytes()
     } catch (err) {
       throw call.error(err)
     } finally {
@@ -423,7 +432,7 @@ class IPFSHttpConnector implements IPFSConnector {
     )
     try {
       const res = await call.post(body, contentType)
-      for await (const v of readJsonLines(res.body!)) {
+      for await (const v of readJsonLines(res)) {
         checkStreamError(call, v)
         const key = cidFromJson(asObject(v, call.path).Key)
         const k = key ? multihashKey(parseCid(key)) : undefined
@@ -471,12 +480,19 @@ class IPFSHttpConnector implements IPFSConnector {
       this.#cfg.ipfs_request_timeout,
     )
     try {
-      const res = await call.post()
-      const want = multihashKey(parseCid(cid))
-      for await (const v of readJsonLines(res.body!)) {
+      const res = await call.send()
+      if (res.status !== 200) {
+        const text = await res.text()
+        // Kubo: "path '<cid>' is not pinned"; the reference matches the suffix. It is the answer
+        // for every new pin, so it is read without raising an error first.
+        if (kuboErrorMessage(text)?.endsWith('not pinned')) return 'unpinned'
+        throw responseError(call.path, res.status, text)
+      }
+      for await (const v of readJsonLines(res)) {
         checkStreamError(call, v)
         const obj = asObject(v, call.path)
         if (obj.Keys && typeof obj.Keys === 'object') {
+          const want = multihashKey(parseCid(cid))
           for (const [k, info] of Object.entries(obj.Keys as Record<string, unknown>)) {
             const c = cidFromJson(k)
             if (c && multihashKey(parseCid(c)) === want) {
@@ -489,10 +505,7 @@ class IPFSHttpConnector implements IPFSConnector {
       }
       return 'unpinned'
     } catch (err) {
-      const e = call.error(err)
-      // Kubo: "path '<cid>' is not pinned"; the reference matches the suffix.
-      if (e instanceof IPFSRequestError && e.ipfsMessage?.endsWith('not pinned')) return 'unpinned'
-      throw e
+      throw call.error(err)
     } finally {
       call.end()
     }
@@ -515,7 +528,7 @@ class IPFSHttpConnector implements IPFSConnector {
     let confirmed = false
     try {
       const res = await call.post()
-      for await (const v of readJsonLines(res.body!)) {
+      for await (const v of readJsonLines(res)) {
         checkStreamError(call, v)
         const obj = asObject(v, call.path)
         if (obj.Progress !== undefined) {
@@ -555,7 +568,7 @@ class IPFSHttpConnector implements IPFSConnector {
     try {
       const res = await call.post()
       let value: unknown
-      for await (const v of readJsonLines(res.body!)) {
+      for await (const v of readJsonLines(res)) {
         checkStreamError(call, v)
         if (value === undefined) value = v
       }

@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * for await (const v of readJsonLines(res.body!)) console.log(v) // {"Progress":3} … {"Pins":[…]}
+ * for await (const v of readJsonLines(res)) console.log(v) // {"Progress":3} … {"Pins":[…]}
  * ```
  */
 
@@ -12,26 +12,42 @@ export class JsonLineError extends Error {
   override name = 'JsonLineError'
 }
 
+/** Where lines come from: a body stream, or an answer of http1.ts read chunk by chunk. */
+export type LineSource = ReadableStream<Uint8Array> | {
+  /** The next bytes (valid until the next call), or null at the end. */
+  read(): Promise<Uint8Array | null>
+  cancel(): void | Promise<void>
+}
+
+/** A stream body's chunks through the same two calls. */
+function streamSource(body: ReadableStream<Uint8Array>) {
+  const reader = body.getReader()
+  return {
+    read: async () => (await reader.read()).value ?? null,
+    cancel: () => reader.cancel().catch(() => {}),
+  }
+}
+
 /**
  * Yields each JSON value of a newline-delimited stream without gathering the body. Blank lines
  * are skipped; a trailing value without a final newline is still read. Breaking out of the loop
  * cancels the body, which closes the connection (and so cancels the daemon-side operation).
  */
 export async function* readJsonLines(
-  body: ReadableStream<Uint8Array>,
+  body: LineSource,
 ): AsyncGenerator<unknown, void, undefined> {
-  const reader = body.getReader()
+  const source = body instanceof ReadableStream ? streamSource(body) : body
   const decoder = new TextDecoder()
   let buf = ''
   let done = false
   try {
     while (!done) {
-      const r = await reader.read()
-      if (r.done) {
+      const chunk = await source.read()
+      if (chunk === null) {
         done = true
         buf += decoder.decode()
       } else {
-        buf += decoder.decode(r.value, { stream: true })
+        buf += decoder.decode(chunk, { stream: true })
       }
       // Walk the lines by index and keep only the tail: slicing the buffer per line would copy
       // a large chunk once per line.
@@ -46,8 +62,7 @@ export async function* readJsonLines(
     }
     if (buf.trim() !== '') yield parseLine(buf)
   } finally {
-    if (!done) await reader.cancel().catch(() => {})
-    reader.releaseLock()
+    if (!done) await source.cancel()
   }
 }
 

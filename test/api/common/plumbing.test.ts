@@ -1,14 +1,14 @@
 /**
  * Unit tests of the shared HTTP plumbing: multipart parsing across arbitrary chunk boundaries,
  * NDJSON chunk coalescing and flushing when the source pauses, the router's matching rules,
- * listen multiaddrs, and JWT verification.
+ * listen multiaddrs, JWT verification, and the body sizes the access log reads.
  */
 import assert from 'node:assert/strict'
 import { signJWT, verifyJWT } from '../../../src/api/common/jwt.ts'
 import { boundMultiaddr, listenTarget } from '../../../src/api/common/listen.ts'
 import { MultipartReader, parseHeaderParams } from '../../../src/api/common/multipart.ts'
 import { ndjsonResponse } from '../../../src/api/common/ndjson.ts'
-import { responder } from '../../../src/api/common/response.ts'
+import { knownBodySize, responder, utf8Length } from '../../../src/api/common/response.ts'
 import { router } from '../../../src/api/common/router.ts'
 
 function chunked(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
@@ -106,6 +106,35 @@ Deno.test('ndjson: a pausing source flushes what it has (lines are not held back
   const second = await reader.read()
   assert.equal(new TextDecoder().decode(second.value), '{"n":2}\n')
   assert.equal((await reader.read()).done, true)
+})
+
+Deno.test('response: the body size of what a responder made is known without reading the body', async () => {
+  const enc = new TextEncoder()
+  for (
+    const s of [
+      '',
+      'abc',
+      '\u0001\t\n',
+      'é',
+      '€',
+      '😀',
+      'a😀b',
+      '\ud800',
+      '\udc00',
+      'x\ud800y',
+      '\ud800\ud800',
+    ]
+  ) {
+    assert.equal(utf8Length(s), enc.encode(s).byteLength, JSON.stringify(s))
+  }
+  const r = responder({ 'X-A': ['1'] }, (code, message) => ({ code, message }))
+  const json = r.json(200, { name: 'é€😀' })
+  const error = r.error(new Error('nope'), 404)
+  const empty = r.empty(204)
+  for (const res of [json, error, empty]) {
+    assert.equal(knownBodySize(res), (await res.arrayBuffer()).byteLength)
+  }
+  assert.equal(knownBodySize(new Response('made elsewhere')), undefined)
 })
 
 Deno.test('router: literal/param precedence by order, alternatives, rest, 405 vs 404', () => {

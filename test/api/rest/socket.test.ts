@@ -226,16 +226,24 @@ Deno.test('socket: a unix socket listener', async () => {
 
 Deno.test('socket: http_log_file gets one Common Log Format line per request', async () => {
   const dir = await Deno.makeTempDir()
+  const CID_V0 = 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG'
+  let pinBytes = 0
   try {
     await withApi({ http_log_file: 'http.log' }, async (base, _api, cluster) => {
-      await cluster.pin('QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG', defaultPinOptions())
+      await cluster.pin(CID_V0, defaultPinOptions())
       await (await fetch(`${base}/version`)).text()
       await (await fetch(`${base}/nope?x=1`)).text()
       await (await fetch(`${base}/allocations`)).text()
       await (await fetch(`${base}/health`)).text()
+      // A body with multi-byte characters: the logged size is its size in bytes, and it is sent
+      // whole with its length (as the reference does), not re-streamed to be counted.
+      const name = encodeURIComponent('é€😀')
+      const res = await fetch(`${base}/pins/${CID_V0}?name=${name}`, { method: 'POST' })
+      pinBytes = (await res.arrayBuffer()).byteLength
+      assert.equal(res.headers.get('content-length'), String(pinBytes))
     }, dir)
     const lines = (await Deno.readTextFile(join(dir, 'http.log'))).trimEnd().split('\n')
-    assert.equal(lines.length, 4)
+    assert.equal(lines.length, 5)
     const re =
       /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "(\S+) (\S+) HTTP\/1\.1" (\d{3}) (\d+)$/
     const parsed = lines.map((l) => re.exec(l)?.slice(1))
@@ -244,6 +252,12 @@ Deno.test('socket: http_log_file gets one Common Log Format line per request', a
     assert.equal(parsed[2]?.[2], '200')
     assert.ok(Number(parsed[2]?.[3]) > 300)
     assert.deepEqual(parsed[3], ['GET', '/health', '204', '0'])
+    assert.deepEqual(parsed[4], [
+      'POST',
+      `/pins/${CID_V0}?name=%C3%A9%E2%82%AC%F0%9F%98%80`,
+      '200',
+      String(pinBytes),
+    ])
   } finally {
     await Deno.remove(dir, { recursive: true })
   }

@@ -5,12 +5,17 @@
 import assert from 'node:assert/strict'
 import { IPFSError, ShutdownError } from '../../../src/errors.ts'
 import { ipfsHttpConnector } from '../../../src/ipfsconn/ipfshttp/connector.ts'
+import type { Http1Target } from '../../../src/ipfsconn/ipfshttp/http1.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { kuboError, startKuboDouble } from '../../support/kubo_double.ts'
 import { cidV0, rawBlock, testConfig, waitFor } from './helpers.ts'
 import { type ManualClock, manualClock, recordingClock } from '../../support/manual_clock.ts'
 
 const A = cidV0('a')
+const dialReal = (t: Http1Target) =>
+  'unixPath' in t
+    ? Deno.connect({ transport: 'unix', path: t.unixPath })
+    : Deno.connect({ hostname: t.hostname, port: t.port })
 const B = cidV0('b')
 
 async function withDouble(
@@ -140,7 +145,7 @@ Deno.test('pin: the watchdog cancels a pin whose progress stalls for pin_timeout
 
 Deno.test('pin: a stream that ends without its Pins line is verified with pin/ls', async () => {
   await withDouble(async (d) => {
-    // Kubo reports mid-stream failures only in a trailer that fetch cannot read.
+    // Kubo reports mid-stream failures only in a trailer, which the connector does not act on.
     d.state.override = (r) =>
       r.endpoint === 'pin/add' ? new Response('{"Progress":1}\n{"Progress":2}\n') : undefined
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr))
@@ -441,14 +446,14 @@ Deno.test('transport failures: after 10 in a row, 1 request per second until one
     const clock = recordingClock()
     const sleeps = clock.sleeps
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr), {
-      fetch: (input, init) => {
+      dial: (t) => {
         if (failNext > 0) {
           failNext--
           return Promise.reject(
-            new TypeError('error sending request: Connection refused (os error 111)'),
+            new Deno.errors.ConnectionRefused('Connection refused (os error 111)'),
           )
         }
-        return fetch(input, init)
+        return dialReal(t)
       },
       clock,
     })
@@ -482,9 +487,11 @@ Deno.test('ready: retries id every second until it answers; honours its signal',
     const sleeps = clock.sleeps
     let asked = 0
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr, { connect_swarms_delay: 30 }), {
-      fetch: (input, init) => {
-        if (failures-- > 0) return Promise.reject(new TypeError('Connection refused'))
-        return fetch(input, init)
+      dial: (t) => {
+        if (failures-- > 0) {
+          return Promise.reject(new Deno.errors.ConnectionRefused('Connection refused'))
+        }
+        return dialReal(t)
       },
       clock,
       swarmAddrs: () => {
@@ -507,7 +514,8 @@ Deno.test('ready: retries id every second until it answers; honours its signal',
 
     let attempts = 0
     const never = ipfsHttpConnector(testConfig(d.multiaddr), {
-      fetch: () => (attempts++, Promise.reject(new TypeError('Connection refused'))),
+      dial:
+        () => (attempts++, Promise.reject(new Deno.errors.ConnectionRefused('Connection refused'))),
       clock: manualClock(),
     })
     const ctl = new AbortController()
@@ -562,6 +570,36 @@ Deno.test('abort signals and timeouts end calls with the right error', async () 
     await it.next()
     lctl.abort(new Error('enough'))
     await assert.rejects(it.next(), { message: 'enough' })
+    await ipfs.stop()
+  })
+})
+
+Deno.test('a long-lived caller signal keeps no listener per finished call', async () => {
+  await withDouble(async (d) => {
+    const ipfs = ipfsHttpConnector(testConfig(d.multiaddr))
+    const ctl = new AbortController()
+    let listeners = 0
+    const add = ctl.signal.addEventListener.bind(ctl.signal)
+    const remove = ctl.signal.removeEventListener.bind(ctl.signal)
+    ctl.signal.addEventListener = (...args: Parameters<typeof add>) => {
+      listeners++
+      add(...args)
+    }
+    ctl.signal.removeEventListener = (...args: Parameters<typeof remove>) => {
+      listeners--
+      remove(...args)
+    }
+    for (let i = 0; i < 20; i++) {
+      await ipfs.pin(newPin(cidV0(`signal-${i}`)), { signal: ctl.signal })
+      await ipfs.id(ctl.signal)
+    }
+    assert.equal(listeners, 0, 'every call removed the listener it added')
+    // And the signal still reaches a call in flight.
+    d.state.pinProgress = { steps: 10, intervalMs: 30, stallAt: 1 }
+    const pinning = ipfs.pin(newPin(A), { signal: ctl.signal })
+    await waitFor(() => (d.state.calls.get('pin/add') ?? 0) >= 21)
+    ctl.abort(new Error('caller gave up'))
+    await assert.rejects(pinning, { message: 'caller gave up' })
     await ipfs.stop()
   })
 })

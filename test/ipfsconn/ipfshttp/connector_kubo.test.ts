@@ -204,7 +204,14 @@ Deno.test('ipfshttp connector against real Kubo daemons', async (t) => {
     await t.step('stop() is idempotent and ends calls in flight', async () => {
       const sent: string[] = []
       const own = ipfsHttpConnector(testConfig(A.apiMultiaddr), {
-        fetch: (input, init) => (sent.push(String(input)), fetch(input, init)),
+        // The requests written on each connection, as text.
+        dial: async (t) => {
+          if ('unixPath' in t) throw new Error('a TCP address was configured')
+          const conn = await Deno.connect({ hostname: t.hostname, port: t.port })
+          const write = conn.write.bind(conn)
+          conn.write = (p) => (sent.push(new TextDecoder().decode(p)), write(p))
+          return conn
+        },
       })
       const pinning = own.pin(newPin(cidV0('stop me ' + crypto.randomUUID())))
       pinning.catch(() => {})

@@ -21,20 +21,33 @@ import { parseCid } from '../../../src/types/cid.ts'
 import { cidV0, rawBlock } from './helpers.ts'
 
 Deno.test('parseNodeAddress: tcp, ip6, dns and unix forms', () => {
-  assert.deepEqual(parseNodeAddress('/ip4/127.0.0.1/tcp/5001'), {
-    baseUrl: 'http://127.0.0.1:5001/api/v0',
+  const tcp = (baseUrl: string, hostname: string, port: number) => ({
+    baseUrl,
+    path: '/api/v0',
+    hostname,
+    port,
   })
-  assert.deepEqual(parseNodeAddress('/ip6/::1/tcp/5001'), { baseUrl: 'http://[::1]:5001/api/v0' })
-  assert.deepEqual(parseNodeAddress('/dns4/ipfs.local/tcp/80/http'), {
-    baseUrl: 'http://ipfs.local:80/api/v0',
-  })
-  assert.deepEqual(parseNodeAddress('/dns/localhost/tcp/5001'), {
-    baseUrl: 'http://localhost:5001/api/v0',
-  })
+  assert.deepEqual(
+    parseNodeAddress('/ip4/127.0.0.1/tcp/5001'),
+    tcp('http://127.0.0.1:5001/api/v0', '127.0.0.1', 5001),
+  )
+  assert.deepEqual(
+    parseNodeAddress('/ip6/::1/tcp/5001'),
+    tcp('http://[::1]:5001/api/v0', '::1', 5001),
+  )
+  assert.deepEqual(
+    parseNodeAddress('/dns4/ipfs.local/tcp/80/http'),
+    tcp('http://ipfs.local:80/api/v0', 'ipfs.local', 80),
+  )
+  assert.deepEqual(
+    parseNodeAddress('/dns/localhost/tcp/5001'),
+    tcp('http://localhost:5001/api/v0', 'localhost', 5001),
+  )
   assert.equal(parseNodeAddress('/dns6/h/tcp/1').baseUrl, 'http://h:1/api/v0')
   for (const m of ['/unix/run/ipfs.sock', '/unix//run/ipfs.sock', '/unix/%2Frun%2Fipfs.sock']) {
     assert.deepEqual(parseNodeAddress(m), {
       baseUrl: 'http://ipfs/api/v0',
+      path: '/api/v0',
       unixPath: '/run/ipfs.sock',
     })
   }

@@ -60,6 +60,49 @@ Deno.test('readJsonLines: a bad line is a JsonLineError; breaking out cancels th
   assert.ok(cancelled)
 })
 
+/** A byte stream (as fetch bodies are) serving `bytes` in pieces of at most `piece` bytes. */
+function byteStream(bytes: Uint8Array, piece: number, onCancel?: () => void) {
+  let off = 0
+  return new ReadableStream({
+    type: 'bytes',
+    pull(c) {
+      if (off >= bytes.length) {
+        c.close()
+        c.byobRequest?.respond(0) // a pending BYOB read ends with the stream
+        return
+      }
+      const view = c.byobRequest?.view
+      const n = Math.min(piece, bytes.length - off, view ? view.byteLength : piece)
+      if (view) {
+        new Uint8Array(view.buffer, view.byteOffset, n).set(bytes.subarray(off, off + n))
+        c.byobRequest!.respond(n)
+      } else c.enqueue(bytes.slice(off, off + n))
+      off += n
+    },
+    cancel: onCancel,
+  })
+}
+
+Deno.test('readJsonLines: a byte stream in pieces of any size, lines longer than a piece', async () => {
+  // One value far longer than a read, a "é" cut between two reads, many short lines.
+  const long = 'x'.repeat(40_000)
+  const text = `{"Name":"${long}"}\n{"A":"é"}\n` + '{"Progress":1}\n'.repeat(3000) + '{"Pins":[]}'
+  const bytes = new TextEncoder().encode(text)
+  for (const piece of [7, 4096, 1 << 20]) {
+    const values = await collect(readJsonLines(byteStream(bytes, piece)))
+    assert.equal(values.length, 3003)
+    assert.deepEqual(values[0], { Name: long })
+    assert.deepEqual(values[1], { A: 'é' })
+    assert.deepEqual(values[3002], { Pins: [] })
+  }
+  let cancelled = false
+  const endless = byteStream(new TextEncoder().encode('{"x":1}\n'.repeat(1e6)), 100, () => {
+    cancelled = true
+  })
+  for await (const _ of readJsonLines(endless)) break
+  assert.ok(cancelled, 'breaking out cancels a byte stream too')
+})
+
 Deno.test('multipartStream: a body the server parses back, produced lazily', async () => {
   let produced = 0
   async function* files() {
