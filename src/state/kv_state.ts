@@ -13,7 +13,7 @@
  * await state.close()
  * ```
  */
-import type { LogOp, StateReader } from '../components.ts'
+import type { LogOp, StateEntry, StateReader } from '../components.ts'
 import { encodePin, type Pin, storedPin } from '../types/pin.ts'
 import { normalizeCid } from '../types/cid.ts'
 import { BloomFilter } from './bloom.ts'
@@ -172,6 +172,22 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     if (n > 0) yield buf.subarray(0, n)
   }
 
+  async function* scan(
+    opts: { after?: string; signal?: AbortSignal } = {},
+  ): AsyncIterable<StateEntry> {
+    check()
+    const after = opts.after
+    const selector = after === undefined
+      ? { prefix: [PIN] }
+      : { prefix: [PIN], start: [PIN, after] }
+    for await (const e of kv.list<Uint8Array>(selector, { batchSize: LIST_BATCH })) {
+      if (opts.signal?.aborted) return
+      const cid = e.key[1] as string
+      if (cid === after) continue // `start` is inclusive
+      yield { cid, value: e.value }
+    }
+  }
+
   async function commit(ops: LogOp[], appliedIndex?: number) {
     // Encode and size-check every pin before the first commit: an oversized pin then fails the
     // batch with a clear message instead of KV's, and without a part of the batch applied.
@@ -226,6 +242,7 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     },
     listEncoded,
     listNDJSON,
+    scan,
     async apply(ops, appliedIndex) {
       check()
       // Into the filter before the commit: a reader racing the commit must not be told "absent".
