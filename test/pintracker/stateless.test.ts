@@ -338,7 +338,7 @@ Deno.test('statusAll filters; IPFS lists load only when pinned/unexpectedly_unpi
   assert.deepEqual(await cids('remote'), [remote.cid])
   assert.deepEqual(await cids('queued'), [queued.cid])
   assert.equal(s.ipfs.calls.pinLs, 0, 'remote/queued filters never list IPFS pins')
-  assert.equal(s.state.calls.list, 1, 'the queued filter reads operations only')
+  assert.equal(s.state.calls.scan, 1, 'the queued filter reads operations only')
 
   assert.deepEqual(await cids('pinned'), [pinned.cid])
   assert.deepEqual(await cids('unexpectedly_unpinned'), [missing.cid])
