@@ -126,9 +126,11 @@ async function build(
     peerId: ident.id,
     kv: db,
     state,
+    // The tracker logs its own failures (rate-limited); a rejection here is one of those, or
+    // the tracker stopping.
     hooks: {
-      onPin: (pin) => void tracker.track(pin).catch((e) => trackerLog.error(errorMessage(e))),
-      onUnpin: (pin) => void tracker.untrack(pin).catch((e) => trackerLog.error(errorMessage(e))),
+      onPin: (pin) => void tracker.track(pin).catch(() => {}),
+      onUnpin: (pin) => void tracker.untrack(pin).catch(() => {}),
     },
     log: opts.logging.get('consensus'),
   })
