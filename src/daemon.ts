@@ -25,6 +25,7 @@ import { Cluster } from './cluster.ts'
 import { ipfsHttpConnector } from './ipfsconn/ipfshttp/connector.ts'
 import { ipfsHttpSection } from './ipfsconn/ipfshttp/config.ts'
 import { statelessTracker } from './pintracker/stateless.ts'
+import { Foreground } from './util/foreground.ts'
 import { statelessSection } from './pintracker/config.ts'
 import { restApi } from './api/rest/server.ts'
 import { buildAllocate, buildInformers, buildMonitor } from './daemon_parts.ts'
@@ -108,6 +109,8 @@ async function build(
   const ipfs: IPFSConnector = await buildConnector(opts, cfg)
   stack.push({ name: 'ipfs connector', stop: () => ipfs.stop() })
 
+  // API requests mark the foreground; the tracker's catch-up steps aside while it is busy.
+  const foreground = new Foreground()
   let ipfsIdCache: { id?: string; addresses?: string[] } = {}
   const trackerLog = opts.logging.get('pintracker')
   const tracker: PinTracker = statelessTracker(cfg.stateless ?? statelessSection.defaults(), {
@@ -118,6 +121,7 @@ async function build(
     ipfsId: () => ipfsIdCache,
     recoverIntervalMs: cfg.cluster.pin_recover_interval,
     log: (level, msg) => trackerLog[level](msg),
+    foreground,
   })
   stack.push({ name: 'pin tracker', stop: () => tracker.stop() })
 
@@ -168,6 +172,7 @@ async function build(
       ipfs,
       log: opts.logging.get('restapi'),
       accessLog: opts.logging.get('restapilog'),
+      foreground,
     })
     await api.start()
     apis.push(api)

@@ -28,7 +28,6 @@
  * await tracker.stop()
  * ```
  */
-import { setImmediate } from 'node:timers'
 import type { IPFSConnector, PinTracker, StateReader } from '../components.ts'
 import { errorMessage, IPFSError, isAbortError, ShutdownError } from '../errors.ts'
 import { normalizeCid } from '../types/cid.ts'
@@ -45,6 +44,7 @@ import type { Operation, OperationOrigin } from './operation.ts'
 import { OperationTracker } from './optracker.ts'
 import { BoundedQueue, Waiters } from './queue.ts'
 import { SyncPass, type SyncSummary } from './sync.ts'
+import { Pacer, yieldToLoop } from './pacer.ts'
 
 /** Log levels the tracker reports at. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -66,12 +66,18 @@ export interface StatelessDeps {
   log?: (level: LogLevel, msg: string) => void
   /** How often one kind of failure is logged (default FAILURE_LOG_INTERVAL_MS). */
   failureLogIntervalMs?: number
+  /** The peer's foreground (API requests): background work steps aside while it is busy. */
+  foreground?: { busy(): boolean }
+  /** Resolves after `ms` or when the signal aborts (the pacer's gaps); injected by tests. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
 }
 
 /** The stateless PinTracker, plus introspection for tests and metrics. */
 export interface StatelessTracker extends PinTracker {
   /** Number of operations held (queued, running or in error). */
   operationCount(): number
+  /** True while a sync pass (start-up sync, recover) is walking or waiting for what it queued. */
+  syncing(): boolean
 }
 
 // Workers yield to the event loop this often: with an IPFS that answers at once (a double, a
@@ -106,6 +112,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   const maxSyncRunning = Math.max(1, config.concurrent_pins - 1)
   let syncRunning = 0
   const failures = new FailureLog(log, now, deps.failureLogIntervalMs)
+  const pacer = new Pacer({ busy: () => deps.foreground?.busy() ?? false, now, sleep: deps.sleep })
   const running = new Set<Operation>()
   const stopController = new AbortController()
   const stopSignal = stopController.signal
@@ -171,14 +178,15 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   function takeSync(): Operation | undefined {
     if (syncRunning >= maxSyncRunning) return undefined
     const op = syncQueue.shift()
-    if (op && syncQueue.size <= SYNC_WINDOW / 2) syncRoom.notifyAll()
+    if (!op) return undefined
+    syncRunning++ // from here until apply() ends, pacing wait included
+    if (syncQueue.size <= SYNC_WINDOW / 2) syncRoom.notifyAll()
     return op
   }
 
   /** Runs one operation; done operations leave the tracker, failed ones stay with the error. */
   async function apply(op: Operation, run: (op: Operation) => Promise<void>): Promise<void> {
     if (!op.origin) return applyOnce(op, run)
-    if (op.background) syncRunning++
     try {
       await applyOnce(op, run)
     } finally {
@@ -235,6 +243,15 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       if (!op) {
         await waiters.wait()
         continue
+      }
+      if (op.background) {
+        // Catch-up work waits for its turn behind the API; the operation is already taken, so
+        // it stays pin_queued meanwhile and no other worker runs it.
+        try {
+          await pacer.turn(stopSignal)
+        } catch {
+          return // stopping
+        }
       }
       await apply(op, run)
       if (++n % YIELD_EVERY === 0) await yieldToLoop()
@@ -343,11 +360,15 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
    * holds, and only while a status listing that can report pinned/unexpectedly_unpinned runs.
    * Keys are multihashes because daemons list CIDs in other versions than they were pinned with.
    */
-  async function ipfsPinKeys(signal?: AbortSignal): Promise<DigestSet> {
+  async function ipfsPinKeys(signal?: AbortSignal, pace?: boolean): Promise<DigestSet> {
     const keys = new DigestSet()
     try {
       for (const type of ['recursive', 'direct'] as const) {
-        for await (const p of deps.ipfs.pinLs(type, signal)) keys.addCid(p.cid)
+        let n = 0
+        for await (const p of deps.ipfs.pinLs(type, signal)) {
+          keys.addCid(p.cid)
+          if (pace && ++n % 256 === 0) await pacer.turn(signal)
+        }
       }
     } catch (err) {
       if (isAbortError(err)) throw err
@@ -462,14 +483,14 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     syncRoom.notifyAll() // a pass waiting for room sees it was abandoned
     const p = new SyncPass({
       state: deps.state,
-      ipfsPins: ipfsPinKeys,
+      ipfsPins: (signal) => ipfsPinKeys(signal, true),
       isLocal,
       // Hashing a fresh key string is most of a Map lookup: skip it when there is nothing to find.
       operation: (cid) => ops.size === 0 ? undefined : ops.get(cid),
       queue: queueForSync,
       full: () => syncQueue.size >= SYNC_WINDOW,
       room: (signal) => waitFor(syncRoom, signal),
-      pace: yieldToLoop,
+      pace: (signal) => pacer.turn(signal),
       now,
     })
     pass = p
@@ -638,6 +659,8 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
 
     operationCount: () => ops.size,
 
+    syncing: () => activePass() !== undefined || nextPass !== undefined,
+
     stop(): Promise<void> {
       stopping ??= (async () => {
         stopController.abort()
@@ -665,15 +688,6 @@ function parseStoredPin(bytes: Uint8Array): Pin | undefined {
   } catch {
     return undefined
   }
-}
-
-/**
- * Lets the timers and I/O callbacks already due run before the caller goes on. setImmediate,
- * not setTimeout(0): chained zero timers are clamped to ~4 ms each (HTML timer nesting), which
- * made a walk that yields every 256 pins sleep 16 s over a million pins.
- */
-function yieldToLoop(): Promise<void> {
-  return new Promise((r) => setImmediate(r))
 }
 
 /** Parks on `waiters` until notified, or until the signal aborts (then rejects). */

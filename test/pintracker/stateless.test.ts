@@ -142,6 +142,8 @@ Deno.test('untrack cancels a running pin (aborting the IPFS call) and unpins', a
 Deno.test('untrack cancels a queued pin: it is never sent to IPFS', async () => {
   await using s = setup({ concurrent_pins: 1 })
   await s.tracker.start()
+  // The start-up sync would otherwise race the tracks below for the pins put in the state.
+  await waitFor(() => !s.tracker.syncing())
   const gate = s.ipfs.holdPins()
   const blocker = await localPin(s, 0)
   const pin = await localPin(s, 1)

@@ -217,3 +217,45 @@ Deno.test('failing pins at start: one line for the failure, one summary with the
   assert.equal(logged.length, 1, s.lines.slice(mark).join('\n'))
   for (const l of s.lines) assert.doesNotMatch(l, /pin (\S+): pin \1:/, 'no doubled prefix')
 })
+
+Deno.test('while the API is busy, catch-up operations wait for their turn; new pins do not', async () => {
+  const busy = { v: true }
+  const held: { ms: number; release: () => void }[] = []
+  const ipfs = fakeIpfs()
+  const state = mapState()
+  const tracker = statelessTracker({ ...statelessSection.defaults(), concurrent_pins: 4 }, {
+    peerId: SELF,
+    peername: () => 'peer0',
+    ipfs,
+    state: () => state,
+    foreground: { busy: () => busy.v },
+    now: () => T0,
+    sleep: (ms, signal) =>
+      new Promise((resolve, reject) => {
+        held.push({ ms, release: () => resolve() })
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true })
+      }),
+  })
+  try {
+    const s = { state } as Setup
+    const pins = await backlog(s, 20)
+    await tracker.start()
+    // One catch-up pin went at once; then each of the three workers catch-up operations may
+    // hold waits its turn, 10 ms after the one before.
+    await waitFor(() => held.length === 3, 3000, 'paced steps')
+    assert.deepEqual(held.map((h) => h.ms), [10, 20, 30])
+    assert.equal(ipfs.pinOrder.length, 1)
+    const fresh = await testPin(999, { allocations: [SELF], timestamp: formatTime(T0) })
+    state.put(fresh)
+    await tracker.track(fresh)
+    await waitFor(() => ipfs.isPinned(fresh.cid), 3000, 'the new pin, without waiting')
+    assert.equal(ipfs.pinOrder.filter((c) => c !== fresh.cid).length, 1, 'the backlog waits')
+    // The API goes quiet: what waited goes on, and the rest at full speed.
+    busy.v = false
+    for (const h of held.splice(0)) h.release()
+    await waitFor(() => pins.every((p) => ipfs.isPinned(p.cid)), 5000, 'the whole backlog')
+    assert.equal(held.length, 0, 'no waits once the API is quiet')
+  } finally {
+    await tracker.stop()
+  }
+})
