@@ -482,6 +482,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     nextPass?.abandon()
     syncRoom.notifyAll() // a pass waiting for room sees it was abandoned
     const p = new SyncPass({
+      peerId: deps.peerId,
       state: deps.state,
       ipfsPins: (signal) => ipfsPinKeys(signal, true),
       isLocal,

@@ -259,3 +259,30 @@ Deno.test('while the API is busy, catch-up operations wait for their turn; new p
     await tracker.stop()
   }
 })
+
+Deno.test('the count of what a pass owes tells local pins from the rest, with or without parsing', async () => {
+  await using s = setup(4)
+  let n = 0
+  const put = async (count: number, fields: Partial<Pin>) => {
+    for (let i = 0; i < count; i++) s.state.put(await testPin(n++, { timestamp: OLD, ...fields }))
+  }
+  await put(1100, { allocations: [SELF] }) // local: its text names this peer
+  await put(300, { allocations: [], replication_factor_min: -1, replication_factor_max: -1 })
+  await put(200, { allocations: [OTHER] }) // remote: decided from the text
+  await put(50, { allocations: [OTHER], name: `copy of ${SELF}` }) // remote, once parsed
+  await put(10, {
+    type: 'meta-pin',
+    allocations: [],
+    replication_factor_min: -1,
+    replication_factor_max: -1,
+  })
+  s.ipfs.holdPins()
+  await s.tracker.start()
+  const running = 3
+  await waitFor(() => s.tracker.pinQueueSize() === 1400 - running, 5000, 'the count')
+  await new Promise((r) => setTimeout(r, 50))
+  assert.equal(s.tracker.pinQueueSize(), 1400 - running)
+  assert.equal(await count(s, 'queued'), 1400 - running)
+  assert.equal(await count(s, 'remote'), 250)
+  assert.equal(await count(s, 'sharded'), 10)
+})
