@@ -37,6 +37,7 @@ import {
 import { type Implementation, implementations, type ImplKey } from './peers.ts'
 import { Processes } from './process.ts'
 import { type RaftBenchFigures, raftBenchLines, runRaftBench } from './raft.ts'
+import { runCatchupBench } from './catchup.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -58,6 +59,7 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
   --keep              keep the work folder (configs, logs)
   --no-netns          do not isolate the run in a loopback-only network namespace
   --no-raft           skip the Raft measures (issue 3: three in-process nodes on Deno KV)
+  --no-catchup        skip the catch-up measures (issue 6: a restored peer whose IPFS holds none)
   --help
 `
 
@@ -74,6 +76,7 @@ interface Options {
   netns: boolean
   quick: boolean
   raft: boolean
+  catchup: boolean
 }
 
 function parseOptions(args: string[]): Options {
@@ -92,6 +95,7 @@ function parseOptions(args: string[]): Options {
       keep: { type: 'boolean', default: false },
       'no-netns': { type: 'boolean', default: false },
       'no-raft': { type: 'boolean', default: false },
+      'no-catchup': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   })
@@ -121,6 +125,7 @@ function parseOptions(args: string[]): Options {
     keep: values.keep,
     netns: !values['no-netns'],
     raft: !values['no-raft'],
+    catchup: !values['no-catchup'],
   }
 }
 
@@ -399,6 +404,7 @@ async function main(args: string[]): Promise<number> {
   const results: Record<ImplKey, ImplResults> = { ours: { errors: [] }, go: { errors: [] } }
   let baseline: BaselineResult | undefined
   let raftFigures: RaftBenchFigures | undefined
+  let catchup: Awaited<ReturnType<typeof runCatchupBench>> | undefined
   let failed = false
   const attempt = async (impl: Implementation, what: string, f: () => Promise<void>) => {
     try {
@@ -461,6 +467,16 @@ async function main(args: string[]): Promise<number> {
         results[key].restart = r.restart
       })
     }
+    if (o.catchup) {
+      const opts = {
+        pins: o.pins,
+        pinsFile: files.pinsLarge,
+        seconds: o.seconds,
+        connections: o.connections,
+      }
+      catchup = await runCatchupBench(ctx, opts, selected)
+      if (selected.some((k) => catchup!.results[k]?.errors.length)) failed = true
+    }
     // Issue 3: Raft on Deno KV, in process (three nodes, then the pinset through consensus).
     if (o.raft && selected.includes('ours')) {
       log('raft: three in-process nodes on Deno KV')
@@ -477,7 +493,7 @@ async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener('SIGTERM', onSignal)
   }
 
-  const rows = buildRows(o, results)
+  const rows = [...buildRows(o, results), ...(catchup?.rows ?? [])]
   const raftLines = raftFigures ? raftBenchLines(raftFigures) : []
   const withGo = selected.includes('go')
   const out: string[] = []
@@ -524,6 +540,7 @@ async function main(args: string[]): Promise<number> {
     }
     for (const e of x.errors) out.push(`error: ${label}: ${e.split('\n')[0]}`)
   }
+  out.push(...(catchup?.notes ?? []))
   if (raftLines.length) {
     out.push('')
     out.push('raft (issue 3): three in-process nodes with real Deno KV storage')
@@ -535,7 +552,11 @@ async function main(args: string[]): Promise<number> {
   if (o.json) {
     await Deno.writeTextFile(
       o.json,
-      JSON.stringify({ options: o, baseline, results, rows: rowsToJSON(rows) }, null, 2) + '\n',
+      JSON.stringify(
+        { options: o, baseline, results, catchup: catchup?.results, rows: rowsToJSON(rows) },
+        null,
+        2,
+      ) + '\n',
     )
   }
   if (o.keep || failed) {

@@ -1,8 +1,9 @@
 /**
  * Keeps the bench from rotting: runs `bench/main.ts` in its tiniest mode against our daemon only
- * (2,000 pins, 1 s of ingest) and checks that every figure is produced and printed in the table
- * format docs/performance.md describes. Figures themselves are not judged here (a tiny run on a
- * busy machine says nothing about the targets); a daemon that does not start fails the test.
+ * (2,000 pins, 1 s of ingest, the catch-up measures included) and checks that every figure is
+ * produced and printed in the table format docs/performance.md describes. Figures themselves are
+ * not judged here (a tiny run on a busy machine says nothing about the targets); a daemon that
+ * does not start fails the test.
  */
 import assert from 'node:assert/strict'
 import { dirname, join } from 'node:path'
@@ -33,7 +34,7 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
       cwd: REPO,
       stdout: 'piped',
       stderr: 'piped',
-      signal: AbortSignal.timeout(90_000),
+      signal: AbortSignal.timeout(180_000),
     }).output()
     const stdout = new TextDecoder().decode(out.stdout)
     const stderr = new TextDecoder().decode(out.stderr)
@@ -77,6 +78,14 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
       ['restart to GET /id 200, 2000 pins (s)', '< 2 s'],
       ['restart to GET /allocations/<cid> 200, 2000 pins (s)', '< 2 s'],
       ['state import, 2000 pins (s)', '-'],
+      ['catch-up of 2000 pins: peak RSS (MB)', '< 300 MB'],
+      ['catch-up of 2000 pins: time (s)', '-'],
+      ['GET /allocations during catch-up, 2000 pins (pins/s)', '>= 100000'],
+      ['POST /pins during catch-up (pins/s)', '-'],
+      ['POST /pins idle, same peer (pins/s)', '-'],
+      ['POST /pins during catch-up / idle', '>= 0.5'],
+      ['start-up sync, IPFS holds all 2000 pins: CPU (s)', '< 5 s'],
+      ['start-up sync, IPFS holds all 2000 pins: until idle (s)', '-'],
     ]
     for (const [measure, target] of expect) {
       const cells = rows.get(measure)
@@ -90,7 +99,11 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
     const last = lines[lines.length - 1]
     const m = /^RESULT: (\d+) PASS, (\d+) FAIL$/.exec(last)
     assert.ok(m, `last line: ${last}`)
-    assert.equal(Number(m[1]) + Number(m[2]), 9, 'five issue-2 and four Raft figures have targets')
+    assert.equal(
+      Number(m[1]) + Number(m[2]),
+      13,
+      'five issue-2, four Raft and four catch-up figures have targets',
+    )
     const raft = lines.indexOf('raft (issue 3): three in-process nodes with real Deno KV storage')
     assert.ok(raft > 0, 'the Raft section is printed')
     for (
@@ -111,6 +124,7 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
     assert.ok(report.results.ours.ingest.load.ok > 0, 'some pins were taken')
     assert.ok(report.results.ours.ingest.committed >= report.results.ours.ingest.load.ok)
     assert.equal(report.rows.length, rows.size)
+    assert.deepEqual(report.catchup.ours.errors, [])
   } finally {
     await Deno.remove(json).catch(() => {})
   }

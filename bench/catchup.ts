@@ -1,0 +1,227 @@
+/**
+ * The catch-up measures (issue 6): a peer with N pins imported offline, restarted against the
+ * instant IPFS double holding none of them — a peer that joins a big cluster or restores a
+ * backup. Through the whole catch-up the daemon's RSS is sampled (peak); while it runs,
+ * `GET /allocations` is read to the end and `POST /pins` is driven by wrk (as bench/load.ts
+ * does); once the double holds every pin, the same load runs on the idle peer. Then the peer is
+ * restarted against the same double, which now holds every pin: the CPU seconds the daemon
+ * spends from spawn until it is idle are the cost of the start-up sync (plus its own start).
+ *
+ * Both implementations run the same steps; the rows go into bench/main.ts's table.
+ *
+ * @example
+ * ```ts
+ * const rows = await runCatchupBench(ctx, { pins: 1_000_000, pinsFile, seconds: 10, connections: 64 }, ['go', 'ours'])
+ * ```
+ */
+import { join } from 'node:path'
+import { benchCid, writeCidFile } from './cids.ts'
+import {
+  type BenchContext,
+  readAllocations,
+  restartPeer,
+  type RunningPeer,
+  startDouble,
+  startPeer,
+  waitServing,
+} from './harness.ts'
+import { runLoad } from './load.ts'
+import type { Implementation, ImplKey } from './peers.ts'
+import { cpuSecondsOf, memoryOf, sampleRss, sleep, waitIdle } from './process.ts'
+import { atLeast, below, type Row } from './report.ts'
+
+/** What the catch-up measures need. */
+export interface CatchupOptions {
+  pins: number
+  /** `state import` NDJSON of `pins` pins (counters 0…pins-1). */
+  pinsFile: string
+  /** Seconds of POST load, during the catch-up and idle. */
+  seconds: number
+  connections: number
+}
+
+/** One implementation's catch-up figures; undefined where a step failed or did not apply. */
+export interface CatchupResult {
+  /** Peak RSS from spawn to the end of the catch-up, bytes. */
+  rssPeak?: number
+  /** Seconds from spawn until the double held every pin (undefined: not within the limit). */
+  catchupSeconds?: number
+  /** `GET /allocations` during the catch-up; `during` false when the catch-up ended first. */
+  listing?: { pinsPerSec: number; lines: number; during: boolean }
+  postDuring?: { pinsPerSec: number; during: boolean }
+  postIdle?: number
+  /** CPU seconds from spawn until idle, restarted against a double holding every pin. */
+  syncCpu?: number
+  syncSeconds?: number
+  errors: string[]
+}
+
+const MB = 1e6
+const READY_TIMEOUT_MS = 120_000
+// A catch-up that takes longer than this is reported as not finished (a million pins take
+// minutes against the instant double).
+const CATCHUP_LIMIT_MS = 45 * 60_000
+
+/** How many pins the double holds (bench/ipfs_double.ts answers GET /bench/pins). */
+async function doublePins(api: string): Promise<number> {
+  const port = /\/tcp\/(\d+)/.exec(api)![1]
+  const res = await fetch(`http://127.0.0.1:${port}/bench/pins`)
+  return Number(await res.text())
+}
+
+/** Runs the catch-up measures for one implementation. */
+export async function measureCatchup(
+  ctx: BenchContext,
+  impl: Implementation,
+  opts: CatchupOptions,
+): Promise<CatchupResult> {
+  const r: CatchupResult = { errors: [] }
+  const dir = join(ctx.workDir, `${impl.key}-catchup`)
+  await Deno.remove(dir, { recursive: true }).catch(() => {})
+  await impl.init(dir)
+  // New CIDs for the POST loads (counters past the imported ones): every request is a new pin.
+  const during = join(ctx.workDir, `catchup-post-during.txt`)
+  const idle = join(ctx.workDir, `catchup-post-idle.txt`)
+  const perLoad = Math.max(opts.seconds * 100_000, 100_000)
+  await writeCidFile(during, opts.pins, perLoad)
+  await writeCidFile(idle, opts.pins + perLoad, perLoad)
+  const load = (base: string, cidFile: string) =>
+    runLoad({
+      base,
+      cidFile,
+      cids: perLoad,
+      seconds: opts.seconds,
+      connections: opts.connections,
+      workDir: ctx.workDir,
+    })
+  let peer: RunningPeer | undefined
+  const ipfs = await startDouble(ctx, `${impl.key}-catchup-ipfs`)
+  try {
+    ctx.log(`${impl.label}: state import of ${opts.pins} pins (catch-up)`)
+    await impl.importState(dir, opts.pinsFile)
+    const t0 = performance.now()
+    peer = await startPeer(ctx, impl, dir, ipfs.api, `${impl.key}-catchup`)
+    const sampler = sampleRss(peer.proc.pid, 100)
+    try {
+      await waitServing(peer, benchCid(opts.pins - 1), { since: t0, timeoutMs: READY_TIMEOUT_MS })
+      const caughtUp = async () => (await doublePins(ipfs.api)) >= opts.pins
+      ctx.log(`${impl.label}: catching up ${opts.pins} pins; listing meanwhile`)
+      const list = await readAllocations(peer.rest)
+      r.listing = {
+        pinsPerSec: list.lines / list.seconds,
+        lines: list.lines,
+        during: !(await caughtUp()),
+      }
+      ctx.log(`${impl.label}: POST /pins for ${opts.seconds} s during the catch-up`)
+      const busy = await load(peer.rest, during)
+      r.postDuring = { pinsPerSec: busy.ok / busy.seconds, during: !(await caughtUp()) }
+      while (!(await caughtUp())) {
+        if (performance.now() - t0 > CATCHUP_LIMIT_MS) break
+        if (!peer.proc.running()) throw new Error(`daemon exited:\n${await peer.proc.tail()}`)
+        await sleep(500)
+      }
+      if (await caughtUp()) r.catchupSeconds = (performance.now() - t0) / 1000
+      else r.errors.push(`catch-up not finished after ${CATCHUP_LIMIT_MS / 60_000} min`)
+    } finally {
+      r.rssPeak = await sampler.stop()
+    }
+    await waitIdle(peer.proc.pid, { timeoutMs: 120_000 })
+    ctx.log(`${impl.label}: POST /pins for ${opts.seconds} s on the idle peer`)
+    const quiet = await load(peer.rest, idle)
+    r.postIdle = quiet.ok / quiet.seconds
+    // Let the tracker pin what the loads added, so that the double holds the whole state.
+    await waitIdle(peer.proc.pid, { timeoutMs: 300_000 })
+
+    ctx.log(`${impl.label}: restart against a double holding every pin (start-up sync CPU)`)
+    await peer.proc.stop(60_000)
+    const again = restartPeer(ctx, peer)
+    peer = again
+    const t1 = performance.now()
+    await waitServing(again, benchCid(opts.pins - 1), { since: t1, timeoutMs: READY_TIMEOUT_MS })
+    const settled = await waitIdle(again.proc.pid, { timeoutMs: 300_000 })
+    r.syncCpu = await cpuSecondsOf(again.proc.pid)
+    r.syncSeconds = (performance.now() - t1) / 1000
+    if (!settled.settled) r.errors.push('still busy 300 s after the restart')
+    const m = await memoryOf(again.proc.pid)
+    if (m) ctx.log(`${impl.label}: after the start-up sync: RSS ${(m.rss / MB).toFixed(0)} MB`)
+  } catch (err) {
+    r.errors.push((err as Error).message.split('\n')[0])
+    ctx.log(`${impl.label}: catch-up failed: ${(err as Error).message}`)
+  } finally {
+    await peer?.proc.stop()
+    await ipfs.proc.stop()
+    await Deno.remove(dir, { recursive: true }).catch(() => {})
+  }
+  return r
+}
+
+/** The table rows of both implementations' catch-up figures. */
+export function catchupRows(pins: number, r: Partial<Record<ImplKey, CatchupResult>>): Row[] {
+  const both = (f: (x: CatchupResult) => number | undefined) => ({
+    ours: r.ours && f(r.ours),
+    go: r.go && f(r.go),
+  })
+  const ratio = (x: CatchupResult) =>
+    x.postDuring && x.postIdle ? x.postDuring.pinsPerSec / x.postIdle : undefined
+  return [
+    {
+      measure: `catch-up of ${pins} pins: peak RSS (MB)`,
+      ...both((x) => x.rssPeak && x.rssPeak / MB),
+      digits: 0,
+      target: below(300, ' MB'),
+    },
+    { measure: `catch-up of ${pins} pins: time (s)`, ...both((x) => x.catchupSeconds), digits: 1 },
+    {
+      measure: `GET /allocations during catch-up, ${pins} pins (pins/s)`,
+      ...both((x) => x.listing && x.listing.lines >= pins ? x.listing.pinsPerSec : undefined),
+      target: atLeast(100_000),
+    },
+    {
+      measure: 'POST /pins during catch-up (pins/s)',
+      ...both((x) => x.postDuring?.pinsPerSec),
+    },
+    { measure: 'POST /pins idle, same peer (pins/s)', ...both((x) => x.postIdle) },
+    {
+      measure: 'POST /pins during catch-up / idle',
+      ...both(ratio),
+      digits: 2,
+      target: atLeast(0.5),
+    },
+    {
+      measure: `start-up sync, IPFS holds all ${pins} pins: CPU (s)`,
+      ...both((x) => x.syncCpu),
+      digits: 1,
+      target: below(5, ' s'),
+    },
+    {
+      measure: `start-up sync, IPFS holds all ${pins} pins: until idle (s)`,
+      ...both((x) => x.syncSeconds),
+      digits: 1,
+    },
+  ]
+}
+
+/** Notes for figures taken after the catch-up had already ended. */
+export function catchupNotes(label: string, x: CatchupResult): string[] {
+  const out: string[] = []
+  if (x.listing && !x.listing.during) {
+    out.push(`note: ${label}: the catch-up ended before the listing did`)
+  }
+  if (x.postDuring && !x.postDuring.during) {
+    out.push(`note: ${label}: the catch-up ended before the POST load did`)
+  }
+  for (const e of x.errors) out.push(`error: ${label}: catch-up: ${e}`)
+  return out
+}
+
+/** Both implementations' catch-up measures, one after the other; rows and notes for the report. */
+export async function runCatchupBench(
+  ctx: BenchContext,
+  opts: CatchupOptions,
+  selected: ImplKey[],
+): Promise<{ rows: Row[]; notes: string[]; results: Partial<Record<ImplKey, CatchupResult>> }> {
+  const results: Partial<Record<ImplKey, CatchupResult>> = {}
+  for (const key of selected) results[key] = await measureCatchup(ctx, ctx.impls[key], opts)
+  const notes = selected.flatMap((k) => catchupNotes(ctx.impls[k].label, results[k]!))
+  return { rows: catchupRows(opts.pins, results), notes, results }
+}
