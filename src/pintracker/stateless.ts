@@ -124,6 +124,8 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   /** A pass asked for by recoverAll, for the sync loop to run next. */
   let nextPass: SyncPass | undefined
   let wakeSyncLoop: (() => void) | undefined
+  /** How many pins the last IPFS listing held. */
+  let lastIpfsPins = 0
 
   const isRemote = (pin: Pin) => !isPinEverywhere(pin) && !pin.allocations.includes(deps.peerId)
   const isLocal = (pin: Pin) => pin.type !== 'meta-pin' && !isRemote(pin)
@@ -361,7 +363,8 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
    * Keys are multihashes because daemons list CIDs in other versions than they were pinned with.
    */
   async function ipfsPinKeys(signal?: AbortSignal, pace?: boolean): Promise<DigestSet> {
-    const keys = new DigestSet()
+    // Sized for the last listing: a set that grows while a million CIDs go in rehashes them.
+    const keys = new DigestSet(lastIpfsPins)
     try {
       for (const type of ['recursive', 'direct'] as const) {
         let n = 0
@@ -374,6 +377,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       if (isAbortError(err)) throw err
       throw new IPFSError(`could not get pinset from IPFS: ${errorMessage(err)}`)
     }
+    lastIpfsPins = keys.size
     return keys
   }
 

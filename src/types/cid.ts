@@ -70,23 +70,34 @@ export function normalizeCid(s: string): string {
  * the IPFS daemon's list. Other forms go through parseCid.
  */
 export function multihashView(s: string): Uint8Array | undefined {
-  const n = multihashOf(s)
+  // The CID just checked by isCanonicalCid (a connector validating, then the tracker hashing)
+  // is still decoded in the scratch buffer.
+  const n = s === lastCanonical ? lastLength : multihashOf(s)
   return n < 0 ? undefined : scratch.subarray(0, n)
 }
+
+let lastCanonical: string | undefined
+let lastLength = -1
 
 /**
  * True when `s` is a CID already in canonical form (what `normalizeCid(s)` returns: `Qm…` for
  * v0, base32 for v1), decided without building a CID object. False means "parse it to know".
  */
 export function isCanonicalCid(s: string): boolean {
+  lastCanonical = undefined
+  let n = -1
   if (s.length === 46 && s.charCodeAt(0) === 81 && s.charCodeAt(1) === 109) {
-    const n = base58Decode(s)
-    return n === 34 && scratch[0] === 0x12 && scratch[1] === 0x20
+    n = base58Decode(s)
+    if (n !== 34 || scratch[0] !== 0x12 || scratch[1] !== 0x20) n = -1
+  } else if (s.charCodeAt(0) === 98) {
+    if (scratch.length < s.length) scratch = new Uint8Array(s.length * 2)
+    const len = base32Decode(s)
+    if (len > 0) n = cidV1Multihash(len)
   }
-  if (s.charCodeAt(0) !== 98) return false
-  if (scratch.length < s.length) scratch = new Uint8Array(s.length * 2)
-  const len = base32Decode(s)
-  return len > 0 && cidV1Multihash(len) >= 0
+  if (n < 0) return false
+  lastCanonical = s
+  lastLength = n
+  return true
 }
 
 // Decoded CID bytes land here; multihashView moves the multihash to the front. Grown (never
@@ -105,6 +116,7 @@ for (let i = 0; i < BASE58.length; i++) b58[BASE58.charCodeAt(i)] = i
  * bases, or a string the fast path rejects) is left to parseCid, which decides.
  */
 function multihashOf(s: string): number {
+  lastCanonical = undefined // the scratch buffer is about to change
   if (scratch.length < s.length) scratch = new Uint8Array(s.length * 2)
   let n = -1
   if (s.length === 46 && s.charCodeAt(0) === 81 && s.charCodeAt(1) === 109) {

@@ -61,3 +61,15 @@ Deno.test('strings that are no CID get no multihash and are not canonical', asyn
     assert.equal(isCanonicalCid(s), false, JSON.stringify(s))
   }
 })
+
+Deno.test('multihashView right after isCanonicalCid (the connector, then the tracker) is still right', async () => {
+  const all = await sampleCids()
+  for (let i = 0; i < all.length; i++) {
+    const s = all[i]
+    const other = all[(i + 7) % all.length]
+    isCanonicalCid(s)
+    assert.deepEqual(multihashView(s), parseCid(s).multihash.bytes, s)
+    isCanonicalCid(s)
+    assert.deepEqual(multihashView(other), parseCid(other).multihash.bytes, other)
+  }
+})
