@@ -60,6 +60,7 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
   --no-netns          do not isolate the run in a loopback-only network namespace
   --no-raft           skip the Raft measures (issue 3: three in-process nodes on Deno KV)
   --no-catchup        skip the catch-up measures (issue 6: a restored peer whose IPFS holds none)
+  --catchup-only      run the catch-up measures only
   --help
 `
 
@@ -77,6 +78,7 @@ interface Options {
   quick: boolean
   raft: boolean
   catchup: boolean
+  catchupOnly: boolean
 }
 
 function parseOptions(args: string[]): Options {
@@ -96,6 +98,7 @@ function parseOptions(args: string[]): Options {
       'no-netns': { type: 'boolean', default: false },
       'no-raft': { type: 'boolean', default: false },
       'no-catchup': { type: 'boolean', default: false },
+      'catchup-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   })
@@ -126,6 +129,7 @@ function parseOptions(args: string[]): Options {
     netns: !values['no-netns'],
     raft: !values['no-raft'],
     catchup: !values['no-catchup'],
+    catchupOnly: values['catchup-only'],
   }
 }
 
@@ -431,21 +435,22 @@ async function main(args: string[]): Promise<number> {
       seconds: o.seconds,
       connections: o.connections,
     }
-    log(`baseline: bare Deno.serve under the same load for ${o.seconds} s`)
+    const issue2 = o.catchupOnly ? [] : selected
+    if (issue2.length) log(`baseline: bare Deno.serve under the same load for ${o.seconds} s`)
     try {
-      baseline = await measureBaseline(ctx, ingestOpts)
+      if (issue2.length) baseline = await measureBaseline(ctx, ingestOpts)
     } catch (err) {
       failed = true
       log(`baseline failed: ${(err as Error).message}`)
     }
     // Measure by measure, the implementations one after the other, so that both see the
     // machine in the same state (other load on a shared box comes and goes).
-    for (const key of selected) {
+    for (const key of issue2) {
       await attempt(impls[key], 'ingest', async () => {
         results[key].ingest = await measureIngest(ctx, impls[key], ingestOpts)
       })
     }
-    for (const key of selected) {
+    for (const key of issue2) {
       await attempt(impls[key], `listing ${o.small} pins`, async () => {
         results[key].small = (await measureListing(ctx, impls[key], {
           pins: o.small,
@@ -455,7 +460,7 @@ async function main(args: string[]): Promise<number> {
         })).listing
       })
     }
-    for (const key of selected) {
+    for (const key of issue2) {
       await attempt(impls[key], `listing and restart with ${o.pins} pins`, async () => {
         const r = await measureListing(ctx, impls[key], {
           pins: o.pins,
@@ -467,7 +472,7 @@ async function main(args: string[]): Promise<number> {
         results[key].restart = r.restart
       })
     }
-    if (o.catchup) {
+    if (o.catchup || o.catchupOnly) {
       const opts = {
         pins: o.pins,
         pinsFile: files.pinsLarge,
@@ -478,7 +483,7 @@ async function main(args: string[]): Promise<number> {
       if (selected.some((k) => catchup!.results[k]?.errors.length)) failed = true
     }
     // Issue 3: Raft on Deno KV, in process (three nodes, then the pinset through consensus).
-    if (o.raft && selected.includes('ours')) {
+    if (o.raft && !o.catchupOnly && selected.includes('ours')) {
       log('raft: three in-process nodes on Deno KV')
       try {
         raftFigures = await runRaftBench({ seconds: o.quick ? 1 : 3, log })
@@ -493,7 +498,7 @@ async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener('SIGTERM', onSignal)
   }
 
-  const rows = [...buildRows(o, results), ...(catchup?.rows ?? [])]
+  const rows = [...(o.catchupOnly ? [] : buildRows(o, results)), ...(catchup?.rows ?? [])]
   const raftLines = raftFigures ? raftBenchLines(raftFigures) : []
   const withGo = selected.includes('go')
   const out: string[] = []
