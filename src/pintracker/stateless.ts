@@ -496,6 +496,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       full: () => syncQueue.size >= SYNC_WINDOW,
       room: (signal) => waitFor(syncRoom, signal),
       pace: (signal) => pacer.turn(signal),
+      rest: (ms, signal) => (deps.sleep ?? sleep)(ms, signal),
       now,
     })
     pass = p

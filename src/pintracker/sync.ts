@@ -7,9 +7,9 @@
  *
  * The pass takes a snapshot of the daemon's recursive and direct pins (fingerprints, 16 bytes a
  * pin) and walks the state in key order. A pin the snapshot holds is passed over from its key
- * alone, without parsing the pin. The first walk hands out pins until the window is full and
- * only counts the rest; when more remain, later walks resume after the cursor as the window
- * drains. Until the cursor reaches a pin it still owes, the tracker reports that pin as
+ * alone, without parsing the pin. The first walk queues pins until the window is full; past
+ * that, one walk resumes after the cursor as the window drains while another counts what
+ * remains (for pinQueueSize). Until the cursor reaches a pin it still owes, the tracker reports that pin as
  * `pin_queued`: what the reference reports once its own recover queued every missing pin.
  * Operations queued elsewhere for the pass (failed ones retried) are `adopt`ed: the summary of
  * the pass counts them too.
@@ -46,6 +46,8 @@ export interface SyncPassDeps {
   room: (signal: AbortSignal) => Promise<void>
   /** Lets foreground work (API requests, new pins) go first; called every few pins. */
   pace: (signal: AbortSignal) => Promise<void>
+  /** Sleeps `ms` (rejects when the signal aborts). */
+  rest: (ms: number, signal: AbortSignal) => Promise<void>
   now: () => number
 }
 
@@ -65,19 +67,26 @@ export interface SyncSummary {
 
 // The pass's walk lets foreground work in this often (pins walked).
 const PACE_EVERY = 256
+// The count of what remains rests COUNT_REST_MS every COUNT_STEP pins: a million pins are
+// counted in ~4 s more than a plain walk, beside the walk that queues them.
+const COUNT_STEP = 1024
+const COUNT_REST_MS = 4
 
 /** One pass; see the module comment. A pass runs once. */
 export class SyncPass implements OperationOrigin {
   /** Epoch ms the pass began: the timestamp of the pins it still owes. */
   readonly started: number
   readonly #deps: SyncPassDeps
+  readonly #peerId: Uint8Array
   readonly #abort = new AbortController()
   #snapshot: DigestSet | undefined
   #preparing: Promise<void> | undefined
   /** The last CID reached; '' sorts before every CID. */
   #cursor = ''
   #done = false
-  #remaining = 0
+  /** Pins owed after the first window, as counted so far; and those queued since. */
+  #counted = 0
+  #fed = 0
   #checked = 0
   #queued = 0
   #pinned = 0
@@ -88,6 +97,7 @@ export class SyncPass implements OperationOrigin {
 
   constructor(deps: SyncPassDeps) {
     this.#deps = deps
+    this.#peerId = encoder.encode(deps.peerId)
     this.started = deps.now()
   }
 
@@ -106,9 +116,9 @@ export class SyncPass implements OperationOrigin {
     return this.#done
   }
 
-  /** Pins ahead of the cursor the pass will queue when it gets there (counted by the first walk). */
+  /** Pins ahead of the cursor the pass will queue when it gets there (as counted so far). */
   get remaining(): number {
-    return this.#done ? 0 : this.#remaining
+    return this.#done ? 0 : Math.max(0, this.#counted - this.#fed)
   }
 
   /**
@@ -146,7 +156,12 @@ export class SyncPass implements OperationOrigin {
     const signal = this.#abort.signal
     try {
       await this.prepare()
-      if (await this.#firstWalk(signal)) await this.#resume(signal)
+      if (await this.#fill(signal)) {
+        // More than a window: feed it as it drains, and count the rest beside (pinQueueSize).
+        const counting = this.#count(this.#cursor, signal)
+        await this.#resume(signal)
+        await counting
+      }
       this.#done = true
       while (this.#queued > this.#pinned + this.#failed + this.#replaced && !signal.aborted) {
         await new Promise<void>((r) => (this.#settledWaiter = r))
@@ -184,43 +199,48 @@ export class SyncPass implements OperationOrigin {
   }
 
   /**
-   * The first walk: from the first key, queueing until the window is full, then only counting.
-   * True when pins remain to be queued.
+   * The first walk: from the first key, queueing until the window is full. True when it
+   * stopped there (more pins may be owed after the cursor).
    */
-  async #firstWalk(signal: AbortSignal): Promise<boolean> {
-    let counting = false
+  async #fill(signal: AbortSignal): Promise<boolean> {
     for await (const e of this.#deps.state().scan({ signal })) {
+      const pin = this.#due(e)
+      if (pin && this.#deps.full()) return true
       this.#checked++
-      if (counting) {
-        if (this.#owed(e)) this.#remaining++
-      } else {
-        const pin = this.#due(e)
-        if (pin && this.#deps.full()) {
-          counting = true
-          this.#remaining++
-        } else {
-          if (pin && this.#deps.queue(pin, this)) this.#queued++
-          this.#cursor = e.cid
-        }
-      }
+      if (pin && this.#deps.queue(pin, this)) this.#queued++
+      this.#cursor = e.cid
       if (this.#checked % PACE_EVERY === 0) await this.#deps.pace(signal)
     }
     signal.throwIfAborted()
-    return counting
+    return false
+  }
+
+  /**
+   * Counts the pins owed after `after`, beside the walk that queues them: `remaining` is this
+   * count less what that walk has queued since. Only pinQueueSize waits for it, so it goes at
+   * a walk: its garbage (a KV entry per pin) is collected as it goes instead of growing V8's
+   * heap by ~50 MB beside the catch-up's own.
+   */
+  async #count(after: string, signal: AbortSignal): Promise<void> {
+    let n = 0
+    for await (const e of this.#deps.state().scan({ after, signal })) {
+      this.#checked++
+      if (this.#missing(e)) this.#counted++
+      if (++n % COUNT_STEP === 0) await this.#deps.rest(COUNT_REST_MS, signal)
+      else if (n % PACE_EVERY === 0) await this.#deps.pace(signal)
+    }
   }
 
   /** Later walks: from the cursor, queueing as the window drains. */
   async #resume(signal: AbortSignal): Promise<void> {
     let n = 0
     for await (const e of this.#deps.state().scan({ after: this.#cursor, signal })) {
-      let pin = this.#due(e)
-      if (pin && this.#deps.full()) {
-        await this.#deps.room(signal)
-        pin = this.#due(e) // operations may have come and gone while waiting
-      }
-      if (pin) {
-        if (this.#deps.queue(pin, this)) this.#queued++
-        if (this.#remaining > 0) this.#remaining--
+      if (this.#missing(e)) {
+        if (this.#deps.full()) await this.#deps.room(signal)
+        this.#fed++ // counted by #count, whether queued now or already in hand
+        // Operations may have come and gone while waiting for room.
+        const pin = this.#deps.operation(e.cid) ? undefined : parsePin(e.value)
+        if (pin && this.#deps.queue(pin, this)) this.#queued++
       }
       this.#cursor = e.cid
       if (++n % PACE_EVERY === 0) await this.#deps.pace(signal)
@@ -234,48 +254,67 @@ export class SyncPass implements OperationOrigin {
    * Pins the snapshot holds are decided from the key alone.
    */
   #due(e: StateEntry): Pin | undefined {
-    if (this.#deps.operation(e.cid) || this.#snapshot!.hasCid(e.cid)) return undefined
-    const text = decoder.decode(e.value)
-    const local = localFromText(text, this.#deps.peerId)
-    if (local === false) return undefined
-    const pin = parsePin(text)
-    return pin && (local || this.#deps.isLocal(pin)) ? pin : undefined
+    if (this.#deps.operation(e.cid) || !this.#missing(e)) return undefined
+    return parsePin(e.value)
   }
 
-  /** Like `#due`, without building the pin when its text tells (the first walk's count). */
-  #owed(e: StateEntry): boolean {
-    if (this.#deps.operation(e.cid) || this.#snapshot!.hasCid(e.cid)) return false
-    const text = decoder.decode(e.value)
-    const local = localFromText(text, this.#deps.peerId)
+  /**
+   * True for a local pin the snapshot lacks, operations aside: decided from the key, then from
+   * the stored bytes, and only then by parsing the pin.
+   */
+  #missing(e: StateEntry): boolean {
+    if (this.#snapshot!.hasCid(e.cid)) return false
+    const local = localFromBytes(e.value, this.#peerId)
     if (local !== undefined) return local
-    const pin = parsePin(text)
+    const pin = parsePin(e.value)
     return pin !== undefined && this.#deps.isLocal(pin)
   }
 }
 
+const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 // The state stores pins with the reference's field order (types/pin.ts storedPin).
-const STORED = '{"replication_factor_min":'
-const EVERYWHERE = '{"replication_factor_min":-1,"replication_factor_max":-1,'
+const STORED = encoder.encode('{"replication_factor_min":')
+const EVERYWHERE = encoder.encode('{"replication_factor_min":-1,"replication_factor_max":-1,')
+// Inside a string (a name) the quotes would be escaped: this only matches the type field.
+const META = encoder.encode('"type":"meta-pin"')
 
 /**
- * Whether a stored pin is local, from its JSON text where that is certain: a pin for every peer
- * (rf −1) that is no meta pin is; a pin in the state's field order whose text does not hold this
- * peer's ID is not (its allocations cannot name it). Undefined: parse it to know. Counting a
- * million missing pins this way costs a tenth of parsing them.
+ * Whether a stored pin is local, from its JSON bytes where that is certain: a pin for every
+ * peer (rf −1) that is no meta pin is; a pin in the state's field order whose bytes do not hold
+ * this peer's ID is not (its allocations cannot name it). Undefined: parse it to know. Counting
+ * a million missing pins this way allocates nothing per pin (decoding and parsing each one
+ * made V8 grow its heap by ~50 MB during the walk).
  */
-function localFromText(text: string, peerId: string): boolean | undefined {
-  // Inside a string (a name) the quotes would be escaped: this only matches the type field.
-  if (text.includes('"type":"meta-pin"')) return undefined
-  if (text.startsWith(EVERYWHERE)) return true
-  if (text.startsWith(STORED) && !text.includes(peerId)) return false
+function localFromBytes(v: Uint8Array, peerId: Uint8Array): boolean | undefined {
+  if (indexOf(v, META) >= 0) return undefined
+  if (startsWith(v, EVERYWHERE)) return true
+  if (startsWith(v, STORED) && indexOf(v, peerId) < 0) return false
   return undefined
 }
 
-/** A stored pin; undefined for text that is no pin (the state never writes one; a walk goes on). */
-function parsePin(text: string): Pin | undefined {
+function startsWith(v: Uint8Array, prefix: Uint8Array): boolean {
+  if (v.length < prefix.length) return false
+  for (let i = 0; i < prefix.length; i++) if (v[i] !== prefix[i]) return false
+  return true
+}
+
+/** Index of `needle` in `v`, or -1. */
+function indexOf(v: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0]
+  const last = v.length - needle.length
+  for (let i = v.indexOf(first); i >= 0 && i <= last; i = v.indexOf(first, i + 1)) {
+    let k = 1
+    while (k < needle.length && v[i + k] === needle[k]) k++
+    if (k === needle.length) return i
+  }
+  return -1
+}
+
+/** A stored pin; undefined for bytes that are no pin (the state never writes one; a walk goes on). */
+function parsePin(bytes: Uint8Array): Pin | undefined {
   try {
-    return JSON.parse(text) as Pin
+    return JSON.parse(decoder.decode(bytes)) as Pin
   } catch {
     return undefined
   }
