@@ -81,6 +81,7 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
       ['catch-up of 2000 pins: peak RSS (MB)', '< 300 MB'],
       ['catch-up of 2000 pins: time (s)', '-'],
       ['GET /allocations during catch-up, 2000 pins (pins/s)', '>= 100000'],
+      ['GET /allocations idle, same peer (pins/s)', '-'],
       ['POST /pins during catch-up (pins/s)', '-'],
       ['POST /pins idle, same peer (pins/s)', '-'],
       ['POST /pins during catch-up / idle', '>= 0.5'],
