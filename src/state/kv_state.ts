@@ -13,6 +13,7 @@
  * await state.close()
  * ```
  */
+import { setImmediate } from 'node:timers'
 import type { LogOp, StateEntry, StateReader } from '../components.ts'
 import { encodePin, type Pin, storedPin } from '../types/pin.ts'
 import { normalizeCid } from '../types/cid.ts'
@@ -92,9 +93,13 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     let pendingAdds: string[] | undefined = []
     const load = (async () => {
       try {
+        let n = 0
         for await (const e of kv.list({ prefix: [PIN] }, { batchSize: LIST_BATCH })) {
           if (closed) return
           next.add(e.key[1] as string)
+          // A turn of the event loop per batch: requests go on meanwhile, and V8 collects the
+          // walk's garbage as it goes (without it, a million keys grew the heap by ~30 MB).
+          if (++n % LIST_BATCH === 0) await new Promise((r) => setImmediate(r))
         }
         for (const k of pendingAdds ?? []) next.add(k)
         pendingAdds = undefined
