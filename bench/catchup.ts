@@ -122,8 +122,9 @@ export async function measureCatchup(
       // pins than it was sized for (1,000,000) it loads again, 4× bigger: one walk of the
       // pinset each, whatever the tracker does. Two small bursts let both happen before the
       // loads below, which then measure the catch-up.
+      // (The filter loads count with the API loads: the API's pins cause them.)
+      rss.api = true
       for (const burst of [0, 1]) {
-        rss.api = true
         for (let i = 0; i < WARM_UP_PINS; i++) {
           const cid = benchCid(opts.pins + 2 * perLoad + burst * WARM_UP_PINS + i)
           await pollUntil(`${peer.rest}/pins/${cid}`, {
@@ -132,11 +133,9 @@ export async function measureCatchup(
             init: { method: 'POST' },
           })
         }
-        rss.api = false
         await sleep(warmUpMs(opts.pins))
       }
       ctx.log(`${impl.label}: catching up ${opts.pins} pins; listing meanwhile`)
-      rss.api = true
       const list = await readAllocations(peer.rest)
       r.listing = {
         pinsPerSec: list.lines / list.seconds,
@@ -156,8 +155,14 @@ export async function measureCatchup(
       else r.errors.push(`catch-up not finished after ${CATCHUP_LIMIT_MS / 60_000} min`)
     } finally {
       const peaks = await rss.stop()
-      r.rssPeak = peaks.alone
-      r.rssPeakLoaded = peaks.loaded
+      r.rssPeak = peaks.alone.rss
+      r.rssPeakLoaded = peaks.loaded.rss
+      for (const [k, p] of Object.entries(peaks)) {
+        ctx.log(
+          `${impl.label}: peak RSS (${k}) ${(p.rss / MB).toFixed(0)} MB at ${p.at.toFixed(1)} s ` +
+            `(anon ${(p.anon / MB).toFixed(0)} MB, file ${(p.file / MB).toFixed(0)} MB)`,
+        )
+      }
     }
     await waitIdle(peer.proc.pid, { timeoutMs: 120_000 })
     const quietList = await readAllocations(peer.rest)
@@ -194,21 +199,41 @@ export async function measureCatchup(
   return r
 }
 
+/** A peak RSS sample: bytes, and when (seconds since sampling began) and of what it was made. */
+export interface RssPeak {
+  rss: number
+  at: number
+  anon: number
+  file: number
+}
+
 /**
  * Samples the RSS of `pid` every 100 ms into two peaks: while `api` is true (the API loads) and
  * while it is false (the catch-up alone).
  */
 function splitRss(
   pid: number,
-): { api: boolean; stop(): Promise<{ alone: number; loaded: number }> } {
-  const peaks = { alone: 0, loaded: 0 }
+): { api: boolean; stop(): Promise<Record<'alone' | 'loaded', RssPeak>> } {
+  const zero = () => ({ rss: 0, at: 0, anon: 0, file: 0 })
+  const peaks = { alone: zero(), loaded: zero() }
+  const t0 = performance.now()
   let done = false
   const state = { api: false }
   const loop = (async () => {
     while (!done) {
-      const rss = (await memoryOf(pid))?.rss ?? 0
-      const k = state.api ? 'loaded' : 'alone'
-      if (rss > peaks[k]) peaks[k] = rss
+      const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => '')
+      const kib = (key: string) =>
+        Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024
+      const rss = kib('VmRSS')
+      const peak = peaks[state.api ? 'loaded' : 'alone']
+      if (rss > peak.rss) {
+        Object.assign(peak, {
+          rss,
+          at: (performance.now() - t0) / 1000,
+          anon: kib('RssAnon'),
+          file: kib('RssFile'),
+        })
+      }
       await sleep(100)
     }
   })()
