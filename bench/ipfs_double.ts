@@ -8,7 +8,8 @@
  * - the full `pin/ls?stream=true` listing is streamed lazily from the pinset (through the double's
  *   `override` knob). The double builds that answer as one string, which blocks its event loop
  *   for ~0.6 s at a million pins, and every other call a peer makes meanwhile (`id`…) would wait:
- *   that would time the double, not the peer. A real Kubo streams this listing.
+ *   that would time the double, not the peer. A real Kubo streams this listing;
+ * - `GET /bench/pins` answers how many pins it holds (bench/catchup.ts waits on it).
  *
  * @example
  * ```sh
@@ -96,9 +97,14 @@ async function main(): Promise<void> {
   if (values.pinned) await seedPins(state, values.pinned)
   state.override = streamingPinLs(state)
   const ac = new AbortController()
+  const kubo = kuboDoubleHandler(state, { instant: true, closing: ac.signal })
   const server = Deno.serve(
     { hostname: '127.0.0.1', port: Number(values.port), signal: ac.signal, onListen() {} },
-    kuboDoubleHandler(state, { instant: true, closing: ac.signal }),
+    // GET /bench/pins: how many pins the double holds (the catch-up measure polls it).
+    (req) =>
+      new URL(req.url).pathname === '/bench/pins'
+        ? new Response(String(state.pins.size))
+        : kubo(req),
   )
   for (const sig of ['SIGTERM', 'SIGINT'] as const) Deno.addSignalListener(sig, () => ac.abort())
   console.log(`/ip4/127.0.0.1/tcp/${server.addr.port}`)

@@ -41,6 +41,7 @@ import { loopbackNetns } from '../test/support/netns.ts'
 import { type RaftBenchFigures, raftBenchLines, runRaftBench } from './raft.ts'
 import { stateReaderBench } from './state_reader.ts'
 import { startupMain } from './startup.ts'
+import { runCatchupBench } from './catchup.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -62,6 +63,8 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
   --keep              keep the work folder (configs, logs)
   --no-netns          do not isolate the run in a loopback-only network namespace
   --no-raft           skip the Raft measures (issue 3: three in-process nodes on Deno KV)
+  --no-catchup        skip the catch-up measures (issue 6: a restored peer whose IPFS holds none)
+  --catchup-only      run the catch-up measures only
   --startup [...]     only the time to ready of task start, cold and warm (bench/startup.ts --help)
   --help
 `
@@ -79,6 +82,8 @@ interface Options {
   netns: boolean
   quick: boolean
   raft: boolean
+  catchup: boolean
+  catchupOnly: boolean
 }
 
 function parseOptions(args: string[]): Options {
@@ -97,6 +102,8 @@ function parseOptions(args: string[]): Options {
       keep: { type: 'boolean', default: false },
       'no-netns': { type: 'boolean', default: false },
       'no-raft': { type: 'boolean', default: false },
+      'no-catchup': { type: 'boolean', default: false },
+      'catchup-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   })
@@ -126,6 +133,8 @@ function parseOptions(args: string[]): Options {
     keep: values.keep,
     netns: !values['no-netns'],
     raft: !values['no-raft'],
+    catchup: !values['no-catchup'],
+    catchupOnly: values['catchup-only'],
   }
 }
 
@@ -399,6 +408,7 @@ async function main(args: string[]): Promise<number> {
   let baseline: BaselineResult | undefined
   let raftFigures: RaftBenchFigures | undefined
   let readerLines: string[] = []
+  let catchup: Awaited<ReturnType<typeof runCatchupBench>> | undefined
   let failed = false
   const attempt = async (impl: Implementation, what: string, f: () => Promise<void>) => {
     try {
@@ -425,21 +435,22 @@ async function main(args: string[]): Promise<number> {
       seconds: o.seconds,
       connections: o.connections,
     }
-    log(`baseline: bare Deno.serve under the same load for ${o.seconds} s`)
+    const issue2 = o.catchupOnly ? [] : selected
+    if (issue2.length) log(`baseline: bare Deno.serve under the same load for ${o.seconds} s`)
     try {
-      baseline = await measureBaseline(ctx, ingestOpts)
+      if (issue2.length) baseline = await measureBaseline(ctx, ingestOpts)
     } catch (err) {
       failed = true
       log(`baseline failed: ${(err as Error).message}`)
     }
     // Measure by measure, the implementations one after the other, so that both see the
     // machine in the same state (other load on a shared box comes and goes).
-    for (const key of selected) {
+    for (const key of issue2) {
       await attempt(impls[key], 'ingest', async () => {
         results[key].ingest = await measureIngest(ctx, impls[key], ingestOpts)
       })
     }
-    for (const key of selected) {
+    for (const key of issue2) {
       await attempt(impls[key], `listing ${o.small} pins`, async () => {
         results[key].small = (await measureListing(ctx, impls[key], {
           pins: o.small,
@@ -449,7 +460,7 @@ async function main(args: string[]): Promise<number> {
         })).listing
       })
     }
-    for (const key of selected) {
+    for (const key of issue2) {
       await attempt(impls[key], `listing and restart with ${o.pins} pins`, async () => {
         const r = await measureListing(ctx, impls[key], {
           pins: o.pins,
@@ -461,7 +472,7 @@ async function main(args: string[]): Promise<number> {
         results[key].restart = r.restart
       })
     }
-    for (const key of selected) {
+    for (const key of issue2) {
       await attempt(
         impls[key],
         `import and restart with ${o.pins} pins, IPFS holding none`,
@@ -473,8 +484,18 @@ async function main(args: string[]): Promise<number> {
         },
       )
     }
+    if (o.catchup || o.catchupOnly) {
+      const opts = {
+        pins: o.pins,
+        pinsFile: files.pinsLarge,
+        seconds: o.seconds,
+        connections: o.connections,
+      }
+      catchup = await runCatchupBench(ctx, opts, selected)
+      if (selected.some((k) => catchup!.results[k]?.errors.length)) failed = true
+    }
     // Issue 3: Raft on Deno KV, in process (three nodes, then the pinset through consensus).
-    if (o.raft && selected.includes('ours')) {
+    if (o.raft && !o.catchupOnly && selected.includes('ours')) {
       log('raft: three in-process nodes on Deno KV')
       try {
         raftFigures = await runRaftBench({ seconds: o.quick ? 1 : 3, log })
@@ -484,7 +505,7 @@ async function main(args: string[]): Promise<number> {
       }
     }
     // Issue 6: the state import reader alone (NDJSON, pretty-printed, one line).
-    if (selected.includes('ours')) {
+    if (!o.catchupOnly && selected.includes('ours')) {
       readerLines = await stateReaderBench(files.pinsLarge, log).catch((err) => {
         failed = true
         return [`state reader bench failed: ${(err as Error).message}`]
@@ -496,7 +517,7 @@ async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener('SIGTERM', onSignal)
   }
 
-  const rows = buildRows(o, results)
+  const rows = [...(o.catchupOnly ? [] : buildRows(o, results)), ...(catchup?.rows ?? [])]
   const raftLines = raftFigures ? raftBenchLines(raftFigures) : []
   const withGo = selected.includes('go')
   const out: string[] = []
@@ -543,6 +564,7 @@ async function main(args: string[]): Promise<number> {
     }
     for (const e of x.errors) out.push(`error: ${label}: ${e.split('\n')[0]}`)
   }
+  out.push(...(catchup?.notes ?? []))
   if (raftLines.length) {
     out.push('')
     out.push('raft (issue 3): three in-process nodes with real Deno KV storage')
@@ -555,7 +577,11 @@ async function main(args: string[]): Promise<number> {
   if (o.json) {
     await Deno.writeTextFile(
       o.json,
-      JSON.stringify({ options: o, baseline, results, rows: rowsToJSON(rows) }, null, 2) + '\n',
+      JSON.stringify(
+        { options: o, baseline, results, catchup: catchup?.results, rows: rowsToJSON(rows) },
+        null,
+        2,
+      ) + '\n',
     )
   }
   if (o.keep || failed) {

@@ -132,6 +132,8 @@ export class Cluster implements ClusterRPC {
     this.#loops.push(
       this.#every(0, () => this.#pushInformers()),
       this.#every(c.monitor_ping_interval, () => this.#ping()),
+      // First after one interval, as the reference's timer: at start the tracker's sync pass is
+      // walking the pinset already, and a second walk doubled the start-up CPU.
       this.#every(c.state_sync_interval, () => this.stateSync(), c.state_sync_interval),
       this.#collectAlerts(),
     )

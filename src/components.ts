@@ -94,6 +94,18 @@ export interface StateReader {
    * `\n`. The fast path for listings: no per-pin promise, parse or encode.
    */
   listNDJSON(signal?: AbortSignal): AsyncIterable<Uint8Array>
+  /**
+   * Streams the pinset in key order as (CID, stored JSON bytes), starting after the CID `after`
+   * when given: a walk that can stop and resume, deciding from the CID before parsing a pin
+   * (the tracker's sync).
+   */
+  scan(opts?: { after?: string; signal?: AbortSignal }): AsyncIterable<StateEntry>
+}
+
+/** One pin as stored: its canonical CID (the key) and its JSON bytes. */
+export interface StateEntry {
+  cid: string
+  value: Uint8Array
 }
 
 /** One operation the consensus log carries and the state machine applies. */

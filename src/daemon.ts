@@ -25,6 +25,7 @@ import { Cluster } from './cluster.ts'
 import { ipfsHttpConnector } from './ipfsconn/ipfshttp/connector.ts'
 import { ipfsHttpSection } from './ipfsconn/ipfshttp/config.ts'
 import { statelessTracker } from './pintracker/stateless.ts'
+import { Foreground } from './util/foreground.ts'
 import { statelessSection } from './pintracker/config.ts'
 import { restApi } from './api/rest/server.ts'
 import { buildAllocate, buildInformers, buildMonitor } from './daemon_parts.ts'
@@ -114,6 +115,8 @@ async function build(
   const ipfs: IPFSConnector = await (await connector)(opts)
   stack.push({ name: 'ipfs connector', stop: () => ipfs.stop() })
 
+  // API requests mark the foreground; the tracker's catch-up steps aside while it is busy.
+  const foreground = new Foreground()
   let ipfsIdCache: { id?: string; addresses?: string[] } = {}
   const trackerLog = opts.logging.get('pintracker')
   const tracker: PinTracker = statelessTracker(cfg.stateless ?? statelessSection.defaults(), {
@@ -124,6 +127,7 @@ async function build(
     ipfsId: () => ipfsIdCache,
     recoverIntervalMs: cfg.cluster.pin_recover_interval,
     log: (level, msg) => trackerLog[level](msg),
+    foreground,
   })
   stack.push({ name: 'pin tracker', stop: () => tracker.stop() })
 
@@ -132,9 +136,11 @@ async function build(
     peerId: ident.id,
     kv: db,
     state,
+    // The tracker logs its own failures (rate-limited); a rejection here is one of those, or
+    // the tracker stopping.
     hooks: {
-      onPin: (pin) => void tracker.track(pin).catch((e) => trackerLog.error(errorMessage(e))),
-      onUnpin: (pin) => void tracker.untrack(pin).catch((e) => trackerLog.error(errorMessage(e))),
+      onPin: (pin) => void tracker.track(pin).catch(() => {}),
+      onUnpin: (pin) => void tracker.untrack(pin).catch(() => {}),
     },
     log: opts.logging.get('consensus'),
   })
@@ -172,6 +178,7 @@ async function build(
       ipfs,
       log: opts.logging.get('restapi'),
       accessLog: opts.logging.get('restapilog'),
+      foreground,
     })
     await api.start()
     apis.push(api)

@@ -34,12 +34,22 @@ const STATUS: Record<OperationType, Record<Phase, TrackerStatus>> = {
   remote: { error: 'remote', queued: 'remote', in_progress: 'remote', done: 'remote' },
 }
 
+/** Whoever queued an operation and wants to know when it ends (a sync pass counts its own). */
+export interface OperationOrigin {
+  /** Called once, when the operation is done, failed, or was replaced before it ended. */
+  settled(op: Operation): void
+}
+
 /** An operation. Mutated only by the tracker and its workers. */
 export class Operation {
   phase: Phase
   attemptCount = 0
   priority = false
   error = ''
+  /** The sync pass that queued (or retried) this operation, to be told when it ends. */
+  origin: OperationOrigin | undefined
+  /** Queued by a sync pass behind every other pin operation (never on the last free worker). */
+  background = false
   /** Epoch ms of the last phase change (the PinInfo timestamp). */
   ts: number
   #canceled = false

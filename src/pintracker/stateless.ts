@@ -8,9 +8,13 @@
  * - Pin operations go to a priority queue while the pin is young and has not failed too often,
  *   else to the normal queue; `concurrent_pins` workers drain the priority queue first. One
  *   worker drains the unpin queue.
- * - `start()` starts the workers and the start-up sync (a recover of everything, then again every
- *   `recoverIntervalMs`). Pins that expire are unpinned through consensus by the cluster's
- *   state-sync loop; the tracker sees them as `untrack`.
+ * - `start()` starts the workers and the start-up sync: a sync pass (`sync.ts`) that walks the
+ *   state against a snapshot of the IPFS pin list and queues what is missing a window at a time,
+ *   behind every other pin operation, then again every `recoverIntervalMs`. Pins it has not
+ *   reached yet report `pin_queued`. Pins that expire are unpinned through consensus by the
+ *   cluster's state-sync loop; the tracker sees them as `untrack`.
+ * - Failures are logged rate-limited (`failure_log.ts`); a pass that queued anything ends with one
+ *   summary line.
  *
  * @example
  * ```ts
@@ -26,17 +30,21 @@
  */
 import type { IPFSConnector, PinTracker, StateReader } from '../components.ts'
 import { errorMessage, IPFSError, isAbortError, ShutdownError } from '../errors.ts'
-import { normalizeCid, parseCid, tryParseCid } from '../types/cid.ts'
+import { normalizeCid } from '../types/cid.ts'
 import { DigestSet } from '../util/digest_set.ts'
 import { isPinEverywhere, newPin, type Pin } from '../types/pin.ts'
 import type { PinInfo } from '../types/pininfo.ts'
 import { filterCanMatch, statusMatches, type TrackerStatus } from '../types/status.ts'
+import { formatDuration } from '../types/duration.ts'
 import { formatTime, parseTime, ZERO_TIME } from '../types/time.ts'
 import type { StatelessConfig } from './config.ts'
 import { QueueFullError, UNEXPECTEDLY_UNPINNED } from './errors.ts'
-import type { Operation } from './operation.ts'
+import { FailureLog } from './failure_log.ts'
+import type { Operation, OperationOrigin } from './operation.ts'
 import { OperationTracker } from './optracker.ts'
 import { BoundedQueue, Waiters } from './queue.ts'
+import { SyncPass, type SyncSummary } from './sync.ts'
+import { Pacer, yieldToLoop } from './pacer.ts'
 
 /** Log levels the tracker reports at. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -56,17 +64,32 @@ export interface StatelessDeps {
   /** Epoch ms; injected by tests. */
   now?: () => number
   log?: (level: LogLevel, msg: string) => void
+  /** How often one kind of failure is logged (default FAILURE_LOG_INTERVAL_MS). */
+  failureLogIntervalMs?: number
+  /** The peer's foreground (API requests): background work steps aside while it is busy. */
+  foreground?: { busy(): boolean }
+  /** Resolves after `ms` or when the signal aborts (the pacer's gaps); injected by tests. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
 }
 
 /** The stateless PinTracker, plus introspection for tests and metrics. */
 export interface StatelessTracker extends PinTracker {
   /** Number of operations held (queued, running or in error). */
   operationCount(): number
+  /** True while a sync pass (start-up sync, recover) is walking or waiting for what it queued. */
+  syncing(): boolean
 }
 
 // Workers yield to the event loop this often: with an IPFS that answers at once (a double, a
 // warm cache) a worker would otherwise chain microtasks through the whole queue and starve I/O.
 const YIELD_EVERY = 128
+
+// Pin operations a sync pass keeps queued at once (it queues more when half are taken): enough
+// to keep every worker busy, few enough that a million-pin backlog costs nothing.
+export const SYNC_WINDOW = 1024
+
+/** The command that lists failed pins, for log lines. */
+const LIST_ERRORS = 'ipfs-cluster-ctl status --filter pin_error'
 
 /**
  * Builds the stateless tracker. Workers start with `start()`: pins tracked before then wait in
@@ -80,16 +103,32 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   const priorityQueue = new BoundedQueue<Operation>(capacity)
   const pinQueue = new BoundedQueue<Operation>(capacity)
   const unpinQueue = new BoundedQueue<Operation>(capacity)
+  // What sync passes queue: taken only when both pin queues are empty.
+  const syncQueue = new BoundedQueue<Operation>(SYNC_WINDOW)
   const pinWaiters = new Waiters()
   const unpinWaiters = new Waiters()
+  const syncRoom = new Waiters()
+  // New pins must not wait behind a backlog: sync operations leave one worker to the pin queues.
+  const maxSyncRunning = Math.max(1, config.concurrent_pins - 1)
+  let syncRunning = 0
+  const failures = new FailureLog(log, now, deps.failureLogIntervalMs)
+  const pacer = new Pacer({ busy: () => deps.foreground?.busy() ?? false, now, sleep: deps.sleep })
   const running = new Set<Operation>()
   const stopController = new AbortController()
   const stopSignal = stopController.signal
   let started = false
   let stopping: Promise<void> | undefined
   const loops: Promise<void>[] = []
+  /** The current (or last) sync pass; statuses of pins it has not reached come from it. */
+  let pass: SyncPass | undefined
+  /** A pass asked for by recoverAll, for the sync loop to run next. */
+  let nextPass: SyncPass | undefined
+  let wakeSyncLoop: (() => void) | undefined
+  /** How many pins the last IPFS listing held. */
+  let lastIpfsPins = 0
 
   const isRemote = (pin: Pin) => !isPinEverywhere(pin) && !pin.allocations.includes(deps.peerId)
+  const isLocal = (pin: Pin) => pin.type !== 'meta-pin' && !isRemote(pin)
 
   function pinTime(pin: Pin): number {
     try {
@@ -99,9 +138,11 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     }
   }
 
-  function enqueue(pin: Pin, type: 'pin' | 'unpin'): void {
+  /** Queues an operation; `origin` (a sync pass) counts it in its summary. */
+  function enqueue(pin: Pin, type: 'pin' | 'unpin', origin?: SyncPass): void {
     const op = ops.trackNew(pin, type, 'queued')
     if (!op) return // same operation already queued or running
+    origin?.adopt(op)
     let queue = unpinQueue
     if (type === 'pin') {
       op.priority = now() < pinTime(pin) + config.priority_pin_max_age &&
@@ -112,15 +153,55 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       const err = new QueueFullError()
       op.setError(err.message, now())
       op.cancel()
-      log('error', err.message)
+      failures.failed(type, pin.cid, err.message)
       throw err
     }
     if (type === 'pin') pinWaiters.notify()
     else unpinWaiters.notify()
   }
 
+  /** A pin operation for a sync pass, behind every other pin operation. */
+  function queueForSync(pin: Pin, origin: OperationOrigin): boolean {
+    const op = ops.trackNew(pin, 'pin', 'queued')
+    if (!op) return false
+    op.origin = origin
+    op.background = true
+    if (!syncQueue.push(op)) {
+      // The pass asks full() first, so this does not happen; never leave the op stuck if it does.
+      op.cancel()
+      ops.clean(op)
+      return false
+    }
+    pinWaiters.notify()
+    return true
+  }
+
+  /** A sync pass's operation, unless they hold every worker but one already. */
+  function takeSync(): Operation | undefined {
+    if (syncRunning >= maxSyncRunning) return undefined
+    const op = syncQueue.shift()
+    if (!op) return undefined
+    syncRunning++ // from here until apply() ends, pacing wait included
+    if (syncQueue.size <= SYNC_WINDOW / 2) syncRoom.notifyAll()
+    return op
+  }
+
   /** Runs one operation; done operations leave the tracker, failed ones stay with the error. */
   async function apply(op: Operation, run: (op: Operation) => Promise<void>): Promise<void> {
+    if (!op.origin) return applyOnce(op, run)
+    try {
+      await applyOnce(op, run)
+    } finally {
+      op.origin.settled(op)
+      if (op.background) {
+        syncRunning--
+        // A worker may have parked because sync operations held every worker it could.
+        pinWaiters.notify()
+      }
+    }
+  }
+
+  async function applyOnce(op: Operation, run: (op: Operation) => Promise<void>): Promise<void> {
     if (op.canceled) return
     op.setPhase('in_progress', now())
     op.attemptCount++
@@ -131,7 +212,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       if (op.canceled || stopSignal.aborted) return // replaced or stopping: not a failure
       op.setError(errorMessage(err), now())
       op.cancel()
-      log('error', `${op.type} ${op.cid}: ${errorMessage(err)}`)
+      failures.failed(op.type, op.cid, op.error)
       return
     } finally {
       running.delete(op)
@@ -165,8 +246,17 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
         await waiters.wait()
         continue
       }
+      if (op.background) {
+        // Catch-up work waits for its turn behind the API; the operation is already taken, so
+        // it stays pin_queued meanwhile and no other worker runs it.
+        try {
+          await pacer.turn(stopSignal)
+        } catch {
+          return // stopping
+        }
+      }
       await apply(op, run)
-      if (++n % YIELD_EVERY === 0) await new Promise((r) => setTimeout(r, 0))
+      if (++n % YIELD_EVERY === 0) await yieldToLoop()
     }
   }
 
@@ -212,6 +302,16 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     return pi
   }
 
+  /** A pin the current sync pass has not reached yet: queued, as far as anyone can tell. */
+  function owedInfo(pin: Pin, p: SyncPass, ipfsid: { id?: string; addresses?: string[] }) {
+    return info(pin.cid, pin, 'pin_queued', formatTime(p.started), ipfsid)
+  }
+
+  /** The running pass, if any (a finished or abandoned one owes nothing). */
+  function activePass(): SyncPass | undefined {
+    return pass && !pass.done ? pass : undefined
+  }
+
   async function status(cidArg: string, signal?: AbortSignal): Promise<PinInfo> {
     const cid = normalizeCid(cidArg)
     const ipfsid = ipfsIdentity()
@@ -236,10 +336,16 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     } else if (isRemote(pin)) {
       pi.status = 'remote'
     } else {
+      const p = activePass()
+      const owed = p?.owes(cid)
+      if (p && owed) return owedInfo(pin, p, ipfsid)
       try {
         const held = await deps.ipfs.pinLsCid(pin, signal)
         if (held === 'recursive' || held === 'direct') {
           pi.status = 'pinned'
+        } else if (p && owed === undefined && !p.done) {
+          // The pass is still listing IPFS: it will find this pin missing and queue it.
+          return owedInfo(pin, p, ipfsid)
         } else {
           pi.status = 'unexpectedly_unpinned'
           pi.error = UNEXPECTEDLY_UNPINNED
@@ -256,65 +362,103 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
    * holds, and only while a status listing that can report pinned/unexpectedly_unpinned runs.
    * Keys are multihashes because daemons list CIDs in other versions than they were pinned with.
    */
-  async function ipfsPinKeys(signal?: AbortSignal): Promise<DigestSet> {
-    const keys = new DigestSet()
+  async function ipfsPinKeys(signal?: AbortSignal, pace?: boolean): Promise<DigestSet> {
+    // Sized for the last listing: a set that grows while a million CIDs go in rehashes them.
+    const keys = new DigestSet(lastIpfsPins)
     try {
       for (const type of ['recursive', 'direct'] as const) {
+        let n = 0
         for await (const p of deps.ipfs.pinLs(type, signal)) {
-          const c = tryParseCid(p.cid)
-          if (c) keys.add(c.multihash.bytes)
+          keys.addCid(p.cid)
+          if (pace && ++n % 256 === 0) await pacer.turn(signal)
         }
       }
     } catch (err) {
       if (isAbortError(err)) throw err
       throw new IPFSError(`could not get pinset from IPFS: ${errorMessage(err)}`)
     }
+    lastIpfsPins = keys.size
     return keys
   }
 
-  /** Status of every state pin (operations win), each with its state pin for recover. */
+  /**
+   * Status of every state pin (operations win), each with its state pin for recover and whether
+   * the running sync pass still owes it (`pin_queued` without an operation).
+   */
   async function* statusAllWithPins(
     filter: number,
     signal?: AbortSignal,
-  ): AsyncGenerator<[PinInfo, Pin | undefined]> {
+  ): AsyncGenerator<{ pi: PinInfo; pin: Pin | undefined; owed: boolean }> {
     const ipfsid = ipfsIdentity()
-    if (!filterCanMatch(filter, 'pinned', 'unexpectedly_unpinned', 'sharded', 'remote')) {
+    const p = activePass()
+    const owedCanMatch = p !== undefined && statusMatches('pin_queued', filter)
+    if (
+      !owedCanMatch &&
+      !filterCanMatch(filter, 'pinned', 'unexpectedly_unpinned', 'sharded', 'remote')
+    ) {
       // Every other status only exists as an operation.
       for (const op of ops.values()) {
         if (stopSignal.aborted) return
         const pi = opInfo(op, ipfsid)
-        if (statusMatches(pi.status, filter)) yield [pi, op.pin]
+        if (statusMatches(pi.status, filter)) yield { pi, pin: op.pin, owed: false }
       }
       return
     }
-    const inIpfs = filterCanMatch(filter, 'pinned', 'unexpectedly_unpinned')
+    // The IPFS pin list: to tell pinned from unexpectedly_unpinned, and to stand in for the
+    // pass's snapshot while the pass is still taking it.
+    const heldCanMatch = filterCanMatch(filter, 'pinned', 'unexpectedly_unpinned')
+    const inIpfs = heldCanMatch || (owedCanMatch && p.listing)
       ? await ipfsPinKeys(signal)
       : undefined
-    for await (const pin of deps.state().list(signal)) {
+    for await (const e of deps.state().scan({ signal })) {
       if (stopSignal.aborted) return
-      const op = ops.get(pin.cid)
+      const op = ops.get(e.cid)
       if (op) {
         const pi = opInfo(op, ipfsid)
-        if (statusMatches(pi.status, filter)) yield [pi, pin]
+        if (statusMatches(pi.status, filter)) yield { pi, pin: op.pin, owed: false }
         continue
       }
+      // Owed by the pass: its cursor has not reached the pin and its snapshot (or, while it is
+      // still listing, the list just read) lacks it. Decided from the key, like `held`.
+      const owed = p !== undefined &&
+        (p.owes(e.cid) ?? (inIpfs !== undefined && !inIpfs.hasCid(e.cid)))
+      const held = inIpfs?.hasCid(e.cid)
+      // Skip unparsed what the filter cannot match: a pin not owed is pinned, remote or sharded
+      // when held, and unexpectedly_unpinned, remote or sharded when not.
+      if (!owed && !filterCanMatch(filter, 'remote', 'sharded')) {
+        if (!inIpfs) continue
+        if (held && !statusMatches('pinned', filter)) continue
+        if (!held && !statusMatches('unexpectedly_unpinned', filter)) continue
+      }
+      const pin = parseStoredPin(e.value)
+      if (!pin) continue
       let st: TrackerStatus
       if (pin.type === 'meta-pin') st = 'sharded'
       else if (isRemote(pin)) st = 'remote'
+      else if (owed) st = 'pin_queued'
       else if (!inIpfs) continue // the filter matches neither pinned nor unexpectedly_unpinned
-      else st = inIpfs.has(parseCid(pin.cid).multihash.bytes) ? 'pinned' : 'unexpectedly_unpinned'
+      else st = held ? 'pinned' : 'unexpectedly_unpinned'
       if (!statusMatches(st, filter)) continue
+      if (st === 'pin_queued') {
+        yield { pi: owedInfo(pin, p!, ipfsid), pin, owed: true }
+        continue
+      }
       const pi = info(pin.cid, pin, st, pin.timestamp, ipfsid)
       if (st === 'unexpectedly_unpinned') pi.error = UNEXPECTEDLY_UNPINNED
-      yield [pi, pin]
+      yield { pi, pin, owed: false }
     }
   }
 
-  /** Re-queues a failed item; undefined when there was nothing to recover. */
+  /**
+   * Re-queues a failed item; undefined when there was nothing to recover. Without `origin` (a
+   * recover of one CID) the restart is logged, as the reference does; a RecoverAll counts the
+   * item in its pass's summary instead.
+   */
   async function recoverWith(
     pi: PinInfo,
     pin: Pin | undefined,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    origin?: SyncPass,
   ): Promise<PinInfo | undefined> {
     switch (pi.status) {
       case 'pin_error':
@@ -322,13 +466,13 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
         // Re-read the pin when we have none: it may have changed or left the pinset meanwhile.
         const current = pin ?? await deps.state().get(pi.cid)
         if (!current) return status(pi.cid, signal)
-        log('info', `Restarting pin operation for ${pi.cid}`)
-        enqueue(current, 'pin')
+        if (!origin) log('info', `Restarting pin operation for ${pi.cid}`)
+        enqueue(current, 'pin', origin)
         break
       }
       case 'unpin_error':
-        log('info', `Restarting unpin operation for ${pi.cid}`)
-        enqueue(ops.get(pi.cid)?.pin ?? pin ?? newPin(pi.cid), 'unpin')
+        if (!origin) log('info', `Restarting unpin operation for ${pi.cid}`)
+        enqueue(ops.get(pi.cid)?.pin ?? pin ?? newPin(pi.cid), 'unpin', origin)
         break
       default:
         return undefined
@@ -336,35 +480,123 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     return status(pi.cid, signal)
   }
 
+  /** A new sync pass, replacing the current one (whose queued operations stay queued). */
+  function newPass(): SyncPass {
+    pass?.abandon()
+    nextPass?.abandon()
+    syncRoom.notifyAll() // a pass waiting for room sees it was abandoned
+    const p = new SyncPass({
+      peerId: deps.peerId,
+      state: deps.state,
+      ipfsPins: (signal) => ipfsPinKeys(signal, true),
+      isLocal,
+      // Hashing a fresh key string is most of a Map lookup: skip it when there is nothing to find.
+      operation: (cid) => ops.size === 0 ? undefined : ops.get(cid),
+      queue: queueForSync,
+      full: () => syncQueue.size >= SYNC_WINDOW,
+      room: (signal) => waitFor(syncRoom, signal),
+      pace: (signal) => pacer.turn(signal),
+      rest: (ms, signal) => (deps.sleep ?? sleep)(ms, signal),
+      now,
+    })
+    pass = p
+    return p
+  }
+
+  /**
+   * Re-queues what failed and restarts the sync pass from the first pin; streams what it
+   * re-queued, including the pins the pass will queue as it reaches them (`pin_queued`). The
+   * new pass starts walking once this listing is done, so that the two never race for a pin.
+   */
   async function* recoverAll(signal?: AbortSignal): AsyncGenerator<PinInfo> {
-    for await (const [pi, pin] of statusAllWithPins(0, signal)) {
-      if (stopSignal.aborted) throw new ShutdownError('RecoverAll aborted: tracker stopped')
-      const rec = await recoverWith(pi, pin, signal)
-      if (rec) yield rec
-    }
-    // Unpins that failed for CIDs already gone from the pinset are not in the state listing;
-    // retry them too (the reference leaves them in error forever).
-    for (const op of ops.values()) {
-      if (stopSignal.aborted) return
-      if (op.type !== 'unpin' || op.phase !== 'error') continue
-      if (await deps.state().has(op.cid)) continue
-      enqueue(op.pin, 'unpin')
-      yield await status(op.cid, signal)
+    const p = newPass()
+    let n = 0
+    try {
+      await p.prepare()
+      for await (const { pi, pin, owed } of statusAllWithPins(0, signal)) {
+        if (stopSignal.aborted) throw new ShutdownError('RecoverAll aborted: tracker stopped')
+        const rec = owed ? pi : await recoverWith(pi, pin, signal, p)
+        if (!rec) continue
+        n++
+        yield rec
+      }
+      // Unpins that failed for CIDs already gone from the pinset are not in the state listing;
+      // retry them too (the reference leaves them in error forever).
+      for (const op of [...ops.values()]) {
+        if (stopSignal.aborted) return
+        if (op.type !== 'unpin' || op.phase !== 'error') continue
+        if (await deps.state().has(op.cid)) continue
+        enqueue(op.pin, 'unpin', p)
+        n++
+        yield await status(op.cid, signal)
+      }
+    } finally {
+      if (n) log('info', `recover: ${n} items re-queued`)
+      if (pass === p) {
+        nextPass = p
+        wakeSyncLoop?.()
+      }
     }
   }
 
-  async function recoverLoop(): Promise<void> {
-    const interval = deps.recoverIntervalMs ?? 0
-    while (!stopSignal.aborted) {
-      let n = 0
+  /** Re-queues every failed operation (a periodic pass, as the reference's RecoverAll does). */
+  function retryFailed(origin: SyncPass): void {
+    for (const op of [...ops.values()]) {
+      if (op.phase !== 'error' || op.type === 'remote') continue
       try {
-        for await (const _ of recoverAll(stopSignal)) n++
-        if (n) log('info', `recover: re-queued ${n} items`)
-      } catch (err) {
-        if (!stopSignal.aborted) log('error', `recover: ${errorMessage(err)}`)
+        enqueue(op.pin, op.type, origin)
+      } catch {
+        // Queue full: logged by enqueue; the operation stays in error for the next pass.
       }
-      if (interval <= 0 || stopSignal.aborted) return
-      await sleep(interval, stopSignal)
+    }
+  }
+
+  /** One line about a finished pass; silent when it had nothing to do after the first. */
+  function logSummary(s: SyncSummary, first: boolean): void {
+    failures.flush()
+    const what = first ? 'start-up sync' : 'recover'
+    const took = formatDuration(Math.round(s.ms))
+    if (s.queued === 0) {
+      log('debug', `${what}: IPFS holds every pin allocated here (${s.checked} checked in ${took})`)
+      return
+    }
+    const head = `${what}: ${s.queued} of ${s.checked} pins were not pinned in IPFS and were queued`
+    if (s.failed === 0) {
+      log('info', `${head}: ${s.pinned} pinned in ${took}`)
+      return
+    }
+    log(
+      'error',
+      `${head}: ${s.pinned} pinned, ${s.failed} failed (first error: ${s.firstError}); ` +
+        `list them with: ${LIST_ERRORS}`,
+    )
+  }
+
+  /** Runs the start-up pass, then one every `recoverIntervalMs` or when recoverAll asks. */
+  async function syncLoop(): Promise<void> {
+    const interval = deps.recoverIntervalMs ?? 0
+    let first = true
+    while (!stopSignal.aborted) {
+      const p = nextPass ?? (first ? newPass() : undefined)
+      nextPass = undefined
+      if (p) {
+        try {
+          logSummary(await p.run(), first)
+        } catch (err) {
+          if (!stopSignal.aborted && !p.signal.aborted) log('error', `sync: ${errorMessage(err)}`)
+        }
+        first = false
+      }
+      if (stopSignal.aborted) return
+      if (nextPass) continue
+      // Wait for the interval (0: never) or for recoverAll.
+      const wake = new Promise<void>((r) => (wakeSyncLoop = r))
+      await (interval > 0 ? Promise.race([sleep(interval, stopSignal), wake]) : wake)
+      wakeSyncLoop = undefined
+      if (!nextPass && !stopSignal.aborted) {
+        nextPass = newPass()
+        retryFailed(nextPass)
+      }
     }
   }
 
@@ -372,12 +604,12 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     start(_signal?: AbortSignal): Promise<void> {
       if (started || stopSignal.aborted) return Promise.resolve()
       started = true
-      const take = () => priorityQueue.shift() ?? pinQueue.shift()
+      const take = () => priorityQueue.shift() ?? pinQueue.shift() ?? takeSync()
       for (let i = 0; i < config.concurrent_pins; i++) {
         loops.push(worker(take, pinWaiters, doPin))
       }
       loops.push(worker(() => unpinQueue.shift(), unpinWaiters, doUnpin))
-      loops.push(recoverLoop())
+      loops.push(syncLoop())
       return Promise.resolve()
     },
 
@@ -418,7 +650,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     status,
 
     async *statusAll(filter: number, signal?: AbortSignal): AsyncIterable<PinInfo> {
-      for await (const [pi] of statusAllWithPins(filter, signal)) yield pi
+      for await (const { pi } of statusAllWithPins(filter, signal)) yield pi
     },
 
     async recover(cid: string, signal?: AbortSignal): Promise<PinInfo> {
@@ -428,21 +660,46 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
 
     recoverAll,
 
-    pinQueueSize: () => ops.pinQueueSize(),
+    // Queued operations, and the pins the sync pass will queue when it reaches them.
+    pinQueueSize: () => ops.pinQueueSize() + (activePass()?.remaining ?? 0),
 
     operationCount: () => ops.size,
+
+    syncing: () => activePass() !== undefined || nextPass !== undefined,
 
     stop(): Promise<void> {
       stopping ??= (async () => {
         stopController.abort()
+        pass?.abandon()
+        nextPass?.abandon()
         for (const op of running) op.cancel()
         pinWaiters.notifyAll()
         unpinWaiters.notifyAll()
+        syncRoom.notifyAll()
+        wakeSyncLoop?.()
         await Promise.allSettled(loops)
+        failures.flush()
       })()
       return stopping
     },
   }
+}
+
+const decoder = new TextDecoder()
+
+/** A pin as the state stores it; undefined for bytes that are no pin (a listing goes on). */
+function parseStoredPin(bytes: Uint8Array): Pin | undefined {
+  try {
+    return JSON.parse(decoder.decode(bytes)) as Pin
+  } catch {
+    return undefined
+  }
+}
+
+/** Parks on `waiters` until notified, or until the signal aborts (then rejects). */
+function waitFor(waiters: Waiters, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted()
+  return waiters.wait().then(() => signal.throwIfAborted())
 }
 
 /** Resolves after `ms`, or at once when the signal aborts. */

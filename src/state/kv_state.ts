@@ -13,7 +13,8 @@
  * await state.close()
  * ```
  */
-import type { LogOp, StateReader } from '../components.ts'
+import { setImmediate } from 'node:timers'
+import type { LogOp, StateEntry, StateReader } from '../components.ts'
 import { encodePin, type Pin, storedPin } from '../types/pin.ts'
 import { normalizeCid } from '../types/cid.ts'
 import { BloomFilter } from './bloom.ts'
@@ -97,9 +98,13 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     let pendingAdds: string[] | undefined = []
     const load = (async () => {
       try {
+        let n = 0
         for await (const e of kv.list({ prefix: [PIN] }, { batchSize: LIST_BATCH })) {
           if (closed) return
           next.add(e.key[1] as string)
+          // A turn of the event loop per batch: requests go on meanwhile, and V8 collects the
+          // walk's garbage as it goes (without it, a million keys grew the heap by ~30 MB).
+          if (++n % LIST_BATCH === 0) await new Promise((r) => setImmediate(r))
         }
         for (const k of pendingAdds ?? []) next.add(k)
         pendingAdds = undefined
@@ -177,6 +182,22 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     if (n > 0) yield buf.subarray(0, n)
   }
 
+  async function* scan(
+    opts: { after?: string; signal?: AbortSignal } = {},
+  ): AsyncIterable<StateEntry> {
+    check()
+    const after = opts.after
+    const selector = after === undefined
+      ? { prefix: [PIN] }
+      : { prefix: [PIN], start: [PIN, after] }
+    for await (const e of kv.list<Uint8Array>(selector, { batchSize: LIST_BATCH })) {
+      if (opts.signal?.aborted) return
+      const cid = e.key[1] as string
+      if (cid === after) continue // `start` is inclusive
+      yield { cid, value: e.value }
+    }
+  }
+
   async function commit(ops: LogOp[], appliedIndex?: number) {
     // Encode and size-check every pin before the first commit: an oversized pin then fails the
     // batch with a clear message instead of KV's, and without a part of the batch applied.
@@ -224,6 +245,7 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     },
     listEncoded,
     listNDJSON,
+    scan,
     async apply(ops, appliedIndex) {
       check()
       // Into the filter before the commit: a reader racing the commit must not be told "absent".

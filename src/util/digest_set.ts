@@ -2,8 +2,12 @@
  * A compact set of byte strings (multihash digests), kept as 64-bit fingerprints in one typed
  * array: 16 bytes per member at most, against ~150 for a JS Set of base32 strings. The tracker
  * holds the IPFS daemon's whole pin list in one of these while it checks the pinset against it
- * (start-up sync, `status`), so a million pins cost 16 MiB outside the JS heap instead of
+ * (start-up sync, `statusAll`), so a million pins cost 16 MiB outside the JS heap instead of
  * ~150 MiB inside it — and the daemon's resident size no longer follows the pinset's.
+ *
+ * CIDs go in and are looked up by their multihash (`addCid`, `hasCid`, through `multihashView`,
+ * which decodes the usual CID strings without building a CID object), so that a CIDv0 and the
+ * CIDv1 of the same content are one member.
  *
  * Membership is by fingerprint: two different digests collide with probability ~n²/2⁶⁵
  * (3·10⁻⁸ for a million pins), which would report one missing pin as present.
@@ -11,10 +15,11 @@
  * @example
  * ```ts
  * const s = new DigestSet()
- * s.add(cid.multihash.bytes)
- * s.has(other.multihash.bytes)
+ * s.addCid('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy')
+ * s.hasCid('QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG') // false
  * ```
  */
+import { multihashView } from '../types/cid.ts'
 
 /** A growable open-addressing set of 64-bit fingerprints. */
 export class DigestSet {
@@ -34,16 +39,19 @@ export class DigestSet {
     return this.#size
   }
 
+  /** Adds a byte string (a multihash). */
   add(bytes: Uint8Array): void {
-    const [hi, lo] = fingerprint(bytes)
-    if (this.#insert(hi, lo)) {
+    fingerprint(bytes)
+    if (this.#insert(fp[0], fp[1])) {
       this.#size++
       if (this.#size * 2 > this.#mask + 1) this.#grow()
     }
   }
 
   has(bytes: Uint8Array): boolean {
-    const [hi, lo] = fingerprint(bytes)
+    fingerprint(bytes)
+    const hi = fp[0]
+    const lo = fp[1]
     let i = lo & this.#mask
     while (true) {
       const h = this.#slots[i * 2]
@@ -52,6 +60,20 @@ export class DigestSet {
       if (h === hi && l === lo) return true
       i = (i + 1) & this.#mask
     }
+  }
+
+  /** Adds the multihash of a CID string; false (nothing added) when it is not a CID. */
+  addCid(cid: string): boolean {
+    const mh = multihashView(cid)
+    if (!mh) return false
+    this.add(mh)
+    return true
+  }
+
+  /** True when a CID with the same multihash was added; false for a string that is no CID. */
+  hasCid(cid: string): boolean {
+    const mh = multihashView(cid)
+    return mh !== undefined && this.has(mh)
   }
 
   #insert(hi: number, lo: number): boolean {
@@ -79,8 +101,11 @@ export class DigestSet {
   }
 }
 
-/** Two independent 32-bit hashes of the bytes; never [0, 0] (the empty slot). */
-function fingerprint(b: Uint8Array): [number, number] {
+// One fingerprint at a time: [hi, lo] of the last call (no array allocated per lookup).
+const fp = new Uint32Array(2)
+
+/** Two independent 32-bit hashes of the bytes into `fp`; never [0, 0] (the empty slot). */
+function fingerprint(b: Uint8Array): void {
   let h1 = 0x811c9dc5
   let h2 = 0x9747b28c ^ b.length
   for (let i = 0; i < b.length; i++) {
@@ -90,5 +115,6 @@ function fingerprint(b: Uint8Array): [number, number] {
   }
   h1 >>>= 0
   h2 = (h2 ^ (h2 >>> 13)) >>> 0
-  return h1 === 0 && h2 === 0 ? [1, 0] : [h1, h2]
+  fp[0] = h1 === 0 && h2 === 0 ? 1 : h1
+  fp[1] = h2
 }

@@ -1,8 +1,9 @@
 /**
  * Keeps the bench from rotting: runs `bench/main.ts` in its tiniest mode against our daemon only
- * (2,000 pins, 1 s of ingest) and checks that every figure is produced and printed in the table
- * format docs/performance.md describes. Figures themselves are not judged here (a tiny run on a
- * busy machine says nothing about the targets); a daemon that does not start fails the test.
+ * (2,000 pins, 1 s of ingest, the catch-up measures included) and checks that every figure is
+ * produced and printed in the table format docs/performance.md describes. Figures themselves are
+ * not judged here (a tiny run on a busy machine says nothing about the targets); a daemon that
+ * does not start fails the test.
  */
 import assert from 'node:assert/strict'
 import { dirname, join } from 'node:path'
@@ -33,7 +34,7 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
       cwd: REPO,
       stdout: 'piped',
       stderr: 'piped',
-      signal: AbortSignal.timeout(90_000),
+      signal: AbortSignal.timeout(180_000),
     }).output()
     const stdout = new TextDecoder().decode(out.stdout)
     const stderr = new TextDecoder().decode(out.stderr)
@@ -81,6 +82,17 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
       ['state import, 2000 pins: peak RSS (MiB)', '-'],
       ['first start after state import to ready, 2000 pins, IPFS holding none (s)', '-'],
       ['restart to ready, 2000 pins, IPFS holding none (s)', '< 1 s'],
+      ['catch-up of 2000 pins: peak RSS, API idle (MB)', '< 300 MB'],
+      ['peak RSS during the API loads of the catch-up (MB)', '-'],
+      ['peak RSS under the POST load, caught up (MB)', '-'],
+      ['catch-up of 2000 pins: time (s)', '-'],
+      ['GET /allocations during catch-up, 2000 pins (pins/s)', '>= 100000'],
+      ['GET /allocations idle, same peer (pins/s)', '-'],
+      ['POST /pins during catch-up (pins/s)', '-'],
+      ['POST /pins idle, same peer (pins/s)', '-'],
+      ['POST /pins during catch-up / idle', '>= 0.5'],
+      ['start-up sync, IPFS holds all 2000 pins: CPU (s)', '< 5 s'],
+      ['start-up sync, IPFS holds all 2000 pins: until idle (s)', '-'],
     ]
     for (const [measure, target] of expect) {
       const cells = rows.get(measure)
@@ -96,8 +108,8 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
     assert.ok(m, `last line: ${last}`)
     assert.equal(
       Number(m[1]) + Number(m[2]),
-      10,
-      'five issue-2, one issue-6 and four Raft figures have targets',
+      14,
+      'five issue-2, one issue-6 import, four Raft and four catch-up figures have targets',
     )
     const raft = lines.indexOf('raft (issue 3): three in-process nodes with real Deno KV storage')
     assert.ok(raft > 0, 'the Raft section is printed')
@@ -120,6 +132,7 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
     assert.ok(report.results.ours.ingest.committed >= report.results.ours.ingest.load.ok)
     assert.ok(report.results.ours.backlog.importRss > 0, 'the import was sampled')
     assert.equal(report.rows.length, rows.size)
+    assert.deepEqual(report.catchup.ours.errors, [])
   } finally {
     await Deno.remove(json).catch(() => {})
   }

@@ -18,7 +18,7 @@ export interface MapState extends StateReader {
   pins: Map<string, Pin>
   put(pin: Pin): void
   delete(cid: string): void
-  calls: { get: number; list: number }
+  calls: { get: number; list: number; scan: number }
   failWith?: string
 }
 
@@ -27,7 +27,7 @@ export function mapState(): MapState {
   const pins = new Map<string, Pin>()
   const s: MapState = {
     pins,
-    calls: { get: 0, list: 0 },
+    calls: { get: 0, list: 0, scan: 0 },
     put: (pin) => void pins.set(pin.cid, pin),
     delete: (cid) => void pins.delete(cid),
     get(cid) {
@@ -49,6 +49,15 @@ export function mapState(): MapState {
     },
     async *listNDJSON() {
       for await (const p of s.list()) yield new TextEncoder().encode(encodePin(p) + '\n')
+    },
+    async *scan(opts = {}) {
+      s.calls.scan++
+      if (s.failWith) throw new Error(s.failWith)
+      for (const k of [...pins.keys()].sort()) {
+        if (opts.after !== undefined && k <= opts.after) continue
+        const p = pins.get(k)
+        if (p) yield { cid: k, value: new TextEncoder().encode(encodePin(p)) }
+      }
     },
   }
   return s

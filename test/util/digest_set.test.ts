@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
 import { DigestSet } from '../../src/util/digest_set.ts'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { CID } from 'multiformats/cid'
+import { base58btc } from 'multiformats/bases/base58'
+import * as raw from 'multiformats/codecs/raw'
 
 Deno.test('digest set: members are found after growth; non-members are not', async () => {
   const s = new DigestSet(4)
@@ -15,4 +18,19 @@ Deno.test('digest set: members are found after growth; non-members are not', asy
   assert.equal(s.has(new Uint8Array()), false)
   s.add(new Uint8Array())
   assert.ok(s.has(new Uint8Array()), 'the empty byte string is a member like any other')
+})
+
+Deno.test('digest set: CIDs are members by multihash, whatever their version or base', async () => {
+  const s = new DigestSet()
+  const d = await sha256.digest(new TextEncoder().encode('x'))
+  const v0 = CID.createV0(d)
+  assert.ok(s.addCid(v0.toString()))
+  assert.ok(s.hasCid(v0.toV1().toString()), 'CIDv1 of the same content')
+  assert.ok(s.hasCid(v0.toV1().toString(base58btc)))
+  assert.ok(s.has(d.bytes), 'the multihash bytes themselves')
+  const other = CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode('y')))
+  assert.equal(s.hasCid(other.toString()), false)
+  assert.equal(s.addCid('not a cid'), false)
+  assert.equal(s.hasCid('not a cid'), false)
+  assert.equal(s.size, 1)
 })

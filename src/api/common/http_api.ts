@@ -17,6 +17,7 @@
 import { isAbsolute, join } from 'node:path'
 import type { API } from '../../components.ts'
 import { ConfigError, errorMessage } from '../../errors.ts'
+import type { Foreground } from '../../util/foreground.ts'
 import type { Logger } from '../../util/log.ts'
 import type { HttpApiConfig } from '../rest/config.ts'
 import { commonLogLine, countBody } from './access_log.ts'
@@ -73,6 +74,8 @@ export interface HttpApiDeps {
   log?: Logger
   /** Receives access log lines when `http_log_file` is not set (the reference's `restapilog`). */
   accessLog?: Logger
+  /** Told when each request starts and when its response is sent (background work yields). */
+  foreground?: Foreground
 }
 
 /** An API server with an in-process entry point. */
@@ -202,7 +205,27 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     } else deps.accessLog?.info(line.trimEnd())
   }
 
+  /**
+   * Calls `end` once the response is sent: a streamed listing is foreground until its last
+   * byte (or until the client goes). `log` also writes the access line then.
+   */
+  function whenSent(res: Response, end?: () => void, log?: (size: number) => void): Response {
+    if (!end && !log) return res
+    const done = (size: number) => {
+      log?.(size)
+      end?.()
+    }
+    // A body of known size is sent once built; reading `res.body` would turn it into a stream.
+    const known = knownBodySize(res)
+    if (known !== undefined || !res.body) {
+      done(known ?? 0)
+      return res
+    }
+    return new Response(countBody(res.body, done), { status: res.status, headers: res.headers })
+  }
+
   async function handler(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
+    const end = deps.foreground?.begin()
     const corsDone = { preflight: false }
     let res: Response
     try {
@@ -215,7 +238,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       }
     }
     if (!corsDone.preflight) cors.actual(req, res.headers)
-    if (!logging()) return res
+    if (!logging()) return whenSent(res, end)
     const remote = info?.remoteAddr
     const url = new URL(req.url)
     const record = {
@@ -227,14 +250,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       status: res.status,
       size: 0,
     }
-    // A body of known size is logged at once; reading `res.body` would make it a stream.
-    const known = knownBodySize(res)
-    if (known !== undefined || !res.body) {
-      writeAccess(commonLogLine({ ...record, size: known ?? 0 }))
-      return res
-    }
-    const body = countBody(res.body, (size) => writeAccess(commonLogLine({ ...record, size })))
-    return new Response(body, { status: res.status, headers: res.headers })
+    return whenSent(res, end, (size) => writeAccess(commonLogLine({ ...record, size })))
   }
 
   async function readTls(): Promise<{ cert: string; key: string } | undefined> {

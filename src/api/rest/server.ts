@@ -19,6 +19,7 @@ import { PIN_TYPE_BITS, pinOptionsFromQuery } from '../../types/pin.ts'
 import type { GlobalPinInfo } from '../../types/pininfo.ts'
 import { parseStatusFilter } from '../../types/status.ts'
 import type { Logger } from '../../util/log.ts'
+import type { Foreground } from '../../util/foreground.ts'
 import { addParamsFromQuery } from '../common/add_params.ts'
 import type { AddedOutput } from '../common/adder.ts'
 import { readBody } from '../common/body.ts'
@@ -40,6 +41,8 @@ export interface RestApiDeps {
   log?: Logger
   /** Receives access log lines when `http_log_file` is not set. */
   accessLog?: Logger
+  /** Told of every request, so that background work steps aside (see util/foreground.ts). */
+  foreground?: Foreground
 }
 
 /** The REST error body: `{"code":404,"message":"not found"}`. */
@@ -358,5 +361,6 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
     errorBody: restErrorBody,
     log: deps.log,
     accessLog: deps.accessLog,
+    foreground: deps.foreground,
   })
 }

@@ -207,13 +207,15 @@ export function embeddedConnector(config: EmbeddedConfig, deps: EmbeddedDeps): E
         r.announcer?.add(cid)
       } catch (err) {
         if (stall.signal.aborted && !signal.aborted) {
+          // No "pin <cid>:" prefix: the caller (the tracker) says which operation on which
+          // CID failed; both prefixing it logged "pin <cid>: pin <cid>: …".
           throw new IPFSError(
-            `pin ${cid}: no block arrived for ${formatDuration(config.pin_timeout)} ` +
+            `no block arrived for ${formatDuration(config.pin_timeout)} ` +
               `(pin_timeout); ${blocks} blocks fetched`,
           )
         }
         signal.throwIfAborted()
-        throw new IPFSError(`pin ${cid}: ${errorMessage(err)}`)
+        throw err instanceof IPFSError ? err : new IPFSError(errorMessage(err))
       } finally {
         dog.stop()
         // Stops any prefetch still waiting for a block.
