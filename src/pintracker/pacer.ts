@@ -15,6 +15,7 @@
  * ```
  */
 import { setImmediate } from 'node:timers'
+import { type Clock, systemClock } from '../util/clock.ts'
 
 /** Milliseconds between two background steps while the foreground is busy. */
 export const BUSY_GAP_MS = 10
@@ -22,25 +23,21 @@ export const BUSY_GAP_MS = 10
 /** What a Pacer needs; everything but `busy` has a default (tests inject a clock). */
 export interface PacerOptions {
   busy: () => boolean
-  now?: () => number
-  /** Resolves after `ms`, or rejects when the signal aborts. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
+  clock?: Pick<Clock, 'now' | 'sleep'>
   gapMs?: number
 }
 
 /** See the module comment. */
 export class Pacer {
   readonly #busy: () => boolean
-  readonly #now: () => number
-  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>
+  readonly #clock: Pick<Clock, 'now' | 'sleep'>
   readonly #gap: number
   /** When the next background step may run while busy. */
   #next = 0
 
   constructor(opts: PacerOptions) {
     this.#busy = opts.busy
-    this.#now = opts.now ?? (() => performance.now())
-    this.#sleep = opts.sleep ?? abortableSleep
+    this.#clock = opts.clock ?? systemClock
     this.#gap = opts.gapMs ?? BUSY_GAP_MS
   }
 
@@ -48,10 +45,13 @@ export class Pacer {
   async turn(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted()
     if (!this.#busy()) return yieldToLoop()
-    const now = this.#now()
+    const now = this.#clock.now()
+    // Turns are handed out a gap apart, to a few callers: a lead longer than a thousand gaps
+    // means the wall clock went back, and the schedule starts again from now.
+    if (this.#next - now > 1000 * this.#gap) this.#next = now
     const at = Math.max(now, this.#next)
     this.#next = at + this.#gap
-    if (at > now) await this.#sleep(at - now, signal)
+    if (at > now) await this.#clock.sleep(at - now, signal)
     else await yieldToLoop()
   }
 }
@@ -63,19 +63,4 @@ export class Pacer {
  */
 export function yieldToLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r))
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      signal?.removeEventListener('abort', abort)
-      resolve()
-    }
-    const t = setTimeout(done, ms)
-    const abort = () => {
-      clearTimeout(t)
-      reject(signal!.reason)
-    }
-    signal?.addEventListener('abort', abort, { once: true })
-  })
 }

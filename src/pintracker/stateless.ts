@@ -45,6 +45,7 @@ import { OperationTracker } from './optracker.ts'
 import { BoundedQueue, Waiters } from './queue.ts'
 import { SyncPass, type SyncSummary } from './sync.ts'
 import { Pacer, yieldToLoop } from './pacer.ts'
+import { type Clock, systemClock } from '../util/clock.ts'
 
 /** Log levels the tracker reports at. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -61,15 +62,13 @@ export interface StatelessDeps {
   ipfsId?: () => { id?: string; addresses?: string[] }
   /** How often `start()` re-runs the recover of everything (`pin_recover_interval`); 0 = never. */
   recoverIntervalMs?: number
-  /** Epoch ms; injected by tests. */
-  now?: () => number
+  /** Time and sleeps (default systemClock); tests inject a manual one. */
+  clock?: Pick<Clock, 'now' | 'sleep'>
   log?: (level: LogLevel, msg: string) => void
   /** How often one kind of failure is logged (default FAILURE_LOG_INTERVAL_MS). */
   failureLogIntervalMs?: number
   /** The peer's foreground (API requests): background work steps aside while it is busy. */
   foreground?: { busy(): boolean }
-  /** Resolves after `ms` or when the signal aborts (the pacer's gaps); injected by tests. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
 }
 
 /** The stateless PinTracker, plus introspection for tests and metrics. */
@@ -96,7 +95,8 @@ const LIST_ERRORS = 'ipfs-cluster-ctl status --filter pin_error'
  * the queues (IPFS may not be up yet).
  */
 export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): StatelessTracker {
-  const now = deps.now ?? Date.now
+  const clock = deps.clock ?? systemClock
+  const now = () => clock.now()
   const log = deps.log ?? (() => {})
   const ops = new OperationTracker(now)
   const capacity = config.max_pin_queue_size
@@ -112,7 +112,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   const maxSyncRunning = Math.max(1, config.concurrent_pins - 1)
   let syncRunning = 0
   const failures = new FailureLog(log, now, deps.failureLogIntervalMs)
-  const pacer = new Pacer({ busy: () => deps.foreground?.busy() ?? false, now, sleep: deps.sleep })
+  const pacer = new Pacer({ busy: () => deps.foreground?.busy() ?? false, clock })
   const running = new Set<Operation>()
   const stopController = new AbortController()
   const stopSignal = stopController.signal
@@ -496,7 +496,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       full: () => syncQueue.size >= SYNC_WINDOW,
       room: (signal) => waitFor(syncRoom, signal),
       pace: (signal) => pacer.turn(signal),
-      rest: (ms, signal) => (deps.sleep ?? sleep)(ms, signal),
+      rest: (ms, signal) => clock.sleep(ms, signal),
       now,
     })
     pass = p
@@ -591,7 +591,9 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       if (nextPass) continue
       // Wait for the interval (0: never) or for recoverAll.
       const wake = new Promise<void>((r) => (wakeSyncLoop = r))
-      await (interval > 0 ? Promise.race([sleep(interval, stopSignal), wake]) : wake)
+      // A stop ends the sleep by rejecting it; the loop's condition then ends the loop.
+      const slept = interval > 0 ? clock.sleep(interval, stopSignal).catch(() => {}) : undefined
+      await (slept ? Promise.race([slept, wake]) : wake)
       wakeSyncLoop = undefined
       if (!nextPass && !stopSignal.aborted) {
         nextPass = newPass()
@@ -700,18 +702,4 @@ function parseStoredPin(bytes: Uint8Array): Pin | undefined {
 function waitFor(waiters: Waiters, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted()
   return waiters.wait().then(() => signal.throwIfAborted())
-}
-
-/** Resolves after `ms`, or at once when the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const done = () => {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const t = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -158,9 +158,8 @@ export class SyncPass implements OperationOrigin {
       await this.prepare()
       if (await this.#fill(signal)) {
         // More than a window: feed it as it drains, and count the rest beside (pinQueueSize).
-        const counting = this.#count(this.#cursor, signal)
-        await this.#resume(signal)
-        await counting
+        // Together, so that an abort's rejection of either is handled.
+        await Promise.all([this.#count(this.#cursor, signal), this.#resume(signal)])
       }
       this.#done = true
       while (this.#queued > this.#pinned + this.#failed + this.#replaced && !signal.aborted) {

@@ -78,18 +78,7 @@ export async function testPin(
   return { ...newPin(await testCid(n), opts), ...fields }
 }
 
-/** Polls `cond` every few ms until it holds; throws after `timeoutMs`. */
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs = 3000,
-  what = 'condition',
-): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 2))
-  }
-}
+export { waitFor } from '../support/wait.ts'
 
 /** Lets queued microtasks and zero-delay timers run. */
 export function settle(): Promise<void> {

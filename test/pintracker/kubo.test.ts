@@ -50,7 +50,7 @@ Deno.test('stateless tracker keeps a real Kubo in line with the pinset', async (
     // Start-up sync pins what the state has and Kubo lacks.
     assert.equal((await tracker.status(missing.cid)).status, 'unexpectedly_unpinned')
     await tracker.start()
-    await waitFor(async () => (await ipfs.pinLsCid(missing)) === 'recursive', 10_000)
+    await waitFor(async () => (await ipfs.pinLsCid(missing)) === 'recursive')
 
     // A pin allocated to another peer is dropped from this Kubo.
     await tracker.track(elsewhere)
@@ -62,7 +62,7 @@ Deno.test('stateless tracker keeps a real Kubo in line with the pinset', async (
     direct.allocations = [SELF]
     state.put(direct)
     await tracker.track(direct)
-    await waitFor(async () => (await tracker.status(direct.cid)).status === 'pinned', 10_000)
+    await waitFor(async () => (await tracker.status(direct.cid)).status === 'pinned')
     assert.equal(await ipfs.pinLsCid(direct), 'direct')
 
     const statuses = new Map((await collect(tracker.statusAll(0))).map((p) => [p.cid, p.status]))
@@ -81,7 +81,7 @@ Deno.test('stateless tracker keeps a real Kubo in line with the pinset', async (
     // Unpin: the item leaves the state and Kubo.
     state.delete(missing.cid)
     await tracker.untrack(missing)
-    await waitFor(async () => (await ipfs.pinLsCid(missing)) === 'unpinned', 10_000)
+    await waitFor(async () => (await ipfs.pinLsCid(missing)) === 'unpinned')
     await waitFor(() => tracker.operationCount() === 0)
     assert.equal((await tracker.status(missing.cid)).status, 'unpinned')
   } finally {

@@ -7,10 +7,12 @@ function manual(busy: { v: boolean }) {
   const slept: number[] = []
   const pacer = new Pacer({
     busy: () => busy.v,
-    now: () => t,
-    sleep: (ms) => {
-      slept.push(ms)
-      return Promise.resolve()
+    clock: {
+      now: () => t,
+      sleep: (ms) => {
+        slept.push(ms)
+        return Promise.resolve()
+      },
     },
     gapMs: 10,
   })

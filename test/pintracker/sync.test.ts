@@ -14,6 +14,7 @@ import {
 import type { Pin } from '../../src/types/pin.ts'
 import { parseStatusFilter } from '../../src/types/status.ts'
 import { formatTime } from '../../src/types/time.ts'
+import { systemClock } from '../../src/util/clock.ts'
 import { type FakeIpfs, fakeIpfs } from '../support/fake_ipfs.ts'
 import { collect, type MapState, mapState, testPin, waitFor } from './helpers.ts'
 
@@ -44,7 +45,7 @@ function setup(concurrentPins = 4): Setup {
     peername: () => 'peer0',
     ipfs,
     state: () => state,
-    now: () => t,
+    clock: { now: () => t, sleep: (ms, signal) => systemClock.sleep(ms, signal) },
     log: (level: LogLevel, msg: string) => void lines.push(`${level.toUpperCase()} ${msg}`),
   })
   return {
@@ -80,7 +81,7 @@ Deno.test('a backlog is walked a window at a time; statuses and pinQueueSize cov
   await s.tracker.start()
   const running = 3 // concurrent_pins − 1: one worker stays free for new pins
   // Once the first walk has counted everything: the window, the running ones, and the rest.
-  await waitFor(() => s.tracker.pinQueueSize() === N - running, 5000, 'the backlog counted')
+  await waitFor(() => s.tracker.pinQueueSize() === N - running, { what: 'the backlog counted' })
   assert.equal(s.ipfs.concurrency.current, running)
   assert.ok(
     s.tracker.operationCount() <= SYNC_WINDOW + running,
@@ -97,14 +98,10 @@ Deno.test('a backlog is walked a window at a time; statuses and pinQueueSize cov
 
   let most = 0
   gate.release()
-  await waitFor(
-    () => {
-      most = Math.max(most, s.tracker.operationCount())
-      return s.ipfs.pins.size === N
-    },
-    20_000,
-    'every pin',
-  )
+  await waitFor(() => {
+    most = Math.max(most, s.tracker.operationCount())
+    return s.ipfs.pins.size === N
+  }, { what: 'every pin' })
   assert.ok(most <= SYNC_WINDOW + 4, `at most a window of operations (saw ${most})`)
   await waitFor(() => s.tracker.operationCount() === 0)
   assert.equal(s.tracker.pinQueueSize(), 0)
@@ -123,7 +120,7 @@ Deno.test('statuses while the pass runs: reached, not reached, remote, sharded, 
   s.state.put(meta)
   const gate = s.ipfs.holdPins()
   await s.tracker.start()
-  await waitFor(() => s.tracker.pinQueueSize() === 2 * SYNC_WINDOW - 1, 5000, 'counted')
+  await waitFor(() => s.tracker.pinQueueSize() === 2 * SYNC_WINDOW - 1, { what: 'counted' })
   assert.equal((await s.tracker.status(held.cid)).status, 'pinned')
   assert.equal((await s.tracker.status(remote.cid)).status, 'remote')
   assert.equal((await s.tracker.status(meta.cid)).status, 'sharded')
@@ -153,13 +150,13 @@ Deno.test('new pins are not starved by a backlog: one worker is always left to t
   await backlog(s, 50)
   s.ipfs.holdPins() // the backlog's pins never finish in this test
   await s.tracker.start()
-  await waitFor(() => s.ipfs.concurrency.current === 1, 3000, 'a backlog pin running')
+  await waitFor(() => s.ipfs.concurrency.current === 1, { what: 'a backlog pin running' })
   await new Promise((r) => setTimeout(r, 20))
   assert.equal(s.ipfs.concurrency.current, 1, 'the backlog holds one worker of two')
   const fresh = await testPin(999, { allocations: [SELF], timestamp: formatTime(T0) })
   s.state.put(fresh)
   await s.tracker.track(fresh)
-  await waitFor(() => s.ipfs.pinOrder.includes(fresh.cid), 3000, 'the new pin to start')
+  await waitFor(() => s.ipfs.pinOrder.includes(fresh.cid), { what: 'the new pin to start' })
   assert.equal(s.ipfs.concurrency.current, 2)
   assert.equal((await s.tracker.status(fresh.cid)).priority_pin, true)
 })
@@ -177,7 +174,7 @@ Deno.test('recoverAll of a backlog streams every missing pin as queued, holding 
   assert.ok(!s.lines.some((l) => l.includes('Restarting')), 'no line per pin')
   await s.tracker.start()
   gate.release()
-  await waitFor(() => s.ipfs.pins.size === N, 20_000, 'every pin')
+  await waitFor(() => s.ipfs.pins.size === N, { what: 'every pin' })
 })
 
 Deno.test('failing pins at start: one line for the failure, one summary with the count and the command', async () => {
@@ -186,7 +183,7 @@ Deno.test('failing pins at start: one line for the failure, one summary with the
   await backlog(s, N)
   s.ipfs.failAll.pin = 'routing: not found'
   await s.tracker.start()
-  await waitFor(() => s.lines.some((l) => l.includes('start-up sync')), 5000, 'the summary')
+  await waitFor(() => s.lines.some((l) => l.includes('start-up sync')), { what: 'the summary' })
   const [first] = s.lines
   assert.match(first, /^ERROR pin (\S+): routing: not found$/)
   assert.deepEqual(s.lines.slice(1), [
@@ -202,7 +199,7 @@ Deno.test('failing pins at start: one line for the failure, one summary with the
   // Recovered within the interval: the same failures are counted, not logged again.
   const before = s.lines.length
   await collect(s.tracker.recoverAll())
-  await waitFor(() => s.lines.length >= before + 3, 5000, 'the recover summary')
+  await waitFor(() => s.lines.length >= before + 3, { what: 'the recover summary' })
   const again = s.lines.slice(before)
   assert.equal(again.filter((l) => /^ERROR pin \S+:/.test(l)).length, 0, again.join('\n'))
   assert.ok(again.includes(`INFO recover: ${N} items re-queued`), again.join('\n'))
@@ -212,7 +209,7 @@ Deno.test('failing pins at start: one line for the failure, one summary with the
   s.clock.advance(60_000)
   const mark = s.lines.length
   await collect(s.tracker.recoverAll())
-  await waitFor(() => s.lines.slice(mark).some((l) => l.startsWith('ERROR recover')), 5000)
+  await waitFor(() => s.lines.slice(mark).some((l) => l.startsWith('ERROR recover')))
   const logged = s.lines.slice(mark).filter((l) => /^ERROR pin \S+: routing: not found/.test(l))
   assert.equal(logged.length, 1, s.lines.slice(mark).join('\n'))
   for (const l of s.lines) assert.doesNotMatch(l, /pin (\S+): pin \1:/, 'no doubled prefix')
@@ -229,12 +226,14 @@ Deno.test('while the API is busy, catch-up operations wait for their turn; new p
     ipfs,
     state: () => state,
     foreground: { busy: () => busy.v },
-    now: () => T0,
-    sleep: (ms, signal) =>
-      new Promise((resolve, reject) => {
-        held.push({ ms, release: () => resolve() })
-        signal?.addEventListener('abort', () => reject(signal.reason), { once: true })
-      }),
+    clock: {
+      now: () => T0,
+      sleep: (ms, signal) =>
+        new Promise((resolve, reject) => {
+          held.push({ ms, release: () => resolve() })
+          signal?.addEventListener('abort', () => reject(signal.reason), { once: true })
+        }),
+    },
   })
   try {
     const s = { state } as Setup
@@ -242,18 +241,18 @@ Deno.test('while the API is busy, catch-up operations wait for their turn; new p
     await tracker.start()
     // One catch-up pin went at once; then each of the three workers catch-up operations may
     // hold waits its turn, 10 ms after the one before.
-    await waitFor(() => held.length === 3, 3000, 'paced steps')
+    await waitFor(() => held.length === 3, { what: 'paced steps' })
     assert.deepEqual(held.map((h) => h.ms), [10, 20, 30])
     assert.equal(ipfs.pinOrder.length, 1)
     const fresh = await testPin(999, { allocations: [SELF], timestamp: formatTime(T0) })
     state.put(fresh)
     await tracker.track(fresh)
-    await waitFor(() => ipfs.isPinned(fresh.cid), 3000, 'the new pin, without waiting')
+    await waitFor(() => ipfs.isPinned(fresh.cid), { what: 'the new pin, without waiting' })
     assert.equal(ipfs.pinOrder.filter((c) => c !== fresh.cid).length, 1, 'the backlog waits')
     // The API goes quiet: what waited goes on, and the rest at full speed.
     busy.v = false
     for (const h of held.splice(0)) h.release()
-    await waitFor(() => pins.every((p) => ipfs.isPinned(p.cid)), 5000, 'the whole backlog')
+    await waitFor(() => pins.every((p) => ipfs.isPinned(p.cid)), { what: 'the whole backlog' })
     assert.equal(held.length, 0, 'no waits once the API is quiet')
   } finally {
     await tracker.stop()
@@ -279,7 +278,7 @@ Deno.test('the count of what a pass owes tells local pins from the rest, with or
   s.ipfs.holdPins()
   await s.tracker.start()
   const running = 3
-  await waitFor(() => s.tracker.pinQueueSize() === 1400 - running, 5000, 'the count')
+  await waitFor(() => s.tracker.pinQueueSize() === 1400 - running, { what: 'the count' })
   await new Promise((r) => setTimeout(r, 50))
   assert.equal(s.tracker.pinQueueSize(), 1400 - running)
   assert.equal(await count(s, 'queued'), 1400 - running)
