@@ -20,6 +20,7 @@
  * await runs.close()
  * ```
  */
+import { MinHeap } from '../util/heap.ts'
 
 /** A record as read back: `value` is a view that stays valid after the next batch is read. */
 export interface SortedRecord {
@@ -385,51 +386,22 @@ class FileRun implements RunSource {
 /** k-way merge of sorted sources through a binary heap ordered by (key, source index). */
 async function* merge(sources: RunSource[], batch: number): AsyncIterable<SortedRecord[]> {
   // Source index breaks ties: a later run holds later additions, so it wins among equal keys.
-  const heap: number[] = []
-  const less = (a: number, b: number) => {
+  const heap = new MinHeap<number>((a, b) => {
     const ka = sources[a].key
     const kb = sources[b].key
     return ka < kb || (ka === kb && a < b)
-  }
-  const up = (i: number) => {
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!less(heap[i], heap[p])) break
-      ;[heap[i], heap[p]] = [heap[p], heap[i]]
-      i = p
-    }
-  }
-  const down = (i: number) => {
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < heap.length && less(heap[l], heap[m])) m = l
-      if (r < heap.length && less(heap[r], heap[m])) m = r
-      if (m === i) break
-      ;[heap[i], heap[m]] = [heap[m], heap[i]]
-      i = m
-    }
-  }
+  })
   for (let s = 0; s < sources.length; s++) {
-    if (await sources[s].advance()) {
-      heap.push(s)
-      up(heap.length - 1)
-    }
+    if (await sources[s].advance()) heap.push(s)
   }
   let out: SortedRecord[] = []
-  while (heap.length > 0) {
-    const s = heap[0]
+  while (heap.size > 0) {
+    const s = heap.peek()!
     const rec = { key: sources[s].key, value: sources[s].value }
-    if (await sources[s].advance()) {
-      down(0)
-    } else {
-      heap[0] = heap[heap.length - 1]
-      heap.pop()
-      if (heap.length > 0) down(0)
-    }
+    if (await sources[s].advance()) heap.reorderTop()
+    else heap.pop()
     // A newer record with the same key is next: this one is superseded.
-    if (heap.length > 0 && sources[heap[0]].key === rec.key) continue
+    if (heap.size > 0 && sources[heap.peek()!].key === rec.key) continue
     out.push(rec)
     if (out.length >= batch) {
       yield out

@@ -1,4 +1,6 @@
-/** A binary min-heap of timed events; ties break by insertion order, keeping runs deterministic. */
+/** The simulator's event queue: timed events, ties broken by insertion order (deterministic runs). */
+import { MinHeap } from '../../src/util/heap.ts'
+
 export interface TimedEvent {
   time: number
   seq: number
@@ -7,53 +9,22 @@ export interface TimedEvent {
 
 /** The simulator's event queue. */
 export class EventQueue {
-  #heap: TimedEvent[] = []
+  #heap = new MinHeap<TimedEvent>((a, b) => a.time < b.time || (a.time === b.time && a.seq < b.seq))
   #seq = 0
 
   get size(): number {
-    return this.#heap.length
+    return this.#heap.size
   }
 
   push(time: number, run: () => void): void {
-    const e = { time, seq: this.#seq++, run }
-    const h = this.#heap
-    h.push(e)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!less(h[i], h[p])) break
-      ;[h[i], h[p]] = [h[p], h[i]]
-      i = p
-    }
+    this.#heap.push({ time, seq: this.#seq++, run })
   }
 
   peekTime(): number | undefined {
-    return this.#heap[0]?.time
+    return this.#heap.peek()?.time
   }
 
   pop(): TimedEvent | undefined {
-    const h = this.#heap
-    if (h.length === 0) return undefined
-    const top = h[0]
-    const last = h.pop()!
-    if (h.length > 0) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && less(h[l], h[m])) m = l
-        if (r < h.length && less(h[r], h[m])) m = r
-        if (m === i) break
-        ;[h[i], h[m]] = [h[m], h[i]]
-        i = m
-      }
-    }
-    return top
+    return this.#heap.pop()
   }
-}
-
-function less(a: TimedEvent, b: TimedEvent): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq)
 }
