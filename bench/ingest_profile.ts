@@ -205,7 +205,7 @@ export function summarize(p: CpuProfile, pins?: number, cpuUsPerPin?: number): s
 }
 
 /** CPU seconds of each thread of `pid` by name (threads of one name summed; the JS thread is `main`). */
-async function threadCpu(pid: number): Promise<Map<string, number>> {
+export async function threadCpu(pid: number): Promise<Map<string, number>> {
   const out = new Map<string, number>()
   for await (const e of Deno.readDir(`/proc/${pid}/task`)) {
     try {

@@ -12,6 +12,7 @@
  * const proc = procs.start('go-daemon', impl.daemon(dir), { cwd: repo, env: cleanEnv() })
  * ```
  */
+import { taskFlags } from '../test/support/peer.ts'
 import { join } from 'node:path'
 
 /** Which implementation. */
@@ -81,10 +82,11 @@ async function run(
 /** Both implementations. */
 export function implementations(paths: ImplPaths): Record<ImplKey, Implementation> {
   const deno = paths.deno ?? Deno.execPath()
+  // With the permissions and V8 flags of the service task, as users run it.
   const ours = (dir: string, ...args: string[]) => [
     deno,
     'run',
-    '-A',
+    ...taskFlags('service'),
     join(paths.repo, 'cli/main.ts'),
     'service',
     '--config',

@@ -103,6 +103,12 @@ async function build(
   const db = await openStateDb(opts.configDir, cfg)
   const state: PinState = kvState(db, true)
   stack.push({ name: 'state', stop: () => state.close() })
+  // The tracker's mark of the last clean stop, taken before consensus applies anything (a new
+  // term's first entry alone moves the applied index the mark was recorded with).
+  const syncMarkAtStart = state.takeSyncMark().catch((err) => {
+    log.warn(`pin tracker mark: ${errorMessage(err)}`)
+    return undefined
+  })
 
   const host: ClusterHost = await startHost({
     privateKey: ident.privateKey,
@@ -128,6 +134,8 @@ async function build(
     recoverIntervalMs: cfg.cluster.pin_recover_interval,
     log: (level, msg) => trackerLog[level](msg),
     foreground,
+    // In the state's KV, so that a new pinset (import, cleanup, restored snapshot) drops it.
+    syncMark: { put: (mark) => state.putSyncMark(mark), take: () => syncMarkAtStart },
   })
   stack.push({ name: 'pin tracker', stop: () => tracker.stop() })
 

@@ -15,6 +15,14 @@
  *   cluster's state-sync loop; the tracker sees them as `untrack`.
  * - Failures are logged rate-limited (`failure_log.ts`); a pass that queued anything ends with one
  *   summary line.
+ * - A clean stop leaves a mark (`syncMark`): the digest of the IPFS pinset as the tracker knows
+ *   it (the last pass's snapshot, with every pin and unpin that succeeded since), written only
+ *   when that pass completed without failures, nothing failed since and no operation is left —
+ *   IPFS then held every local pin. The next start takes the mark out; when the fresh snapshot
+ *   has the same digest and the pinset is the one the mark was recorded with (the state checks
+ *   its applied index, and drops the mark on any new pinset), the start-up pass walks nothing.
+ *   A million-pin restart then costs the IPFS listing, not a walk of the state too. Anything
+ *   else (a crash, a pin removed in IPFS meanwhile, an import) walks as usual.
  *
  * @example
  * ```ts
@@ -67,6 +75,11 @@ export interface StatelessDeps {
   log?: (level: LogLevel, msg: string) => void
   /** How often one kind of failure is logged (default FAILURE_LOG_INTERVAL_MS). */
   failureLogIntervalMs?: number
+  /**
+   * Where the tracker keeps its mark across restarts (the state's KV; see the module comment):
+   * `put` at a clean stop, `take` at start (which also removes it).
+   */
+  syncMark?: { put(mark: string): Promise<void>; take(): Promise<string | undefined> }
   /** The peer's foreground (API requests): background work steps aside while it is busy. */
   foreground?: { busy(): boolean }
 }
@@ -126,6 +139,19 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   let wakeSyncLoop: (() => void) | undefined
   /** How many pins the last IPFS listing held. */
   let lastIpfsPins = 0
+  /** failureCount when each pass began. */
+  const passFailuresBefore = new WeakMap<SyncPass, number>()
+  /**
+   * The IPFS pinset as the tracker knows it: the snapshot of the last sync pass, kept up to date
+   * by every pin and unpin that succeeded since. Its digest is the mark of a clean stop.
+   */
+  let known: DigestSet | undefined
+  /** Failed operations so far; a pass is verified only if none failed since it began. */
+  let failureCount = 0
+  /** failureCount when the last pass that completed without failures began; -1: none did. */
+  let verifiedAt = -1
+  /** The mark recorded at the last clean stop, taken out at start. */
+  let markAtStart: Promise<string | undefined> | undefined
 
   const isRemote = (pin: Pin) => !isPinEverywhere(pin) && !pin.allocations.includes(deps.peerId)
   const isLocal = (pin: Pin) => pin.type !== 'meta-pin' && !isRemote(pin)
@@ -153,6 +179,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       const err = new QueueFullError()
       op.setError(err.message, now())
       op.cancel()
+      failureCount++
       failures.failed(type, pin.cid, err.message)
       throw err
     }
@@ -212,11 +239,14 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       if (op.canceled || stopSignal.aborted) return // replaced or stopping: not a failure
       op.setError(errorMessage(err), now())
       op.cancel()
+      failureCount++
       failures.failed(op.type, op.cid, op.error)
       return
     } finally {
       running.delete(op)
     }
+    if (op.type === 'pin') known?.addCid(op.cid)
+    else known?.deleteCid(op.cid)
     op.setPhase('done', now())
     op.cancel()
     ops.clean(op)
@@ -485,10 +515,25 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     pass?.abandon()
     nextPass?.abandon()
     syncRoom.notifyAll() // a pass waiting for room sees it was abandoned
+    const first = pass === undefined
+    const failuresBefore = failureCount
     const p = new SyncPass({
       peerId: deps.peerId,
       state: deps.state,
-      ipfsPins: (signal) => ipfsPinKeys(signal, true),
+      ipfsPins: async (signal) => {
+        const snapshot = await ipfsPinKeys(signal, true)
+        // From here on, operations that succeed keep it current.
+        known = snapshot
+        verifiedAt = -1
+        return snapshot
+      },
+      // Only the start-up pass may trust the mark: it describes the pinset of the last stop.
+      unchanged: first
+        ? async (snapshot) => {
+          const mark = await markAtStart
+          return mark !== undefined && mark === snapshot.digest()
+        }
+        : undefined,
       isLocal,
       // Hashing a fresh key string is most of a Map lookup: skip it when there is nothing to find.
       operation: (cid) => ops.size === 0 ? undefined : ops.get(cid),
@@ -499,6 +544,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       rest: (ms, signal) => clock.sleep(ms, signal),
       now,
     })
+    passFailuresBefore.set(p, failuresBefore)
     pass = p
     return p
   }
@@ -556,6 +602,14 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     failures.flush()
     const what = first ? 'start-up sync' : 'recover'
     const took = formatDuration(Math.round(s.ms))
+    if (s.unchanged && s.queued === 0) {
+      log(
+        'info',
+        `${what}: IPFS holds the same pins as at the last clean stop, when it held every pin ` +
+          `allocated here: nothing to check (${took})`,
+      )
+      return
+    }
     if (s.queued === 0) {
       log('debug', `${what}: IPFS holds every pin allocated here (${s.checked} checked in ${took})`)
       return
@@ -581,7 +635,9 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       nextPass = undefined
       if (p) {
         try {
-          logSummary(await p.run(), first)
+          const summary = await p.run()
+          if (summary.failed === 0 && pass === p) verifiedAt = passFailuresBefore.get(p) ?? -1
+          logSummary(summary, first)
         } catch (err) {
           if (!stopSignal.aborted && !p.signal.aborted) log('error', `sync: ${errorMessage(err)}`)
         }
@@ -606,6 +662,11 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     start(_signal?: AbortSignal): Promise<void> {
       if (started || stopSignal.aborted) return Promise.resolve()
       started = true
+      // Taken out at once: a crash from here on must leave no mark behind.
+      markAtStart = deps.syncMark?.take().catch((err) => {
+        log('warn', `sync mark: ${errorMessage(err)}`)
+        return undefined
+      })
       const take = () => priorityQueue.shift() ?? pinQueue.shift() ?? takeSync()
       for (let i = 0; i < config.concurrent_pins; i++) {
         loops.push(worker(take, pinWaiters, doPin))
@@ -629,11 +690,13 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       } catch (err) {
         op.cancel()
         op.setError(errorMessage(err), now())
+        failureCount++
         log('error', `unpin of remote ${pin.cid}: ${errorMessage(err)}`)
         return
       } finally {
         running.delete(op)
       }
+      known?.deleteCid(pin.cid)
       op.setPhase('done', now())
       op.cancel()
       ops.clean(op)
@@ -671,6 +734,12 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
 
     stop(): Promise<void> {
       stopping ??= (async () => {
+        // A clean stop: the last pass completed without failures, nothing failed since, and no
+        // operation is left. IPFS then holds every local pin, and `known` is its pinset.
+        const mark = started && verifiedAt >= 0 && verifiedAt === failureCount && ops.size === 0 &&
+            activePass() === undefined && nextPass === undefined
+          ? known?.digest()
+          : undefined
         stopController.abort()
         pass?.abandon()
         nextPass?.abandon()
@@ -681,6 +750,11 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
         wakeSyncLoop?.()
         await Promise.allSettled(loops)
         failures.flush()
+        if (mark !== undefined) {
+          await deps.syncMark?.put(mark).catch((err) =>
+            log('warn', `sync mark: ${errorMessage(err)}`)
+          )
+        }
       })()
       return stopping
     },

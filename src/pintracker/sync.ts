@@ -49,6 +49,11 @@ export interface SyncPassDeps {
   /** Sleeps `ms` (rejects when the signal aborts). */
   rest: (ms: number, signal: AbortSignal) => Promise<void>
   now: () => number
+  /**
+   * True when the snapshot shows the IPFS pinset unchanged since a moment every local pin was in
+   * it (the tracker's mark of its last clean stop): the pass then walks nothing.
+   */
+  unchanged?: (snapshot: DigestSet) => Promise<boolean>
 }
 
 /** What a finished pass did. */
@@ -61,6 +66,8 @@ export interface SyncSummary {
   failed: number
   /** The first failure's message. */
   firstError: string
+  /** True when the pass walked nothing: IPFS held the pinset of the tracker's last clean stop. */
+  unchanged: boolean
   /** Milliseconds from the start of the pass to the end of its last operation. */
   ms: number
 }
@@ -154,9 +161,13 @@ export class SyncPass implements OperationOrigin {
    */
   async run(): Promise<SyncSummary> {
     const signal = this.#abort.signal
+    let unchanged = false
     try {
       await this.prepare()
-      if (await this.#fill(signal)) {
+      unchanged = (await this.#deps.unchanged?.(this.#snapshot!)) ?? false
+      signal.throwIfAborted()
+      // Unchanged: every local pin of this pinset is in this very IPFS pinset; nothing to walk.
+      if (!unchanged && await this.#fill(signal)) {
         // More than a window: feed it as it drains, and count the rest beside (pinQueueSize).
         // Together, so that an abort's rejection of either is handled.
         await Promise.all([this.#count(this.#cursor, signal), this.#resume(signal)])
@@ -172,6 +183,7 @@ export class SyncPass implements OperationOrigin {
         pinned: this.#pinned,
         failed: this.#failed,
         firstError: this.#firstError,
+        unchanged,
         ms: this.#deps.now() - this.started,
       }
     } finally {

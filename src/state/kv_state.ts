@@ -22,6 +22,8 @@ import { ShutdownError, ValidationError } from '../errors.ts'
 
 const PIN = 'pin'
 const META = 'meta'
+/** The pin tracker's mark: the IPFS pinset at its last clean stop (see putSyncMark). */
+const SYNC_MARK_KEY: Deno.KvKey = [META, 'sync-mark']
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 /**
@@ -61,6 +63,17 @@ export interface PinState extends StateReader {
   appliedIndex(): Promise<number>
   /** Removes every pin (state cleanup, import, snapshot restore). */
   clear(): Promise<void>
+  /**
+   * Records the pin tracker's mark (see StatelessDeps.syncMark) with the applied index it holds
+   * for. Refused (and any mark dropped) once `clear` ran since the state opened: a restored
+   * snapshot changed the pinset without the tracker seeing each pin.
+   */
+  putSyncMark(mark: string): Promise<void>
+  /**
+   * Takes the recorded mark out (a crash after this leaves none behind); undefined when there is
+   * none or the pinset moved on from the applied index it was recorded at.
+   */
+  takeSyncMark(): Promise<string | undefined>
   /** Number of pins (counted by listing keys only). */
   count(signal?: AbortSignal): Promise<number>
   /**
@@ -85,6 +98,8 @@ export async function openKvState(path: string): Promise<PinState> {
 /** Wraps an open KV handle. `owned` ⇒ close() closes the handle. */
 export function kvState(kv: Deno.Kv, owned = false): PinState {
   let closed = false
+  /** A clear() ran since open (a snapshot restore): the tracker's mark may no longer be recorded. */
+  let cleared = false
   const check = () => {
     if (closed) throw new ShutdownError('state is closed')
   }
@@ -277,7 +292,28 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
         }
       }
       a.delete([META, 'applied'])
+      a.delete(SYNC_MARK_KEY)
+      cleared = true
       await mustCommit(a)
+    },
+    async putSyncMark(mark) {
+      check()
+      if (cleared) {
+        await kv.delete(SYNC_MARK_KEY)
+        return
+      }
+      const applied = (await kv.get<number>([META, 'applied'])).value ?? 0
+      await kv.set(SYNC_MARK_KEY, { mark, applied })
+    },
+    async takeSyncMark() {
+      check()
+      const [m, applied] = await kv.getMany<[{ mark: string; applied: number }, number]>([
+        SYNC_MARK_KEY,
+        [META, 'applied'],
+      ])
+      if (m.value === null) return undefined
+      await kv.delete(SYNC_MARK_KEY)
+      return m.value.applied === (applied.value ?? 0) ? m.value.mark : undefined
     },
     async count(signal) {
       check()

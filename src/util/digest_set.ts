@@ -76,6 +76,67 @@ export class DigestSet {
     return mh !== undefined && this.has(mh)
   }
 
+  /** Removes a byte string; false when it was not a member. */
+  delete(bytes: Uint8Array): boolean {
+    fingerprint(bytes)
+    const hi = fp[0]
+    const lo = fp[1]
+    const slots = this.#slots
+    const mask = this.#mask
+    let i = lo & mask
+    while (true) {
+      const h = slots[i * 2]
+      const l = slots[i * 2 + 1]
+      if (h === 0 && l === 0) return false
+      if (h === hi && l === lo) break
+      i = (i + 1) & mask
+    }
+    // Linear probing without tombstones: later members of the run whose home slot is not
+    // between the hole and them move back into the hole, so that every lookup still finds them.
+    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
+      const h = slots[j * 2]
+      const l = slots[j * 2 + 1]
+      if (h === 0 && l === 0) break
+      const home = l & mask
+      const stays = i < j ? home > i && home <= j : home > i || home <= j
+      if (stays) continue
+      slots[i * 2] = h
+      slots[i * 2 + 1] = l
+      i = j
+    }
+    slots[i * 2] = 0
+    slots[i * 2 + 1] = 0
+    this.#size--
+    return true
+  }
+
+  /** Removes the multihash of a CID string; false when it was not a member (or no CID). */
+  deleteCid(cid: string): boolean {
+    const mh = multihashView(cid)
+    return mh !== undefined && this.delete(mh)
+  }
+
+  /**
+   * A summary of the members that does not depend on the order they came in: their count and
+   * the sums and XORs of their fingerprints. Two sets with the same digest hold the same members
+   * unless a change happened to keep all five figures (~2⁻⁶⁴ for changes that are not crafted).
+   */
+  digest(): string {
+    let sumHi = 0
+    let sumLo = 0
+    let xorHi = 0
+    let xorLo = 0
+    const slots = this.#slots
+    for (let i = 0; i < slots.length; i += 2) {
+      sumHi = (sumHi + slots[i]) >>> 0
+      sumLo = (sumLo + slots[i + 1]) >>> 0
+      xorHi ^= slots[i]
+      xorLo ^= slots[i + 1]
+    }
+    const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0')
+    return `${this.#size}:${hex(sumHi)}${hex(sumLo)}:${hex(xorHi)}${hex(xorLo)}`
+  }
+
   #insert(hi: number, lo: number): boolean {
     let i = lo & this.#mask
     while (true) {

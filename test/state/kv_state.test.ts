@@ -238,3 +238,23 @@ Deno.test('listNDJSON streams every pin as whole lines in ~64 KiB chunks, in key
     }
     assert.equal(n, 1, 'an aborted listing stops after the chunk in hand')
   }))
+
+Deno.test('sync mark: taken once, only for the pinset it was recorded with; clear drops it', async () => {
+  await withState(async (s) => {
+    assert.equal(await s.takeSyncMark(), undefined)
+    await s.apply(pinOps(await pins(2)), 7)
+    await s.putSyncMark('m1')
+    assert.equal(await s.takeSyncMark(), 'm1')
+    assert.equal(await s.takeSyncMark(), undefined, 'taking removes it')
+    // The pinset moved on after the mark (an entry applied by a path that skipped the tracker).
+    await s.putSyncMark('m2')
+    await s.apply(pinOps(await pins(1, false, 5)), 8)
+    assert.equal(await s.takeSyncMark(), undefined)
+    // A cleared pinset (a restored snapshot) drops the mark and refuses new ones.
+    await s.putSyncMark('m3')
+    await s.clear()
+    assert.equal(await s.takeSyncMark(), undefined)
+    await s.putSyncMark('m4')
+    assert.equal(await s.takeSyncMark(), undefined)
+  })
+})
