@@ -611,7 +611,12 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       return
     }
     if (s.queued === 0) {
-      log('debug', `${what}: IPFS holds every pin allocated here (${s.checked} checked in ${took})`)
+      // Once a start (the start-up pass says when the peer has checked its IPFS); periodic
+      // passes with nothing to do stay quiet.
+      log(
+        first ? 'info' : 'debug',
+        `${what}: IPFS holds every pin allocated here (${s.checked} checked in ${took})`,
+      )
       return
     }
     const head = `${what}: ${s.queued} of ${s.checked} pins were not pinned in IPFS and were queued`

@@ -126,6 +126,27 @@ Deno.test('e2e with Kubo: pin, status, update, recover, unpin, restarts and stat
       ok(ls.stdout.includes(a) && ls.stdout.includes(b) && !ls.stdout.includes(c), ls.stdout)
     })
 
+    await t.step('a clean restart against the same Kubo pinset walks nothing', async () => {
+      await waitFor(
+        'the start-up sync',
+        () => Promise.resolve(peer.logs().includes('start-up sync:')),
+      )
+      equal(await peer.stop(), 0)
+      peer = await startPeerProcess({ ipfs: kubo.apiMultiaddr, configDir: peer.configDir })
+      await waitFor(
+        'the start-up sync',
+        () => Promise.resolve(peer.logs().includes('start-up sync:')),
+      )
+      ok(peer.logs().includes('same pins as at the last clean stop'), peer.logs())
+      // A pin removed in Kubo while the peer is stopped: the next start walks and pins it again.
+      equal(await peer.stop(), 0)
+      const rm = await fetch(`${kubo.apiUrl}/api/v0/pin/rm?arg=${a}`, { method: 'POST' })
+      equal(rm.status, 200, await rm.text())
+      peer = await startPeerProcess({ ipfs: kubo.apiMultiaddr, configDir: peer.configDir })
+      await waitFor('the pin to be back', async () => (await kuboPins(kubo.apiUrl)).has(a))
+      ok(!peer.logs().includes('same pins as at the last clean stop'), peer.logs())
+    })
+
     await t.step(
       'kill -9 loses no acknowledged pin, and the peer restarts with the task permissions',
       async () => {
