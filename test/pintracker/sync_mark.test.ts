@@ -7,7 +7,7 @@ import { statelessSection } from '../../src/pintracker/config.ts'
 import { type LogLevel, statelessTracker } from '../../src/pintracker/stateless.ts'
 import type { Pin } from '../../src/types/pin.ts'
 import { formatTime } from '../../src/types/time.ts'
-import { type FakeIpfs, fakeIpfs } from '../support/fake_ipfs.ts'
+import { fakeIpfs } from '../support/fake_ipfs.ts'
 import { type MapState, mapState, testPin, waitFor } from './helpers.ts'
 
 const SELF = '12D3KooWSelfPeer'
