@@ -16,7 +16,8 @@
  * - Failures are logged rate-limited (`failure_log.ts`); a pass that queued anything ends with one
  *   summary line.
  * - A clean stop leaves a mark (`syncMark`): the digest of the IPFS pinset as the tracker knows
- *   it (the last pass's snapshot, with every pin and unpin that succeeded since), written only
+ *   it (the last pass's snapshot, with every pin and unpin that succeeded since; a few numbers,
+ *   whatever the pinset's size), written only
  *   when that pass completed without failures, nothing failed since and no operation is left —
  *   IPFS then held every local pin. The next start takes the mark out; when the fresh snapshot
  *   has the same digest and the pinset is the one the mark was recorded with (the state checks
@@ -39,7 +40,7 @@
 import type { IPFSConnector, PinTracker, StateReader } from '../components.ts'
 import { errorMessage, IPFSError, isAbortError, ShutdownError } from '../errors.ts'
 import { normalizeCid } from '../types/cid.ts'
-import { DigestSet } from '../util/digest_set.ts'
+import { DigestSet, type DigestSum } from '../util/digest_set.ts'
 import { isPinEverywhere, newPin, type Pin } from '../types/pin.ts'
 import type { PinInfo } from '../types/pininfo.ts'
 import { filterCanMatch, statusMatches, type TrackerStatus } from '../types/status.ts'
@@ -142,10 +143,11 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   /** failureCount when each pass began. */
   const passFailuresBefore = new WeakMap<SyncPass, number>()
   /**
-   * The IPFS pinset as the tracker knows it: the snapshot of the last sync pass, kept up to date
-   * by every pin and unpin that succeeded since. Its digest is the mark of a clean stop.
+   * The IPFS pinset as the tracker knows it, as a digest in constant memory: the snapshot of the
+   * last sync pass, with every pin and unpin that succeeded since. The mark of a clean stop. (A
+   * CID pinned again while IPFS held it already counts twice: the next start then walks.)
    */
-  let known: DigestSet | undefined
+  let known: DigestSum | undefined
   /** Failed operations so far; a pass is verified only if none failed since it began. */
   let failureCount = 0
   /** failureCount when the last pass that completed without failures began; -1: none did. */
@@ -523,7 +525,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       ipfsPins: async (signal) => {
         const snapshot = await ipfsPinKeys(signal, true)
         // From here on, operations that succeed keep it current.
-        known = snapshot
+        known = snapshot.sum()
         verifiedAt = -1
         return snapshot
       },
@@ -531,7 +533,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       unchanged: first
         ? async (snapshot) => {
           const mark = await markAtStart
-          return mark !== undefined && mark === snapshot.digest()
+          return mark !== undefined && mark === snapshot.sum().digest()
         }
         : undefined,
       isLocal,

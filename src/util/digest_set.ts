@@ -76,65 +76,17 @@ export class DigestSet {
     return mh !== undefined && this.has(mh)
   }
 
-  /** Removes a byte string; false when it was not a member. */
-  delete(bytes: Uint8Array): boolean {
-    fingerprint(bytes)
-    const hi = fp[0]
-    const lo = fp[1]
-    const slots = this.#slots
-    const mask = this.#mask
-    let i = lo & mask
-    while (true) {
-      const h = slots[i * 2]
-      const l = slots[i * 2 + 1]
-      if (h === 0 && l === 0) return false
-      if (h === hi && l === lo) break
-      i = (i + 1) & mask
-    }
-    // Linear probing without tombstones: later members of the run whose home slot is not
-    // between the hole and them move back into the hole, so that every lookup still finds them.
-    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
-      const h = slots[j * 2]
-      const l = slots[j * 2 + 1]
-      if (h === 0 && l === 0) break
-      const home = l & mask
-      const stays = i < j ? home > i && home <= j : home > i || home <= j
-      if (stays) continue
-      slots[i * 2] = h
-      slots[i * 2 + 1] = l
-      i = j
-    }
-    slots[i * 2] = 0
-    slots[i * 2 + 1] = 0
-    this.#size--
-    return true
-  }
-
-  /** Removes the multihash of a CID string; false when it was not a member (or no CID). */
-  deleteCid(cid: string): boolean {
-    const mh = multihashView(cid)
-    return mh !== undefined && this.delete(mh)
-  }
-
   /**
-   * A summary of the members that does not depend on the order they came in: their count and
-   * the sums and XORs of their fingerprints. Two sets with the same digest hold the same members
-   * unless a change happened to keep all five figures (~2⁻⁶⁴ for changes that are not crafted).
+   * The members' order-independent summary, as a DigestSum that can go on changing without the
+   * set (`.digest()` of it, unchanged, is the set's digest).
    */
-  digest(): string {
-    let sumHi = 0
-    let sumLo = 0
-    let xorHi = 0
-    let xorLo = 0
+  sum(): DigestSum {
+    const sum = new DigestSum()
     const slots = this.#slots
     for (let i = 0; i < slots.length; i += 2) {
-      sumHi = (sumHi + slots[i]) >>> 0
-      sumLo = (sumLo + slots[i + 1]) >>> 0
-      xorHi ^= slots[i]
-      xorLo ^= slots[i + 1]
+      if (slots[i] !== 0 || slots[i + 1] !== 0) sum.addFingerprint(slots[i], slots[i + 1])
     }
-    const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0')
-    return `${this.#size}:${hex(sumHi)}${hex(sumLo)}:${hex(xorHi)}${hex(xorLo)}`
+    return sum
   }
 
   #insert(hi: number, lo: number): boolean {
@@ -178,4 +130,63 @@ function fingerprint(b: Uint8Array): void {
   h2 = (h2 ^ (h2 >>> 13)) >>> 0
   fp[0] = h1 === 0 && h2 === 0 ? 1 : h1
   fp[1] = h2
+}
+
+/**
+ * An order-independent summary of a multiset of byte strings in constant memory: the count, and
+ * the sums and XORs of their 64-bit fingerprints. Two collections with the same digest hold the
+ * same members unless a change happened to keep all five figures (~2⁻⁶⁴ for changes that are not
+ * crafted). Adding a member twice, or taking out one that was never added, gives a digest no set
+ * has (the count and the sums are off), so a comparison with a real set then fails — the safe way.
+ */
+export class DigestSum {
+  #count = 0
+  #sumHi = 0
+  #sumLo = 0
+  #xorHi = 0
+  #xorLo = 0
+
+  add(bytes: Uint8Array): void {
+    fingerprint(bytes)
+    this.addFingerprint(fp[0], fp[1])
+  }
+
+  /** Takes out a byte string added before. */
+  delete(bytes: Uint8Array): void {
+    fingerprint(bytes)
+    this.#count--
+    this.#sumHi = (this.#sumHi - fp[0]) >>> 0
+    this.#sumLo = (this.#sumLo - fp[1]) >>> 0
+    this.#xorHi ^= fp[0]
+    this.#xorLo ^= fp[1]
+  }
+
+  /** Adds the multihash of a CID string; false (nothing added) when it is not a CID. */
+  addCid(cid: string): boolean {
+    const mh = multihashView(cid)
+    if (mh) this.add(mh)
+    return mh !== undefined
+  }
+
+  /** Takes out the multihash of a CID string; false (nothing changed) when it is not a CID. */
+  deleteCid(cid: string): boolean {
+    const mh = multihashView(cid)
+    if (mh) this.delete(mh)
+    return mh !== undefined
+  }
+
+  addFingerprint(hi: number, lo: number): void {
+    this.#count++
+    this.#sumHi = (this.#sumHi + hi) >>> 0
+    this.#sumLo = (this.#sumLo + lo) >>> 0
+    this.#xorHi ^= hi
+    this.#xorLo ^= lo
+  }
+
+  digest(): string {
+    const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0')
+    return `${this.#count}:${hex(this.#sumHi)}${hex(this.#sumLo)}:${hex(this.#xorHi)}${
+      hex(this.#xorLo)
+    }`
+  }
 }

@@ -135,3 +135,18 @@ Deno.test('no mark after a failure, with operations left, or after a crash', asy
   // A crash (no stop at all) leaves no mark either: it was taken out at start.
   assert.equal(w.store.mark, undefined)
 })
+
+Deno.test('a pin IPFS already held, pinned again, counts twice: the next start walks (safe side)', async () => {
+  const w = world()
+  const pins = await localPins(w.state, 0, 10)
+  for (const p of pins) w.ipfs.addPin(p.cid)
+  let { tracker } = await startAndSync(w)
+  await tracker.track({ ...pins[4], name: 'renamed' }) // `pin add` again with a new name
+  await waitFor(() => tracker.operationCount() === 0, { what: 'the re-pin' })
+  await tracker.stop()
+  assert.equal(w.store.puts, 1)
+  const scans = w.state.calls.scan
+  ;({ tracker } = await startAndSync(w))
+  assert.ok(w.state.calls.scan > scans, 'the state was walked')
+  await tracker.stop()
+})

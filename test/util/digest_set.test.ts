@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { DigestSet } from '../../src/util/digest_set.ts'
+import { DigestSet, DigestSum } from '../../src/util/digest_set.ts'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { CID } from 'multiformats/cid'
 import { base58btc } from 'multiformats/bases/base58'
@@ -35,25 +35,28 @@ Deno.test('digest set: CIDs are members by multihash, whatever their version or 
   assert.equal(s.size, 1)
 })
 
-Deno.test('DigestSet: delete keeps every other member findable; digest ignores order', () => {
+Deno.test('DigestSum: a set and a sum of the same members agree, in any order; changes show', () => {
   const bytes = (i: number) => new Uint8Array([0x12, 0x20, i & 0xff, (i >> 8) & 0xff, 7])
-  // A small table, so that probe runs are long and wrap around the end.
-  const a = new DigestSet(8)
-  const b = new DigestSet(8)
+  const set = new DigestSet(8)
+  const sum = new DigestSum()
   const n = 2000
-  for (let i = 0; i < n; i++) a.add(bytes(i))
-  for (let i = n - 1; i >= 0; i--) b.add(bytes(i))
-  assert.equal(a.digest(), b.digest(), 'same members, other order')
-  for (let i = 0; i < n; i += 3) assert.ok(a.delete(bytes(i)))
-  assert.equal(a.delete(bytes(0)), false, 'already gone')
-  assert.equal(a.delete(bytes(n + 1)), false, 'never there')
-  for (let i = 0; i < n; i++) assert.equal(a.has(bytes(i)), i % 3 !== 0, `member ${i}`)
-  assert.equal(a.size, n - Math.ceil(n / 3))
-  assert.notEqual(a.digest(), b.digest())
-  // Deleting from b what a lost gives the same digest; adding one back tells them apart again.
-  for (let i = 0; i < n; i += 3) b.delete(bytes(i))
-  assert.equal(a.digest(), b.digest())
-  b.add(bytes(3))
-  assert.notEqual(a.digest(), b.digest())
-  assert.ok(b.deleteCid('not a cid') === false)
+  for (let i = 0; i < n; i++) set.add(bytes(i))
+  for (let i = n - 1; i >= 0; i--) sum.add(bytes(i))
+  assert.equal(set.sum().digest(), sum.digest(), 'same members, other order')
+  // Taking members out of the sum gives the digest of the set without them.
+  const fewer = new DigestSet(8)
+  for (let i = 0; i < n; i++) if (i % 3 !== 0) fewer.add(bytes(i))
+  for (let i = 0; i < n; i += 3) sum.delete(bytes(i))
+  assert.equal(sum.digest(), fewer.sum().digest())
+  // A member added twice, or one taken out that was never there, matches no set.
+  sum.add(bytes(1))
+  assert.notEqual(sum.digest(), fewer.sum().digest())
+  sum.delete(bytes(1))
+  sum.delete(bytes(n + 5))
+  assert.notEqual(sum.digest(), fewer.sum().digest())
+  // A set's own sum goes on without the set.
+  const s2 = fewer.sum()
+  s2.add(bytes(0))
+  assert.notEqual(s2.digest(), fewer.sum().digest())
+  assert.equal(sum.addCid('not a cid'), false)
 })
