@@ -148,6 +148,8 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
    * CID pinned again while IPFS held it already counts twice: the next start then walks.)
    */
   let known: DigestSum | undefined
+  /** The IPFS snapshot of the pass the sync loop runs, from its listing until the pass ends. */
+  let passSnapshot: DigestSet | undefined
   /** Failed operations so far; a pass is verified only if none failed since it began. */
   let failureCount = 0
   /** failureCount when the last pass that completed without failures began; -1: none did. */
@@ -215,6 +217,23 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     return op
   }
 
+  /**
+   * A pin (or unpin) that succeeded, into what the tracker knows of IPFS. While a pass runs, its
+   * snapshot is exact: it is kept current too (the pass then does not pin again what an API pin
+   * just pinned), and `known` changes only when the snapshot did. Between passes `known` alone
+   * changes (see its comment).
+   */
+  function recordDone(pinned: boolean, cid: string): void {
+    const snapshot = passSnapshot
+    if (pinned) {
+      if (snapshot?.hasCid(cid)) return
+      snapshot?.addCid(cid)
+      known?.addCid(cid)
+    } else if (!snapshot || snapshot.deleteCid(cid)) {
+      known?.deleteCid(cid)
+    }
+  }
+
   /** Runs one operation; done operations leave the tracker, failed ones stay with the error. */
   async function apply(op: Operation, run: (op: Operation) => Promise<void>): Promise<void> {
     if (!op.origin) return applyOnce(op, run)
@@ -247,8 +266,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     } finally {
       running.delete(op)
     }
-    if (op.type === 'pin') known?.addCid(op.cid)
-    else known?.deleteCid(op.cid)
+    recordDone(op.type === 'pin', op.cid)
     op.setPhase('done', now())
     op.cancel()
     ops.clean(op)
@@ -524,8 +542,9 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       state: deps.state,
       ipfsPins: async (signal) => {
         const snapshot = await ipfsPinKeys(signal, true)
-        // From here on, operations that succeed keep it current.
+        // From here on, operations that succeed keep both current.
         known = snapshot.sum()
+        passSnapshot = snapshot
         verifiedAt = -1
         return snapshot
       },
@@ -647,6 +666,9 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
           logSummary(summary, first)
         } catch (err) {
           if (!stopSignal.aborted && !p.signal.aborted) log('error', `sync: ${errorMessage(err)}`)
+        } finally {
+          // 16 MiB a million pins: not kept past the pass (unless a newer pass listed since).
+          if (pass === p || pass?.done) passSnapshot = undefined
         }
         first = false
       }
@@ -703,7 +725,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       } finally {
         running.delete(op)
       }
-      known?.deleteCid(pin.cid)
+      recordDone(false, pin.cid)
       op.setPhase('done', now())
       op.cancel()
       ops.clean(op)

@@ -76,6 +76,46 @@ export class DigestSet {
     return mh !== undefined && this.has(mh)
   }
 
+  /** Removes a byte string; false when it was not a member. */
+  delete(bytes: Uint8Array): boolean {
+    fingerprint(bytes)
+    const hi = fp[0]
+    const lo = fp[1]
+    const slots = this.#slots
+    const mask = this.#mask
+    let i = lo & mask
+    while (true) {
+      const h = slots[i * 2]
+      const l = slots[i * 2 + 1]
+      if (h === 0 && l === 0) return false
+      if (h === hi && l === lo) break
+      i = (i + 1) & mask
+    }
+    // Linear probing without tombstones: later members of the run whose home slot is not
+    // between the hole and them move back into the hole, so that every lookup still finds them.
+    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
+      const h = slots[j * 2]
+      const l = slots[j * 2 + 1]
+      if (h === 0 && l === 0) break
+      const home = l & mask
+      const stays = i < j ? home > i && home <= j : home > i || home <= j
+      if (stays) continue
+      slots[i * 2] = h
+      slots[i * 2 + 1] = l
+      i = j
+    }
+    slots[i * 2] = 0
+    slots[i * 2 + 1] = 0
+    this.#size--
+    return true
+  }
+
+  /** Removes the multihash of a CID string; false when it was not a member (or no CID). */
+  deleteCid(cid: string): boolean {
+    const mh = multihashView(cid)
+    return mh !== undefined && this.delete(mh)
+  }
+
   /**
    * The members' order-independent summary, as a DigestSum that can go on changing without the
    * set (`.digest()` of it, unchanged, is the set's digest).
