@@ -11,6 +11,7 @@
  * ```
  */
 import { createHash } from 'node:crypto'
+import { join } from 'node:path'
 import { encodePin, newPin, storedPin } from '../src/types/pin.ts'
 
 const enc = new TextEncoder()
@@ -109,4 +110,24 @@ export function writeCidFile(path: string, start: number, count: number): Promis
 export function writePinsFile(path: string, start: number, count: number): Promise<void> {
   const [before, after] = pinTemplate()
   return writeCids(path, start, count, before, after)
+}
+
+// Bump when the files' content changes: cached files of an older version are not reused.
+const CACHE_VERSION = 'v1'
+
+/** Input files, generated once and kept in a cache folder (they are deterministic). */
+export async function inputFile(
+  kind: 'cids' | 'pins',
+  count: number,
+  log: (m: string) => void,
+): Promise<string> {
+  const dir = join(Deno.env.get('TMPDIR') ?? '/tmp', 'ipfs-cluster-bench-cache')
+  await Deno.mkdir(dir, { recursive: true })
+  const path = join(dir, `${CACHE_VERSION}-${kind}-${count}.${kind === 'cids' ? 'txt' : 'ndjson'}`)
+  if (await Deno.stat(path).then(() => true, () => false)) return path
+  log(`generating ${count} ${kind === 'cids' ? 'CIDs' : 'pins'} → ${path}`)
+  const tmp = `${path}.${Deno.pid}.tmp`
+  await (kind === 'cids' ? writeCidFile(tmp, 0, count) : writePinsFile(tmp, 0, count))
+  await Deno.rename(tmp, path)
+  return path
 }

@@ -22,7 +22,7 @@
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { writeCidFile, writePinsFile } from './cids.ts'
+import { inputFile } from './cids.ts'
 import type { BenchContext } from './harness.ts'
 import { ensureWrk } from './load.ts'
 import {
@@ -46,7 +46,6 @@ import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine 
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
 const NETNS_ENV = 'IPFS_CLUSTER_BENCH_NETNS'
-const CACHE_VERSION = 'v1'
 const MiB = 1024 * 1024
 
 const USAGE = `usage: deno run -A bench/main.ts [options]
@@ -207,23 +206,6 @@ async function runInNetns(args: string[], log: (m: string) => void): Promise<num
   Deno.removeSignalListener('SIGINT', onInt)
   Deno.removeSignalListener('SIGTERM', onTerm)
   return status.signal ? 130 : status.code
-}
-
-/** Input files, generated once and kept in a cache folder (they are deterministic). */
-async function inputFile(
-  kind: 'cids' | 'pins',
-  count: number,
-  log: (m: string) => void,
-): Promise<string> {
-  const dir = join(Deno.env.get('TMPDIR') ?? '/tmp', 'ipfs-cluster-bench-cache')
-  await Deno.mkdir(dir, { recursive: true })
-  const path = join(dir, `${CACHE_VERSION}-${kind}-${count}.${kind === 'cids' ? 'txt' : 'ndjson'}`)
-  if (await Deno.stat(path).then(() => true, () => false)) return path
-  log(`generating ${count} ${kind === 'cids' ? 'CIDs' : 'pins'} → ${path}`)
-  const tmp = `${path}.${Deno.pid}.tmp`
-  await (kind === 'cids' ? writeCidFile(tmp, 0, count) : writePinsFile(tmp, 0, count))
-  await Deno.rename(tmp, path)
-  return path
 }
 
 /** Results of one implementation; a measure that failed leaves its field empty and an error. */

@@ -5,16 +5,22 @@
  * until idle, then the profile by component and the top functions (bench/ingest_profile.ts's
  * summary).
  *
+ * `--second` measures the second start instead (after one clean start and stop: the tracker's
+ * mark applies), `--post-seconds S` posts new pins for S seconds through the API before that stop,
+ * `--catchup` starts against a double holding none (the catch-up, with its peak RSS), `--no-prof`
+ * runs without the profiler (whose own cost is ~15%).
+ *
  * @example
  * ```sh
  * deno run -A bench/sync_profile.ts                    # 1,000,000 pins (inputs cached as the bench's)
  * deno run -A bench/sync_profile.ts --pins 100000 --keep /tmp/prof
+ * deno run -A bench/sync_profile.ts --second --no-prof
  * ```
  */
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { writeCidFile, writePinsFile } from './cids.ts'
+import { inputFile, writeCidFile } from './cids.ts'
 import { type BenchContext, startDouble, startPeer } from './harness.ts'
 import { summarize, threadCpu } from './ingest_profile.ts'
 import { implementations } from './peers.ts'
@@ -22,19 +28,6 @@ import { runLoad } from './load.ts'
 import { cpuSecondsOf, pollUntil, Processes, waitIdle } from './process.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
-
-async function cached(name: string, write: (path: string) => Promise<void>): Promise<string> {
-  const dir = join(Deno.env.get('TMPDIR') ?? '/tmp', 'ipfs-cluster-bench-cache')
-  await Deno.mkdir(dir, { recursive: true })
-  const path = join(dir, name)
-  try {
-    await Deno.stat(path)
-  } catch {
-    await write(`${path}.tmp`)
-    await Deno.rename(`${path}.tmp`, path)
-  }
-  return path
-}
 
 async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -44,15 +37,15 @@ async function main(args: string[]): Promise<number> {
       pins: { type: 'string', default: '1000000' },
       keep: { type: 'string' },
       catchup: { type: 'boolean', default: false },
-      v8: { type: 'string' },
       'no-prof': { type: 'boolean', default: false },
       'post-seconds': { type: 'string', default: '0' },
       second: { type: 'boolean', default: false },
     },
   })
   const pins = Number(values.pins)
-  const pinsFile = await cached(`v1-pins-${pins}.ndjson`, (p) => writePinsFile(p, 0, pins))
-  const cidFile = await cached(`v1-cids-${pins}.txt`, (p) => writeCidFile(p, 0, pins))
+  const log = (m: string) => console.error(`[profile] ${m}`)
+  const pinsFile = await inputFile('pins', pins, log)
+  const cidFile = await inputFile('cids', pins, log)
   const workDir = await Deno.makeTempDir({ prefix: 'ipfs-cluster-sync-profile-' })
   const profDir = values.keep ?? join(workDir, 'prof')
   await Deno.mkdir(profDir, { recursive: true })
@@ -63,7 +56,6 @@ async function main(args: string[]): Promise<number> {
   impls.ours.daemon = (dir) => {
     const argv = plain(dir)
     if (!values['no-prof']) argv.splice(2, 0, '--cpu-prof', `--cpu-prof-dir=${profDir}`)
-    if (values.v8) argv.splice(2, 0, `--v8-flags=${values.v8}`)
     return argv
   }
   const ctx: BenchContext = {
@@ -71,7 +63,7 @@ async function main(args: string[]): Promise<number> {
     workDir,
     procs,
     impls,
-    log: (m) => console.error(`[profile] ${m}`),
+    log,
   }
   try {
     const dir = join(workDir, 'peer')
