@@ -39,7 +39,7 @@
  */
 import type { IPFSConnector, PinTracker, StateReader } from '../components.ts'
 import { errorMessage, IPFSError, isAbortError, ShutdownError } from '../errors.ts'
-import { normalizeCid } from '../types/cid.ts'
+import { multihashView, normalizeCid } from '../types/cid.ts'
 import { DigestSet, type DigestSum } from '../util/digest_set.ts'
 import { isPinEverywhere, newPin, type Pin } from '../types/pin.ts'
 import type { PinInfo } from '../types/pininfo.ts'
@@ -140,8 +140,8 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   let wakeSyncLoop: (() => void) | undefined
   /** How many pins the last IPFS listing held. */
   let lastIpfsPins = 0
-  /** failureCount when each pass began. */
-  const passFailuresBefore = new WeakMap<SyncPass, number>()
+  /** failureCount when the current pass (`pass`) began. */
+  let passStartFailures = 0
   /**
    * The IPFS pinset as the tracker knows it, as a digest in constant memory: the snapshot of the
    * last sync pass, with every pin and unpin that succeeded since. The mark of a clean stop. (A
@@ -224,13 +224,16 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
    * changes (see its comment).
    */
   function recordDone(pinned: boolean, cid: string): void {
+    if (!known) return
+    const mh = multihashView(cid) // decoded once for both (valid until the next decode)
+    if (!mh) return
     const snapshot = passSnapshot
     if (pinned) {
-      if (snapshot?.hasCid(cid)) return
-      snapshot?.addCid(cid)
-      known?.addCid(cid)
-    } else if (!snapshot || snapshot.deleteCid(cid)) {
-      known?.deleteCid(cid)
+      if (snapshot?.has(mh)) return
+      snapshot?.add(mh)
+      known.add(mh)
+    } else if (!snapshot || snapshot.delete(mh)) {
+      known.delete(mh)
     }
   }
 
@@ -536,7 +539,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     nextPass?.abandon()
     syncRoom.notifyAll() // a pass waiting for room sees it was abandoned
     const first = pass === undefined
-    const failuresBefore = failureCount
+    passStartFailures = failureCount
     const p = new SyncPass({
       peerId: deps.peerId,
       state: deps.state,
@@ -565,7 +568,6 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       rest: (ms, signal) => clock.sleep(ms, signal),
       now,
     })
-    passFailuresBefore.set(p, failuresBefore)
     pass = p
     return p
   }
@@ -662,7 +664,8 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       if (p) {
         try {
           const summary = await p.run()
-          if (summary.failed === 0 && pass === p) verifiedAt = passFailuresBefore.get(p) ?? -1
+          // Still the current pass: passStartFailures is the count when it began.
+          if (summary.failed === 0 && pass === p) verifiedAt = passStartFailures
           logSummary(summary, first)
         } catch (err) {
           if (!stopSignal.aborted && !p.signal.aborted) log('error', `sync: ${errorMessage(err)}`)

@@ -110,12 +110,6 @@ export class DigestSet {
     return true
   }
 
-  /** Removes the multihash of a CID string; false when it was not a member (or no CID). */
-  deleteCid(cid: string): boolean {
-    const mh = multihashView(cid)
-    return mh !== undefined && this.delete(mh)
-  }
-
   /**
    * The members' order-independent summary, as a DigestSum that can go on changing without the
    * set (`.digest()` of it, unchanged, is the set's digest).
@@ -199,20 +193,6 @@ export class DigestSum {
     this.#sumLo = (this.#sumLo - fp[1]) >>> 0
     this.#xorHi ^= fp[0]
     this.#xorLo ^= fp[1]
-  }
-
-  /** Adds the multihash of a CID string; false (nothing added) when it is not a CID. */
-  addCid(cid: string): boolean {
-    const mh = multihashView(cid)
-    if (mh) this.add(mh)
-    return mh !== undefined
-  }
-
-  /** Takes out the multihash of a CID string; false (nothing changed) when it is not a CID. */
-  deleteCid(cid: string): boolean {
-    const mh = multihashView(cid)
-    if (mh) this.delete(mh)
-    return mh !== undefined
   }
 
   addFingerprint(hi: number, lo: number): void {

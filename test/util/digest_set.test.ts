@@ -58,5 +58,16 @@ Deno.test('DigestSum: a set and a sum of the same members agree, in any order; c
   const s2 = fewer.sum()
   s2.add(bytes(0))
   assert.notEqual(s2.digest(), fewer.sum().digest())
-  assert.equal(sum.addCid('not a cid'), false)
+})
+
+Deno.test('DigestSet: delete keeps every other member findable, across wrapped probe runs', () => {
+  const bytes = (i: number) => new Uint8Array([0x12, 0x20, i & 0xff, (i >> 8) & 0xff, 7])
+  const a = new DigestSet(8) // a small table: long probe runs that wrap around the end
+  const n = 2000
+  for (let i = 0; i < n; i++) a.add(bytes(i))
+  for (let i = 0; i < n; i += 3) assert.ok(a.delete(bytes(i)))
+  assert.equal(a.delete(bytes(0)), false, 'already gone')
+  assert.equal(a.delete(bytes(n + 1)), false, 'never there')
+  for (let i = 0; i < n; i++) assert.equal(a.has(bytes(i)), i % 3 !== 0, `member ${i}`)
+  assert.equal(a.size, n - Math.ceil(n / 3))
 })
