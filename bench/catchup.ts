@@ -211,7 +211,7 @@ export interface RssPeak {
  * Samples the RSS of `pid` every 100 ms into two peaks: while `api` is true (the API loads) and
  * while it is false (the catch-up alone).
  */
-function splitRss(
+export function splitRss(
   pid: number,
 ): { api: boolean; stop(): Promise<Record<'alone' | 'loaded', RssPeak>> } {
   const zero = () => ({ rss: 0, at: 0, anon: 0, file: 0 })

@@ -220,6 +220,51 @@ export async function threadCpu(pid: number): Promise<Map<string, number>> {
   return out
 }
 
+/** A profiling run's folders, processes and bench context; our daemon runs under the profiler. */
+export interface ProfilingRun {
+  workDir: string
+  /** Where the daemon writes its .cpuprofile (`keep`, or inside workDir). */
+  profDir: string
+  procs: Processes
+  impls: ReturnType<typeof implementations>
+  /** Our daemon's command without the profiler. */
+  plainDaemon: (dir: string) => string[]
+  ctx: BenchContext
+}
+
+/**
+ * Sets up a profiling run named `name`: a work folder (removed by the caller unless `keep`), logs,
+ * and our daemon started with `--cpu-prof` (unless `profile` is false).
+ */
+export async function profilingRun(
+  name: string,
+  keep: string | undefined,
+  profile = true,
+): Promise<ProfilingRun> {
+  const workDir = await Deno.makeTempDir({ prefix: `ipfs-cluster-${name}-profile-` })
+  const profDir = keep ?? join(workDir, 'prof')
+  await Deno.mkdir(profDir, { recursive: true })
+  await Deno.mkdir(join(workDir, 'logs'))
+  const procs = new Processes(join(workDir, 'logs'))
+  const impls = implementations({ repo: REPO, goBin: 'ipfs-cluster-service' })
+  const plainDaemon = impls.ours.daemon
+  impls.ours.daemon = (dir) => {
+    const argv = plainDaemon(dir) // [deno, 'run', …]: the profiler's flags go after `run`
+    if (profile) argv.splice(2, 0, '--cpu-prof', `--cpu-prof-dir=${profDir}`)
+    return argv
+  }
+  const log = (m: string) => console.error(`[profile] ${m}`)
+  const ctx: BenchContext = { repo: REPO, workDir, procs, impls, log }
+  return { workDir, profDir, procs, impls, plainDaemon, ctx }
+}
+
+/** The newest .cpuprofile in `dir` (the daemon writes it at exit). */
+export function latestProfile(dir: string): string {
+  const files = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith('.cpuprofile'))
+  if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}`)
+  return join(dir, files.map((e) => e.name).sort().at(-1)!)
+}
+
 async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -237,25 +282,7 @@ async function main(args: string[]): Promise<number> {
   }
   const seconds = Number(values.seconds)
   const connections = Number(values.connections)
-  const workDir = await Deno.makeTempDir({ prefix: 'ipfs-cluster-ingest-profile-' })
-  const profDir = values.keep ?? join(workDir, 'prof')
-  await Deno.mkdir(profDir, { recursive: true })
-  await Deno.mkdir(join(workDir, 'logs'))
-  const procs = new Processes(join(workDir, 'logs'))
-  const impls = implementations({ repo: REPO, goBin: 'ipfs-cluster-service' })
-  const plain = impls.ours.daemon
-  impls.ours.daemon = (dir) => {
-    const argv = plain(dir) // [deno, 'run', …]: the profiler's flags go after `run`
-    argv.splice(2, 0, '--cpu-prof', `--cpu-prof-dir=${profDir}`)
-    return argv
-  }
-  const ctx: BenchContext = {
-    repo: REPO,
-    workDir,
-    procs,
-    impls,
-    log: (m) => console.error(`[profile] ${m}`),
-  }
+  const { workDir, profDir, procs, impls, ctx } = await profilingRun('ingest', values.keep)
   const cids = seconds * 20_000
   const cidFile = join(workDir, 'cids.txt')
   await writeCidFile(cidFile, 0, cids)
@@ -293,9 +320,7 @@ async function main(args: string[]): Promise<number> {
       }); ` +
         `IPFS double ${us(ipfsCpu)}`,
     )
-    const files = [...Deno.readDirSync(profDir)].filter((e) => e.name.endsWith('.cpuprofile'))
-    if (files.length === 0) throw new Error(`no .cpuprofile in ${profDir}`)
-    const path = join(profDir, files.map((e) => e.name).sort().at(-1)!)
+    const path = latestProfile(profDir)
     console.log(`profile: ${path}\n`)
     const main = perThread.find(([k]) => k === 'main')?.[1] ?? 0
     console.log(summarize(JSON.parse(await Deno.readTextFile(path)), pins, main * 1e6 / pins))

@@ -17,17 +17,14 @@
  * deno run -A bench/sync_profile.ts --second --no-prof
  * ```
  */
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { inputFile, writeCidFile } from './cids.ts'
-import { type BenchContext, startDouble, startPeer } from './harness.ts'
-import { summarize, threadCpu } from './ingest_profile.ts'
-import { implementations } from './peers.ts'
+import { startDouble, startPeer } from './harness.ts'
+import { latestProfile, profilingRun, summarize, threadCpu } from './ingest_profile.ts'
+import { splitRss } from './catchup.ts'
 import { runLoad } from './load.ts'
-import { cpuSecondsOf, pollUntil, Processes, waitIdle } from './process.ts'
-
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
+import { cpuSecondsOf, pollUntil, waitIdle } from './process.ts'
 
 async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -46,25 +43,11 @@ async function main(args: string[]): Promise<number> {
   const log = (m: string) => console.error(`[profile] ${m}`)
   const pinsFile = await inputFile('pins', pins, log)
   const cidFile = await inputFile('cids', pins, log)
-  const workDir = await Deno.makeTempDir({ prefix: 'ipfs-cluster-sync-profile-' })
-  const profDir = values.keep ?? join(workDir, 'prof')
-  await Deno.mkdir(profDir, { recursive: true })
-  await Deno.mkdir(join(workDir, 'logs'))
-  const procs = new Processes(join(workDir, 'logs'))
-  const impls = implementations({ repo: REPO, goBin: 'ipfs-cluster-service' })
-  const plain = impls.ours.daemon
-  impls.ours.daemon = (dir) => {
-    const argv = plain(dir)
-    if (!values['no-prof']) argv.splice(2, 0, '--cpu-prof', `--cpu-prof-dir=${profDir}`)
-    return argv
-  }
-  const ctx: BenchContext = {
-    repo: REPO,
-    workDir,
-    procs,
-    impls,
-    log,
-  }
+  const { workDir, profDir, procs, impls, plainDaemon, ctx } = await profilingRun(
+    'sync',
+    values.keep,
+    !values['no-prof'],
+  )
   try {
     const dir = join(workDir, 'peer')
     await impls.ours.init(dir)
@@ -75,8 +58,13 @@ async function main(args: string[]): Promise<number> {
     if (postSeconds > 0 || values.second) {
       // The bench's catch-up scenario: pins added through the API (Raft log entries, KV
       // writes) before the restart that is measured.
-      const first = startPeer(ctx, { ...impls.ours, daemon: plain }, dir, ipfs.api, 'ours-post')
-      const p = await first
+      const p = await startPeer(
+        ctx,
+        { ...impls.ours, daemon: plainDaemon },
+        dir,
+        ipfs.api,
+        'ours-post',
+      )
       await pollUntil(`${p.rest}/id`, { since: performance.now(), timeoutMs: 120_000 })
       const newCids = join(workDir, 'new-cids.txt')
       const cids = postSeconds * 10_000
@@ -95,32 +83,15 @@ async function main(args: string[]): Promise<number> {
     }
     const t0 = performance.now()
     const peer = await startPeer(ctx, impls.ours, dir, ipfs.api, 'ours-sync')
-    const peak = { rss: 0, anon: 0, file: 0, at: 0 }
-    let sampling = true
-    const sampler = (async () => {
-      while (sampling) {
-        const st = await Deno.readTextFile(`/proc/${peer.proc.pid}/status`).catch(() => '')
-        const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(st)?.[1] ?? 0)
-        const rss = kib('VmRSS')
-        if (rss > peak.rss) {
-          Object.assign(peak, {
-            rss,
-            anon: kib('RssAnon'),
-            file: kib('RssFile'),
-            at: (performance.now() - t0) / 1000,
-          })
-        }
-        await new Promise((r) => setTimeout(r, 100))
-      }
-    })()
+    const rss = splitRss(peer.proc.pid)
     await pollUntil(`${peer.rest}/id`, { since: t0, timeoutMs: 120_000 })
     const idle = await waitIdle(peer.proc.pid, { timeoutMs: 600_000 })
-    sampling = false
-    await sampler
+    const peak = (await rss.stop()).alone
+    const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0)
     console.log(
-      `peak RSS ${(peak.rss / 1024).toFixed(0)} MiB at ${peak.at.toFixed(1)} s (anon ${
-        (peak.anon / 1024).toFixed(0)
-      }, file ${(peak.file / 1024).toFixed(0)})`,
+      `peak RSS ${mib(peak.rss)} MiB at ${peak.at.toFixed(1)} s (anon ${mib(peak.anon)}, file ${
+        mib(peak.file)
+      })`,
     )
     const cpu = await cpuSecondsOf(peer.proc.pid)
     const threads = [...await threadCpu(peer.proc.pid)].filter(([, v]) => v > 0)
@@ -135,9 +106,7 @@ async function main(args: string[]): Promise<number> {
     await peer.proc.stop()
     await ipfs.proc.stop()
     if (values['no-prof']) return 0
-    const files = [...Deno.readDirSync(profDir)].filter((e) => e.name.endsWith('.cpuprofile'))
-    if (files.length === 0) throw new Error(`no .cpuprofile in ${profDir}`)
-    const path = join(profDir, files.map((e) => e.name).sort().at(-1)!)
+    const path = latestProfile(profDir)
     console.log(`profile: ${path}\n`)
     console.log(summarize(JSON.parse(await Deno.readTextFile(path))))
     return 0
