@@ -14,8 +14,7 @@
  * }
  * ```
  */
-import { setImmediate } from 'node:timers'
-import { type Clock, systemClock } from '../util/clock.ts'
+import { type Clock, systemClock, yieldToLoop } from '../util/clock.ts'
 
 /** Milliseconds between two background steps while the foreground is busy. */
 export const BUSY_GAP_MS = 10
@@ -54,13 +53,4 @@ export class Pacer {
     if (at > now) await this.#clock.sleep(at - now, signal)
     else await yieldToLoop()
   }
-}
-
-/**
- * Lets the timers and I/O callbacks already due run before the caller goes on. setImmediate,
- * not setTimeout(0): chained zero timers are clamped to ~4 ms each (HTML timer nesting), which
- * made a walk that yields every 256 pins sleep 16 s over a million pins.
- */
-export function yieldToLoop(): Promise<void> {
-  return new Promise((r) => setImmediate(r))
 }

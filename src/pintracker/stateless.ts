@@ -53,8 +53,8 @@ import type { Operation, OperationOrigin } from './operation.ts'
 import { OperationTracker } from './optracker.ts'
 import { BoundedQueue, Waiters } from './queue.ts'
 import { SyncPass, type SyncSummary } from './sync.ts'
-import { Pacer, yieldToLoop } from './pacer.ts'
-import { type Clock, systemClock } from '../util/clock.ts'
+import { Pacer } from './pacer.ts'
+import { type Clock, systemClock, yieldToLoop } from '../util/clock.ts'
 
 /** Log levels the tracker reports at. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'

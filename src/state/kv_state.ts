@@ -13,12 +13,12 @@
  * await state.close()
  * ```
  */
-import { setImmediate } from 'node:timers'
 import type { LogOp, StateEntry, StateReader } from '../components.ts'
 import { encodePin, type Pin, storedPin } from '../types/pin.ts'
 import { normalizeCid } from '../types/cid.ts'
 import { BloomFilter } from './bloom.ts'
 import { ShutdownError, ValidationError } from '../errors.ts'
+import { yieldToLoop } from '../util/clock.ts'
 
 const PIN = 'pin'
 const META = 'meta'
@@ -119,7 +119,7 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
           next.add(e.key[1] as string)
           // A turn of the event loop per batch: requests go on meanwhile, and V8 collects the
           // walk's garbage as it goes (without it, a million keys grew the heap by ~30 MB).
-          if (++n % LIST_BATCH === 0) await new Promise((r) => setImmediate(r))
+          if (++n % LIST_BATCH === 0) await yieldToLoop()
         }
         for (const k of pendingAdds ?? []) next.add(k)
         pendingAdds = undefined

@@ -2,7 +2,9 @@
  * The one clock of the program: the current time, one-shot and repeating timers, and `sleep`.
  * Components take a `Clock` from their deps (default `systemClock`) instead of calling
  * `Date.now`, `setTimeout` or `setInterval`, so that tests drive time with a manual clock
- * (test/support/manual_clock.ts) and no test waits for the wall clock.
+ * (test/support/manual_clock.ts) and no test waits for the wall clock. `yieldToLoop`, a turn of
+ * the event loop that no clock needs to drive, lives here too: the one way long walks let other
+ * work in.
  *
  * `sleep` rejects with the signal's reason when the signal aborts (at once if it already had),
  * like `fetch` and every other Web API that takes an `AbortSignal`: a loop that sleeps between
@@ -21,6 +23,7 @@
  *
  * @module
  */
+import { setImmediate } from 'node:timers'
 
 /** Cancels a timer; calling it again, or after the timer fired, does nothing. */
 export type CancelTimer = () => void
@@ -110,4 +113,13 @@ export const systemClock: Clock = {
   sleep: (ms, signal) => sleepOn(systemClock.timeout, ms, signal),
   // Capped at ~24.8 days: longer deadlines for a request are "never" in practice.
   timeoutSignal: (ms) => AbortSignal.timeout(Math.min(Math.max(0, ms), MAX_TIMER_MS)),
+}
+
+/**
+ * Lets the timers and I/O callbacks already due run before the caller goes on. setImmediate,
+ * not setTimeout(0): chained zero timers are clamped to ~4 ms each (HTML timer nesting), which
+ * made a walk that yields every 256 pins sleep 16 s over a million pins.
+ */
+export function yieldToLoop(): Promise<void> {
+  return new Promise((r) => setImmediate(r))
 }
