@@ -110,16 +110,7 @@ let lastLength = -1
  * v0, base32 for v1), decided without building a CID object. False means "parse it to know".
  */
 export function isCanonicalCid(s: string): boolean {
-  lastCanonical = undefined
-  let n = -1
-  if (s.length === 46 && s.charCodeAt(0) === 81 && s.charCodeAt(1) === 109) {
-    n = base58Decode(s)
-    if (n !== 34 || scratch[0] !== 0x12 || scratch[1] !== 0x20) n = -1
-  } else if (s.charCodeAt(0) === 98) {
-    if (scratch.length < s.length) scratch = new Uint8Array(s.length * 2)
-    const len = base32Decode(s)
-    if (len > 0) n = cidV1Multihash(len)
-  }
+  const n = decodeCanonical(s)
   if (n < 0) return false
   lastCanonical = s
   lastLength = n
@@ -142,18 +133,7 @@ for (let i = 0; i < BASE58.length; i++) b58[BASE58.charCodeAt(i)] = i
  * bases, or a string the fast path rejects) is left to parseCid, which decides.
  */
 function multihashOf(s: string): number {
-  lastCanonical = undefined // the scratch buffer is about to change
-  if (scratch.length < s.length) scratch = new Uint8Array(s.length * 2)
-  let n = -1
-  if (s.length === 46 && s.charCodeAt(0) === 81 && s.charCodeAt(1) === 109) {
-    // 'Qm…': a CIDv0 is a bare sha2-256 multihash in base58btc.
-    n = base58Decode(s)
-    if (n !== 34 || scratch[0] !== 0x12 || scratch[1] !== 0x20) n = -1
-  } else if (s.charCodeAt(0) === 98) {
-    // 'b…': CIDv1 in base32 = <version 1><codec varint><multihash>.
-    const len = base32Decode(s)
-    if (len > 0) n = cidV1Multihash(len)
-  }
+  const n = decodeCanonical(s)
   if (n >= 0) return n
   const c = tryParseCid(s)
   if (!c) return -1
@@ -161,6 +141,23 @@ function multihashOf(s: string): number {
   if (scratch.length < mh.length) scratch = new Uint8Array(mh.length)
   scratch.set(mh)
   return mh.length
+}
+
+/**
+ * Decodes the canonical forms by hand — CIDv0 (`Qm…`, a bare sha2-256 multihash in base58btc)
+ * and CIDv1 in base32 (`b…`: <version 1><codec varint><multihash>) — writing the multihash to
+ * the front of `scratch`; returns its length, or -1 for any other string.
+ */
+function decodeCanonical(s: string): number {
+  lastCanonical = undefined // the scratch buffer is about to change
+  if (scratch.length < s.length) scratch = new Uint8Array(s.length * 2)
+  if (s.length === 46 && s.charCodeAt(0) === 81 && s.charCodeAt(1) === 109) {
+    const n = base58Decode(s)
+    return n !== 34 || scratch[0] !== 0x12 || scratch[1] !== 0x20 ? -1 : n
+  }
+  if (s.charCodeAt(0) !== 98) return -1
+  const len = base32Decode(s)
+  return len > 0 ? cidV1Multihash(len) : -1
 }
 
 /** Decodes unpadded lower-case base32 after the 'b' prefix into `scratch`; -1 if invalid. */
