@@ -20,7 +20,7 @@ export {
   saveServiceConfig,
   type ServiceConfig,
   serviceConfigToJSON,
-} from './src/config/service.ts'
+} from './src/service_config.ts'
 export { loadIdentity, newIdentity, saveIdentity } from './src/config/identity.ts'
 export { restClient } from './src/api/rest/client.ts'
 export { logging } from './src/util/log.ts'

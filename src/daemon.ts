@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path'
 import type { API, Informer, IPFSConnector, PinTracker } from './components.ts'
-import { loadServiceConfig, type ServiceConfig } from './config/service.ts'
+import { loadServiceConfig, type ServiceConfig } from './service_config.ts'
 import { loadIdentity } from './config/identity.ts'
 import { loadPeerstore } from './config/peerstore.ts'
 import { acquireLock, type FolderLock } from './util/lock.ts'

@@ -4,7 +4,7 @@
  * absent) and the peer monitor.
  */
 import type { Informer, IPFSConnector, PeerMonitor, PinTracker } from './components.ts'
-import type { ServiceConfig } from './config/service.ts'
+import type { ServiceConfig } from './service_config.ts'
 import { diskInformer } from './informer/disk.ts'
 import { numpinInformer } from './informer/numpin.ts'
 import { tagsInformer } from './informer/tags.ts'

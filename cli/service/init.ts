@@ -8,7 +8,7 @@
  * ```
  */
 import { join } from 'node:path'
-import { defaultServiceConfig, saveServiceConfig } from '../../src/config/service.ts'
+import { defaultServiceConfig, saveServiceConfig } from '../../src/service_config.ts'
 import { identityExists, newIdentity, saveIdentity } from '../../src/config/identity.ts'
 import { savePeerstore } from '../../src/config/peerstore.ts'
 import { acquireLock } from '../../src/util/lock.ts'

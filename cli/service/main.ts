@@ -148,7 +148,7 @@ async function dispatch(
     throw doing('setting log level', err)
   }
   const configDir = g.string('config') ||
-    (await import('../../src/config/service.ts')).defaultConfigDir(env)
+    (await import('../../src/service_config.ts')).defaultConfigDir(env)
   return await command({ io, env, configDir, logLevel, force: g.bool('force') })
 }
 

@@ -13,7 +13,7 @@ import { storedPinBatchesInWorker } from '../../src/state/import_parse.ts'
 import { carryOverRaftState } from '../../src/consensus/raft/kv_storage.ts'
 import { encodePin } from '../../src/types/pin.ts'
 import type { ParsedFlags } from '../flags.ts'
-import { loadServiceConfig } from '../../src/config/service.ts'
+import { loadServiceConfig } from '../../src/service_config.ts'
 import { logging } from '../../src/util/log.ts'
 import { type Ctx, doing, lockOrFail, serviceLog } from './context.ts'
 

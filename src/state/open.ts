@@ -8,7 +8,7 @@
  * ```
  */
 import { isAbsolute, join } from 'node:path'
-import type { ServiceConfig } from '../config/service.ts'
+import type { ServiceConfig } from '../service_config.ts'
 import { openKvState, type PinState } from './kv_state.ts'
 
 /** The data folder of a peer. */

@@ -83,7 +83,7 @@ Deno.test('module graph: the entry and `service version`/help load no npm packag
     'cli/service/daemon.ts',
     'cli/service/init.ts',
     'cli/service/state.ts',
-    'src/config/service.ts',
+    'src/service_config.ts',
   ])
 })
 

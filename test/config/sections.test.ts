@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { SECTIONS } from '../../src/config/service.ts'
+import { SECTIONS } from '../../src/service_config.ts'
 import { clusterSection } from '../../src/cluster/config.ts'
 import { embeddedSection } from '../../src/ipfsconn/embedded/config.ts'
 import { numpinSection } from '../../src/informer/config.ts'

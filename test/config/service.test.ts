@@ -7,7 +7,7 @@ import {
   parseServiceConfig,
   saveServiceConfig,
   serviceConfigToJSON,
-} from '../../src/config/service.ts'
+} from '../../src/service_config.ts'
 import { loadIdentity } from '../../src/config/identity.ts'
 import { raftSection } from '../../src/consensus/raft/config.ts'
 import { ConfigError } from '../../src/errors.ts'

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { serviceMain } from '../../../cli/service/main.ts'
 import type { CliIO } from '../../../cli/io.ts'
 import { acquireLock } from '../../../src/util/lock.ts'
-import { loadServiceConfig } from '../../../src/config/service.ts'
+import { loadServiceConfig } from '../../../src/service_config.ts'
 import { loadIdentity } from '../../../src/config/identity.ts'
 
 const OVERWRITE = 'The configuration file will be overwritten. Continue? [y/n]:'

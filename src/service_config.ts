@@ -12,21 +12,27 @@
  * ```
  */
 import { join } from 'node:path'
-import { ConfigError } from '../errors.ts'
-import { type ClusterConfig, clusterSection, newSecret } from '../cluster/config.ts'
-import { raftSection } from '../consensus/raft/config.ts'
-import { crdtSection } from '../consensus/crdt/config.ts'
-import { pinSvcApiSection, restApiSection } from '../api/rest/config.ts'
-import { ipfsProxySection } from '../api/ipfsproxy/config.ts'
-import { ipfsHttpSection } from '../ipfsconn/ipfshttp/config.ts'
-import { embeddedSection } from '../ipfsconn/embedded/config.ts'
-import { maptrackerSection, statelessSection } from '../pintracker/config.ts'
-import { monbasicSection, pubsubmonSection } from '../monitor/config.ts'
-import { balancedSection } from '../allocator/config.ts'
-import { diskSection, numpinSection, pinqueueSection, tagsSection } from '../informer/config.ts'
-import { metricsSection, tracingSection } from '../observations/config.ts'
-import { badger3Section, badgerSection, leveldbSection, pebbleSection } from '../state/config.ts'
-import { type ConfigOf, type IgnoredSection, matchKey, unknownName, type Warn } from './schema.ts'
+import { ConfigError } from './errors.ts'
+import { type ClusterConfig, clusterSection, newSecret } from './cluster/config.ts'
+import { raftSection } from './consensus/raft/config.ts'
+import { crdtSection } from './consensus/crdt/config.ts'
+import { pinSvcApiSection, restApiSection } from './api/rest/config.ts'
+import { ipfsProxySection } from './api/ipfsproxy/config.ts'
+import { ipfsHttpSection } from './ipfsconn/ipfshttp/config.ts'
+import { embeddedSection } from './ipfsconn/embedded/config.ts'
+import { maptrackerSection, statelessSection } from './pintracker/config.ts'
+import { monbasicSection, pubsubmonSection } from './monitor/config.ts'
+import { balancedSection } from './allocator/config.ts'
+import { diskSection, numpinSection, pinqueueSection, tagsSection } from './informer/config.ts'
+import { metricsSection, tracingSection } from './observations/config.ts'
+import { badger3Section, badgerSection, leveldbSection, pebbleSection } from './state/config.ts'
+import {
+  type ConfigOf,
+  type IgnoredSection,
+  matchKey,
+  unknownName,
+  type Warn,
+} from './config/schema.ts'
 
 /**
  * Where each section lives in service.json: [top-level key, sub key]. The order is the order the
