@@ -200,7 +200,7 @@ export interface API extends Component {
 
 /**
  * The one RPC surface: what APIs and other peers ask of a peer. Method names follow the
- * reference's `Cluster.*` RPC service; `rpc/policy.ts` says who may call each remotely.
+ * reference's `Cluster.*` RPC service; `rpc/methods.ts` lists the methods other peers may call and who may call each.
  */
 export interface ClusterRPC {
   id(signal?: AbortSignal): Promise<ID>
