@@ -80,6 +80,9 @@ export const clusterSection = defineSection('cluster', '', {
   follower_mode: { ...bool(false, false), omitDefault: true },
   peerstore_file: { ...str(''), omitDefault: true },
   peer_addresses: strList([]),
+  // Multiaddrs of members to join through when this peer has no Raft data yet: what
+  // `daemon --bootstrap` does, kept in service.json (IPFS Cluster 1.1.6 ignores the key).
+  bootstrap: { ...maddrList([]), omitDefault: true },
   informer_push_interval: { ...num(0), hidden: true },
 }, {
   legacy: {
@@ -87,8 +90,6 @@ export const clusterSection = defineSection('cluster', '', {
     private_key: IDENTITY,
     replication_factor: 'IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): ' +
       'use replication_factor_min and replication_factor_max',
-    bootstrap: 'IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): ' +
-      'use "ipfs-cluster-service daemon --bootstrap" or peer_addresses',
     peers: 'IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): ' +
       'use consensus.raft.init_peerset and the peerstore file',
     ipfs_sync_interval: 'IPFS Cluster 0.11 and older; ignored (as 1.1.6 does): ' +

@@ -491,7 +491,6 @@ Deno.test('old-style service.json (IPFS Cluster ≤ 0.10 keys, as its own test c
   ])
   // Other legacy keys of older releases load too, each said once.
   const older = loadWarned(goWith((o) => {
-    o.cluster.bootstrap = []
     o.consensus.raft.start_as_leader = false
     o.api.restapi.listen_multiaddress = '/ip4/127.0.0.1/tcp/9094'
     o.ipfs_connector.ipfshttp.proxy_listen_multiaddress = '/ip4/127.0.0.1/tcp/9095'
@@ -501,7 +500,6 @@ Deno.test('old-style service.json (IPFS Cluster ≤ 0.10 keys, as its own test c
   }))
   assert.deepEqual(older.warnings.map((w) => w.slice(0, w.indexOf(':'))), [
     'state',
-    'cluster.bootstrap',
     'consensus.raft.start_as_leader',
     'api.ipfsproxy',
     'api.pinsvcapi',
