@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict'
+import { join, JoinError, watchRemoval } from '../../src/cluster/membership.ts'
+import type { RpcClient } from '../../src/rpc/methods.ts'
+import type { ID } from '../../src/types/mod.ts'
+import { manualClock } from '../support/manual_clock.ts'
+import { nullLogger } from '../../src/util/log.ts'
+
+/** An RpcClient whose `Cluster.ID` / `Cluster.PeerAdd` answers come from a table. */
+function fakeRpc(
+  self: string,
+  answer: (peer: string, method: string, args: unknown[]) => Promise<unknown>,
+): RpcClient {
+  return {
+    self,
+    call: (peer, method, args) => answer(peer, method, args) as never,
+    stream: () => {
+      throw new Error('not used')
+    },
+    upload: () => {
+      throw new Error('not used')
+    },
+  }
+}
+
+function idOf(peers: string[]): ID {
+  return { cluster_peers: peers, error: '' } as unknown as ID
+}
+
+Deno.test('join asks the first member that answers to add this peer', async () => {
+  const asked: string[] = []
+  const rpc = fakeRpc('me', (peer, method, args) => {
+    asked.push(`${peer} ${method} ${args.join(',')}`)
+    return Promise.resolve(idOf([]))
+  })
+  const remote = await join(['/dns4/down/tcp/1/p2p/A', '/ip4/127.0.0.1/tcp/2/p2p/B'], {
+    connect: (addr) =>
+      addr.includes('down')
+        ? Promise.reject(new Error('connection refused'))
+        : Promise.resolve(addr.slice(addr.lastIndexOf('/') + 1)),
+    rpc,
+    log: nullLogger,
+  })
+  assert.equal(remote, 'B')
+  assert.deepEqual(asked, ['B Cluster.PeerAdd me'])
+})
+
+Deno.test('join fails with one line naming every address and why', async () => {
+  const rpc = fakeRpc('me', () => Promise.reject(new Error('not allowed')))
+  const err = await join(['/ip4/127.0.0.1/tcp/2/p2p/B'], {
+    connect: () => Promise.resolve('B'),
+    rpc,
+    log: nullLogger,
+  }).catch((e) => e)
+  assert.ok(err instanceof JoinError)
+  assert.match(
+    err.message,
+    /through its bootstrap address \(\/ip4\/127.0.0.1\/tcp\/2\/p2p\/B: not allowed\)/,
+  )
+  assert.ok(!err.message.includes('\n'))
+})
+
+Deno.test('the watch reports a removal once the peerset no longer holds this peer', async () => {
+  const clock = manualClock()
+  let peers = ['a', 'me']
+  const seen: string[][] = []
+  const ac = new AbortController()
+  let result: string | undefined
+  const p = watchRemoval({
+    self: 'me',
+    consensus: { peers: () => Promise.resolve(peers), leader: () => Promise.resolve('a') },
+    rpc: fakeRpc('me', () => Promise.reject(new Error('unused'))),
+    clock,
+    intervalMs: 1000,
+    signal: ac.signal,
+    onPeers: (ps, departed) => seen.push([...ps, '|', ...departed]),
+  }).then((r) => result = r)
+  await clock.advance(1000)
+  peers = ['a', 'b', 'me']
+  await clock.advance(1000)
+  peers = ['b', 'me']
+  await clock.advance(1000)
+  assert.equal(result, undefined)
+  assert.deepEqual(seen, [['a', 'me', '|'], ['a', 'b', 'me', '|'], ['b', 'me', '|', 'a']])
+  peers = ['b']
+  await clock.advance(1000)
+  await p
+  assert.equal(result, 'this peer was removed from the cluster')
+})
+
+Deno.test('a joining peer is not removed before it was ever a member', async () => {
+  const clock = manualClock()
+  const ac = new AbortController()
+  let done = false
+  const p = watchRemoval({
+    self: 'me',
+    consensus: {
+      peers: () => Promise.resolve(['a', 'b']),
+      leader: () => Promise.reject(new Error('no leader')),
+    },
+    rpc: fakeRpc('me', () => Promise.resolve(idOf(['a', 'b']))),
+    clock,
+    intervalMs: 1000,
+    signal: ac.signal,
+  }).then(() => done = true, () => {})
+  await clock.advance(10_000)
+  assert.equal(done, false)
+  ac.abort()
+  await p
+})
+
+Deno.test('a peer without a leader asks the members it knew, and leaves when none counts it', async () => {
+  const clock = manualClock()
+  const ac = new AbortController()
+  let othersCount = true
+  const asked: string[] = []
+  let result: string | undefined
+  const p = watchRemoval({
+    self: 'me',
+    consensus: {
+      peers: () => Promise.resolve(['a', 'b', 'me']),
+      leader: () => Promise.reject(new Error('no leader')),
+    },
+    rpc: fakeRpc('me', (peer) => {
+      asked.push(peer)
+      if (peer === 'b') return Promise.reject(new Error('unreachable'))
+      return Promise.resolve(idOf(othersCount ? ['a', 'b', 'me'] : ['a', 'b']))
+    }),
+    clock,
+    intervalMs: 1000,
+    signal: ac.signal,
+    askAfterRounds: 2,
+  }).then((r) => result = r)
+  await clock.advance(2000)
+  assert.deepEqual(asked.sort(), ['a', 'b']) // asked after two quiet rounds: still counted
+  assert.equal(result, undefined)
+  othersCount = false
+  await clock.advance(2000)
+  await p
+  assert.match(result!, /no longer count this peer/)
+})
