@@ -315,8 +315,12 @@ function why(err: unknown, timedOut: boolean, timeoutMs: number): string {
   if (/ECONNREFUSED|connection refused/i.test(all)) {
     return 'connection refused (is a cluster peer running and listening there?)'
   }
-  if (/UnexpectedPeerError|unexpected peer|Invalid peer id|peer id did not match/i.test(all)) {
-    return 'another peer answers at that address (check the /p2p/ peer ID)'
+  // Noise's check of the remote's key against the /p2p/ part of the address.
+  const other = /identity key (\S+) does not match expected remote identity/.exec(all)
+  if (other || /UnexpectedPeerError/.test(all)) {
+    return `another peer answers at that address${
+      other ? ` (${other[1]})` : ''
+    }; check the /p2p/ peer ID`
   }
   if (timedOut) return `no answer within ${timeoutMs / 1000} s (cluster.dial_peer_timeout)`
   return errorMessage(err).split('\n')[0]
