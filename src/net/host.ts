@@ -163,6 +163,10 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
       maxConnections: opts.connectionManager?.highWater,
       dialTimeout,
     },
+    // Cluster peers are few and known: libp2p forgets addresses not seen for an hour and peers
+    // not updated for six, after which the RPC wire and Raft could no longer dial a member by
+    // its ID. The book decides what is dropped (`forget`).
+    peerStore: { maxAddressAge: Infinity, maxPeerAge: Infinity },
     services: { identify: identify(), ping: ping() },
   }).catch((err) => failures.rethrow('cluster.listen_multiaddress', err))
   const peerId = node.peerId.toString()
@@ -200,30 +204,42 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
     log,
   }
 
-  const importAddrs = (addrs: string[], priority: (i: number) => number, from: string) => {
-    addrs.forEach((a, i) => {
+  /** Adds an address to the book and to libp2p's peer store (dials by peer ID use it). */
+  const remember = async (addr: string, priority: number) => {
+    const id = book.add(addr, priority)
+    if (id !== peerId) {
+      await node.peerStore.merge(idOf(id), { multiaddrs: [multiaddr(splitPeerAddr(addr).addr)] })
+    }
+    return id
+  }
+  const importAddrs = async (addrs: string[], priority: (i: number) => number, from: string) => {
+    for (const [i, a] of addrs.entries()) {
       try {
-        book.add(a, priority(i))
+        multiaddr(a)
+        await remember(a, priority(i))
       } catch (err) {
         log.warn(`${from}: skipping ${a}: ${errorMessage(err)}`)
       }
-    })
+    }
   }
   try {
-    importAddrs(opts.peerAddresses ?? [], () => 0, 'cluster.peer_addresses')
+    await importAddrs(opts.peerAddresses ?? [], () => 0, 'cluster.peer_addresses')
     if (opts.peerstoreFile) {
-      importAddrs(await loadPeerstore(opts.peerstoreFile), (i) => i + 1, opts.peerstoreFile)
+      await importAddrs(await loadPeerstore(opts.peerstoreFile), (i) => i + 1, opts.peerstoreFile)
     }
   } catch (err) {
     await node.stop()
     throw err
   }
+  // Dials are one after the other (the order is the priority); a peerstore full of addresses
+  // that never answer would hold the start for a dial timeout each, so the start waits for
+  // at most a dozen of them and leaves the rest to the loop.
   const bootstrapped = await bootstrap(
     dialer,
     BOOTSTRAP_COUNT,
     true,
     true,
-    AbortSignal.timeout(BOOTSTRAP_COUNT * dialTimeout * 4),
+    AbortSignal.timeout(12 * dialTimeout),
   ).catch(() => [] as string[])
   log.debug(`bootstrapped to ${bootstrapped.length} peers`)
   const loop = rebootstrapLoop(dialer, {
@@ -263,7 +279,7 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
         throw new ConnectError(addr, `not a peer multiaddress (${errorMessage(err)})`)
       }
       if (id === peerId) return id
-      book.add(addr, 0)
+      await remember(addr, 0)
       const timeout = AbortSignal.timeout(dialTimeout)
       try {
         await node.dial(multiaddr(addr), {

@@ -301,3 +301,23 @@ Deno.test('host: connect(addr) returns the peer ID, or fails with one line sayin
     await accepting.catch(() => {})
   }
 })
+
+Deno.test('host: a peer known from the peerstore can be dialled by its ID once it is up (RPC and Raft dial by ID)', async () => {
+  const key = await generateKeyPair('Ed25519')
+  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+  const bId = peerIdFromPrivateKey(key).toString()
+  const addr = deadAddr()
+  const a = await host({ peerstoreFile: await tempFile(`${addr}/p2p/${bId}\n`) })
+  try {
+    assert.deepEqual(a.bootstrapped, [], 'down at start')
+    const b = await host({ privateKey: key, listen: [addr] })
+    try {
+      await a.libp2p.dial(peerIdFromString(bId))
+      assert.ok(connected(a, b))
+    } finally {
+      await b.stop({ save: false })
+    }
+  } finally {
+    await a.stop({ save: false })
+  }
+})
