@@ -321,3 +321,47 @@ Deno.test('host: a peer known from the peerstore can be dialled by its ID once i
     await a.stop({ save: false })
   }
 })
+
+Deno.test('host: high_water is the connection limit libp2p prunes to', async () => {
+  await withHosts(3, async (ps) => {
+    const a = await host({ connectionManager: { highWater: 2, lowWater: 1 } })
+    try {
+      const pruned = new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('no connection:prune in 10 s')), 10_000)
+        a.libp2p.addEventListener('connection:prune', () => {
+          clearTimeout(t)
+          resolve()
+        }, { once: true })
+      })
+      for (const p of ps) await a.connect(p.addresses()[0])
+      await pruned
+      assert.equal(a.libp2p.getConnections().length, 2)
+    } finally {
+      await a.stop({ save: false })
+    }
+  })
+})
+
+Deno.test('host: low_water is what the re-bootstrap loop tops connections up to', async () => {
+  await withHosts(2, async ([b, c]) => {
+    const file = await tempFile([b, c].map((h) => h.addresses()[0]).join('\n'))
+    const a = await host({ peerstoreFile: file, connectionManager: { highWater: 10, lowWater: 1 } })
+    try {
+      assert.deepEqual(a.bootstrapped, [b.peerId, c.peerId])
+      const gone = event(a, 'peer:disconnect', c.peerId)
+      await a.libp2p.hangUp(peerIdFromString(c.peerId))
+      await gone
+      await a.clock.advance(REBOOTSTRAP_INTERVAL_MS)
+      await a.idle()
+      assert.ok(!connected(a, c), 'one connection is low_water already: nothing dialled')
+      const gone2 = event(a, 'peer:disconnect', b.peerId)
+      await a.libp2p.hangUp(peerIdFromString(b.peerId))
+      await gone2
+      await a.clock.advance(REBOOTSTRAP_INTERVAL_MS)
+      await a.idle()
+      assert.equal(a.libp2p.getConnections().length, 1, 'back to low_water: one peer dialled')
+    } finally {
+      await a.stop({ save: false })
+    }
+  })
+})
