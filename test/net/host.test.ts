@@ -10,7 +10,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type ClusterHost, ConnectError, type HostOptions, startHost } from '../../src/net/host.ts'
 import { SECRET_MISMATCH } from '../../src/net/secret_check.ts'
-import { REBOOTSTRAP_INTERVAL_MS } from '../../src/net/bootstrap.ts'
+import { PRIORITY_RECONNECT_INTERVAL_MS, REBOOTSTRAP_INTERVAL_MS } from '../../src/net/bootstrap.ts'
 import { logging } from '../../src/util/log.ts'
 import { type ManualClock, manualClock } from '../support/manual_clock.ts'
 
@@ -360,6 +360,31 @@ Deno.test('host: low_water is what the re-bootstrap loop tops connections up to'
       await a.clock.advance(REBOOTSTRAP_INTERVAL_MS)
       await a.idle()
       assert.equal(a.libp2p.getConnections().length, 1, 'back to low_water: one peer dialled')
+    } finally {
+      await a.stop({ save: false })
+    }
+  })
+})
+
+Deno.test('host: every 5 minutes the loop reconnects to a peer_addresses peer even at low_water', async () => {
+  await withHosts(2, async ([b, c]) => {
+    const a = await host({
+      peerAddresses: [b.addresses()[0]],
+      peerstoreFile: await tempFile(c.addresses()[0]),
+      connectionManager: { highWater: 10, lowWater: 1 },
+    })
+    try {
+      assert.deepEqual(a.bootstrapped, [b.peerId, c.peerId])
+      const gone = event(a, 'peer:disconnect', b.peerId)
+      await a.libp2p.hangUp(peerIdFromString(b.peerId))
+      await gone
+      await a.clock.advance(PRIORITY_RECONNECT_INTERVAL_MS - 1)
+      await a.idle()
+      assert.ok(!connected(a, b), 'the 30 s rounds leave it: low_water is met')
+      await a.clock.advance(1)
+      await a.idle()
+      assert.ok(connected(a, b))
+      assert.ok(a.lines.includes(`INFO p2p reconnected to priority peer ${b.peerId}`))
     } finally {
       await a.stop({ save: false })
     }
