@@ -9,14 +9,12 @@
  * await peer.stop()
  * ```
  */
-import { join } from 'node:path'
 import type { API, Informer, IPFSConnector, PinTracker } from './components.ts'
 import { loadServiceConfig, type ServiceConfig } from './service_config.ts'
 import { loadIdentity } from './config/identity.ts'
-import { loadPeerstore } from './config/peerstore.ts'
 import { acquireLock, type FolderLock } from './util/lock.ts'
 import type { Logger, Logging } from './util/log.ts'
-import { type ClusterHost, startHost } from './net/host.ts'
+import { type ClusterHost, hostOptionsFrom, startHost } from './net/host.ts'
 import { openStateDb } from './state/open.ts'
 import { kvState, type PinState } from './state/kv_state.ts'
 import { raftConsensus } from './consensus/raft/raft_consensus.ts'
@@ -93,11 +91,6 @@ async function build(
   stopAll: () => Promise<void>,
   log: Logger,
 ): Promise<Peer> {
-  const peerstore = await loadPeerstore(
-    join(opts.configDir, cfg.cluster.peerstore_file || 'peerstore'),
-  )
-  if (peerstore.length) log.debug(`peerstore has ${peerstore.length} addresses`)
-
   // One database for the pinset and the Raft log: a Ready's log writes and their application
   // go in one commit.
   const db = await openStateDb(opts.configDir, cfg)
@@ -110,13 +103,15 @@ async function build(
     return undefined
   })
 
+  // The peerstore file and peer_addresses load into the host, which dials the first members.
   const host: ClusterHost = await startHost({
     privateKey: ident.privateKey,
-    listen: cfg.cluster.listen_multiaddress,
-    secret: cfg.cluster.secret,
-    announce: cfg.cluster.announce_multiaddress,
+    ...hostOptionsFrom(cfg.cluster, opts.configDir),
+    log,
   })
-  stack.push({ name: 'host', stop: () => host.stop() })
+  let wasReady = false
+  // The reference saves the peerstore only if the peer became ready.
+  stack.push({ name: 'host', stop: () => host.stop({ save: wasReady }) })
 
   const ipfs: IPFSConnector = await (await connector)(opts)
   stack.push({ name: 'ipfs connector', stop: () => ipfs.stop() })
@@ -196,6 +191,7 @@ async function build(
   const ready = (async () => {
     await cluster.start()
     ipfsIdCache = cluster.ipfsId
+    wasReady = true
     log.info('** IPFS Cluster is READY **')
   })()
   ready.catch((err) => log.error(`starting: ${errorMessage(err)}`))
