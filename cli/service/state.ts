@@ -10,8 +10,7 @@
 import { dataFolder, openStateFor, stateDbPath } from '../../src/state/open.ts'
 import { replacePinset } from '../../src/state/import.ts'
 import { storedPinBatchesInWorker } from '../../src/state/import_parse.ts'
-import { carryOverRaftState } from '../../src/consensus/raft/kv_storage.ts'
-import { cleanupDataFolder } from '../../src/consensus/raft/data_folder.ts'
+import { carryOverPeerData, cleanupDataFolder } from '../../src/consensus/raft/data_folder.ts'
 import { raftSection } from '../../src/consensus/raft/config.ts'
 import { encodePin } from '../../src/types/pin.ts'
 import type { ParsedFlags } from '../flags.ts'
@@ -87,7 +86,7 @@ export async function state(sub: string, f: ParsedFlags, ctx: Ctx): Promise<numb
           await replacePinset(
             stateDbPath(configDir, cfg),
             storedPinBatchesInWorker(file ?? io.stdin(), overrides),
-            { carryOver: carryOverRaftState },
+            { carryOver: carryOverPeerData },
           )
         } catch (err) {
           throw doing('importing state', err)

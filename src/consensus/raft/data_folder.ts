@@ -23,7 +23,7 @@
  */
 import { basename, dirname, join } from 'node:path'
 import type { ConfState } from './core/mod.ts'
-import { forgetIdleRaftData, inspectRaftData } from './kv_storage.ts'
+import { carryOverRaftState, forgetIdleRaftData, inspectRaftData } from './kv_storage.ts'
 import { PIN_KEY_PREFIX } from '../../state/kv_state.ts'
 import { ClusterError } from '../../errors.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
@@ -341,4 +341,14 @@ export async function cleanupDataFolder(
   log.info(`cleaning and backing up Raft data folder (${folder})`)
   const backup = (await moveAside(folder, keep))!
   return { kind: 'moved', backup }
+}
+
+/**
+ * `carryOverRaftState` plus the cluster record: what `state import` keeps of the database it
+ * replaces, so that the imported pinset still belongs to the same cluster and peer.
+ */
+export async function carryOverPeerData(from: Deno.Kv, to: Deno.Kv): Promise<void> {
+  await carryOverRaftState(from, to)
+  const rec = await from.get<ClusterRecord>(CLUSTER_RECORD_KEY)
+  if (rec.value) await to.set(CLUSTER_RECORD_KEY, rec.value)
 }

@@ -125,3 +125,25 @@ Deno.test('init --help lists --peers as the reference does', async () => {
   const go = await runCmd(GO_SERVICE, ['init', '--help'])
   assert.match(go.stdout, line)
 })
+
+Deno.test('daemon --bootstrap with a bad address: one line naming it, exit 1, before anything starts', () =>
+  withDir(async (root) => {
+    const dir = join(root, 'cfg')
+    for (
+      const [arg, line] of [
+        ['garbage', /^error parsing bootstrap multiaddress: garbage: not a multiaddress \(.+\)\n$/],
+        [
+          `/ip4/127.0.0.1/tcp/9096/p2p/${PEER1}, /ip4/127.0.0.1/tcp/9097`,
+          /^error parsing bootstrap multiaddress: \/ip4\/127\.0\.0\.1\/tcp\/9097: it does not end with \/p2p\/<peer ID>\n$/,
+        ],
+      ] as const
+    ) {
+      const r = await runMain(['service', 'daemon', '--init', '--bootstrap', arg], {
+        env: env(dir),
+        timeoutMs: 30_000,
+      })
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, line)
+      assert.deepEqual(await listing(dir), [], '--init wrote nothing either')
+    }
+  }))

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import {
   backupName,
+  carryOverPeerData,
   checkDataFolder,
   cleanupDataFolder,
   CLUSTER_RECORD_KEY,
@@ -452,6 +453,25 @@ Deno.test('checkDataFolder: a join cut short before the log reached its addition
     assert.equal(info.length, 1)
     assert.match(info[0], /had not finished joining its cluster/)
   }))
+
+Deno.test('carryOverPeerData (state import): the new database keeps the membership and the cluster record', () =>
+  withKv((from) =>
+    withKv(async (to) => {
+      const inp = {
+        folder: FOLDER,
+        self: 'a',
+        secret: SECRET,
+        initPeerset: ['a', 'b'],
+        bootstrap: false,
+      }
+      await checkDataFolder(from, inp)
+      await writeRaft(from, { voters: ['a', 'b'], learners: [] }, [normalEntry(1, 1)])
+      await carryOverPeerData(from, to)
+      const s = await readStoredData(to)
+      assert.deepEqual([s.raft, s.conf.voters, s.cluster?.founders], [true, ['a', 'b'], ['a', 'b']])
+      await assert.rejects(checkDataFolder(to, { ...inp, secret: OTHER_SECRET }), /another cluster/)
+    })
+  ))
 
 // ------------------------------------------------------------------------------------ backups
 
