@@ -12,7 +12,8 @@ import { logging } from '../../src/util/log.ts'
 import type { ParsedFlags } from '../flags.ts'
 import { type Ctx, doing } from './context.ts'
 import { parsePeerMultiaddr } from '../../src/config/peer_multiaddr.ts'
-import { exists, initConfig } from './init.ts'
+import { initConfig } from './init.ts'
+import { exists } from '../../src/util/fs.ts'
 
 /** `daemon` with its parsed flags: runs the peer until a signal; resolves to the exit code. */
 export async function daemon(f: ParsedFlags, ctx: Ctx): Promise<number> {

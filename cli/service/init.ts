@@ -19,15 +19,7 @@ import { type Ctx, doing } from './context.ts'
 
 const OVERWRITE_PROMPT = 'The configuration file will be overwritten. Continue? [y/n]:'
 
-/** True when `path` exists. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path)
-    return true
-  } catch {
-    return false
-  }
-}
+import { exists } from '../../src/util/fs.ts'
 
 function freePort(): number {
   const l = Deno.listen({ hostname: '127.0.0.1', port: 0 })

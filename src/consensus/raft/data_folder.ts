@@ -27,6 +27,7 @@ import { carryOverRaftState, forgetIdleRaftData, inspectRaftData } from './kv_st
 import { PIN_KEY_PREFIX } from '../../state/kv_state.ts'
 import { ClusterError } from '../../errors.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
+import { exists } from '../../util/fs.ts'
 
 /** The KV key of the cluster record (in the state's meta space). */
 export const CLUSTER_RECORD_KEY: Deno.KvKey = ['meta', 'cluster']
@@ -266,16 +267,6 @@ export async function checkDataFolder(
 /** The name of backup `i` of `folder` (`<folder>.old.<i>` beside it; 0 is the newest). */
 export function backupName(folder: string, i: number): string {
   return join(dirname(folder), `${basename(folder)}.old.${i}`)
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path)
-    return true
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false
-    throw err
-  }
 }
 
 /**
