@@ -147,7 +147,7 @@ export function planStart(stored: StoredData, inp: StartInputs): StartPlan {
     return {
       kind: 'refuse',
       reason: `this peer's Raft data (${folder}) belongs to another cluster (it was created ` +
-        `with another cluster secret); ${fresh}`,
+        `with another cluster secret): put that secret back in service.json, or ${fresh}`,
     }
   }
   if (rec && rec.peer !== self) {
@@ -188,11 +188,11 @@ export function planStart(stored: StoredData, inp: StartInputs): StartPlan {
           `data was copied from another peer; ${fresh}`,
     }
   }
-  const stored_ = unique([...stored.conf.voters, ...stored.conf.learners])
-  if (inp.initPeerset.length && !sameSet(unique([...inp.initPeerset, self]), stored_)) {
+  const peerset = unique([...stored.conf.voters, ...stored.conf.learners])
+  if (inp.initPeerset.length && !sameSet(unique([...inp.initPeerset, self]), peerset)) {
     notes.push(
       'existing Raft state found: consensus.raft.init_peerset is ignored; the stored peerset ' +
-        `is ${stored_.join(', ') || 'empty'}`,
+        `is ${peerset.join(', ') || 'empty'}`,
     )
   }
   const record = rec ? undefined : {

@@ -165,7 +165,8 @@ Deno.test('planStart: data of another cluster (another secret) is refused with t
   assert.equal(
     refusal(stored(), inputs({ secretFingerprint: 'fp-2' })),
     `this peer's Raft data (${FOLDER}) belongs to another cluster (it was created with another ` +
-      'cluster secret); run "ipfs-cluster-service state cleanup" (it keeps the data as ' +
+      'cluster secret): put that secret back in service.json, or run "ipfs-cluster-service ' +
+      'state cleanup" (it keeps the data as ' +
       'raft.old.0) or start from a clean folder',
   )
   // Even with --bootstrap: the cause named is the cluster, not the flag.
