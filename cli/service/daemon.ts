@@ -10,11 +10,23 @@
 import { join } from 'node:path'
 import { logging } from '../../src/util/log.ts'
 import type { ParsedFlags } from '../flags.ts'
-import type { Ctx } from './context.ts'
-import { exists, initConfig } from './init.ts'
+import { type Ctx, doing } from './context.ts'
+import { parsePeerMultiaddr } from '../../src/config/peer_multiaddr.ts'
+import { initConfig } from './init.ts'
+import { exists } from '../../src/util/fs.ts'
 
 /** `daemon` with its parsed flags: runs the peer until a signal; resolves to the exit code. */
 export async function daemon(f: ParsedFlags, ctx: Ctx): Promise<number> {
+  // Checked before anything starts: a bad address is one line, as at init.
+  const raw = f.string('bootstrap')
+  const bootstrap = raw === '' ? [] : raw.split(',').map((s) => {
+    const a = s.trim()
+    try {
+      return parsePeerMultiaddr(a).addr
+    } catch (err) {
+      throw doing(`parsing bootstrap multiaddress: ${a}`, err)
+    }
+  })
   // The peer's modules load while init (if asked) writes the folder.
   const peerModule = import('../../src/daemon.ts')
   peerModule.catch(() => {}) // awaited below
@@ -34,7 +46,7 @@ export async function daemon(f: ParsedFlags, ctx: Ctx): Promise<number> {
     env: ctx.env,
     logging: logging(ctx.logLevel),
     leave: f.bool('leave'),
-    bootstrap: f.string('bootstrap').split(',').map((s) => s.trim()).filter(Boolean),
+    bootstrap,
     signals: ctx.io.signals,
   })
 }

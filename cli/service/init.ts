@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { defaultServiceConfig, saveServiceConfig } from '../../src/service_config.ts'
 import { identityExists, newIdentity, saveIdentity } from '../../src/config/identity.ts'
 import { savePeerstore } from '../../src/config/peerstore.ts'
+import { parsePeerMultiaddr } from '../../src/config/peer_multiaddr.ts'
 import { acquireLock } from '../../src/util/lock.ts'
 import { type ParsedFlags, UsageError } from '../flags.ts'
 import { PROGRAM } from './commands.ts'
@@ -18,15 +19,7 @@ import { type Ctx, doing } from './context.ts'
 
 const OVERWRITE_PROMPT = 'The configuration file will be overwritten. Continue? [y/n]:'
 
-/** True when `path` exists. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path)
-    return true
-  } catch {
-    return false
-  }
-}
+import { exists } from '../../src/util/fs.ts'
 
 function freePort(): number {
   const l = Deno.listen({ hostname: '127.0.0.1', port: 0 })
@@ -64,6 +57,15 @@ export async function initConfig(
       new Error('this implementation runs Raft consensus only: use --consensus raft (the default)'),
     )
   }
+  // Every address is checked before anything is written (the reference writes service.json and
+  // identity.json, then fails on an address without /p2p/).
+  const peers = opts.peers.map((p) => {
+    try {
+      return parsePeerMultiaddr(p)
+    } catch (err) {
+      throw doing(`parsing peer multiaddress: ${p}`, err)
+    }
+  })
   const configExists = await exists(configPath)
   const hasIdentity = await identityExists(configDir)
   await Deno.mkdir(configDir, { recursive: true })
@@ -72,11 +74,9 @@ export async function initConfig(
     if (configExists && !opts.force) {
       if (!(await io.confirm(OVERWRITE_PROMPT))) return 0
     }
-    const peerIds = opts.peers.map((p) => {
-      const m = /\/p2p\/([^/]+)$/.exec(p)
-      if (!m) throw doing(`parsing peer multiaddress: ${p}`, new Error('no /p2p/ peer ID in it'))
-      return m[1]
-    })
+    // init_peerset: each peer once; the peerstore: every address that has one, in order.
+    const peerIds = [...new Set(peers.map((p) => p.id))]
+    const addrs = peers.filter((p) => p.dialable).map((p) => p.addr)
     const cfg = defaultServiceConfig({ connector: opts.ipfs, peers: peerIds }, env)
     if (opts.publicNetwork && cfg.embedded) cfg.embedded.public_network = true
     if (opts.randomPorts) {
@@ -113,11 +113,9 @@ export async function initConfig(
       await io.stderr(`new identity written to ${identityPath}\n`)
     }
     const peerstorePath = join(configDir, cfg.cluster.peerstore_file || 'peerstore')
-    await savePeerstore(peerstorePath, opts.peers)
-    if (opts.peers.length) {
-      await io.stderr(
-        `peerstore written to ${peerstorePath} with ${opts.peers.length} entries.\n`,
-      )
+    await savePeerstore(peerstorePath, addrs)
+    if (peers.length) {
+      await io.stderr(`peerstore written to ${peerstorePath} with ${addrs.length} entries.\n`)
     } else {
       await io.stderr(`new empty peerstore written to ${peerstorePath}.\n`)
     }
@@ -159,7 +157,8 @@ export async function init(f: ParsedFlags, ctx: Ctx): Promise<number> {
   return await initConfig(ctx, {
     force: f.bool('force') || ctx.force,
     randomPorts: f.bool('randomports'),
-    peers: f.string('peers').split(',').map((s) => s.trim()).filter(Boolean),
+    // As the reference: an empty element ("a,,b", a trailing comma) is a bad address.
+    peers: f.string('peers') === '' ? [] : f.string('peers').split(',').map((s) => s.trim()),
     ipfs,
     consensus: f.string('consensus'),
     publicNetwork: f.bool('ipfs-public-network'),

@@ -10,7 +10,8 @@
 import { dataFolder, openStateFor, stateDbPath } from '../../src/state/open.ts'
 import { replacePinset } from '../../src/state/import.ts'
 import { storedPinBatchesInWorker } from '../../src/state/import_parse.ts'
-import { carryOverRaftState } from '../../src/consensus/raft/kv_storage.ts'
+import { carryOverPeerData, cleanupDataFolder } from '../../src/consensus/raft/data_folder.ts'
+import { raftSection } from '../../src/consensus/raft/config.ts'
 import { encodePin } from '../../src/types/pin.ts'
 import type { ParsedFlags } from '../flags.ts'
 import { loadServiceConfig } from '../../src/service_config.ts'
@@ -85,7 +86,7 @@ export async function state(sub: string, f: ParsedFlags, ctx: Ctx): Promise<numb
           await replacePinset(
             stateDbPath(configDir, cfg),
             storedPinBatchesInWorker(file ?? io.stdin(), overrides),
-            { carryOver: carryOverRaftState },
+            { carryOver: carryOverPeerData },
           )
         } catch (err) {
           throw doing('importing state', err)
@@ -103,13 +104,17 @@ export async function state(sub: string, f: ParsedFlags, ctx: Ctx): Promise<numb
       try {
         if (!f.bool('force') && !ctx.force && !(await io.confirm(CLEANUP_PROMPT))) return 0
         const cfg = await loadConfig(ctx)
-        const st = await openStateFor(configDir, cfg)
+        // As the reference: the data folder goes to a rotated backup (raft.old.0 newest), or is
+        // deleted when it holds nothing; the next start is a first start.
+        const raftLog = logging(ctx.logLevel, (line) => void ctx.io.stderr(`${line}\n`)).get('raft')
         try {
-          await st.clear()
+          await cleanupDataFolder(
+            dataFolder(configDir, cfg),
+            (cfg.raft ?? raftSection.defaults()).backups_rotate,
+            raftLog,
+          )
         } catch (err) {
           throw doing('cleaning state', err)
-        } finally {
-          st.close()
         }
         serviceLog(ctx).info('data correctly cleaned up')
       } finally {

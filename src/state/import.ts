@@ -18,6 +18,7 @@
  * ```
  */
 import { dirname } from 'node:path'
+import { exists } from '../util/fs.ts'
 import { writeSortedPins } from './kv_state.ts'
 import { type EncodedRecords, SortedRuns } from './sorted_runs.ts'
 
@@ -108,16 +109,6 @@ async function syncPath(path: string): Promise<void> {
     await f.sync()
   } finally {
     f.close()
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path)
-    return true
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false
-    throw err
   }
 }
 

@@ -762,3 +762,77 @@ function approxValueBytes(v: unknown): number {
   }
   return 16
 }
+
+/** What a database's Raft keys say, read without opening the storage (see `inspectRaftData`). */
+export interface RaftDataSummary {
+  /**
+   * Raft has run on this data: a term, a log entry or a snapshot (hashicorp/raft's
+   * HasExistingState). A membership stored by a start that did nothing yet is not state.
+   */
+  hasState: boolean
+  /** The latest membership: the last confChange entry of the log, else the snapshot's. */
+  conf: ConfState
+  /** Every peer that any stored membership names (the snapshot's and each confChange's). */
+  everMembers: string[]
+}
+
+/**
+ * Reads the Raft keys of `kv` without writing anything (unlike `KvRaftStorage.open`, which
+ * creates and repairs): whether Raft ran on it, its latest membership and every member it
+ * names. Entries a crash left beyond repair at open (below the dummy position or an
+ * interrupted wipe) are skipped as `open` would drop them.
+ */
+export async function inspectRaftData(kv: Deno.Kv): Promise<RaftDataSummary> {
+  const [hsE, snapE, firstE, wipeE] = await kv.getMany<
+    [HardState, Manifest, { index: number; term: number }, number]
+  >([HS_KEY, SNAP_KEY, FIRST_KEY, WIPE_KEY])
+  const manifest = snapE.value
+  const floor = Math.max(firstE.value?.index ?? manifest?.index ?? 0, wipeE.value ?? 0)
+  let conf: ConfState = {
+    voters: [...manifest?.voters ?? []],
+    learners: [...manifest?.learners ?? []],
+  }
+  const ever = new Set([...conf.voters, ...conf.learners])
+  let entries = 0
+  // Small pages: an entry's value holds its data (up to a KV value each).
+  for await (
+    const e of kv.list<StoredEntry>({ prefix: [RAFT_PREFIX, 'e'] }, { batchSize: 64 })
+  ) {
+    const i = e.key[2] as number
+    if (i <= floor) continue
+    entries++
+    if (e.value.c !== 1) continue
+    let data = e.value.d
+    if (e.value.n !== undefined) {
+      const parts = await kv.getMany<Uint8Array[]>(
+        Array.from({ length: e.value.n }, (_, p) => partKey(i, p)),
+      )
+      const buf = new Uint8Array(e.value.s ?? 0)
+      let off = 0
+      for (const p of parts) {
+        if (!p.value) throw new RaftInvariantError(`raft log in KV: entry ${i} misses a part`)
+        buf.set(p.value, off)
+        off += p.value.byteLength
+      }
+      data = buf
+    }
+    conf = decodeConfChangeEntry(data ?? new Uint8Array()).conf
+    for (const id of [...conf.voters, ...conf.learners]) ever.add(id)
+  }
+  const hasState = (hsE.value?.term ?? 0) > 0 || entries > 0 || (manifest?.index ?? 0) > 0
+  return { hasState, conf, everMembers: [...ever] }
+}
+
+/**
+ * Forgets what a start that never ran Raft stored (the membership `open` writes for a new node,
+ * a zero hard state), so that the next `open` takes its `initialConf`: a peer first started to
+ * join (no voters) and then started to found a cluster. Only for data without state
+ * (`inspectRaftData(kv).hasState` false).
+ */
+export async function forgetIdleRaftData(kv: Deno.Kv): Promise<void> {
+  await commitMutations(kv, [
+    deleteMutation(SNAP_KEY),
+    deleteMutation(FIRST_KEY),
+    deleteMutation(HS_KEY),
+  ])
+}

@@ -447,7 +447,7 @@ Deno.test('state import --rmin/--rmax/--allocs override every pin (only positive
     assert.equal(bad.stderr, 'Incorrect Usage: invalid value "two" for flag -rmin: parse error\n')
   }))
 
-Deno.test('state cleanup asks; "no" removes nothing; -f removes every pin', () =>
+Deno.test('state cleanup asks; "no" removes nothing; -f moves the data to rotated backups', () =>
   withDir(async (dir) => {
     await initialized(dir)
     const file = join(dir, 'pins.ndjson')
@@ -460,9 +460,22 @@ Deno.test('state cleanup asks; "no" removes nothing; -f removes every pin', () =
     assert.equal(yes.code, 0, yes.stderr)
     assert.deepEqual(yes.prompts, [])
     assert.match(yes.stderr, /\tINFO\tservice\tdata correctly cleaned up\n$/)
+    // As the reference: the data folder went to a backup, raft.old.0.
+    assert.match(
+      yes.stderr,
+      /\tINFO\traft\tcleaning and backing up Raft data folder \(.*\/raft\)\n/,
+    )
+    await Deno.stat(join(dir, 'raft.old.0', 'state.kv'))
     assert.equal((await svc(['-c', dir, 'state', 'export'])).stdout, '')
-    // The global -f skips the prompt too.
-    assert.equal((await svc(['-c', dir, '-f', 'state', 'cleanup'])).code, 0)
+    // The global -f skips the prompt too; a folder with nothing in it is deleted, not kept.
+    const again = await svc(['-c', dir, '-f', 'state', 'cleanup'])
+    assert.equal(again.code, 0)
+    assert.match(again.stderr, /\tINFO\traft\tcleaning empty Raft data folder \(/)
+    await assert.rejects(Deno.stat(join(dir, 'raft.old.1')), Deno.errors.NotFound)
+    // A second import and cleanup: the newest backup is raft.old.0, the older one raft.old.1.
+    assert.equal((await svc(['-c', dir, 'state', 'import', '-f', file])).code, 0)
+    assert.equal((await svc(['-c', dir, 'state', 'cleanup', '-f'])).code, 0)
+    await Deno.stat(join(dir, 'raft.old.1', 'state.kv'))
   }))
 
 Deno.test('a state command while the folder lock is held fails with exit 1 and the advice', () =>
@@ -502,7 +515,9 @@ Deno.test('a bad --loglevel fails before any command runs', () =>
     const env = await svc(['-c', dir, 'state', 'export'], { env: { IPFS_CLUSTER_LOG_LEVEL: 'x' } })
     assert.equal(env.code, 1)
     const ok = await svc(['-c', dir, '--loglevel', 'service:warn,info', 'state', 'cleanup', '-f'])
-    assert.deepEqual([ok.code, ok.stderr], [0, ''], 'service:warn hides the INFO line')
+    assert.equal(ok.code, 0)
+    assert.doesNotMatch(ok.stderr, /\tservice\t/, 'service:warn hides the INFO line')
+    assert.match(ok.stderr, /^\S+\tINFO\traft\tcleaning and backing up Raft data folder \(/)
   }))
 
 Deno.test('IPFS_CLUSTER_PATH is the default config folder; CLUSTER_PEERNAME applies at init', () =>
