@@ -27,7 +27,9 @@ import {
   ZERO_TIME,
 } from '../src/types/mod.ts'
 import type { Logger } from '../src/util/log.ts'
+import { rpcHandlers } from '../src/rpc/handlers.ts'
 import { fakeIpfs } from './support/fake_ipfs.ts'
+import { RpcMesh } from './support/rpc_mesh.ts'
 import { manualClock } from './support/manual_clock.ts'
 import { waitFor } from './support/wait.ts'
 
@@ -160,6 +162,7 @@ async function setup(
   const logs: string[] = []
   const at = (lvl: string) => (msg: string) => void logs.push(`${lvl} ${msg}`)
   const log: Logger = { debug() {}, info: at('info'), warn: at('warn'), error: at('error') }
+  const mesh = new RpcMesh(clock)
   const cluster = new Cluster({
     config: { ...clusterSection.defaults(), peername: 'peer0', ...config },
     peerId: SELF,
@@ -168,6 +171,7 @@ async function setup(
     ipfs,
     monitor,
     informers: [],
+    rpc: mesh.client(SELF),
     allocate: o.allocate === false ? undefined : (req) => {
       allocations.push(structuredClone(req))
       return Promise.resolve([SELF, OTHER].slice(0, Math.max(1, req.rfMax)))
@@ -175,6 +179,11 @@ async function setup(
     clock,
     log,
   })
+  mesh.serve(
+    SELF,
+    rpcHandlers({ cluster, tracker, ipfs, consensus, connectedPeers: () => [] }),
+    () => true,
+  )
   return {
     cluster,
     clock,
