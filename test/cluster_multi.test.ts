@@ -50,6 +50,7 @@ function sharedMonitors() {
     },
     latestMetrics: (name) => [...latest.values()].filter((m) => m.name === name),
     metricNames: () => [...new Set([...latest.values()].map((m) => m.name))],
+    // deno-lint-ignore require-yield
     async *alerts(signal) {
       await new Promise<void>((r) => signal?.addEventListener('abort', () => r(), { once: true }))
     },
@@ -78,16 +79,16 @@ async function threePeers(): Promise<Setup> {
     )
     ipfs.connectSwarms = (addrs) => (ipfs.connected.push(...addrs), Promise.resolve())
     ipfs.swarmPeers = () => Promise.resolve(IPFS_PEERS.filter((p) => p !== IPFS_PEERS[i]))
-    let node: TestNode | undefined
+    const started: { node?: TestNode } = {}
     const tracker = statelessTracker(statelessSection.defaults(), {
       peerId: id,
       peername: () => name,
       ipfs,
-      state: () => node!.state,
+      state: () => started.node!.state,
       ipfsId: () => ({ id: IPFS_PEERS[i], addresses: [`/ip4/127.0.0.1/tcp/${4001 + i}`] }),
       clock: kvc.clock,
     })
-    node = await kvc.start(id, {
+    const node = started.node = await kvc.start(id, {
       hooks: {
         onPin: (p) => void tracker.track(p).catch(() => {}),
         onUnpin: (p) => void tracker.untrack(p).catch(() => {}),
