@@ -27,6 +27,9 @@ import { KvCluster, testConfig, type TestNode } from './consensus/raft/kv_cluste
 import { type FakeIpfs, fakeIpfs } from './support/fake_ipfs.ts'
 import { RpcForbiddenError, RpcMesh } from './support/rpc_mesh.ts'
 import { IPFS_PEERS, PEERS } from './cli/ctl/fake_cluster.ts'
+import { HAVE_BIN, runOurs, same } from './cli/ctl/compat_support.ts'
+import { restApi } from '../src/api/rest/server.ts'
+import { restConfig } from './api/rest/helpers.ts'
 
 /** One peer of the test cluster. */
 interface Peer {
@@ -394,4 +397,53 @@ Deno.test('multi-peer: peer rm through any member leaves the others; the RPC pol
   const rpc = s.mesh.client(c.id)
   await assert.rejects(rpc.call(a.id, 'PinTracker.Status', [cid]), RpcForbiddenError)
   assert.equal((await rpc.call(a.id, 'Cluster.ID', [])).id, a.id)
+})
+
+Deno.test({
+  name: 'multi-peer: the merged status is read and printed by ipfs-cluster-ctl 1.1.6 as by our ctl',
+  ignore: !HAVE_BIN,
+  async fn() {
+    await using s = await threePeers()
+    const [a, b] = s.peers
+    const everywhere = await cidOf('ctl everywhere')
+    const here = await cidOf('ctl here')
+    await b.cluster.pin(everywhere, opts({ name: 'shown' }))
+    await a.cluster.pin(here, opts({ replication_factor_min: 1, replication_factor_max: 1 }))
+    await s.kvc.until(
+      () => s.peers.every((p) => p.ipfs.isPinned(everywhere)) && a.ipfs.isPinned(here),
+      'pinned',
+    )
+    await s.kvc.converge()
+    s.mesh.fail(b.id, 'PinTracker.Status', new Error('tracker exploded'))
+    s.mesh.fail(b.id, 'PinTracker.StatusAll', new Error('stream reset'), 1)
+    const api = restApi(restConfig(), { cluster: a.cluster, configDir: Deno.cwd(), peerId: a.id })
+    await api.start()
+    try {
+      const host = api.addresses()[0]
+      // The two CLIs ask one after the other, and the time this peer states for a failed or
+      // remote member is the time of the request: those times differ, and only those.
+      const at = (out: string) => out.replace(/"?\d{4}-\d\d-\d\dT\d\d:\d\d:[\d.]+Z"?/g, '<time>')
+      for (const enc of ['text', 'json']) {
+        for (
+          const args of [
+            ['status', everywhere],
+            ['status', here],
+            ['status'],
+            ['status', '--filter', 'pinned,error'],
+            ['peers', 'ls'],
+          ]
+        ) await same(host, [`--enc=${enc}`, ...args], {}, at)
+      }
+      // What they print: every member, the failing one with its message.
+      const out = await runOurs(['--host', host, 'status', everywhere])
+      assert.match(out.stdout, /> peer1 +: CLUSTER_ERROR: tracker exploded \|/)
+      assert.match(out.stdout, /> peer2 +: PINNED \|/)
+      const all = await runOurs(['--host', host, 'status'])
+      assert.equal(all.code, 0)
+      assert.match(all.stdout, /> peer1 +: CLUSTER_ERROR: stream reset \|/)
+      assert.match(all.stdout, /> peer2 +: REMOTE \|/)
+    } finally {
+      await api.stop()
+    }
+  },
 })
