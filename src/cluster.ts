@@ -346,11 +346,19 @@ export class Cluster implements ClusterRPC {
    * answer are skipped. Run once ready, and by the daemon after a join.
    */
   async connectSwarms(signal?: AbortSignal): Promise<void> {
-    const addrs: string[] = []
-    for await (const id of this.peers(signal)) {
-      if (id.id === this.peerId || id.error || id.ipfs.error) continue
-      addrs.push(...id.ipfs.addresses)
-    }
+    const others = (await this.#members(signal)).filter((p) => p !== this.peerId)
+    const ids = await Promise.all(
+      others.map((p) =>
+        this.#d.rpc.call(p, 'Cluster.ID', [], { signal, timeoutMs: MEMBER_CALL_TIMEOUT_MS }).catch(
+          (err) => {
+            // Quiet: a member that is not up yet connects to this one when it starts.
+            this.#log.debug(`ConnectSwarms: ${p}: ${errorMessage(err)}`)
+            return undefined
+          },
+        )
+      ),
+    )
+    const addrs = ids.flatMap((id) => id && !id.ipfs.error ? id.ipfs.addresses : [])
     if (addrs.length > 0) await this.#d.ipfs.connectSwarms(addrs, signal)
   }
 

@@ -385,6 +385,9 @@ Deno.test('multi-peer: peer rm through any member leaves the others; the RPC pol
   await using s = await threePeers()
   const [a, b, c] = s.peers
   await b.cluster.peerRemove(c.id)
+  // The removed peer hears nothing more (the daemon shuts it down): only the others converge.
+  await c.cluster.stop()
+  await s.kvc.stop(c.id)
   await s.kvc.converge()
   assert.deepEqual(await a.node.consensus.peers(), [a.id, b.id].sort())
   const cid = await cidOf('after removal')
