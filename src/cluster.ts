@@ -32,11 +32,11 @@ import { mergeStatuses, type PeerStream } from './cluster/merge.ts'
 import type { RpcClient } from './rpc/methods.ts'
 import {
   type Alert,
+  globalOf,
   type GlobalPinInfo,
   type ID,
   type IPFSID,
   isPinEverywhere,
-  mergeInto,
   type Metric,
   newMetric,
   normalizeCid,
@@ -598,15 +598,6 @@ export class Cluster implements ClusterRPC {
   ): Promise<GlobalPinInfo> {
     const pin = await this.#d.consensus.state().get(cid)
     const members = await this.#members(signal)
-    const g: GlobalPinInfo = {
-      cid,
-      name: pin?.name ?? '',
-      allocations: null,
-      origins: null,
-      created: ZERO_TIME,
-      metadata: null,
-      peer_map: {},
-    }
     const infos: PinInfo[] = []
     if (!pin) {
       for (const p of members) {
@@ -642,9 +633,7 @@ export class Cluster implements ClusterRPC {
       }))
       for (const r of replies) if (r) infos.push(r)
     }
-    infos.sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
-    for (const pi of infos) mergeInto(g, pi)
-    return g
+    return globalOf(cid, infos)
   }
 
   async statusLocal(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo> {

@@ -18,8 +18,7 @@
  * ```
  */
 import { compareCidKeys } from '../types/cid.ts'
-import type { GlobalPinInfo, PinInfo } from '../types/pininfo.ts'
-import { mergeInto } from '../types/pininfo.ts'
+import { globalOf, type GlobalPinInfo, type PinInfo } from '../types/pininfo.ts'
 import { errorMessage } from '../errors.ts'
 import { MinHeap } from '../util/heap.ts'
 
@@ -81,21 +80,10 @@ export async function* mergeStatuses(
       if (!first) return
       const group = [first]
       while (heads.size > 0 && heads.peek()!.pi.cid === first.pi.cid) group.push(heads.pop()!)
-      const g: GlobalPinInfo = {
-        cid: '',
-        name: '',
-        allocations: null,
-        origins: null,
-        created: '',
-        metadata: null,
-        peer_map: {},
-      }
       const cid = first.pi.cid
       const entries: PinInfo[] = group.map((h) => h.pi)
       for (const [peer, message] of failed) entries.push(opts.failed(peer, cid, message))
-      // The peer map's keys sorted, as Go's encoding/json writes a map.
-      entries.sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))
-      for (const pi of entries) mergeInto(g, pi)
+      const g = globalOf(cid, entries)
       yield g
       await Promise.all(group.map((h) => advance(h.i)))
     }
