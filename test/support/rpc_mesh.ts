@@ -153,6 +153,9 @@ export class RpcMesh {
   ): AsyncGenerator<ItemOf<M>> {
     const ac = new AbortController()
     const signal = opts?.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal
+    const cancel = opts?.timeoutMs !== undefined
+      ? this.#clock.timeout(opts.timeoutMs, () => ac.abort(timeoutReason()))
+      : () => {}
     try {
       const h = await this.#reach(self, peer, method, signal)
       const fn = h[method] as unknown as (
@@ -171,6 +174,7 @@ export class RpcMesh {
         yield structuredClone(item)
       }
     } finally {
+      cancel()
       ac.abort() // the callee's stream stops when the caller leaves
     }
   }
