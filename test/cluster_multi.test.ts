@@ -437,6 +437,15 @@ Deno.test({
           ]
         ) await same(host, [`--enc=${enc}`, ...args], {}, at)
       }
+      // An unreachable member in `peers ls`: its ID and the error.
+      s.mesh.down(s.peers[2].id)
+      for (const enc of ['text', 'json']) await same(host, [`--enc=${enc}`, 'peers', 'ls'])
+      const ls = await runOurs(['--host', host, 'peers', 'ls'])
+      assert.match(ls.stdout, new RegExp(`^${s.peers[2].id} \\| ERROR: .*peer unreachable$`, 'm'))
+      s.mesh.heal()
+      s.mesh.fail(b.id, 'PinTracker.Status', new Error('tracker exploded'))
+      s.mesh.fail(b.id, 'PinTracker.StatusAll', new Error('stream reset'), 1)
+
       // What they print: every member, the failing one with its message.
       const out = await runOurs(['--host', host, 'status', everywhere])
       assert.match(out.stdout, /> peer1 +: CLUSTER_ERROR: tracker exploded \|/)
