@@ -283,7 +283,7 @@ export class Cluster implements ClusterRPC {
    * reference's `peers ls` shows it; members that refuse the call are left out (reference).
    */
   async *peers(signal?: AbortSignal): AsyncIterable<ID> {
-    const members = await this.#members(signal)
+    const members = await this.#d.consensus.peers(signal)
     const rpc = this.#d.rpc
     const pending = new Map<string, Promise<{ peer: string; id?: ID; err?: unknown }>>()
     for (const peer of members) {
@@ -302,9 +302,7 @@ export class Cluster implements ClusterRPC {
         yield r.id
       } else if (!isForbidden(r.err)) {
         signal?.throwIfAborted()
-        this.#log.error(
-          `${this.peerId}: error in broadcast response from ${r.peer}: ${errorMessage(r.err)}`,
-        )
+        this.#broadcastError(r.peer, r.err)
         yield bareID(r.peer, errorMessage(r.err))
       }
     }
@@ -346,7 +344,7 @@ export class Cluster implements ClusterRPC {
    * answer are skipped. Run once ready, and by the daemon after a join.
    */
   async connectSwarms(signal?: AbortSignal): Promise<void> {
-    const others = (await this.#members(signal)).filter((p) => p !== this.peerId)
+    const others = (await this.#d.consensus.peers(signal)).filter((p) => p !== this.peerId)
     const ids = await Promise.all(
       others.map((p) =>
         this.#d.rpc.call(p, 'Cluster.ID', [], { signal, timeoutMs: MEMBER_CALL_TIMEOUT_MS }).catch(
@@ -362,7 +360,14 @@ export class Cluster implements ClusterRPC {
     if (addrs.length > 0) await this.#d.ipfs.connectSwarms(addrs, signal)
   }
 
-  /** The consensus peerset; a follower knows only itself (reference). */
+  /** Logs a member's failed answer to a cluster-wide call, in the reference's words. */
+  #broadcastError(peer: string, err: unknown): void {
+    this.#log.error(
+      `${this.peerId}: error in broadcast response from ${peer}: ${errorMessage(err)}`,
+    )
+  }
+
+  /** Who status and recover ask: the consensus peerset; a follower only itself (reference). */
   async #members(signal?: AbortSignal): Promise<string[]> {
     if (this.#d.config.follower_mode) return [this.peerId]
     return await this.#d.consensus.peers(signal)
@@ -625,9 +630,7 @@ export class Cluster implements ClusterRPC {
         } catch (err) {
           signal?.throwIfAborted()
           if (isForbidden(err)) return undefined
-          this.#log.error(
-            `${this.peerId}: error in broadcast response from ${p}: ${errorMessage(err)}`,
-          )
+          this.#broadcastError(p, err)
           return this.#statedInfo(p, cid, pin, 'cluster_error', errorMessage(err))
         }
       }))
@@ -659,10 +662,7 @@ export class Cluster implements ClusterRPC {
     return mergeStatuses(streams, {
       failed: (peer, cid, error) => this.#statedInfo(peer, cid, undefined, 'cluster_error', error),
       skip: isForbidden,
-      onError: (peer, err) =>
-        this.#log.error(
-          `${this.peerId}: error in broadcast response from ${peer}: ${errorMessage(err)}`,
-        ),
+      onError: (peer, err) => this.#broadcastError(peer, err),
     })
   }
 
@@ -702,15 +702,13 @@ export class Cluster implements ClusterRPC {
    */
   async repoGC(signal?: AbortSignal): Promise<GlobalRepoGC> {
     const out: GlobalRepoGC = { peer_map: {} }
-    for (const peer of (await this.#members(signal)).slice().sort()) {
+    for (const peer of (await this.#d.consensus.peers(signal)).slice().sort()) {
       try {
         out.peer_map[peer] = await this.#d.rpc.call(peer, 'Cluster.RepoGCLocal', [], { signal })
       } catch (err) {
         signal?.throwIfAborted()
         if (isForbidden(err)) continue
-        this.#log.error(
-          `${this.peerId}: error in broadcast response from ${peer}: ${errorMessage(err)}`,
-        )
+        this.#broadcastError(peer, err)
         out.peer_map[peer] = {
           peer,
           peername: this.#known(peer).peername,
