@@ -336,6 +336,17 @@ Deno.test('multi-peer: peers lists every member with its IPFS; an unreachable on
   assert.equal(ids.size, 3)
   assert.equal(ids.get(c.id)?.error, `${c.id}: peer unreachable`)
   assert.equal(ids.get(a.id)?.error, '')
+  s.mesh.heal()
+
+  // As they arrive: a member that does not answer comes last, after its 15 s.
+  s.mesh.hang(s.peers[1].id)
+  const t0 = s.kvc.clock.now()
+  const order = await collect(a.cluster.peers())
+  assert.deepEqual(order.map((i) => i.id).slice(0, 2).sort(), [a.id, c.id].sort())
+  assert.equal(order[2].id, s.peers[1].id)
+  assert.notEqual(order[2].error, '')
+  assert.ok(s.kvc.clock.now() - t0 >= 15_000)
+  s.mesh.heal()
 
   // The IPFS daemons were swarm-connected at start, each to the others' addresses.
   for (const [i, p] of s.peers.entries()) {
