@@ -3,9 +3,14 @@
  * status, recover…). It implements ClusterRPC, the one surface the APIs call; the checks and
  * messages follow IPFS Cluster 1.x (reference §5).
  *
+ * The members are the consensus peerset. Whatever belongs to a member — its tracker, IPFS
+ * daemon, identity, this peer's own included — is asked through `rpc` (rpc/methods.ts), never
+ * through a component object: one code path for every member, and the receiving peer's policy
+ * table decides who may ask.
+ *
  * @example
  * ```ts
- * const cluster = new Cluster({ config, peerId, consensus, tracker, ipfs, monitor, … })
+ * const cluster = new Cluster({ config, peerId, consensus, tracker, ipfs, monitor, rpc, … })
  * await cluster.start(signal)
  * const pin = await cluster.pin(cid, defaultPinOptions())
  * ```
@@ -23,8 +28,11 @@ import type {
   RepoGC,
 } from './components.ts'
 import type { ClusterConfig } from './cluster/config.ts'
+import { mergeStatuses, type PeerStream } from './cluster/merge.ts'
+import type { RpcClient } from './rpc/methods.ts'
 import {
   type Alert,
+  globalOf,
   type GlobalPinInfo,
   type ID,
   type IPFSID,
@@ -35,12 +43,14 @@ import {
   parseCid,
   type Pin,
   PIN_TYPE_BITS,
+  type PinInfo,
   type PinOptions,
   RPC_PROTOCOL,
   toGlobal,
+  type TrackerStatus,
   VERSION,
 } from './types/mod.ts'
-import { formatTime, parseTime } from './types/time.ts'
+import { formatTime, parseTime, ZERO_TIME } from './types/time.ts'
 import { encodePin, newPin, storedPin } from './types/pin.ts'
 import { MAX_PIN_BYTES } from './state/kv_state.ts'
 import {
@@ -64,6 +74,11 @@ export interface ClusterDeps {
   ipfs: IPFSConnector
   monitor: PeerMonitor
   informers: Informer[]
+  /**
+   * Calls any member, this peer included (rpc/methods.ts): every cluster-wide operation goes
+   * through it.
+   */
+  rpc: RpcClient
   /** Chooses allocations for a pin (see allocator/allocate.ts); undefined = everywhere only. */
   allocate?: (req: AllocationRequest) => Promise<string[]>
   /** This peer's cluster swarm addresses (with /p2p/). */
@@ -87,6 +102,11 @@ const FOLLOWER_ERROR =
   'this peer is configured to be in follower mode. Write operations are disabled'
 /** Alerts kept for `alerts()`; the list starts over past this many, as the reference's does. */
 const MAX_ALERTS = 1000
+/**
+ * How long a member may take to answer a per-CID status or its ID (the reference's 15 s: one
+ * unresponsive peer must not hold the answer).
+ */
+export const MEMBER_CALL_TIMEOUT_MS = 15_000
 
 /** One cluster peer. */
 export class Cluster implements ClusterRPC {
@@ -136,6 +156,10 @@ export class Cluster implements ClusterRPC {
       // walking the pinset already, and a second walk doubled the start-up CPU.
       this.#every(c.state_sync_interval, () => this.stateSync(), c.state_sync_interval),
       this.#collectAlerts(),
+      // Once: members that start later connect to this one in turn, so every pair is linked.
+      this.connectSwarms(this.#stop.signal).catch((err) => {
+        if (!this.#stop.signal.aborted) this.#log.warn(`ConnectSwarms: ${errorMessage(err)}`)
+      }),
     )
   }
 
@@ -253,21 +277,158 @@ export class Cluster implements ClusterRPC {
     return VERSION
   }
 
+  /**
+   * The ID of every member, asked concurrently (`Cluster.ID`, 15 s each) and emitted as the
+   * answers arrive. A member that does not answer appears as its ID and the error, as the
+   * reference's `peers ls` shows it; members that refuse the call are left out (reference).
+   */
   async *peers(signal?: AbortSignal): AsyncIterable<ID> {
-    const peers = await this.#d.consensus.peers(signal)
-    for (const p of peers.slice().sort()) {
-      if (p === this.peerId) yield await this.id(signal)
-      else yield bareID(p, 'peer unreachable: multi-peer RPC is not available')
+    const members = await this.#d.consensus.peers(signal)
+    const rpc = this.#d.rpc
+    const pending = new Map<string, Promise<{ peer: string; id?: ID; err?: unknown }>>()
+    for (const peer of members) {
+      pending.set(
+        peer,
+        rpc.call(peer, 'Cluster.ID', [], { signal, timeoutMs: MEMBER_CALL_TIMEOUT_MS }).then(
+          (id) => ({ peer, id }),
+          (err) => ({ peer, err }),
+        ),
+      )
+    }
+    while (pending.size > 0) {
+      const r = await Promise.race(pending.values())
+      pending.delete(r.peer)
+      if (r.id) {
+        yield r.id
+      } else if (!isForbidden(r.err)) {
+        signal?.throwIfAborted()
+        this.#broadcastError(r.peer, r.err)
+        yield bareID(r.peer, errorMessage(r.err))
+      }
     }
   }
 
+  /**
+   * Adds a peer to the consensus peerset (the reference's PeerAdd, what a joining peer asks),
+   * then returns the new member's ID with this peer among its cluster peers.
+   */
   async peerAdd(id: string, signal?: AbortSignal): Promise<ID> {
     await this.#d.consensus.addPeer(id, signal)
-    return bareID(id, '')
+    this.#log.info(`Peer added ${id}`)
+    const added = await this.#d.rpc.call(id, 'Cluster.ID', [], {
+      signal,
+      timeoutMs: MEMBER_CALL_TIMEOUT_MS,
+    })
+    if (!added.cluster_peers.includes(this.peerId)) {
+      added.cluster_peers = [...added.cluster_peers, this.peerId]
+    }
+    return added
   }
 
+  /**
+   * Removes a member from the consensus peerset. The last member cannot go (the reference's
+   * Raft refuses it with these words); a peer that is not a member is a no-op.
+   */
   async peerRemove(id: string, signal?: AbortSignal): Promise<void> {
+    const members = await this.#d.consensus.peers(signal)
+    if (members.length === 1 && members[0] === id) {
+      throw new ClusterError('cannot remove ourselves from a 1-peer cluster')
+    }
     await this.#d.consensus.rmPeer(id, signal)
+    this.#log.info(`Peer removed ${id}`)
+  }
+
+  /**
+   * Connects this peer's IPFS daemon to the other members' daemons (the reference's
+   * ConnectSwarms): their addresses come from their IDs. Best effort: members that do not
+   * answer are skipped. Run once ready, and by the daemon after a join.
+   */
+  async connectSwarms(signal?: AbortSignal): Promise<void> {
+    const others = (await this.#d.consensus.peers(signal)).filter((p) => p !== this.peerId)
+    const ids = await Promise.all(
+      others.map((p) =>
+        this.#d.rpc.call(p, 'Cluster.ID', [], { signal, timeoutMs: MEMBER_CALL_TIMEOUT_MS }).catch(
+          (err) => {
+            // Quiet: a member that is not up yet connects to this one when it starts.
+            this.#log.debug(`ConnectSwarms: ${p}: ${errorMessage(err)}`)
+            return undefined
+          },
+        )
+      ),
+    )
+    const addrs = ids.flatMap((id) => id && !id.ipfs.error ? id.ipfs.addresses : [])
+    if (addrs.length > 0) await this.#d.ipfs.connectSwarms(addrs, signal)
+  }
+
+  /** Logs a member's failed answer to a cluster-wide call, in the reference's words. */
+  #broadcastError(peer: string, err: unknown): void {
+    this.#log.error(
+      `${this.peerId}: error in broadcast response from ${peer}: ${errorMessage(err)}`,
+    )
+  }
+
+  /** Who status and recover ask: the consensus peerset; a follower only itself (reference). */
+  async #members(signal?: AbortSignal): Promise<string[]> {
+    if (this.#d.config.follower_mode) return [this.peerId]
+    return await this.#d.consensus.peers(signal)
+  }
+
+  /**
+   * What this peer knows of a member without asking it: its name and IPFS daemon from its last
+   * `ping` metric (for `remote` and failed members, as the reference fills them).
+   */
+  #known(
+    peer: string,
+  ): { peername: string; ipfs_peer_id?: string; ipfs_peer_addresses?: string[] } {
+    if (peer === this.peerId) {
+      return {
+        peername: this.#d.config.peername,
+        ipfs_peer_id: this.#ipfsId.id,
+        ipfs_peer_addresses: this.#ipfsId.addresses,
+      }
+    }
+    const m = this.#d.monitor.latestMetrics('ping').find((m) => m.peer === peer)
+    try {
+      const v = JSON.parse(m?.value ?? '{}') as {
+        peer_name?: unknown
+        ipfs_id?: unknown
+        ipfs_addresses?: unknown
+      }
+      return {
+        peername: typeof v.peer_name === 'string' ? v.peer_name : '',
+        ipfs_peer_id: typeof v.ipfs_id === 'string' && v.ipfs_id ? v.ipfs_id : undefined,
+        ipfs_peer_addresses: Array.isArray(v.ipfs_addresses)
+          ? v.ipfs_addresses.filter((a): a is string => typeof a === 'string')
+          : undefined,
+      }
+    } catch {
+      return { peername: '' }
+    }
+  }
+
+  /** A member's status of a CID that this peer states for it (remote, unpinned, cluster_error). */
+  #statedInfo(
+    peer: string,
+    cid: string,
+    pin: Pin | undefined,
+    status: TrackerStatus,
+    error = '',
+  ): PinInfo {
+    return {
+      cid,
+      name: pin?.name ?? '',
+      peer,
+      allocations: pin ? pin.allocations : null,
+      origins: pin ? pin.origins : null,
+      created: pin ? pin.timestamp : ZERO_TIME,
+      metadata: pin ? pin.metadata : null,
+      ...this.#known(peer),
+      status,
+      timestamp: formatTime(this.#clock.now()),
+      error,
+      attempt_count: 0,
+      priority_pin: false,
+    }
   }
 
   // ---- pinning ----
@@ -425,34 +586,108 @@ export class Cluster implements ClusterRPC {
 
   // ---- status and recover ----
 
+  /**
+   * The status of a CID on every member (reference globalPinInfoCid): outside the pinset every
+   * member is `unpinned`; a pin everywhere asks every member, another asks its allocations
+   * (`PinTracker.Status`, 15 s each) and the other members are `remote`. A member that fails is
+   * `cluster_error` with the message; one that refuses the call is left out.
+   */
   async status(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo> {
-    const g = await this.statusLocal(cid, signal)
-    // Every consensus member appears; a CID outside the pinset is `unpinned` everywhere.
-    return g
+    return await this.#globalPinInfo(normalizeCid(cid), 'PinTracker.Status', signal)
+  }
+
+  async #globalPinInfo(
+    cid: string,
+    method: 'PinTracker.Status' | 'PinTracker.Recover',
+    signal?: AbortSignal,
+  ): Promise<GlobalPinInfo> {
+    const pin = await this.#d.consensus.state().get(cid)
+    const members = await this.#members(signal)
+    const infos: PinInfo[] = []
+    if (!pin) {
+      for (const p of members) {
+        // As the reference's PinCid: no allocations (`[]`), created now.
+        const pi = this.#statedInfo(p, cid, undefined, 'unpinned')
+        pi.allocations = []
+        pi.created = pi.timestamp
+        infos.push(pi)
+      }
+    } else {
+      const asked = this.#d.config.follower_mode
+        ? [this.peerId]
+        : isPinEverywhere(pin)
+        ? members
+        : pin.allocations
+      for (const p of members) {
+        if (!asked.includes(p)) infos.push(this.#statedInfo(p, cid, pin, 'remote'))
+      }
+      const replies = await Promise.all(asked.map(async (p) => {
+        try {
+          return await this.#d.rpc.call(p, method, [cid], {
+            signal,
+            timeoutMs: MEMBER_CALL_TIMEOUT_MS,
+          })
+        } catch (err) {
+          signal?.throwIfAborted()
+          if (isForbidden(err)) return undefined
+          this.#broadcastError(p, err)
+          return this.#statedInfo(p, cid, pin, 'cluster_error', errorMessage(err))
+        }
+      }))
+      for (const r of replies) if (r) infos.push(r)
+    }
+    return globalOf(cid, infos)
   }
 
   async statusLocal(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo> {
     return toGlobal(await this.#d.tracker.status(normalizeCid(cid), signal))
   }
 
+  /**
+   * Every member's status of every pin, merged per CID in key order (cluster/merge.ts): members
+   * stream with no timeout (a pinset takes its time); with a filter, a CID lists the members
+   * whose status matched.
+   */
   async *statusAll(filter: number, signal?: AbortSignal): AsyncIterable<GlobalPinInfo> {
-    yield* this.statusAllLocal(filter, signal)
+    const members = await this.#members(signal)
+    yield* this.#mergeMembers(
+      members.map((peer) => ({
+        peer,
+        items: this.#d.rpc.stream(peer, 'PinTracker.StatusAll', [filter], { signal }),
+      })),
+    )
+  }
+
+  #mergeMembers(streams: PeerStream[]): AsyncIterable<GlobalPinInfo> {
+    return mergeStatuses(streams, {
+      failed: (peer, cid, error) => this.#statedInfo(peer, cid, undefined, 'cluster_error', error),
+      skip: isForbidden,
+      onError: (peer, err) => this.#broadcastError(peer, err),
+    })
   }
 
   async *statusAllLocal(filter: number, signal?: AbortSignal): AsyncIterable<GlobalPinInfo> {
     for await (const pi of this.#d.tracker.statusAll(filter, signal)) yield toGlobal(pi)
   }
 
+  /** Recovers a CID on the members that track it (as `status` asks them), and reports. */
   async recover(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo> {
-    return await this.recoverLocal(cid, signal)
+    return await this.#globalPinInfo(normalizeCid(cid), 'PinTracker.Recover', signal)
   }
 
   async recoverLocal(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo> {
     return toGlobal(await this.#d.tracker.recover(normalizeCid(cid), signal))
   }
 
+  /** Recovers on every member; streams what they re-queued, merged per CID as `statusAll`. */
   async *recoverAll(signal?: AbortSignal): AsyncIterable<GlobalPinInfo> {
-    yield* this.recoverAllLocal(signal)
+    const members = await this.#members(signal)
+    yield* this.#mergeMembers(
+      members.map((peer) => ({
+        peer,
+        items: this.#d.rpc.stream(peer, 'Cluster.RecoverAllLocal', [], { signal }),
+      })),
+    )
   }
 
   async *recoverAllLocal(signal?: AbortSignal): AsyncIterable<GlobalPinInfo> {
@@ -461,8 +696,28 @@ export class Cluster implements ClusterRPC {
 
   // ---- IPFS maintenance and health ----
 
+  /**
+   * A GC of every member's IPFS repo, one member after the other (reference): a member that
+   * fails reports the error and no keys; one that refuses is left out.
+   */
   async repoGC(signal?: AbortSignal): Promise<GlobalRepoGC> {
-    return { peer_map: { [this.peerId]: await this.repoGCLocal(signal) } }
+    const out: GlobalRepoGC = { peer_map: {} }
+    for (const peer of (await this.#d.consensus.peers(signal)).slice().sort()) {
+      try {
+        out.peer_map[peer] = await this.#d.rpc.call(peer, 'Cluster.RepoGCLocal', [], { signal })
+      } catch (err) {
+        signal?.throwIfAborted()
+        if (isForbidden(err)) continue
+        this.#broadcastError(peer, err)
+        out.peer_map[peer] = {
+          peer,
+          peername: this.#known(peer).peername,
+          keys: [],
+          error: errorMessage(err),
+        }
+      }
+    }
+    return out
   }
 
   async repoGCLocal(signal?: AbortSignal): Promise<RepoGC> {
@@ -491,27 +746,59 @@ export class Cluster implements ClusterRPC {
     return Promise.resolve({})
   }
 
+  /**
+   * Who is connected to whom (reference ConnectGraph): for each member, the members its cluster
+   * host is connected to (`Cluster.ConnectedPeers`), its name and IPFS daemon (`Cluster.ID`)
+   * and that daemon's swarm peers (`IPFSConnector.SwarmPeers`). A member that does not answer
+   * keeps an empty list of links and no IPFS node; one whose IPFS failed has no IPFS node.
+   */
   async connectGraph(signal?: AbortSignal): Promise<ConnectGraph> {
-    const peers = await this.#d.consensus.peers(signal)
+    const members = await this.#d.consensus.peers(signal)
     const g: ConnectGraph = {
       cluster_id: this.peerId,
-      id_to_peername: { [this.peerId]: this.#d.config.peername },
+      id_to_peername: {},
       ipfs_links: {},
       cluster_links: {},
       cluster_trust_links: {},
       cluster_to_ipfs: {},
     }
-    for (const p of peers) {
-      g.cluster_links[p] = peers.filter((q) => q !== p)
+    const rpc = this.#d.rpc
+    const opts = { signal, timeoutMs: MEMBER_CALL_TIMEOUT_MS }
+    const answers = await Promise.all(members.map(async (p) => {
+      try {
+        const [id, connected] = await Promise.all([
+          rpc.call(p, 'Cluster.ID', [], opts),
+          rpc.call(p, 'Cluster.ConnectedPeers', [], opts),
+        ])
+        const swarm = id.ipfs.id && !id.ipfs.error
+          ? await rpc.call(p, 'IPFSConnector.SwarmPeers', [], opts).catch(() => [])
+          : undefined
+        return { p, id, connected, swarm }
+      } catch (err) {
+        signal?.throwIfAborted()
+        this.#log.debug(`RPC error reaching cluster peer ${p}: ${errorMessage(err)}`)
+        return { p }
+      }
+    }))
+    for (const { p, id, connected, swarm } of answers) {
       g.cluster_trust_links[p] = this.#d.consensus.isTrustedPeer(p)
-    }
-    const ipfsId = this.#ipfsId.id
-    if (ipfsId) {
-      g.cluster_to_ipfs[this.peerId] = ipfsId
-      g.ipfs_links[ipfsId] = await this.#d.ipfs.swarmPeers(signal).catch(() => [])
+      g.cluster_links[p] = connected?.filter((q) => q !== p && members.includes(q)).sort() ?? []
+      if (!id) continue
+      g.id_to_peername[p] = id.peername
+      if (swarm === undefined || !id.ipfs.id) continue
+      g.cluster_to_ipfs[p] = id.ipfs.id
+      g.ipfs_links[id.ipfs.id] = swarm
     }
     return g
   }
+}
+
+/**
+ * A call the callee's policy refused (`RpcForbiddenError` of rpc/errors.ts, kept by name across
+ * the wire): broadcasts leave such members out, as the reference does.
+ */
+function isForbidden(err: unknown): boolean {
+  return err instanceof Error && err.name === 'RpcForbiddenError'
 }
 
 /** An ID that knows only the peer's ID (and why nothing more is known). */

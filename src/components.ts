@@ -10,6 +10,9 @@
  *
  * Components are built by factory functions that take their config section and a typed
  * `components` object of what they depend on; nothing reaches into a sibling's internals.
+ * Another peer's components are reached only through the cluster RPC (`rpc/methods.ts`): the
+ * Cluster asks every member, itself included, through its `RpcClient`, and `rpc/handlers.ts`
+ * answers for this peer.
  * Every component has an idempotent `stop()`; every long call takes an AbortSignal.
  */
 import type { Alert, ID, IPFSID, Metric, Pin, PinInfo, PinOptions } from './types/mod.ts'

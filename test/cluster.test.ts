@@ -27,7 +27,9 @@ import {
   ZERO_TIME,
 } from '../src/types/mod.ts'
 import type { Logger } from '../src/util/log.ts'
+import { rpcHandlers } from '../src/rpc/handlers.ts'
 import { fakeIpfs } from './support/fake_ipfs.ts'
+import { RpcMesh } from './support/rpc_mesh.ts'
 import { manualClock } from './support/manual_clock.ts'
 import { waitFor } from './support/wait.ts'
 
@@ -134,6 +136,7 @@ interface Setup {
   ipfs: ReturnType<typeof fakeIpfs>
   tracker: ReturnType<typeof fakeTracker>
   monitor: ReturnType<typeof fakeMonitor>
+  mesh: RpcMesh
   /** What the allocator was asked, in order. */
   allocations: AllocationRequest[]
   /** Paths given to IPFS resolve. */
@@ -160,6 +163,7 @@ async function setup(
   const logs: string[] = []
   const at = (lvl: string) => (msg: string) => void logs.push(`${lvl} ${msg}`)
   const log: Logger = { debug() {}, info: at('info'), warn: at('warn'), error: at('error') }
+  const mesh = new RpcMesh(clock)
   const cluster = new Cluster({
     config: { ...clusterSection.defaults(), peername: 'peer0', ...config },
     peerId: SELF,
@@ -168,6 +172,7 @@ async function setup(
     ipfs,
     monitor,
     informers: [],
+    rpc: mesh.client(SELF),
     allocate: o.allocate === false ? undefined : (req) => {
       allocations.push(structuredClone(req))
       return Promise.resolve([SELF, OTHER].slice(0, Math.max(1, req.rfMax)))
@@ -175,6 +180,11 @@ async function setup(
     clock,
     log,
   })
+  mesh.serve(
+    SELF,
+    rpcHandlers({ cluster, tracker, ipfs, consensus, connectedPeers: () => [] }),
+    () => true,
+  )
   return {
     cluster,
     clock,
@@ -183,6 +193,7 @@ async function setup(
     ipfs,
     tracker,
     monitor,
+    mesh,
     allocations,
     resolved,
     logs,
@@ -680,5 +691,49 @@ Deno.test('alerts: newest first; past 1000 the list starts over with the newest'
     s.monitor.raise(alert(1002))
     await s.clock.advance(0)
     assert.deepEqual((await s.cluster.alerts()).map((a) => a.peer), ['peer1002'])
+  })
+})
+
+// ---- membership ----
+
+Deno.test('peer add: consensus adds the peer, then its ID comes back over RPC with us among its peers', async () => {
+  await withCluster({}, async (s) => {
+    const added: string[] = []
+    s.consensus.addPeer = (id) => (added.push(id), Promise.resolve())
+    // Unreachable: the peer is in the peerset, the caller learns why its ID could not be read.
+    await assert.rejects(s.cluster.peerAdd(OTHER), /peer unreachable/)
+    assert.deepEqual(added, [OTHER])
+    const handlers = rpcHandlers({
+      cluster: s.cluster,
+      tracker: s.tracker,
+      ipfs: s.ipfs,
+      consensus: s.consensus,
+      connectedPeers: () => [],
+    })
+    s.mesh.serve(OTHER, {
+      ...handlers,
+      'Cluster.ID': async (args, ctx) => ({
+        ...await handlers['Cluster.ID'](args, ctx),
+        id: OTHER,
+      }),
+    }, () => true)
+    const id = await s.cluster.peerAdd(OTHER)
+    assert.equal(id.id, OTHER)
+    assert.ok(id.cluster_peers.includes(SELF))
+  })
+})
+
+Deno.test('peer rm: the last member cannot go (the reference words); others go through consensus', async () => {
+  await withCluster({}, async (s) => {
+    const removed: string[] = []
+    s.consensus.rmPeer = (id) => (removed.push(id), Promise.resolve())
+    await rejectsWith(
+      s.cluster.peerRemove(SELF),
+      ClusterError,
+      'cannot remove ourselves from a 1-peer cluster',
+    )
+    assert.deepEqual(removed, [])
+    await s.cluster.peerRemove(OTHER)
+    assert.deepEqual(removed, [OTHER])
   })
 })

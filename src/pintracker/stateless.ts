@@ -39,7 +39,7 @@
  */
 import type { IPFSConnector, PinTracker, StateReader } from '../components.ts'
 import { errorMessage, IPFSError, isAbortError, ShutdownError } from '../errors.ts'
-import { multihashView, normalizeCid } from '../types/cid.ts'
+import { compareCidKeys, multihashView, normalizeCid } from '../types/cid.ts'
 import { DigestSet, type DigestSum } from '../util/digest_set.ts'
 import { isPinEverywhere, newPin, type Pin } from '../types/pin.ts'
 import type { PinInfo } from '../types/pininfo.ts'
@@ -449,8 +449,10 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       !owedCanMatch &&
       !filterCanMatch(filter, 'pinned', 'unexpectedly_unpinned', 'sharded', 'remote')
     ) {
-      // Every other status only exists as an operation.
-      for (const op of ops.values()) {
+      // Every other status only exists as an operation. In key order, as the state walk below:
+      // the cluster merges every peer's stream one CID at a time (cluster/merge.ts). The
+      // operations are in memory already; the sort holds references to them.
+      for (const op of [...ops.values()].sort((a, b) => compareCidKeys(a.cid, b.cid))) {
         if (stopSignal.aborted) return
         const pi = opInfo(op, ipfsid)
         if (statusMatches(pi.status, filter)) yield { pi, pin: op.pin, owed: false }
@@ -580,25 +582,40 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   async function* recoverAll(signal?: AbortSignal): AsyncGenerator<PinInfo> {
     const p = newPass()
     let n = 0
+    // Unpins that failed for CIDs already gone from the pinset are not in the state listing;
+    // they are retried too (the reference leaves them in error forever), each where its key
+    // falls among the listing's, so the stream stays in key order (the cluster merges it).
+    const gone = [...ops.values()]
+      .filter((op) => op.type === 'unpin' && op.phase === 'error')
+      .map((op) => op.cid)
+      .sort(compareCidKeys)
+    let g = 0
+    async function* retryGone(before: string | undefined): AsyncGenerator<PinInfo> {
+      for (
+        ;
+        g < gone.length && (before === undefined || compareCidKeys(gone[g], before) < 0);
+        g++
+      ) {
+        if (stopSignal.aborted) return
+        const op = ops.get(gone[g])
+        if (op?.type !== 'unpin' || op.phase !== 'error') continue // recovered meanwhile
+        if (await deps.state().has(op.cid)) continue // pinned again: the listing has it
+        enqueue(op.pin, 'unpin', p)
+        n++
+        yield await status(op.cid, signal)
+      }
+    }
     try {
       await p.prepare()
       for await (const { pi, pin, owed } of statusAllWithPins(0, signal)) {
         if (stopSignal.aborted) throw new ShutdownError('RecoverAll aborted: tracker stopped')
+        yield* retryGone(pi.cid)
         const rec = owed ? pi : await recoverWith(pi, pin, signal, p)
         if (!rec) continue
         n++
         yield rec
       }
-      // Unpins that failed for CIDs already gone from the pinset are not in the state listing;
-      // retry them too (the reference leaves them in error forever).
-      for (const op of [...ops.values()]) {
-        if (stopSignal.aborted) return
-        if (op.type !== 'unpin' || op.phase !== 'error') continue
-        if (await deps.state().has(op.cid)) continue
-        enqueue(op.pin, 'unpin', p)
-        n++
-        yield await status(op.cid, signal)
-      }
+      yield* retryGone(undefined)
     } finally {
       if (n) log('info', `recover: ${n} items re-queued`)
       if (pass === p) {

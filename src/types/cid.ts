@@ -78,6 +78,15 @@ export function normalizeCid(s: string): string {
 }
 
 /**
+ * The order of the pinset's keys: canonical CID strings as Deno KV sorts them (by UTF-8 bytes;
+ * canonical CIDs are ASCII, so code-unit order is the same). Every per-peer status stream comes
+ * in this order, which is what lets the cluster merge them one CID at a time.
+ */
+export function compareCidKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/**
  * The canonical string of a CID (as `parseCid(s).toString()`), or undefined when `s` is not a
  * CID. A CIDv1 already in canonical base32, the form state exports hold, is checked without
  * building a CID object: reading a million pins spends its time here otherwise.

@@ -6,10 +6,12 @@
  * ```ts
  * const g = toGlobal(info)
  * mergeInto(g, otherPeersInfo)
+ * globalOf(cid, [infoOfA, infoOfB]) // one CID's reports, peers in order
  * ```
  */
 import type { TrackerStatus } from './status.ts'
 import { statusMatches } from './status.ts'
+import { ZERO_TIME } from './time.ts'
 
 /** One peer's status for a CID, without the CID-wide fields (the `peer_map` values). */
 export interface PinInfoShort {
@@ -91,6 +93,28 @@ export function mergeInto(g: GlobalPinInfo, pi: PinInfo): GlobalPinInfo {
     g.metadata = pi.metadata
   }
   g.peer_map[pi.peer] = shortOf(pi)
+  return g
+}
+
+/**
+ * The GlobalPinInfo of one CID from the peers' reports: merged in peer order, so that the peer
+ * map's keys come sorted, as Go's encoding/json writes a map. The CID-wide fields come from the
+ * reports (see mergeInto); with none, the CID alone.
+ */
+export function globalOf(cid: string, infos: PinInfo[]): GlobalPinInfo {
+  const g: GlobalPinInfo = {
+    cid: '',
+    name: '',
+    allocations: null,
+    origins: null,
+    created: ZERO_TIME,
+    metadata: null,
+    peer_map: {},
+  }
+  for (const pi of infos.slice().sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0))) {
+    mergeInto(g, pi)
+  }
+  g.cid ||= cid
   return g
 }
 

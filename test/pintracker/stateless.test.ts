@@ -469,3 +469,38 @@ Deno.test('20,000 tracked pins all reach IPFS and leave no operation behind', as
   await waitFor(() => s.ipfs.pins.size === N, { what: 'all pins' })
   await waitFor(() => s.tracker.operationCount() === 0, { what: 'the operations to clear' })
 })
+
+Deno.test('statusAll and recoverAll stream in the state key order, operations and gone unpins included', async () => {
+  await using s = setup()
+  await s.tracker.start()
+  const pins: Pin[] = []
+  for (let i = 0; i < 12; i++) pins.push(await localPin(s, i))
+  // Operations created in reverse key order: a Map keeps insertion order, the stream must not.
+  const byKey = pins.map((p) => p.cid).sort()
+  const gate = s.ipfs.holdPins()
+  for (const cid of [...byKey].reverse()) await s.tracker.track(pins.find((p) => p.cid === cid)!)
+  const queued = (await collect(s.tracker.statusAll(parseStatusFilter('queued,pinning'))))
+    .map((p) => p.cid)
+  assert.deepEqual(queued, byKey, 'operations-only listing')
+  gate.release()
+  await waitFor(() => s.tracker.operationCount() === 0)
+
+  // Failed unpins of CIDs gone from the pinset fall among the listing's CIDs by key.
+  const gone = [byKey[1], byKey[6], byKey[11]]
+  for (const cid of gone) {
+    s.ipfs.failUnpin.add(cid)
+    const pin = pins.find((p) => p.cid === cid)!
+    s.state.delete(cid)
+    await s.tracker.untrack(pin)
+  }
+  const missing = [byKey[0], byKey[4], byKey[9]]
+  for (const cid of missing) await s.ipfs.unpin(cid) // behind the cluster's back
+  await waitFor(async () =>
+    (await Promise.all(gone.map((c) => s.tracker.status(c)))).every((p) =>
+      p.status === 'unpin_error'
+    )
+  )
+  s.ipfs.failUnpin.clear()
+  const recovered = (await collect(s.tracker.recoverAll())).map((p) => p.cid)
+  assert.deepEqual(recovered, [...gone, ...missing].sort(), 'in key order')
+})

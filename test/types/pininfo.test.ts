@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {
   globalMatches,
+  globalOf,
   mergeInto,
   type PinInfo,
   shortOf,
@@ -85,4 +86,19 @@ Deno.test('globalMatches: any peer matching the filter', () => {
   assert.ok(globalMatches(g, parseStatusFilter('pinned')))
   assert.ok(!globalMatches(g, parseStatusFilter('queued')))
   assert.ok(globalMatches(g, 0))
+})
+
+Deno.test('globalOf merges one CID in peer order (sorted map keys, as Go writes them)', () => {
+  const g = globalOf(CID, [
+    info(P2, { status: 'cluster_error', name: '', error: 'down' }),
+    info(P1, { name: 'from P1' }),
+  ])
+  assert.deepEqual(Object.keys(g.peer_map), [P1, P2])
+  assert.equal(g.name, 'from P1', 'CID-wide fields from a peer that knows the pin')
+  assert.equal(g.peer_map[P2].error, 'down')
+  // No reports (every member refused): the CID alone.
+  const none = globalOf(CID, [])
+  assert.equal(none.cid, CID)
+  assert.deepEqual(none.peer_map, {})
+  assert.equal(none.created, '0001-01-01T00:00:00Z')
 })

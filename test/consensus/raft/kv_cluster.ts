@@ -13,6 +13,7 @@
  * (a deterministic failure), with a wall-clock bound only against a hang.
  */
 import { join } from 'node:path'
+import type { ApplyHooks } from '../../../src/components.ts'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { type RaftConfig, raftSection } from '../../../src/consensus/raft/config.ts'
@@ -181,8 +182,14 @@ export class KvCluster {
     }
   }
 
-  /** Starts `id` (again, on its database, if it ran before). */
-  async start(id: string, opts: { initPeers?: string[] } = {}): Promise<TestNode> {
+  /**
+   * Starts `id` (again, on its database, if it ran before); `hooks` hear what it applies (a pin
+   * tracker, in cluster tests).
+   */
+  async start(
+    id: string,
+    opts: { initPeers?: string[]; hooks?: ApplyHooks } = {},
+  ): Promise<TestNode> {
     let path = this.#paths.get(id)
     if (!path) {
       path = await tempKvPath(id)
@@ -201,8 +208,14 @@ export class KvCluster {
       kv,
       state,
       hooks: {
-        onPin: (p) => void hooked.push({ kind: 'pin', cid: p.cid }),
-        onUnpin: (p) => void hooked.push({ kind: 'unpin', cid: p.cid }),
+        onPin: (p) => {
+          hooked.push({ kind: 'pin', cid: p.cid })
+          opts.hooks?.onPin(p)
+        },
+        onUnpin: (p) => {
+          hooked.push({ kind: 'unpin', cid: p.cid })
+          opts.hooks?.onUnpin(p)
+        },
       },
       transport: this.net.endpoint(),
       initPeers: opts.initPeers ?? this.founders,
