@@ -469,3 +469,15 @@ Deno.test('20,000 tracked pins all reach IPFS and leave no operation behind', as
   await waitFor(() => s.ipfs.pins.size === N, { what: 'all pins' })
   await waitFor(() => s.tracker.operationCount() === 0, { what: 'the operations to clear' })
 })
+
+Deno.test('resync walks the state again: pins that arrived without track (a restored snapshot) are pinned', async () => {
+  await using s = setup()
+  await s.tracker.start()
+  await waitFor(() => !s.tracker.syncing())
+  // The pinset replaced wholesale: no track() for these.
+  const pins = [await localPin(s, 1), await localPin(s, 2), await localPin(s, 3)]
+  s.tracker.resync()
+  assert.ok(s.tracker.syncing(), 'a new pass runs')
+  await waitFor(() => pins.every((p) => s.ipfs.isPinned(p.cid)))
+  await waitFor(() => !s.tracker.syncing())
+})

@@ -1044,6 +1044,12 @@ class RaftHost {
       if (f) this.#retry(f.reqs, new ProposalDroppedError('the entry was lost in a leader change'))
     }
     this.#log.info(`raft: installed snapshot ${meta.index} (term ${meta.term})`)
+    // No apply hook ran for the snapshot's pins: the tracker walks the new pinset.
+    try {
+      this.#deps.hooks.onRestore()
+    } catch (err) {
+      this.#log.error(`raft: restore hook: ${errorMessage(err)}`)
+    }
   }
 
   /** A leader's host: stream the stored snapshot to `m.to`, or take one first. */

@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { type RaftConfig, raftSection } from '../../../src/consensus/raft/config.ts'
+import type { ApplyHooks } from '../../../src/components.ts'
 import { MemoryNetwork } from '../../../src/consensus/raft/memory_transport.ts'
 import {
   type RaftConsensus,
@@ -73,8 +74,8 @@ export interface TestNode {
   kv: Deno.Kv
   state: PinState
   consensus: RaftConsensus
-  /** CIDs the apply hooks saw (pins and unpins), in order. */
-  hooked: { kind: 'pin' | 'unpin'; cid: string }[]
+  /** CIDs the apply hooks saw (pins and unpins; '' for a restored snapshot), in order. */
+  hooked: { kind: 'pin' | 'unpin' | 'restore'; cid: string }[]
   logs: string[]
 }
 
@@ -181,8 +182,14 @@ export class KvCluster {
     }
   }
 
-  /** Starts `id` (again, on its database, if it ran before). */
-  async start(id: string, opts: { initPeers?: string[] } = {}): Promise<TestNode> {
+  /**
+   * Starts `id` (again, on its database, if it ran before). `hooks` also get every apply hook
+   * (a pin tracker, say).
+   */
+  async start(
+    id: string,
+    opts: { initPeers?: string[]; hooks?: ApplyHooks } = {},
+  ): Promise<TestNode> {
     let path = this.#paths.get(id)
     if (!path) {
       path = await tempKvPath(id)
@@ -201,8 +208,18 @@ export class KvCluster {
       kv,
       state,
       hooks: {
-        onPin: (p) => void hooked.push({ kind: 'pin', cid: p.cid }),
-        onUnpin: (p) => void hooked.push({ kind: 'unpin', cid: p.cid }),
+        onPin: (p) => {
+          hooked.push({ kind: 'pin', cid: p.cid })
+          opts.hooks?.onPin(p)
+        },
+        onUnpin: (p) => {
+          hooked.push({ kind: 'unpin', cid: p.cid })
+          opts.hooks?.onUnpin(p)
+        },
+        onRestore: () => {
+          hooked.push({ kind: 'restore', cid: '' })
+          opts.hooks?.onRestore()
+        },
       },
       transport: this.net.endpoint(),
       initPeers: opts.initPeers ?? this.founders,
