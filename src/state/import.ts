@@ -18,7 +18,7 @@
  * ```
  */
 import { dirname } from 'node:path'
-import { writeSortedPins } from './kv_state.ts'
+import { writeSortedPins } from './pinset_writer.ts'
 import { type EncodedRecords, SortedRuns } from './sorted_runs.ts'
 
 /** Options of `replacePinset`. */

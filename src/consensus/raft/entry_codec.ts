@@ -23,7 +23,7 @@
  */
 import type { LogOp } from '../../components.ts'
 import { ValidationError } from '../../errors.ts'
-import { MAX_PIN_BYTES } from '../../state/kv_state.ts'
+import { MAX_PIN_BYTES } from '../../state/pinset_writer.ts'
 import { encodePin, type Pin, storedPin } from '../../types/pin.ts'
 import { RaftInvariantError } from './core/mod.ts'
 

@@ -33,7 +33,7 @@ import {
   SnapshotReceiver,
 } from './core/mod.ts'
 import type { PinFsm } from './fsm.ts'
-import { MAX_VALUE_BYTES } from './kv_batch.ts'
+import { MAX_VALUE_BYTES } from '../../state/kv_batch.ts'
 import type { KvRaftStorage, SnapshotData } from './kv_storage.ts'
 import { SnapshotVerifier, TornSnapshotError } from './snapshot_format.ts'
 import type { RaftTransport } from './transport.ts'
