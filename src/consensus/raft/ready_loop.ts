@@ -75,20 +75,26 @@ export interface ReadyLoopDeps {
   fail(err: unknown): void
 }
 
-/** The Ready loop; see the module comment. */
-export class ReadyLoop {
-  readonly #d: ReadyLoopDeps
+/**
+ * Runs `pass` on a microtask when asked: once however many ask before it starts, and once more
+ * when asked while it runs (after its last look). How a Raft host's loop is woken, here and in
+ * bench/raft_log_host.ts.
+ */
+export class MicrotaskRunner {
+  readonly #pass: () => Promise<void>
+  readonly #halted: () => boolean
   #scheduled = false
   #running: Promise<void> | undefined
   #again = false
 
-  constructor(deps: ReadyLoopDeps) {
-    this.#d = deps
+  constructor(pass: () => Promise<void>, halted: () => boolean = () => false) {
+    this.#pass = pass
+    this.#halted = halted
   }
 
-  /** Runs the loop soon (on a microtask), or once more after the running pass. */
+  /** Runs the pass soon (on a microtask), or once more after the running one. */
   schedule(): void {
-    if (this.#d.halted()) return
+    if (this.#halted()) return
     if (this.#running) {
       this.#again = true
       return
@@ -101,9 +107,9 @@ export class ReadyLoop {
         this.#again = true
         return
       }
-      this.#running = this.#run().finally(() => {
+      this.#running = this.#pass().finally(() => {
         this.#running = undefined
-        // Something asked for the loop after its last look: look again.
+        // Something asked after the pass's last look: look again.
         if (this.#again) {
           this.#again = false
           this.schedule()
@@ -112,16 +118,42 @@ export class ReadyLoop {
     })
   }
 
-  /** The pass of the loop running now, if any (it never rejects: a failure goes to `fail`). */
+  /** The running pass is about to look: what was asked so far needs no pass of its own. */
+  looking(): void {
+    this.#again = false
+  }
+
+  /** The pass running now, if any. */
   get running(): Promise<void> | undefined {
     return this.#running
+  }
+}
+
+/** The Ready loop; see the module comment. */
+export class ReadyLoop {
+  readonly #d: ReadyLoopDeps
+  readonly #runner: MicrotaskRunner
+
+  constructor(deps: ReadyLoopDeps) {
+    this.#d = deps
+    this.#runner = new MicrotaskRunner(() => this.#run(), deps.halted)
+  }
+
+  /** Runs the loop soon (on a microtask), or once more after the running pass. */
+  schedule(): void {
+    this.#runner.schedule()
+  }
+
+  /** The pass of the loop running now, if any (it never rejects: a failure goes to `fail`). */
+  get running(): Promise<void> | undefined {
+    return this.#runner.running
   }
 
   async #run(): Promise<void> {
     const { node, handlers } = this.#d
     try {
       while (!this.#d.halted()) {
-        this.#again = false
+        this.#runner.looking()
         handlers.beforeReady()
         if (!node.hasReady()) break
         const rd = node.ready()
