@@ -224,7 +224,7 @@ async function measureConsensus(
         peerId: id,
         kv,
         state: kvState(kv),
-        hooks: { onPin() {}, onUnpin() {} },
+        hooks: { onPin() {}, onUnpin() {}, onRestore() {} },
         transport: net.endpoint(),
         initPeers: ids,
       })

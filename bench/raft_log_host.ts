@@ -20,6 +20,7 @@ import {
   type Ready,
 } from '../src/consensus/raft/core/mod.ts'
 import { KvRaftStorage } from '../src/consensus/raft/kv_storage.ts'
+import { MicrotaskRunner } from '../src/consensus/raft/ready_loop.ts'
 import { MemoryNetwork } from '../src/consensus/raft/memory_transport.ts'
 import type { RaftTransport } from '../src/consensus/raft/transport.ts'
 
@@ -33,9 +34,7 @@ export class LogNode {
   readonly #waiters = new Map<number, () => void>()
   readonly #unlisten: () => void
   readonly #ticker: ReturnType<typeof setInterval>
-  #scheduled = false
-  #running: Promise<void> | undefined
-  #again = false
+  readonly #runner = new MicrotaskRunner(() => this.#loop(), () => this.#stopped)
   #stopped = false
   /** Readys that appended entries, and the entries they appended (batching). */
   readys = 0
@@ -93,32 +92,12 @@ export class LogNode {
   }
 
   #schedule(): void {
-    if (this.#stopped) return
-    if (this.#running) {
-      this.#again = true
-      return
-    }
-    if (this.#scheduled) return
-    this.#scheduled = true
-    queueMicrotask(() => {
-      this.#scheduled = false
-      if (this.#running) {
-        this.#again = true
-        return
-      }
-      this.#running = this.#loop().finally(() => {
-        this.#running = undefined
-        if (this.#again) {
-          this.#again = false
-          this.#schedule()
-        }
-      })
-    })
+    this.#runner.schedule()
   }
 
   async #loop(): Promise<void> {
     while (!this.#stopped && this.#node.hasReady()) {
-      this.#again = false
+      this.#runner.looking()
       const rd = this.#node.ready()
       await this.#handle(rd)
       this.#node.advance(rd)
@@ -151,7 +130,7 @@ export class LogNode {
     this.#stopped = true
     clearInterval(this.#ticker)
     this.#unlisten()
-    await this.#running?.catch(() => {})
+    await this.#runner.running?.catch(() => {})
     await this.#storage.drain()
     this.#kv.close()
   }

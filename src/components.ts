@@ -120,6 +120,11 @@ export type LogOp =
 export interface ApplyHooks {
   onPin(pin: Pin): void
   onUnpin(pin: Pin): void
+  /**
+   * The pinset was replaced wholesale by an installed Raft snapshot (a follower that caught up
+   * from one): no `onPin`/`onUnpin` ran for its pins, so the tracker must walk the state again.
+   */
+  onRestore(): void
 }
 
 /**
@@ -154,6 +159,11 @@ export interface PinTracker extends Component {
   track(pin: Pin): Promise<void>
   /** A pin left the pinset: unpin it here. */
   untrack(pin: Pin): Promise<void>
+  /**
+   * The pinset was replaced wholesale (`ApplyHooks.onRestore`): check the whole state against
+   * IPFS again, as the start-up sync does. Returns at once; the check runs in the background.
+   */
+  resync(): void
   status(cid: string, signal?: AbortSignal): Promise<PinInfo>
   /** Streams this peer's status of every tracked CID matching the filter mask (0 = all). */
   statusAll(filter: number, signal?: AbortSignal): AsyncIterable<PinInfo>

@@ -144,6 +144,7 @@ async function build(
     hooks: {
       onPin: (pin) => void tracker.track(pin).catch(() => {}),
       onUnpin: (pin) => void tracker.untrack(pin).catch(() => {}),
+      onRestore: () => tracker.resync(),
     },
     log: opts.logging.get('consensus'),
   })

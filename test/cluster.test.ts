@@ -88,6 +88,7 @@ function fakeTracker(): PinTracker & { started: number } {
     statusAll: () => none(),
     recover: (): Promise<PinInfo> => none(),
     recoverAll: () => none(),
+    resync: () => {},
     pinQueueSize: () => 0,
     stop: () => Promise.resolve(),
   }

@@ -95,6 +95,7 @@ async function threePeers(): Promise<Setup> {
       hooks: {
         onPin: (p) => void tracker.track(p).catch(() => {}),
         onUnpin: (p) => void tracker.untrack(p).catch(() => {}),
+        onRestore: () => tracker.resync(),
       },
     })
     const cluster = new Cluster({

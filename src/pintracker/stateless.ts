@@ -24,6 +24,8 @@
  *   its applied index, and drops the mark on any new pinset), the start-up pass walks nothing.
  *   A million-pin restart then costs the IPFS listing, not a walk of the state too. Anything
  *   else (a crash, a pin removed in IPFS meanwhile, an import) walks as usual.
+ * - `resync()` (a Raft snapshot replaced the pinset) starts a new sync pass at once, replacing
+ *   the running one: the snapshot's pins never went through `track`.
  *
  * @example
  * ```ts
@@ -773,6 +775,16 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     },
 
     recoverAll,
+
+    resync(): void {
+      // Before start the start-up pass walks the state anyway; after stop nothing walks.
+      if (!started || stopSignal.aborted) return
+      // A fresh pass (never the start-up one: the mark described the pinset before the restore)
+      // replaces the one walking the old pinset; a pass already waiting to run walks the new one.
+      if (nextPass && !nextPass.done) return
+      nextPass = newPass()
+      wakeSyncLoop?.()
+    },
 
     // Queued operations, and the pins the sync pass will queue when it reaches them.
     pinQueueSize: () => ops.pinQueueSize() + (activePass()?.remaining ?? 0),

@@ -19,7 +19,7 @@
  */
 import { dirname } from 'node:path'
 import { exists } from '../util/fs.ts'
-import { writeSortedPins } from './kv_state.ts'
+import { writeSortedPins } from './pinset_writer.ts'
 import { type EncodedRecords, SortedRuns } from './sorted_runs.ts'
 
 /** Options of `replacePinset`. */

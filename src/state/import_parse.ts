@@ -15,7 +15,7 @@
  */
 import { encodePin, type Pin, storedPin } from '../types/pin.ts'
 import { readPinsNDJSON } from './ndjson.ts'
-import { checkPinSize } from './kv_state.ts'
+import { checkPinSize } from './pinset_writer.ts'
 import { type EncodedRecords, RecordBatch } from './sorted_runs.ts'
 import { ValidationError } from '../errors.ts'
 

@@ -504,3 +504,15 @@ Deno.test('statusAll and recoverAll stream in the state key order, operations an
   const recovered = (await collect(s.tracker.recoverAll())).map((p) => p.cid)
   assert.deepEqual(recovered, [...gone, ...missing].sort(), 'in key order')
 })
+
+Deno.test('resync walks the state again: pins that arrived without track (a restored snapshot) are pinned', async () => {
+  await using s = setup()
+  await s.tracker.start()
+  await waitFor(() => !s.tracker.syncing())
+  // The pinset replaced wholesale: no track() for these.
+  const pins = [await localPin(s, 1), await localPin(s, 2), await localPin(s, 3)]
+  s.tracker.resync()
+  assert.ok(s.tracker.syncing(), 'a new pass runs')
+  await waitFor(() => pins.every((p) => s.ipfs.isPinned(p.cid)))
+  await waitFor(() => !s.tracker.syncing())
+})

@@ -150,3 +150,23 @@ Deno.test('a pin IPFS already held, pinned again, counts twice: the next start w
   assert.ok(w.state.calls.scan > scans, 'the state was walked')
   await tracker.stop()
 })
+
+Deno.test('a pinset replaced under the tracker (resync): no mark until the new pinset was walked', async () => {
+  const w = world()
+  await localPins(w.state, 0, 5)
+  let { tracker } = await startAndSync(w)
+  await waitFor(() => w.ipfs.pins.size === 5 && tracker.operationCount() === 0)
+  // A restored snapshot: new pins in the state that never went through track, and a stop
+  // before the pass that walks them is done. IPFS lacks them: a mark would be a lie.
+  const gate = w.ipfs.holdPins()
+  await localPins(w.state, 100, 3)
+  tracker.resync()
+  await waitFor(() => w.ipfs.concurrency.current > 0, { what: 'the pass to pin the new pins' })
+  await tracker.stop()
+  gate.release()
+  assert.equal(w.store.puts, 0, 'stopped during the pass: no mark') // The next start walks, pins them, and a clean stop after that pass leaves a mark again.
+  ;({ tracker } = await startAndSync(w))
+  await waitFor(() => w.ipfs.pins.size === 8 && tracker.operationCount() === 0)
+  await tracker.stop()
+  assert.equal(w.store.puts, 1)
+})

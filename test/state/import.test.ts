@@ -11,12 +11,8 @@ import {
   storedPinBatches,
   storedPinBatchesInWorker,
 } from '../../src/state/import_parse.ts'
-import {
-  APPLIED_INDEX_KEY,
-  kvState,
-  MAX_PIN_BYTES,
-  writeSortedPins,
-} from '../../src/state/kv_state.ts'
+import { kvState } from '../../src/state/kv_state.ts'
+import { MAX_PIN_BYTES, PinsetWriter, writeSortedPins } from '../../src/state/pinset_writer.ts'
 import { type EncodedRecords, RecordBatch } from '../../src/state/sorted_runs.ts'
 import { encodePin, newPin, type Pin, storedPin } from '../../src/types/pin.ts'
 import { ValidationError } from '../../src/errors.ts'
@@ -115,7 +111,11 @@ Deno.test('the pinset is replaced; other keys are carried over; the applied inde
       const got: string[] = []
       for await (const p of st.list()) got.push(encodePin(p))
       assert.deepEqual(got, fresh.map((p) => encodePin(storedPin(p))).sort(byCid))
-      assert.equal((await kv.get(APPLIED_INDEX_KEY)).value, null, 'consensus adopts it at start')
+      assert.equal(
+        await new PinsetWriter(kv).storedApplied(),
+        null,
+        'consensus adopts it at start',
+      )
       assert.deepEqual((await kv.get(['raft', 'hs'])).value, { term: 3, vote: 'me', commit: 41 })
     } finally {
       kv.close()

@@ -24,7 +24,7 @@
 import { basename, dirname, join } from 'node:path'
 import type { ConfState } from './core/mod.ts'
 import { carryOverRaftState, forgetIdleRaftData, inspectRaftData } from './kv_storage.ts'
-import { PIN_KEY_PREFIX } from '../../state/kv_state.ts'
+import { PIN_KEY_PREFIX } from '../../state/pinset_writer.ts'
 import { ClusterError } from '../../errors.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
 import { exists } from '../../util/fs.ts'

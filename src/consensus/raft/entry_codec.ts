@@ -23,7 +23,7 @@
  */
 import type { LogOp } from '../../components.ts'
 import { ValidationError } from '../../errors.ts'
-import { MAX_PIN_BYTES } from '../../state/kv_state.ts'
+import { checkPinSize } from '../../state/pinset_writer.ts'
 import { encodePin, type Pin, storedPin } from '../../types/pin.ts'
 import { RaftInvariantError } from './core/mod.ts'
 
@@ -64,12 +64,7 @@ export function encodeOp(op: LogOp): EncodedOp {
   // The cluster hands over canonical CIDs (as `PinState.apply` also assumes): no re-parse here.
   const cid = op.pin.cid
   const json = encoder.encode(encodePin(storedPin(op.pin)))
-  if (json.byteLength > MAX_PIN_BYTES) {
-    throw new ValidationError(
-      `pin ${cid} is too large to store: ${json.byteLength} bytes of JSON ` +
-        `(at most ${MAX_PIN_BYTES}; reduce its metadata)`,
-    )
-  }
+  checkPinSize(cid, json.byteLength)
   // UTF-8 takes at most 3 bytes per UTF-16 unit: only a long string needs encoding to know.
   if (cid.length * 3 > MAX_CID_BYTES && encoder.encode(cid).byteLength > MAX_CID_BYTES) {
     throw new ValidationError(`cid ${cid.slice(0, 64)}… is too long to store`)

@@ -43,15 +43,11 @@ import {
   type Mutation,
   type MutationGroup,
   setMutation,
-} from './kv_batch.ts'
+} from '../../state/kv_batch.ts'
+import type { PinState } from '../../state/kv_state.ts'
+import { PIN_KEY_PREFIX as PIN_PREFIX, type PinsetWriter } from '../../state/pinset_writer.ts'
 import { type KvRaftStorage, RAFT_PREFIX, type SnapshotData } from './kv_storage.ts'
 import { crc32, SNAPSHOT_CHUNK_BYTES, SnapshotDecoder, SnapshotEncoder } from './snapshot_format.ts'
-import {
-  APPLIED_INDEX_KEY,
-  PIN_KEY_PREFIX as PIN_PREFIX,
-  pinKey,
-  type PinState,
-} from '../../state/kv_state.ts'
 
 const SEQ = 'seq'
 const seqKey = (origin: string): Deno.KvKey => [RAFT_PREFIX, SEQ, origin]
@@ -81,6 +77,8 @@ export interface StagedApply {
 export class PinFsm {
   readonly kv: Deno.Kv
   readonly state: PinState
+  /** The pinset's one writer: every pin and applied-index write of the FSM is built by it. */
+  readonly #pins: PinsetWriter
   /** The applied index that is durable. */
   applied: number
   /** The highest index handed to `stage` (≥ applied). */
@@ -99,6 +97,7 @@ export class PinFsm {
   ) {
     this.kv = kv
     this.state = state
+    this.#pins = state.writer
     this.applied = this.staged = applied ?? 0
     this.appliedKnown = applied !== null
     this.#seqs = seqs
@@ -106,7 +105,7 @@ export class PinFsm {
 
   /** Loads the applied index and the dedupe table. `kv` is the database `state` lives in. */
   static async open(kv: Deno.Kv, state: PinState): Promise<PinFsm> {
-    const applied = (await kv.get<number>(APPLIED_INDEX_KEY)).value
+    const applied = await state.writer.storedApplied()
     const seqs = new Map<string, number>()
     for await (const e of kv.list<number>({ prefix: [RAFT_PREFIX, SEQ] })) {
       seqs.set(e.key[2] as string, e.value)
@@ -127,7 +126,7 @@ export class PinFsm {
 
   /** Records `index` as applied, with `extra` in the same commit. */
   async setApplied(index: number, extra: readonly Mutation[] = []): Promise<void> {
-    await new KvWriter(this.kv).flush([setMutation(APPLIED_INDEX_KEY, index, 16), ...extra])
+    await new KvWriter(this.kv).flush([this.#pins.applied(index), ...extra])
     this.applied = this.staged = index
   }
 
@@ -144,7 +143,7 @@ export class PinFsm {
       duplicates: 0,
     }
     for (const e of entries) {
-      const mark = { key: APPLIED_INDEX_KEY, value: e.index }
+      const mark = this.#pins.appliedMark(e.index)
       out.lastIndex = e.index
       if (e.type === 'confChange') {
         out.confChanges.push({ index: e.index, record: decodeConfChangeEntry(e.data) })
@@ -163,14 +162,11 @@ export class PinFsm {
         continue
       }
       this.#seqs.set(b.origin, b.seq)
+      const pins = this.#pins
       const mutations: Mutation[] = b.ops.map((op) =>
-        op.kind === 'pin'
-          ? setMutation(pinKey(op.cid), op.json, op.json.byteLength + 8)
-          : deleteMutation(pinKey(op.cid))
+        op.kind === 'pin' ? pins.pin(op.cid, op.json) : pins.unpin(op.cid)
       )
       mutations.push(setMutation(seqKey(b.origin), b.seq, 16))
-      // The state's "absent" filter learns the keys before they are committed.
-      this.state.willWrite?.(b.ops.filter((op) => op.kind === 'pin').map((op) => op.cid))
       out.groups.push({ mutations, mark })
       out.batches.push({ index: e.index, origin: b.origin, seq: b.seq, ops: b.ops })
     }
@@ -264,7 +260,8 @@ export class PinFsm {
     index: number,
     finalExtra: readonly Mutation[] = [],
   ): Promise<void> {
-    await this.state.clear()
+    const pins = this.#pins
+    await pins.clear()
     const w = new KvWriter(this.kv)
     for await (const e of this.kv.list({ prefix: [RAFT_PREFIX, SEQ] })) {
       await w.add(deleteMutation(e.key))
@@ -275,10 +272,9 @@ export class PinFsm {
       for await (const chunk of storage.readChunks(data)) {
         for (const r of dec.push(chunk)) {
           if (r.kind === 'pin') {
-            this.state.willWrite?.([r.cid])
-            await w.add(setMutation(pinKey(r.cid), r.json, r.json.byteLength + 8))
+            await w.add(pins.pin(r.cid, r.json))
           } else if (r.kind === 'unpin') {
-            await w.add(deleteMutation(pinKey(r.cid)))
+            await w.add(pins.unpin(r.cid))
           } else {
             seqs.set(r.origin, r.seq)
             await w.add(setMutation(seqKey(r.origin), r.seq, 16))
@@ -289,7 +285,7 @@ export class PinFsm {
     } catch (err) {
       throw new RaftInvariantError(`restoring snapshot ${index}: ${(err as Error).message}`)
     }
-    await w.flush([setMutation(APPLIED_INDEX_KEY, index, 16), ...finalExtra])
+    await w.flush([pins.applied(index), ...finalExtra])
     this.applied = this.staged = index
     this.#seqs = seqs
     this.#skipped.clear()

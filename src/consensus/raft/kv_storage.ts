@@ -66,7 +66,7 @@ import {
   type MutationGroup,
   planCommits,
   setMutation,
-} from './kv_batch.ts'
+} from '../../state/kv_batch.ts'
 import { SnapshotVerifier, TornSnapshotError } from './snapshot_format.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
 import { errorMessage } from '../../errors.ts'

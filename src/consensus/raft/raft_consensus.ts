@@ -1,7 +1,20 @@
 /**
- * The cluster's Consensus on Raft: the host loop that drives a `RaftNode` over Deno KV storage
+ * The cluster's Consensus on Raft: the host that drives a `RaftNode` over Deno KV storage
  * (kv_storage.ts), the pinset state machine (fsm.ts) and a `RaftTransport`. A single-peer cluster
  * runs through the same path with one voter, which elects itself at start.
+ *
+ * The host opens storage, recovers an interrupted restore, feeds the core its inputs (ticks,
+ * messages, proposals) and composes the parts that each own one concern:
+ *
+ * | module | owns |
+ * |---|---|
+ * | ready_loop.ts | the Ready loop and its durability order (one KV commit for log and apply) |
+ * | proposals.ts | logPin/logUnpin from queue to applied: group commit, retries, deadlines |
+ * | reads.ts | linearizable reads (ReadIndex) |
+ * | waiters.ts | callers waiting for a condition of the node, woken after each Ready |
+ * | membership.ts | the applied membership; addPeer, rmPeer, transferLeadership |
+ * | snapshots.ts | snapshot streams both ways, staging, install, taking one |
+ * | compaction.ts | when to trim the log and how far |
  *
  * ## The loop
  *
@@ -29,7 +42,8 @@
  * One tick is a tenth of the shorter of `heartbeat_timeout` and `election_timeout` (100 ms by
  * default): the leader heartbeats every tick, and a follower campaigns after `[e, 2e)` ticks
  * without a leader, `e` = the longer timeout in ticks. The core itself stays time-free; the host
- * takes the ticker, its timers and `now()` from an injected `Clock`, so tests drive time.
+ * and its parts take the ticker, their timers and `now()` from an injected `Clock`, so tests
+ * drive time.
  *
  * @example
  * ```ts
@@ -49,32 +63,24 @@ import { type CancelTimer, type Clock, systemClock } from '../../util/clock.ts'
 import type { RaftConfig } from './config.ts'
 import {
   type BasicStatus,
-  canSendBeforePersist,
-  CompactedError,
-  type ConfChange,
-  ConfChangeInProgressError,
-  type ConfState,
-  type Entry,
-  type HardState,
   InvalidMessageError,
-  LearnerBehindError,
   type Message,
   NoLeaderError,
-  ProposalDroppedError,
   RaftInvariantError,
   RaftNode,
-  type Ready,
-  type SnapshotChunk,
-  type SnapshotMessage,
-  SnapshotReceiver,
-  type SoftState,
+  type SnapshotMeta,
 } from './core/mod.ts'
-import { encodeBatch, type EncodedOp, encodedOpSize, encodeOp, opPin } from './entry_codec.ts'
-import { type AppliedBatch, PinFsm, type StagedApply } from './fsm.ts'
-import { MAX_VALUE_BYTES } from './kv_batch.ts'
-import { KvRaftStorage, type SnapshotData } from './kv_storage.ts'
-import { SnapshotVerifier, TornSnapshotError } from './snapshot_format.ts'
+import { encodeOp, opPin } from './entry_codec.ts'
+import { PinFsm, type StagedApply } from './fsm.ts'
+import { KvRaftStorage } from './kv_storage.ts'
 import { nullTransport, type RaftTransport } from './transport.ts'
+import { Compaction } from './compaction.ts'
+import { Membership } from './membership.ts'
+import { Proposals } from './proposals.ts'
+import { Reads } from './reads.ts'
+import { ReadyLoop } from './ready_loop.ts'
+import { Snapshots } from './snapshots.ts'
+import { Waiters } from './waiters.ts'
 
 /** Knobs beyond the config section, for tests and benches. */
 export interface RaftTuning {
@@ -137,35 +143,6 @@ export interface RaftConsensus extends Consensus {
   compactNow(): Promise<void>
 }
 
-interface Request {
-  op: EncodedOp
-  resolve: () => void
-  reject: (err: unknown) => void
-  retriesLeft: number
-  leaderDeadline: number
-  done: boolean
-}
-
-interface InFlight {
-  seq: number
-  reqs: Request[]
-  deadline: number
-  /** Where the leader appended it (undefined when forwarded). */
-  index?: number
-}
-
-interface PendingRead {
-  resolve: (index: number) => void
-  reject: (err: unknown) => void
-  deadline: number
-  index?: number
-}
-
-interface Waiter {
-  check: () => boolean
-  resolve: () => void
-}
-
 const DEFAULT_TUNING: Required<RaftTuning> = {
   maxOpsPerEntry: 256,
   maxEntryBytes: 256 * 1024,
@@ -195,6 +172,7 @@ export function raftConsensus(config: RaftConfig, deps: RaftConsensusDeps): Raft
   return new RaftHost(config, deps).api()
 }
 
+/** Opens storage, feeds the core its inputs and composes the parts (see the module comment). */
 class RaftHost {
   readonly #cfg: RaftConfig
   readonly #deps: RaftConsensusDeps
@@ -218,33 +196,14 @@ class RaftHost {
   #stopping: Promise<void> | undefined
   #failed: Error | undefined
 
-  // loop
-  #loopScheduled = false
-  #loopRunning: Promise<void> | undefined
-  #again = false
-  // proposals
-  #queue: Request[] = []
-  #inflight = new Map<number, InFlight>()
-  #localIndex = new Map<number, number>()
-  #seq = 0
-  #retryTimers = new Set<CancelTimer>()
-  // reads
-  #reads = new Map<string, PendingRead>()
-  #readSeq = 0
-  // observers
-  #waiters = new Set<Waiter>()
-  #appliedConf: ConfState = { voters: [], learners: [] }
-  #removed = false
-  // snapshots
-  #receiver: SnapshotReceiver
-  #staging = new Map<string, { id: string; stored: number; verifier: SnapshotVerifier }>()
-  #staged = new Map<string, SnapshotData>()
-  #sending = new Set<string>()
-  #materializing: Promise<void> | undefined
-  #materializeAc: AbortController | undefined
-  #streamSeq = 0
-  #tasks = new Set<Promise<unknown>>()
-  #lastSnapshotCheck = 0
+  // The parts that hold callers exist from the start; those that drive the node once it runs.
+  readonly #waiters: Waiters
+  readonly #proposals: Proposals
+  readonly #reads: Reads
+  #loop: ReadyLoop | undefined
+  #members!: Membership
+  #snapshots: Snapshots | undefined
+  #compaction!: Compaction
 
   constructor(config: RaftConfig, deps: RaftConsensusDeps) {
     this.#cfg = config
@@ -255,7 +214,29 @@ class RaftHost {
     this.#tuning = { ...DEFAULT_TUNING, ...deps.tuning }
     this.#transport = deps.transport ?? nullTransport
     this.#timing = raftTiming(config)
-    this.#receiver = new SnapshotReceiver(deps.peerId)
+    this.#waiters = new Waiters(this.#clock, () => this.#stopped)
+    this.#proposals = new Proposals({
+      self: this.#self,
+      cfg: config,
+      tuning: this.#tuning,
+      clock: this.#clock,
+      log: this.#log,
+      propose: (data) => this.#node.propose(data),
+      leaderKnown: () => this.#node.basicStatus().leader !== null,
+      schedule: () => this.#schedule(),
+      stopped: () => this.#stopped,
+    })
+    this.#reads = new Reads({
+      self: this.#self,
+      cfg: config,
+      clock: this.#clock,
+      readIndex: (ctx) => this.#node.readIndex(ctx),
+      waitLeader: (ms, signal) => this.#waitLeader(ms, signal),
+      sleep: (ms, signal) => this.#waiters.sleep(ms, signal),
+      schedule: () => this.#schedule(),
+      check: () => this.#check(),
+      halted: () => this.#halted(),
+    })
     this.opened = this.#open()
     this.opened.catch((err) => this.#log.error(`raft: cannot start: ${errorMessage(err)}`))
   }
@@ -280,11 +261,10 @@ class RaftHost {
     this.#storage = storage
     this.#fsm = fsm
     await this.#recover()
-    this.#seq = Math.max(fsm.lastSeq(this.#self), this.#now() * 1000)
-    this.#streamSeq = this.#now() * 1000
+    this.#proposals.resumeAfter(fsm.lastSeq(this.#self))
 
     const t = this.#timing
-    this.#node = new RaftNode({
+    const node = this.#node = new RaftNode({
       id: this.#self,
       storage,
       rand: deps.rand ?? Math.random,
@@ -296,29 +276,94 @@ class RaftHost {
       preVote: true,
       logger: this.#log,
     })
-    this.#appliedConf = this.#node.snapshotMetaAt(fsm.applied).confState
-    this.#lastSnapshotCheck = this.#now()
+    this.#compose()
+    this.#members.reset(node.snapshotMetaAt(fsm.applied).confState)
     if (this.#stopped) return
     this.#unlisten = this.#transport.listen(this.#self, {
       message: (m) => this.#onMessage(m),
-      snapshotChunk: (c) => this.#onSnapshotChunk(c),
+      snapshotChunk: async (c) => {
+        await this.opened
+        return this.#snapshots!.receive(c)
+      },
       unreachable: (peer) => {
-        if (this.#stopped || this.#failed) return
-        this.#node.reportUnreachable(peer)
+        if (this.#halted()) return
+        node.reportUnreachable(peer)
         this.#schedule()
       },
     })
     this.#stopTicker = this.#clock.interval(t.tickMs, () => this.#tick())
-    const cs = this.#node.status().confState
+    const cs = node.status().confState
     if (cs.voters.length === 1 && cs.voters[0] === this.#self) {
       // A single voter need not wait an election timeout to lead.
-      this.#node.campaign()
+      node.campaign()
     }
     this.#log.info(
-      `raft: ${this.#self} started at term ${this.#node.basicStatus().term}, applied ` +
+      `raft: ${this.#self} started at term ${node.basicStatus().term}, applied ` +
         `${fsm.applied}, voters [${cs.voters.join(', ')}]`,
     )
     this.#schedule()
+  }
+
+  /** The parts that drive the running node, wired to each other through the host. */
+  #compose(): void {
+    const node = this.#node
+    const common = {
+      self: this.#self,
+      clock: this.#clock,
+      log: this.#log,
+      schedule: () => this.#schedule(),
+      check: () => this.#check(),
+      halted: () => this.#halted(),
+      stopped: () => this.#stopped,
+    }
+    this.#members = new Membership({
+      ...common,
+      cfg: this.#cfg,
+      tickMs: this.#timing.tickMs,
+      electionTick: this.#timing.electionTick,
+      node,
+      waiters: this.#waiters,
+    })
+    const snapshots = this.#snapshots = new Snapshots({
+      ...common,
+      storage: this.#storage,
+      fsm: this.#fsm,
+      node,
+      transport: this.#transport,
+      signal: this.#stopAc.signal,
+    })
+    this.#compaction = new Compaction({
+      cfg: this.#cfg,
+      tuning: this.#tuning,
+      clock: this.#clock,
+      log: this.#log,
+      storage: this.#storage,
+      fsm: this.#fsm,
+      node,
+      busy: () => snapshots.materializing,
+    })
+    this.#loop = new ReadyLoop({
+      ...common,
+      node,
+      storage: this.#storage,
+      fsm: this.#fsm,
+      transport: this.#transport,
+      fail: (err) => this.#fail(err),
+      handlers: {
+        beforeReady: () => this.#proposals.flush(),
+        install: (meta) => this.#install(meta),
+        applied: (staged) => this.#afterApply(staged),
+        reads: (states) => {
+          this.#reads.confirmed(states)
+          this.#reads.serve(this.#fsm.applied)
+        },
+        sendSnapshot: (m) => snapshots.send(m),
+        afterReady: async () => {
+          await this.#compaction.maybeCompact()
+          this.#waiters.notify()
+        },
+      },
+    })
   }
 
   /** Finishes an interrupted restore, or adopts a state that Raft did not write. */
@@ -366,29 +411,20 @@ class RaftHost {
     this.#stopped = true
     this.#stopAc.abort(new ShutdownError('consensus is shut down'))
     this.#stopTicker()
-    for (const cancel of this.#retryTimers) cancel()
-    this.#retryTimers.clear()
+    this.#proposals.cancelRetries()
     await this.opened.catch(() => {})
     this.#unlisten()
     this.#failAll(new ShutdownError('consensus is shut down'))
-    await this.#loopRunning?.catch(() => {})
-    this.#materializeAc?.abort()
-    while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks])
+    await this.#loop?.running?.catch(() => {})
+    await this.#snapshots?.stop()
     await this.#storage?.drain()
-    for (const w of this.#waiters) w.resolve()
-    this.#waiters.clear()
+    this.#waiters.releaseAll()
     if (this.#ownsKv) this.#kv?.close()
   }
 
   #failAll(err: Error): void {
-    const reqs = [...this.#queue]
-    this.#queue = []
-    for (const f of this.#inflight.values()) reqs.push(...f.reqs)
-    this.#inflight.clear()
-    this.#localIndex.clear()
-    for (const r of reqs) this.#settle(r, err)
-    for (const r of this.#reads.values()) r.reject(err)
-    this.#reads.clear()
+    this.#proposals.failAll(err)
+    this.#reads.failAll(err)
   }
 
   /** Storage or an invariant broke: the node stops taking part, every caller gets the error. */
@@ -399,11 +435,11 @@ class RaftHost {
     this.#stopTicker()
     this.#unlisten()
     this.#failAll(this.#failed)
-    this.#notify()
+    this.#waiters.notify()
   }
 
-  #now(): number {
-    return this.#clock.now()
+  #halted(): boolean {
+    return this.#stopped || this.#failed !== undefined
   }
 
   #check(): void {
@@ -411,59 +447,24 @@ class RaftHost {
     if (this.#failed) throw this.#failed
   }
 
-  // ================================================================== the loop
+  // ================================================================== inputs
 
   #schedule(): void {
-    if (this.#stopped || this.#failed) return
-    if (this.#loopRunning) {
-      this.#again = true
-      return
-    }
-    if (this.#loopScheduled) return
-    this.#loopScheduled = true
-    queueMicrotask(() => {
-      this.#loopScheduled = false
-      if (this.#loopRunning) {
-        this.#again = true
-        return
-      }
-      this.#loopRunning = this.#runLoop().finally(() => {
-        this.#loopRunning = undefined
-        // Something asked for the loop after its last look: look again.
-        if (this.#again) {
-          this.#again = false
-          this.#schedule()
-        }
-      })
-    })
-  }
-
-  async #runLoop(): Promise<void> {
-    try {
-      while (!this.#stopped && !this.#failed) {
-        this.#again = false
-        this.#flushProposals()
-        if (!this.#node.hasReady()) break
-        const rd = this.#node.ready()
-        await this.#handleReady(rd)
-        this.#node.advance(rd)
-        await this.#maybeCompact()
-        this.#notify()
-      }
-    } catch (err) {
-      if (!this.#stopped) this.#fail(err)
-    }
+    this.#loop?.schedule()
   }
 
   #tick(): void {
-    if (this.#stopped || this.#failed) return
+    if (this.#halted()) return
     this.#node.tick()
-    this.#expire()
+    // Deadlines: waiting for a leader, for a commit, for a read.
+    const now = this.#clock.now()
+    this.#proposals.expire(now)
+    this.#reads.expire(now)
     this.#schedule()
   }
 
   #onMessage(m: Message): void {
-    if (this.#stopped || this.#failed) return
+    if (this.#halted()) return
     try {
       this.#node.step(m)
     } catch (err) {
@@ -477,346 +478,56 @@ class RaftHost {
     this.#schedule()
   }
 
-  async #handleReady(rd: Ready): Promise<void> {
-    if (rd.softState) this.#onSoftState(rd.softState)
-    const early: Message[] = []
-    const late: Message[] = []
-    const snaps: SnapshotMessage[] = []
-    for (const m of rd.messages) {
-      if (m.type === 'snapshot') snaps.push(m)
-      else if (canSendBeforePersist(rd, m)) early.push(m)
-      else late.push(m)
-    }
-    if (early.length > 0) this.#transport.send(early)
-    if (rd.snapshot) await this.#install(rd)
-    // Entries applied ahead of their turn (see #soloCommit) come back as committed: skip them.
-    const committed = rd.committedEntries.filter((e) => e.index > this.#fsm.staged)
-    const solo = this.#soloCommit(rd, committed)
-    const staged = this.#fsm.stage(solo ? [...committed, ...rd.entries] : committed)
-    const hs = this.#hardStateToWrite(rd, staged)
-    if (rd.entries.length > 0 || hs || staged.groups.length > 0) {
-      await this.#storage.persist(rd.entries, hs, staged.groups)
-    }
-    if (late.length > 0) this.#transport.send(late)
-    this.#fsm.applyDone(staged)
-    this.#afterApply(staged)
-    for (const rs of rd.readStates) {
-      const r = this.#reads.get(rs.ctx)
-      if (r) r.index = rs.index
-    }
-    this.#serveReads()
-    for (const m of snaps) this.#sendSnapshot(m)
-  }
-
-  /**
-   * The hard state to write with this Ready, if any. Term and vote are written whenever they
-   * change. The commit index is only an optimisation for restarts, so a change of it alone is not
-   * worth a commit and rides along with the next write — except that it must never stay below the
-   * applied index written with it (a restart refuses `applied > commit`).
-   */
-  #hardStateToWrite(rd: Ready, staged: StagedApply): HardState | undefined {
-    const durable = this.#storage.hardState()
-    const next = rd.hardState ?? durable
-    const commit = Math.max(next.commit, durable.commit, staged.lastIndex)
-    const termOrVote = next.term !== durable.term || next.vote !== durable.vote
-    if (!termOrVote && commit === durable.commit) return undefined
-    if (!termOrVote && rd.entries.length === 0 && staged.groups.length === 0) {
-      // Commit-only: written later with the next write (the in-memory copy still moves on).
-      return undefined
-    }
-    return { term: next.term, vote: next.vote, commit }
-  }
-
-  /**
-   * A leader that is the only voter commits an entry by making it durable, so the entries it
-   * appends in this Ready can be applied in the same atomic commit as their append (with the
-   * commit index): one fsync per batch instead of two. Not when the Ready holds a membership
-   * change (it may add a voter whose acknowledgement then counts), nor when earlier committed
-   * entries are still waiting (application must stay in order).
-   */
-  #soloCommit(rd: Ready, committed: readonly Entry[]): boolean {
-    if (rd.entries.length === 0 || rd.snapshot) return false
-    const first = rd.entries[0].index
-    if ((committed.at(-1)?.index ?? this.#fsm.staged) + 1 !== first) return false
-    if (rd.entries.some((e) => e.type === 'confChange')) return false
-    const st = this.#node.status()
-    return st.role === 'leader' && st.confState.voters.length === 1 &&
-      st.confState.voters[0] === this.#self && st.term === rd.entries[0].term
-  }
-
-  #onSoftState(s: SoftState): void {
-    this.#log.debug(`raft: ${this.#self} is ${s.role}, leader ${s.leader ?? 'unknown'}`)
-    if (s.role === 'leader') this.#log.info(`raft: ${this.#self} is the leader`)
-  }
-
-  // ================================================================== proposals
-
   #propose(op: LogOp, signal?: AbortSignal): Promise<void> {
     return this.opened.then(() => {
       this.#check()
-      if (this.#removed) throw new ConsensusError('this peer was removed from the cluster')
+      if (this.#members.removed) throw new ConsensusError('this peer was removed from the cluster')
       signal?.throwIfAborted()
-      const encoded = encodeOp(op)
-      return new Promise<void>((resolve, reject) => {
-        const r: Request = {
-          op: encoded,
-          resolve,
-          reject,
-          retriesLeft: this.#cfg.commit_retries,
-          leaderDeadline: this.#now() + this.#cfg.wait_for_leader_timeout,
-          done: false,
-        }
-        if (signal) {
-          const onAbort = () => this.#settle(r, signal.reason)
-          signal.addEventListener('abort', onAbort, { once: true })
-          const done = () => signal.removeEventListener('abort', onAbort)
-          r.resolve = () => (done(), resolve())
-          r.reject = (e) => (done(), reject(e))
-        }
-        this.#queue.push(r)
-        this.#schedule()
-      })
+      return this.#proposals.submit(encodeOp(op), signal)
     })
   }
 
-  #settle(r: Request, err?: unknown): void {
-    if (r.done) return
-    r.done = true
-    if (err === undefined) r.resolve()
-    else r.reject(err)
-  }
+  // ================================================================== what a Ready did
 
-  /** Turns queued operations into log entries (forwarded by the core when we follow). */
-  #flushProposals(): void {
-    if (this.#queue.length === 0) return
-    if (this.#node.basicStatus().leader === null) return
-    const { maxOpsPerEntry, maxEntryBytes } = this.#tuning
-    let i = 0
-    const q = this.#queue
-    while (i < q.length) {
-      const start = i
-      const reqs: Request[] = []
-      let bytes = 0
-      for (; i < q.length && reqs.length < maxOpsPerEntry; i++) {
-        const r = q[i]
-        if (r.done) continue
-        const size = encodedOpSize(r.op)
-        if (reqs.length > 0 && bytes + size > maxEntryBytes) break
-        reqs.push(r)
-        bytes += size
-      }
-      if (reqs.length === 0) continue
-      const seq = ++this.#seq
-      const data = encodeBatch(this.#self, seq, reqs.map((r) => r.op))
-      let res
-      try {
-        res = this.#node.propose(data)
-      } catch (err) {
-        if (err instanceof NoLeaderError) {
-          this.#queue = q.slice(start)
-          return
-        }
-        this.#retry(reqs, err)
-        continue
-      }
-      const f: InFlight = {
-        seq,
-        reqs,
-        deadline: this.#now() + this.#cfg.network_timeout,
-      }
-      if ('index' in res) {
-        f.index = res.index
-        this.#localIndex.set(res.index, seq)
-      }
-      this.#inflight.set(seq, f)
-    }
-    this.#queue = []
-  }
-
-  /** A proposal failed in a way worth retrying: again after `commit_retry_delay`, or give up. */
-  #retry(reqs: Request[], err: unknown): void {
-    for (const r of reqs) {
-      if (r.done) continue
-      if (r.retriesLeft <= 0 || this.#stopped) {
-        this.#settle(r, err)
-        continue
-      }
-      r.retriesLeft--
-      this.#log.warn(`raft: retrying a commit: ${errorMessage(err)}`)
-      const cancel = this.#clock.timeout(this.#cfg.commit_retry_delay, () => {
-        this.#retryTimers.delete(cancel)
-        if (this.#stopped || r.done) return
-        r.leaderDeadline = this.#now() + this.#cfg.wait_for_leader_timeout
-        this.#queue.push(r)
-        this.#schedule()
-      })
-      this.#retryTimers.add(cancel)
+  /** Step 1 of a Ready that carries a snapshot: the staged bytes replace log and state. */
+  async #install(meta: SnapshotMeta): Promise<void> {
+    await this.#snapshots!.install(meta)
+    this.#members.reset(meta.confState)
+    this.#proposals.snapshotInstalled(meta.index, this.#fsm.lastSeq(this.#self))
+    this.#log.info(`raft: installed snapshot ${meta.index} (term ${meta.term})`)
+    // No apply hook ran for the snapshot's pins: the tracker walks the new pinset.
+    try {
+      this.#deps.hooks.onRestore()
+    } catch (err) {
+      this.#log.error(`raft: restore hook: ${errorMessage(err)}`)
     }
   }
 
-  /** Deadlines: waiting for a leader, for a commit, for a read. Checked every tick. */
-  #expire(): void {
-    const now = this.#now()
-    if (this.#queue.length > 0) {
-      const keep: Request[] = []
-      for (const r of this.#queue) {
-        if (r.done) continue
-        if (now >= r.leaderDeadline) this.#settle(r, new NoLeaderError())
-        else keep.push(r)
-      }
-      this.#queue = keep
-    }
-    for (const [seq, f] of this.#inflight) {
-      if (now < f.deadline) continue
-      this.#dropInFlight(seq)
-      this.#retry(f.reqs, new ConsensusError('timed out waiting for the operation to commit'))
-    }
-    for (const [ctx, r] of this.#reads) {
-      if (now < r.deadline) continue
-      this.#reads.delete(ctx)
-      r.reject(new ConsensusError('timed out waiting for a read confirmation from the leader'))
-    }
-  }
-
-  #dropInFlight(seq: number): InFlight | undefined {
-    const f = this.#inflight.get(seq)
-    if (!f) return undefined
-    this.#inflight.delete(seq)
-    if (f.index !== undefined && this.#localIndex.get(f.index) === seq) {
-      this.#localIndex.delete(f.index)
-    }
-    return f
-  }
-
-  /** After a durable apply: hooks, waiters, membership. */
+  /** After a durable apply: callers, hooks, membership. */
   #afterApply(staged: StagedApply): void {
-    for (const b of staged.batches) this.#applied(b)
-    if (staged.lastIndex >= 0) {
-      // Entries we appended as leader that were replaced by another leader's.
-      for (const [index, seq] of this.#localIndex) {
-        if (index > staged.lastIndex) continue
-        const f = this.#dropInFlight(seq)
-        if (f) {
-          this.#retry(f.reqs, new ProposalDroppedError('the entry was lost in a leader change'))
+    const hooks = this.#deps.hooks
+    for (const b of staged.batches) {
+      const own = this.#proposals.applied(b)
+      for (let k = 0; k < b.ops.length; k++) {
+        const op = b.ops[k]
+        try {
+          const pin = own?.[k]?.pin ?? opPin(op)
+          if (op.kind === 'pin') hooks.onPin(pin)
+          else hooks.onUnpin(pin)
+        } catch (err) {
+          this.#log.error(`raft: apply hook for ${op.cid}: ${errorMessage(err)}`)
         }
       }
     }
-    for (const { record } of staged.confChanges) {
-      this.#appliedConf = record.conf
-      const { type, id } = record.change
-      this.#log.info(`raft: membership change applied: ${type} ${id}`)
-      if (type === 'removeNode' && id === this.#self) {
-        this.#removed = true
-        this.#log.warn('raft: this peer was removed from the cluster')
-      }
-    }
+    // Entries we appended as leader that were replaced by another leader's.
+    if (staged.lastIndex >= 0) this.#proposals.appliedThrough(staged.lastIndex)
+    this.#members.confApplied(staged.confChanges)
   }
 
-  #applied(b: AppliedBatch): void {
-    const f = b.origin === this.#self ? this.#dropInFlight(b.seq) : undefined
-    const hooks = this.#deps.hooks
-    for (let k = 0; k < b.ops.length; k++) {
-      const op = b.ops[k]
-      try {
-        const pin = f?.reqs[k]?.op.pin ?? opPin(op)
-        if (op.kind === 'pin') hooks.onPin(pin)
-        else hooks.onUnpin(pin)
-      } catch (err) {
-        this.#log.error(`raft: apply hook for ${op.cid}: ${errorMessage(err)}`)
-      }
-    }
-    if (b.origin !== this.#self) return
-    if (f) { for (const r of f.reqs) this.#settle(r) }
-    // Our earlier batches still in flight can no longer apply (their seq is now too low).
-    for (const [seq] of this.#inflight) {
-      if (seq >= b.seq) break
-      const lost = this.#dropInFlight(seq)
-      if (lost) this.#retry(lost.reqs, new ProposalDroppedError('the entry was overtaken'))
-    }
-  }
-
-  // ================================================================== reads and waits
-
-  #serveReads(): void {
-    const applied = this.#fsm.applied
-    for (const [ctx, r] of this.#reads) {
-      if (r.index !== undefined && r.index <= applied) {
-        this.#reads.delete(ctx)
-        r.resolve(r.index)
-      }
-    }
-  }
-
-  async readBarrier(signal?: AbortSignal): Promise<number> {
-    await this.opened
-    let lastErr: unknown
-    for (let attempt = 0; attempt <= this.#cfg.commit_retries; attempt++) {
-      this.#check()
-      await this.#waitLeader(this.#cfg.wait_for_leader_timeout, signal)
-      const ctx = `${this.#self}/${++this.#readSeq}`
-      try {
-        this.#node.readIndex(ctx)
-      } catch (err) {
-        lastErr = err
-        await this.#sleep(this.#cfg.commit_retry_delay, signal)
-        continue
-      }
-      const p = new Promise<number>((resolve, reject) => {
-        this.#reads.set(ctx, {
-          resolve,
-          reject,
-          deadline: this.#now() + this.#cfg.network_timeout,
-        })
-      })
-      this.#schedule()
-      try {
-        return await abortable(p, signal)
-      } catch (err) {
-        this.#reads.delete(ctx)
-        if (signal?.aborted || this.#stopped || this.#failed) throw err
-        lastErr = err
-      }
-    }
-    throw lastErr
-  }
-
-  /** Resolves when `check()` holds (re-checked after every Ready), or rejects at `timeoutMs`. */
-  #waitFor(
-    check: () => boolean,
-    timeoutMs: number,
-    signal: AbortSignal | undefined,
-    onTimeout: () => Error,
-  ): Promise<void> {
-    if (check()) return Promise.resolve()
-    return new Promise<void>((resolve, reject) => {
-      const finish = (err?: unknown) => {
-        cancelTimer()
-        signal?.removeEventListener('abort', onAbort)
-        this.#waiters.delete(w)
-        if (err) reject(err)
-        else resolve()
-      }
-      const w: Waiter = {
-        check,
-        resolve: () =>
-          finish(this.#stopped ? new ShutdownError('consensus is shut down') : undefined),
-      }
-      const onAbort = () => finish(signal!.reason)
-      // No timer for a wait without a bound.
-      const cancelTimer = timeoutMs === Infinity
-        ? () => {}
-        : this.#clock.timeout(timeoutMs, () => finish(onTimeout()))
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.#waiters.add(w)
-    })
-  }
-
-  #notify(): void {
-    for (const w of [...this.#waiters]) if (w.check()) w.resolve()
-  }
+  // ================================================================== waits
 
   #waitLeader(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return this.#waitFor(
+    return this.#waiters.waitFor(
       () => this.#node.basicStatus().leader !== null || this.#failed !== undefined,
       timeoutMs,
       signal,
@@ -824,18 +535,15 @@ class RaftHost {
     ).then(() => this.#check())
   }
 
-  #sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return this.#waitFor(() => this.#stopped, ms, signal, () => new Error('timeout')).catch(
-      (err) => {
-        if (signal?.aborted) throw err
-      },
-    )
+  async readBarrier(signal?: AbortSignal): Promise<number> {
+    await this.opened
+    return this.#reads.barrier(signal)
   }
 
   waitApplied(index: number, signal?: AbortSignal): Promise<void> {
     return this.opened.then(() =>
-      this.#waitFor(
-        () => this.#fsm.applied >= index || this.#stopped || this.#failed !== undefined,
+      this.#waiters.waitFor(
+        () => this.#fsm.applied >= index || this.#halted(),
         Infinity,
         signal,
         () => new ConsensusError('timed out'),
@@ -853,10 +561,8 @@ class RaftHost {
       }
       throw err
     }
-    await this.#waitFor(
-      () =>
-        this.#node.status().confState.voters.includes(this.#self) || this.#stopped ||
-        this.#failed !== undefined,
+    await this.#waiters.waitFor(
+      () => this.#node.status().confState.voters.includes(this.#self) || this.#halted(),
       Infinity,
       signal,
       () => new ConsensusError('timed out'),
@@ -865,331 +571,12 @@ class RaftHost {
     await this.readBarrier(signal)
   }
 
-  // ================================================================== membership
-
-  async #changeConf(
-    cc: ConfChange,
-    done: (cs: ConfState) => boolean,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    const deadline = this.#now() + timeoutMs
-    const pause = Math.max(this.#cfg.commit_retry_delay, this.#timing.tickMs * 2)
-    for (;;) {
-      this.#check()
-      if (done(this.#appliedConf)) return
-      if (this.#now() >= deadline) {
-        throw new ConsensusError(`timed out applying the membership change ${cc.type} ${cc.id}`)
-      }
-      const inLog = done(this.#node.status().confState)
-      if (!inLog) {
-        try {
-          this.#node.proposeConfChange(cc)
-          this.#schedule()
-        } catch (err) {
-          const transient = err instanceof ConfChangeInProgressError ||
-            err instanceof LearnerBehindError || err instanceof ProposalDroppedError ||
-            err instanceof NoLeaderError
-          if (!transient) throw err
-        }
-      }
-      await this.#waitFor(
-        () => done(this.#appliedConf) || this.#stopped || this.#failed !== undefined,
-        Math.min(pause, Math.max(1, deadline - this.#now())),
-        signal,
-        () => new Error('pause'),
-      ).catch((err) => {
-        if (signal?.aborted) throw err
-      })
-    }
-  }
-
-  async addPeer(id: string, signal?: AbortSignal): Promise<void> {
-    await this.opened
-    this.#check()
-    if (this.#appliedConf.voters.includes(id)) return
-    // A learner first: it catches up without counting toward quorums, then it is promoted.
-    const timeout = Math.max(this.#cfg.network_timeout * 6, 60_000)
-    await this.#changeConf(
-      { type: 'addLearner', id },
-      (cs) => cs.voters.includes(id) || cs.learners.includes(id),
-      timeout,
-      signal,
-    )
-    await this.#changeConf(
-      { type: 'addVoter', id },
-      (cs) => cs.voters.includes(id),
-      timeout,
-      signal,
-    )
-  }
-
-  async rmPeer(id: string, signal?: AbortSignal): Promise<void> {
-    await this.opened
-    this.#check()
-    const member = (cs: ConfState) => cs.voters.includes(id) || cs.learners.includes(id)
-    if (!member(this.#appliedConf) && !member(this.#node.status().confState)) return
-    await this.#changeConf(
-      { type: 'removeNode', id },
-      (cs) => !member(cs),
-      this.#cfg.network_timeout,
-      signal,
-    )
-  }
-
-  async transferLeadership(to: string, signal?: AbortSignal): Promise<void> {
-    await this.opened
-    this.#check()
-    this.#node.transferLeadership(to)
-    this.#schedule()
-    await this.#waitFor(
-      () => this.#node.basicStatus().leader === to,
-      this.#timing.tickMs * this.#timing.electionTick * 3,
-      signal,
-      () => new ConsensusError(`leadership transfer to ${to} did not complete`),
-    )
-  }
-
-  // ================================================================== snapshots
-
-  /** A follower's host: stage a chunk durably; step the snapshot once the stream is whole. */
-  async #onSnapshotChunk(c: SnapshotChunk): Promise<void> {
-    await this.opened
-    this.#check()
-    const v = this.#receiver.accept(c)
-    if (v.action === 'ignore') return
-    if (v.action === 'reject') {
-      this.#dropStaging(c.from)
-      throw new TornSnapshotError(`snapshot stream from ${c.from} torn: ${v.reason}`)
-    }
-    if (v.restart) {
-      this.#dropStaging(c.from)
-      this.#staging.set(c.from, {
-        id: this.#storage.newDataId(),
-        stored: 0,
-        verifier: new SnapshotVerifier(),
-      })
-    }
-    const s = this.#staging.get(c.from)
-    if (!s) throw new TornSnapshotError('snapshot chunk of an unknown stream')
-    const pieces: Uint8Array[] = []
-    for (let off = 0; off < c.data.byteLength; off += MAX_VALUE_BYTES) {
-      pieces.push(c.data.subarray(off, off + MAX_VALUE_BYTES))
-    }
-    await this.#storage.writeChunks(s.id, s.stored, pieces)
-    s.stored += pieces.length
-    s.verifier.push(c.data)
-    if (!v.complete) return
-    this.#staging.delete(c.from)
-    let check
-    try {
-      check = s.verifier.end()
-    } catch (err) {
-      this.#storage.discardChunks(s.id)
-      this.#receiver.abort(c.from)
-      throw err
-    }
-    for (const d of this.#staged.values()) this.#storage.discardChunks(d.id)
-    this.#staged.clear()
-    const meta = v.complete.snapshot
-    this.#staged.set(`${meta.index}:${meta.term}`, {
-      id: s.id,
-      chunks: s.stored,
-      bytes: check.bytes,
-      crc: check.crc,
-    })
-    this.#log.info(`raft: received snapshot ${meta.index} from ${c.from} (${check.bytes} bytes)`)
-    this.#check()
-    this.#node.step(v.complete)
-    this.#schedule()
-  }
-
-  #dropStaging(from: string): void {
-    const s = this.#staging.get(from)
-    if (!s) return
-    this.#staging.delete(from)
-    this.#storage.discardChunks(s.id)
-  }
-
-  /** Step 1 of a Ready that carries a snapshot: the staged bytes replace log and state. */
-  async #install(rd: Ready): Promise<void> {
-    const meta = rd.snapshot!
-    const key = `${meta.index}:${meta.term}`
-    const data = this.#staged.get(key)
-    if (!data) throw new RaftInvariantError(`no staged data for snapshot ${key}`)
-    this.#staged.delete(key)
-    // A snapshot of our own in progress reads the state we are about to replace.
-    this.#materializeAc?.abort()
-    await this.#materializing?.catch(() => {})
-    await this.#storage.beginInstall(meta, data)
-    await this.#fsm.restore(this.#storage, data, meta.index, [this.#storage.restoreDoneMutation()])
-    this.#storage.restoreDone()
-    this.#appliedConf = meta.confState
-    if (
-      meta.confState.voters.includes(this.#self) || meta.confState.learners.includes(this.#self)
-    ) {
-      this.#removed = false
-    }
-    // Our batches inside the snapshot: the last one surely applied; earlier ones are ambiguous.
-    const last = this.#fsm.lastSeq(this.#self)
-    for (const [seq, f] of [...this.#inflight]) {
-      if (seq > last) break
-      this.#dropInFlight(seq)
-      if (seq === last) { for (const r of f.reqs) this.#settle(r) }
-      else this.#retry(f.reqs, new ProposalDroppedError('the entry was replaced by a snapshot'))
-    }
-    for (const [index, seq] of this.#localIndex) {
-      if (index > meta.index) continue
-      const f = this.#dropInFlight(seq)
-      if (f) this.#retry(f.reqs, new ProposalDroppedError('the entry was lost in a leader change'))
-    }
-    this.#log.info(`raft: installed snapshot ${meta.index} (term ${meta.term})`)
-  }
-
-  /** A leader's host: stream the stored snapshot to `m.to`, or take one first. */
-  #sendSnapshot(m: SnapshotMessage): void {
-    if (this.#sending.has(m.to)) return
-    this.#sending.add(m.to)
-    this.#track((async () => {
-      let ok = false
-      try {
-        const data = this.#storage.snapshotData()
-        const cur = this.#storage.snapshot()
-        if (!data || cur.index !== m.snapshot.index || cur.term !== m.snapshot.term) {
-          // Only metadata is stored (a compaction point), or a newer snapshot exists: take one
-          // now; the core asks again with it once told this attempt failed.
-          if (!data || cur.index <= m.snapshot.index) await this.#materialize()
-          return
-        }
-        this.#storage.retain(data.id)
-        try {
-          await this.#transport.sendSnapshot(m.to, this.#chunksOf(m, data), this.#stopAc.signal)
-          ok = true
-          this.#log.info(`raft: sent snapshot ${cur.index} to ${m.to} (${data.bytes} bytes)`)
-        } finally {
-          this.#storage.release(data.id)
-        }
-      } catch (err) {
-        if (!this.#stopped) this.#log.warn(`raft: snapshot to ${m.to}: ${errorMessage(err)}`)
-        if (err instanceof TornSnapshotError) await this.#storage.discardSnapshotData()
-      } finally {
-        this.#sending.delete(m.to)
-        if (!this.#stopped && !this.#failed) {
-          this.#node.reportSnapshot(m.to, ok)
-          this.#schedule()
-        }
-      }
-    })())
-  }
-
-  async *#chunksOf(m: SnapshotMessage, data: SnapshotData): AsyncIterable<SnapshotChunk> {
-    const streamId = ++this.#streamSeq
-    const verifier = new SnapshotVerifier()
-    let prev: Uint8Array | undefined
-    let chunkIndex = 0
-    let offset = 0
-    const chunk = (d: Uint8Array, done: boolean): SnapshotChunk => ({
-      from: this.#self,
-      to: m.to,
-      term: m.term,
-      snapshot: m.snapshot,
-      streamId,
-      chunkIndex,
-      offset,
-      data: d,
-      done,
-    })
-    for await (const c of this.#storage.readChunks(data, this.#stopAc.signal)) {
-      verifier.push(c)
-      if (prev) {
-        yield chunk(prev, false)
-        chunkIndex++
-        offset += prev.byteLength
-      }
-      prev = c
-    }
-    // The last chunk goes only once the bytes proved whole: a follower never completes a torn one.
-    const r = verifier.end()
-    if (r.bytes !== data.bytes || r.crc !== data.crc) {
-      throw new TornSnapshotError('stored snapshot does not match its manifest')
-    }
-    yield chunk(prev!, true)
-  }
-
-  /** Takes a snapshot of the pinset into KV chunks (one at a time). */
-  #materialize(): Promise<void> {
-    this.#materializing ??= (async () => {
-      const ac = new AbortController()
-      this.#materializeAc = ac
-      try {
-        const signal = AbortSignal.any([ac.signal, this.#stopAc.signal])
-        const started = this.#now()
-        const { index, data } = await this.#fsm.takeSnapshot(this.#storage, signal)
-        const cur = this.#storage.snapshot()
-        let meta
-        try {
-          if (signal.aborted || index < cur.index) throw new CompactedError()
-          meta = index === cur.index ? cur : this.#node.snapshotMetaAt(index)
-        } catch (err) {
-          this.#storage.discardChunks(data.id)
-          if (err instanceof CompactedError) return
-          throw err
-        }
-        await this.#storage.setSnapshot(meta, data)
-        this.#log.info(
-          `raft: took snapshot ${index} (${data.bytes} bytes in ${this.#now() - started} ms)`,
-        )
-      } finally {
-        this.#materializing = undefined
-        this.#materializeAc = undefined
-      }
-    })()
-    return this.#materializing
-  }
-
-  /** Log compaction: a metadata-only snapshot at the applied index, then trim the log. */
-  async #maybeCompact(force = false): Promise<void> {
-    if (this.#materializing) return
-    const storage = this.#storage
-    const applied = Math.min(this.#fsm.applied, this.#node.basicStatus().commit)
-    const now = this.#now()
-    const byBytes = storage.logBytes() > this.#tuning.maxLogBytes
-    const byInterval = now - this.#lastSnapshotCheck >= this.#cfg.snapshot_interval
-    if (byInterval) this.#lastSnapshotCheck = now
-    const due = force || byBytes ||
-      (byInterval && applied - storage.snapshot().index >= this.#cfg.snapshot_threshold)
-    if (!due) return
-    if (applied > storage.snapshot().index) {
-      await storage.setSnapshot(this.#node.snapshotMetaAt(applied), null)
-    }
-    let to = Math.min(storage.snapshot().index, applied - this.#cfg.trailing_logs)
-    // Bound what the trailing entries may hold: they live in memory.
-    let kept = 0
-    for (let i = Math.min(applied, storage.lastIndex()); i > to && i >= storage.firstIndex(); i--) {
-      kept += storage.entries(i, i + 1, Infinity)[0].data.byteLength
-      if (kept > this.#tuning.maxTrailingBytes) {
-        to = i
-        break
-      }
-    }
-    if (to >= storage.firstIndex()) {
-      await storage.compact(to)
-      this.#fsm.forgetBefore(to + 1)
-      this.#log.debug(`raft: compacted the log up to ${to}`)
-    }
-  }
-
   async compactNow(): Promise<void> {
     await this.opened
     this.#check()
     // Between two Readys, like the loop's own compaction.
-    while (this.#loopRunning) await this.#loopRunning
-    await this.#maybeCompact(true)
-  }
-
-  #track<T>(p: Promise<T>): void {
-    this.#tasks.add(p)
-    p.finally(() => this.#tasks.delete(p)).catch(() => {})
+    while (this.#loop!.running) await this.#loop!.running
+    await this.#compaction.maybeCompact(true)
   }
 
   // ================================================================== the API
@@ -1216,14 +603,18 @@ class RaftHost {
 
   api(): RaftConsensus {
     const state = this.#deps.state
+    const member = async <T>(run: () => Promise<T>): Promise<T> => {
+      await this.opened
+      return run()
+    }
     return {
       id: this.#self,
       opened: this.opened,
       ready: (signal) => this.ready(signal),
       logPin: (pin, signal) => this.#propose({ type: 'pin', pin }, signal),
       logUnpin: (pin, signal) => this.#propose({ type: 'unpin', pin }, signal),
-      addPeer: (id, signal) => this.addPeer(id, signal),
-      rmPeer: (id, signal) => this.rmPeer(id, signal),
+      addPeer: (id, signal) => member(() => this.#members.addPeer(id, signal)),
+      rmPeer: (id, signal) => member(() => this.#members.rmPeer(id, signal)),
       state: () => state,
       consistentState: async (signal) => {
         await this.readBarrier(signal)
@@ -1245,20 +636,11 @@ class RaftHost {
       // As in the reference's Raft consensus: every member is trusted.
       isTrustedPeer: () => true,
       status: () => this.status(),
-      transferLeadership: (to, signal) => this.transferLeadership(to, signal),
+      transferLeadership: (to, signal) =>
+        member(() => this.#members.transferLeadership(to, signal)),
       waitApplied: (index, signal) => this.waitApplied(index, signal),
       compactNow: () => this.compactNow(),
       stop: () => this.stop(),
     }
   }
-}
-
-function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return p
-  signal.throwIfAborted()
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
 }

@@ -74,8 +74,8 @@ export interface TestNode {
   kv: Deno.Kv
   state: PinState
   consensus: RaftConsensus
-  /** CIDs the apply hooks saw (pins and unpins), in order. */
-  hooked: { kind: 'pin' | 'unpin'; cid: string }[]
+  /** CIDs the apply hooks saw (pins and unpins; '' for a restored snapshot), in order. */
+  hooked: { kind: 'pin' | 'unpin' | 'restore'; cid: string }[]
   logs: string[]
 }
 
@@ -183,8 +183,8 @@ export class KvCluster {
   }
 
   /**
-   * Starts `id` (again, on its database, if it ran before); `hooks` hear what it applies (a pin
-   * tracker, in cluster tests).
+   * Starts `id` (again, on its database, if it ran before). `hooks` also get every apply hook
+   * (a pin tracker, say).
    */
   async start(
     id: string,
@@ -215,6 +215,10 @@ export class KvCluster {
         onUnpin: (p) => {
           hooked.push({ kind: 'unpin', cid: p.cid })
           opts.hooks?.onUnpin(p)
+        },
+        onRestore: () => {
+          hooked.push({ kind: 'restore', cid: '' })
+          opts.hooks?.onRestore()
         },
       },
       transport: this.net.endpoint(),

@@ -16,7 +16,7 @@ import {
   KvRaftStorage,
   type SnapshotData,
 } from '../../../src/consensus/raft/kv_storage.ts'
-import { planCommits, setMutation } from '../../../src/consensus/raft/kv_batch.ts'
+import { planCommits, setMutation } from '../../../src/state/kv_batch.ts'
 import { crc32, SnapshotEncoder } from '../../../src/consensus/raft/snapshot_format.ts'
 import { tempKvPath } from './kv_cluster.ts'
 import { proxyKv } from '../../support/kv_proxy.ts'

@@ -99,7 +99,7 @@ Deno.test('without a quorum, operations fail with NoLeaderError after wait_for_l
 
 Deno.test('a pinset written outside consensus (state import, cleanup) becomes the new starting point', async () => {
   const path = await tempKvPath()
-  const hooks = { onPin() {}, onUnpin() {} }
+  const hooks = { onPin() {}, onUnpin() {}, onRestore() {} }
   const cfg = testConfig()
   const clock = manualClock()
   const open = async () => {
@@ -152,7 +152,7 @@ Deno.test('a pinset written outside consensus (state import, cleanup) becomes th
 
 Deno.test('a pinset imported into a new file (state import) is adopted; term, vote and membership carry over', async () => {
   const path = await tempKvPath()
-  const hooks = { onPin() {}, onUnpin() {} }
+  const hooks = { onPin() {}, onUnpin() {}, onRestore() {} }
   const open = async () => {
     const kv = await Deno.openKv(path)
     const state = kvState(kv)
@@ -214,7 +214,7 @@ Deno.test('a failing disk stops the node: waiting and later operations get the e
     peerId: 'p',
     kv: flaky,
     state: kvState(kv),
-    hooks: { onPin() {}, onUnpin() {} },
+    hooks: { onPin() {}, onUnpin() {}, onRestore() {} },
     clock: manualClock(), // a single voter needs no time to pass
   })
   try {

@@ -187,7 +187,7 @@ export async function commitMutations(kv: Deno.Kv, mutations: readonly Mutation[
     else a.set(m.key, m.value)
   }
   const res = await a.commit()
-  if (!res.ok) throw new KvCommitError('raft storage commit failed: conflicting write')
+  if (!res.ok) throw new KvCommitError('KV commit failed: conflicting write')
 }
 
 /**
