@@ -107,6 +107,12 @@ export interface RaftConsensusDeps {
   transport?: RaftTransport
   /** Voters of a brand-new cluster (default: this peer alone). Ignored once state exists. */
   initPeers?: string[]
+  /**
+   * The membership of brand-new data, used exactly as given (the start plan of
+   * data_folder.ts): `[]` is a peer that joins, waiting for a member to add it. Overrides
+   * `initPeers`; ignored once state exists.
+   */
+  initialVoters?: string[]
   /** The ticker, timeouts and `now()` (default: the system clock). */
   clock?: Clock
   rand?: () => number
@@ -252,7 +258,13 @@ class RaftHost {
       this.#kv = deps.kv
     }
     const init = deps.initPeers?.length ? deps.initPeers : this.#cfg.init_peerset ?? []
-    const voters = init.length === 0 ? [this.#self] : init.includes(this.#self) ? [...init] : []
+    const voters = deps.initialVoters
+      ? [...deps.initialVoters]
+      : init.length === 0
+      ? [this.#self]
+      : init.includes(this.#self)
+      ? [...init]
+      : []
     const storage = await KvRaftStorage.open(this.#kv, {
       initialConf: { voters, learners: [] },
       log: this.#log,
@@ -633,8 +645,14 @@ class RaftHost {
         if (l === null) throw new NoLeaderError()
         return l
       },
-      // As in the reference's Raft consensus: every member is trusted.
-      isTrustedPeer: () => true,
+      // Members (voters and learners) are trusted, as every member is in the reference's Raft;
+      // unlike it, a peer outside the peerset is not (issue 7: its trusted calls are refused).
+      isTrustedPeer: (id) => {
+        if (id === this.#self) return true
+        if (!this.#node) return false
+        const cs = this.#node.status().confState
+        return cs.voters.includes(id) || cs.learners.includes(id)
+      },
       status: () => this.status(),
       transferLeadership: (to, signal) =>
         member(() => this.#members.transferLeadership(to, signal)),
