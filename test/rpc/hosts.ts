@@ -1,0 +1,82 @@
+/**
+ * Real cluster hosts on 127.0.0.1 with an RPC wire each, for the wire's tests and its bench:
+ * `rpcPeers(n, handlers)` starts n hosts (TCP + Noise + Yamux, one cluster secret), tells each
+ * the others' addresses, and starts a wire on each with the handlers `handlersFor(i)` returns
+ * (every method not given throws). Trust is a set per peer the test changes.
+ *
+ * @example
+ * ```ts
+ * const [a, b] = await rpcPeers(2, () => ({ 'Cluster.Version': async () => '1.1.6' }))
+ * await a.rpc.client.call(b.id, 'Cluster.Version', [])
+ * await stopAll([a, b])
+ * ```
+ */
+import '../../src/deno_shim.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { type ClusterHost, startHost } from '../../src/net/host.ts'
+import { KIND, type RpcHandlers } from '../../src/rpc/methods.ts'
+import { type RpcWire, rpcWire } from '../../src/rpc/wire.ts'
+import type { Clock } from '../../src/util/clock.ts'
+
+/** One peer of the test. */
+export interface RpcPeer {
+  id: string
+  host: ClusterHost
+  rpc: RpcWire
+  /** The peers this one trusts (the others by default). */
+  trusted: Set<string>
+}
+
+const SECRET = 'a'.repeat(64)
+
+/** Handlers for every method: the given ones, and ones that throw for the rest. */
+export function handlersWith(given: Partial<RpcHandlers>): RpcHandlers {
+  const all: Record<string, unknown> = {}
+  for (const m of Object.keys(KIND)) {
+    all[m] = () => {
+      throw new Error(`${m} is not part of this test`)
+    }
+  }
+  return { ...all, ...given } as RpcHandlers
+}
+
+/** Starts `n` connected hosts with a wire each. */
+export async function rpcPeers(
+  n: number,
+  handlersFor: (i: number) => Partial<RpcHandlers>,
+  opts: { clockFor?: (i: number) => Clock | undefined; trustOthers?: boolean } = {},
+): Promise<RpcPeer[]> {
+  const hosts = await Promise.all(
+    Array.from({ length: n }, async () =>
+      startHost({
+        privateKey: await generateKeyPair('Ed25519'),
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        secret: SECRET,
+      })),
+  )
+  for (const h of hosts) {
+    for (const o of hosts) {
+      if (o !== h) {
+        await h.libp2p.peerStore.merge(o.libp2p.peerId, { multiaddrs: o.libp2p.getMultiaddrs() })
+      }
+    }
+  }
+  return await Promise.all(hosts.map(async (host, i) => {
+    const trusted = new Set(
+      opts.trustOthers === false ? [] : hosts.filter((h) => h !== host).map((h) => h.peerId),
+    )
+    const rpc = await rpcWire({
+      libp2p: host.libp2p,
+      handlers: handlersWith(handlersFor(i)),
+      isTrusted: (p) => trusted.has(p),
+      clock: opts.clockFor?.(i),
+    })
+    return { id: host.peerId, host, rpc, trusted }
+  }))
+}
+
+/** Stops every wire, then every host. */
+export async function stopAll(peers: RpcPeer[]): Promise<void> {
+  await Promise.all(peers.map((p) => p.rpc.stop()))
+  await Promise.all(peers.map((p) => p.host.stop()))
+}
