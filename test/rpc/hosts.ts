@@ -27,7 +27,8 @@ export interface RpcPeer {
   trusted: Set<string>
 }
 
-const SECRET = 'a'.repeat(64)
+/** The cluster secret the test hosts share. */
+export const SECRET = 'a'.repeat(64)
 
 /** Handlers for every method: the given ones, and ones that throw for the rest. */
 export function handlersWith(given: Partial<RpcHandlers>): RpcHandlers {
