@@ -178,9 +178,13 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
           this.#scope.abort(new DOMException('the caller cancelled the call', 'AbortError'))
           break
         case CREDIT:
-          this.#credit += f[1]
+          this.#credit += credit(f[1])
           break
         case ITEMS:
+          // Past the credit granted: a caller that does not follow the protocol.
+          if (this.#inputs.length >= WINDOW || !Array.isArray(f[1])) {
+            return this.ch.abort(new Error(`ITEMS beyond the credit granted to ${this.peer}`))
+          }
           this.#inputs.push(f[1])
           break
         case END:
@@ -559,10 +563,13 @@ class Calling implements Listener {
   frame(f: Frame) {
     switch (f[0]) {
       case ITEMS:
+        if (this.batches.length >= WINDOW || !Array.isArray(f[1])) {
+          return this.closed(new Error('ITEMS beyond the credit granted'))
+        }
         this.batches.push(f[1])
         break
       case CREDIT:
-        this.credit += f[1]
+        this.credit += credit(f[1])
         break
       case DONE:
         this.ended = true
@@ -656,6 +663,11 @@ function scope(
       for (const u of undo) u()
     },
   }
+}
+
+/** A CREDIT frame's count, or 0 for anything but a small positive integer. */
+function credit(n: unknown): number {
+  return Number.isSafeInteger(n) && (n as number) > 0 && (n as number) <= WINDOW ? n as number : 0
 }
 
 /** Waits until woken through `queue` (one turn each), or rejects when the signal aborts. */
