@@ -13,6 +13,7 @@
  */
 import '../src/deno_shim.ts'
 import { parseArgs } from 'node:util'
+import { cpuUsage } from 'node:process'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { startHost } from '../src/net/host.ts'
@@ -50,31 +51,47 @@ const handlers: Partial<RpcHandlers> = {
   },
 }
 
-async function unaryRate(
+/** Operations a second, and this process's CPU microseconds per operation (user + system). */
+interface Rate {
+  perS: number
+  cpuUs: number
+}
+
+async function timed(run: () => Promise<number>): Promise<Rate> {
+  const cpu0 = cpuUsage()
+  const t0 = performance.now()
+  const n = await run()
+  const cpu = cpuUsage(cpu0)
+  return { perS: n / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / n }
+}
+
+function unaryRate(
   client: RpcClient,
   peer: string,
   concurrency: number,
   seconds: number,
-): Promise<number> {
-  const end = performance.now() + seconds * 1000
-  let n = 0
-  const worker = async () => {
-    while (performance.now() < end) {
-      await client.call(peer, 'Cluster.Version', [])
-      n++
+): Promise<Rate> {
+  return timed(async () => {
+    const end = performance.now() + seconds * 1000
+    let n = 0
+    const worker = async () => {
+      while (performance.now() < end) {
+        await client.call(peer, 'Cluster.Version', [])
+        n++
+      }
     }
-  }
-  const t0 = performance.now()
-  await Promise.all(Array.from({ length: concurrency }, worker))
-  return n / ((performance.now() - t0) / 1000)
+    await Promise.all(Array.from({ length: concurrency }, worker))
+    return n
+  })
 }
 
-async function streamRate(client: RpcClient, peer: string, items: number): Promise<number> {
-  const t0 = performance.now()
-  let n = 0
-  for await (const _ of client.stream(peer, 'PinTracker.StatusAll', [items])) n++
-  if (n !== items) throw new Error(`got ${n} of ${items} items`)
-  return n / ((performance.now() - t0) / 1000)
+function streamRate(client: RpcClient, peer: string, items: number): Promise<Rate> {
+  return timed(async () => {
+    let n = 0
+    for await (const _ of client.stream(peer, 'PinTracker.StatusAll', [items])) n++
+    if (n !== items) throw new Error(`got ${n} of ${items} items`)
+    return n
+  })
 }
 
 async function measure(client: RpcClient, peer: string, seconds: number, items: number) {
@@ -173,11 +190,14 @@ export async function rpcMain(args: string[]): Promise<void> {
   const r = values.processes
     ? await inTwoProcesses(seconds, items)
     : await inOneProcess(seconds, items)
-  const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+  const fmt = (x: Rate) =>
+    `${Math.round(x.perS).toLocaleString('en-US')}/s (${x.cpuUs.toFixed(1)} µs CPU each${
+      values.processes ? ', caller only' : ''
+    })`
   console.log(`rpc wire, ${where}, 127.0.0.1 (TCP + Noise + Yamux + pnet):`)
-  console.log(`  unary round-trips/s, 1 in flight:   ${fmt(r.c1)}`)
-  console.log(`  unary round-trips/s, 64 in flight:  ${fmt(r.c64)}`)
-  console.log(`  streamed PinInfo items/s (${fmt(items)}): ${fmt(r.stream)}`)
+  console.log(`  unary round-trips, 1 in flight:   ${fmt(r.c1)}`)
+  console.log(`  unary round-trips, 64 in flight:  ${fmt(r.c64)}`)
+  console.log(`  streamed PinInfo items (${items.toLocaleString('en-US')}): ${fmt(r.stream)}`)
 }
 
 if (import.meta.main) await rpcMain(Deno.args)
