@@ -381,7 +381,13 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
   }
 
   // deno-lint-ignore no-explicit-any
-  const local = (method: RpcMethod) => handlers[method] as (...a: any[]) => any
+  const local = (method: RpcMethod): (...a: any[]) => any => {
+    if (!Object.hasOwn(KIND, method)) {
+      throw new RpcUnknownMethodError(`unknown RPC method ${method}`)
+    }
+    // deno-lint-ignore no-explicit-any
+    return handlers[method] as (...a: any[]) => any
+  }
 
   const client: RpcClient = {
     self,

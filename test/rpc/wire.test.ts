@@ -374,6 +374,10 @@ Deno.test('local calls: the handler directly, no stream, no policy, the signal h
     const pending = rpc.client.call(self, 'Cluster.ID', [], { signal: ac.signal })
     ac.abort()
     await assert.rejects(pending, (e: Error) => e.name === 'AbortError')
+    await assert.rejects(
+      rpc.client.call(self, 'Cluster.Nope' as 'Cluster.ID', []),
+      RpcUnknownMethodError,
+    )
     assert.equal(host.libp2p.getConnections().length, 0)
   } finally {
     await rpc.stop()
