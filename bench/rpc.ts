@@ -19,29 +19,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { startHost } from '../src/net/host.ts'
 import type { RpcClient, RpcHandlers } from '../src/rpc/methods.ts'
 import { rpcWire } from '../src/rpc/wire.ts'
-import type { PinInfo } from '../src/types/mod.ts'
-import { handlersWith, rpcPeers, SECRET, stopAll } from '../test/rpc/hosts.ts'
-
-/** A PinInfo as a tracker reports it (about 380 bytes of CBOR). */
-function pinInfo(i: number): PinInfo {
-  return {
-    cid: `bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtq${String(i).padStart(8, '0')}`,
-    name: '',
-    peer: '12D3KooWQm2JRqKuYBoFEg8MgFfVeXjQkwmhpsRDPGzfsk8yvhm8',
-    allocations: [],
-    origins: [],
-    created: '2026-01-01T00:00:00Z',
-    metadata: null,
-    peername: 'peer0',
-    ipfs_peer_id: '12D3KooWQm2JRqKuYBoFEg8MgFfVeXjQkwmhpsRDPGzfsk8yvhm8',
-    ipfs_peer_addresses: ['/ip4/127.0.0.1/tcp/4001'],
-    status: 'pinned',
-    timestamp: '2026-01-01T00:00:00Z',
-    error: '',
-    attempt_count: 0,
-    priority_pin: false,
-  } as unknown as PinInfo
-}
+import { handlersWith, pinInfo, rpcPeers, SECRET, stopAll } from '../test/rpc/hosts.ts'
 
 /** The callee's methods: a version and a status stream of `n` items. */
 const handlers: Partial<RpcHandlers> = {

@@ -17,6 +17,7 @@ import { type ClusterHost, startHost } from '../../src/net/host.ts'
 import { KIND, type RpcHandlers } from '../../src/rpc/methods.ts'
 import { type RpcWire, rpcWire } from '../../src/rpc/wire.ts'
 import type { Clock } from '../../src/util/clock.ts'
+import type { PinInfo } from '../../src/types/mod.ts'
 
 /** One peer of the test. */
 export interface RpcPeer {
@@ -29,6 +30,30 @@ export interface RpcPeer {
 
 /** The cluster secret the test hosts share. */
 export const SECRET = 'a'.repeat(64)
+
+/** A PinInfo as a tracker reports one (keys in the reference's order; ~380 bytes of CBOR). */
+export function pinInfo(
+  i: number,
+  peer = '12D3KooWQm2JRqKuYBoFEg8MgFfVeXjQkwmhpsRDPGzfsk8yvhm8',
+): PinInfo {
+  return {
+    cid: `bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtq${String(i).padStart(8, '0')}`,
+    name: `pin ${i}`,
+    peer,
+    allocations: [],
+    origins: [],
+    created: '2026-01-01T00:00:00Z',
+    metadata: null,
+    peername: 'peer0',
+    ipfs_peer_id: '12D3KooWQm2JRqKuYBoFEg8MgFfVeXjQkwmhpsRDPGzfsk8yvhm8',
+    ipfs_peer_addresses: ['/ip4/127.0.0.1/tcp/4001'],
+    status: 'pinned',
+    timestamp: '2026-01-01T00:00:00Z',
+    error: '',
+    attempt_count: 0,
+    priority_pin: false,
+  } as PinInfo
+}
 
 /** Handlers for every method: the given ones, and ones that throw for the rest. */
 export function handlersWith(given: Partial<RpcHandlers>): RpcHandlers {

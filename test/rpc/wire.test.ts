@@ -21,34 +21,12 @@ import {
   RpcUnknownMethodError,
   RpcUnreachableError,
 } from '../../src/rpc/errors.ts'
-import type { PinInfo } from '../../src/types/mod.ts'
 import { authorize, BATCH_ITEMS, RPC_PROTOCOL_ID, rpcWire, WINDOW } from '../../src/rpc/wire.ts'
 import { manualClock } from '../support/manual_clock.ts'
 import { waitFor } from '../support/wait.ts'
-import { handlersWith, rpcPeers, stopAll } from './hosts.ts'
+import { handlersWith, pinInfo, rpcPeers, stopAll } from './hosts.ts'
 import { startHost } from '../../src/net/host.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-
-/** A PinInfo-shaped item, keys in the reference's order. */
-function pinInfo(i: number, peer = 'p'): PinInfo {
-  return {
-    cid: `bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55f${i}`,
-    name: `pin ${i}`,
-    peer,
-    allocations: [],
-    origins: [],
-    created: '2026-01-01T00:00:00Z',
-    metadata: null,
-    peername: 'peer0',
-    ipfs_peer_id: '12D3KooWQm2JRqKuYBoFEg8MgFfVeXjQkwmhpsRDPGzfsk8yvhm8',
-    ipfs_peer_addresses: [],
-    status: 'pinned',
-    timestamp: '2026-01-01T00:00:00Z',
-    error: '',
-    attempt_count: 0,
-    priority_pin: false,
-  } as unknown as PinInfo
-}
 
 /** A promise that settles when the signal aborts, with its reason. */
 function aborted(signal: AbortSignal): Promise<unknown> {
