@@ -63,13 +63,27 @@ function unaryRate(
   })
 }
 
-function streamRate(client: RpcClient, peer: string, items: number): Promise<Rate> {
-  return timed(async () => {
-    let n = 0
-    for await (const _ of client.stream(peer, 'PinTracker.StatusAll', [items])) n++
-    if (n !== items) throw new Error(`got ${n} of ${items} items`)
-    return n
-  })
+/** The stream's rate, and this process's RSS before it and at its peak (MiB). */
+async function streamRate(
+  client: RpcClient,
+  peer: string,
+  items: number,
+): Promise<Rate & { rssBefore: number; rssPeak: number }> {
+  const rss = () => Deno.memoryUsage().rss / 2 ** 20
+  const rssBefore = rss()
+  let rssPeak = rssBefore
+  const t = setInterval(() => rssPeak = Math.max(rssPeak, rss()), 100)
+  try {
+    const rate = await timed(async () => {
+      let n = 0
+      for await (const _ of client.stream(peer, 'PinTracker.StatusAll', [items])) n++
+      if (n !== items) throw new Error(`got ${n} of ${items} items`)
+      return n
+    })
+    return { ...rate, rssBefore, rssPeak: Math.max(rssPeak, rss()) }
+  } finally {
+    clearInterval(t)
+  }
 }
 
 async function measure(client: RpcClient, peer: string, seconds: number, items: number) {
@@ -176,6 +190,11 @@ export async function rpcMain(args: string[]): Promise<void> {
   console.log(`  unary round-trips, 1 in flight:   ${fmt(r.c1)}`)
   console.log(`  unary round-trips, 64 in flight:  ${fmt(r.c64)}`)
   console.log(`  streamed PinInfo items (${items.toLocaleString('en-US')}): ${fmt(r.stream)}`)
+  console.log(
+    `  RSS while streaming: ${Math.round(r.stream.rssBefore)} MiB before, ${
+      Math.round(r.stream.rssPeak)
+    } MiB at the peak${values.processes ? ' (caller)' : ''}`,
+  )
 }
 
 if (import.meta.main) await rpcMain(Deno.args)

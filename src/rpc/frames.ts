@@ -16,6 +16,15 @@
  * Items are encoded one by one into a batch (`ItemBatch`), so a batch knows its size in bytes
  * without a second pass and the frame is their concatenation behind a CBOR array header.
  *
+ * @example
+ * ```ts
+ * stream.send(encodeFrame([CALL, 'PinTracker.Status', [cid], 10_000, 0]))
+ * const decoder = new FrameDecoder()
+ * stream.addEventListener('message', (e) => {
+ *   for (const frame of decoder.push(e.data)) onFrame(frame)
+ * })
+ * ```
+ *
  * @module
  */
 import * as cborg from 'cborg'

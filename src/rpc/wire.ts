@@ -330,7 +330,8 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
 
   /** Gives a stream back after its call: kept if the call ended cleanly, else given up. */
   const release = (peer: string, ch: Channel, call: Calling) => {
-    const p = pools.get(peer)!
+    const p = pools.get(peer)
+    if (!p?.all.has(ch)) return // given up already, or stopped
     if (!call.ended) {
       // Still running at the callee: tell it, then close our side; late frames are dropped.
       ch.listener = IGNORE
@@ -427,6 +428,9 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
           }
         }
         const [ch, call] = await open(peer, method, args, s, o?.timeoutMs, WINDOW)
+        // A consumer may hold the iterator without reading: an abort still reaches the callee.
+        const cancel = () => release(peer, ch, call)
+        s.signal.addEventListener('abort', cancel, { once: true })
         try {
           let used = 0
           while (true) {
@@ -437,14 +441,17 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
               await call.wake.wait(s.signal)
               continue
             }
-            for (let i = 0; i < batch.length; i++) yield batch[i]
-            s.signal.throwIfAborted()
+            for (let i = 0; i < batch.length; i++) {
+              yield batch[i]
+              s.signal.throwIfAborted()
+            }
             if (++used >= WINDOW / 2 && !call.ended) {
               await ch.send(encodeFrame([CREDIT, used]), s.signal)
               used = 0
             }
           }
         } finally {
+          s.signal.removeEventListener('abort', cancel)
           release(peer, ch, call)
         }
       } finally {

@@ -152,6 +152,14 @@ Deno.test('cancel: breaking out of a stream and aborting a unary call abort the 
     ac.abort()
     await assert.rejects(call, (e: Error) => e.name === 'AbortError')
     await waitFor(() => signals[1].aborted, { what: 'the unary handler to see its signal abort' })
+    // A consumer that holds the iterator without reading: aborting its signal still cancels.
+    const held = new AbortController()
+    const it = a.rpc.client.stream(b.id, 'PinTracker.StatusAll', [0], { signal: held.signal })
+      [Symbol.asyncIterator]()
+    await it.next()
+    held.abort()
+    await waitFor(() => signals[2]?.aborted, { what: 'the held stream to be cancelled' })
+    await assert.rejects(it.next(), (e: Error) => e.name === 'AbortError')
     // The wire is still usable after cancelled calls.
     signals.length = 0
     let m = 0
