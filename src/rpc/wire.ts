@@ -168,8 +168,10 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
       readonly peer: string,
       readonly f: Extract<Frame, [typeof CALL, ...unknown[]]>,
     ) {
-      this.#credit = f[4] ?? 0
-      this.#scope = scope(clock, f[3] ?? undefined, stopping.signal)
+      this.#credit = credit(f[4])
+      const left = f[3]
+      const deadline = typeof left === 'number' && left >= 0 ? left : undefined
+      this.#scope = scope(clock, deadline, stopping.signal)
     }
 
     frame(f: Frame) {
@@ -358,14 +360,14 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
     method: RpcMethod,
     args: unknown[],
     s: Scope,
-    timeoutMs: number | undefined,
     credit: number,
   ): Promise<[Channel, Calling]> => {
     const ch = await acquire(peer, s.signal)
     const call = new Calling(peer, method)
     ch.listener = call
     try {
-      await ch.send(encodeFrame([CALL, method, args, timeoutMs ?? null, credit]), s.signal)
+      // The time left, not the whole timeout: waiting for a stream used some of it.
+      await ch.send(encodeFrame([CALL, method, args, s.left() ?? null, credit]), s.signal)
     } catch (err) {
       release(peer, ch, call)
       s.signal.throwIfAborted()
@@ -398,7 +400,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
         if (peer === self) {
           return await raceAbort(local(method)(args, { peer: self, signal: s.signal }), s.signal)
         }
-        const [ch, call] = await open(peer, method, args, s, o?.timeoutMs, 0)
+        const [ch, call] = await open(peer, method, args, s, 0)
         try {
           return await call.result(s.signal)
         } finally {
@@ -427,7 +429,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
             it.return?.()?.catch?.(() => {})
           }
         }
-        const [ch, call] = await open(peer, method, args, s, o?.timeoutMs, WINDOW)
+        const [ch, call] = await open(peer, method, args, s, WINDOW)
         // A consumer may hold the iterator without reading: an abort still reaches the callee.
         const cancel = () => release(peer, ch, call)
         s.signal.addEventListener('abort', cancel, { once: true })
@@ -468,7 +470,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
             s.signal,
           )
         }
-        const [ch, call] = await open(peer, method, args, s, o?.timeoutMs, 0)
+        const [ch, call] = await open(peer, method, args, s, 0)
         try {
           const sent = await pump(input, s.signal, async (frame) => {
             while (call.credit === 0 && !call.ended) await call.wake.wait(s.signal)
@@ -646,6 +648,8 @@ class Wake {
 interface Scope {
   signal: AbortSignal
   abort(reason: unknown): void
+  /** Milliseconds to the deadline (0 once passed), or undefined without one. */
+  left(): number | undefined
   done(): void
 }
 
@@ -669,9 +673,11 @@ function scope(
   if (timeoutMs !== undefined && !ac.signal.aborted) {
     undo.push(clock.timeout(timeoutMs, () => ac.abort(timeoutReason())))
   }
+  const end = timeoutMs === undefined ? undefined : clock.now() + timeoutMs
   return {
     signal: ac.signal,
     abort: (reason) => ac.abort(reason),
+    left: () => end === undefined ? undefined : Math.max(0, end - clock.now()),
     done: () => {
       for (const u of undo) u()
     },
