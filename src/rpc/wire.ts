@@ -69,7 +69,9 @@ export const BATCH_BYTES = 64 * 1024
 export const WINDOW = 16
 /**
  * Streams to one peer at most (further calls wait for one to be given back), and being opened at
- * once: yamux resets a stream opened while more than 10 await the remote's acknowledgement.
+ * once. Measured: 64 streams opened at once over a connection still being set up all failed
+ * (reset, or EOF during protocol negotiation), over an established one none did; 8 at a time
+ * never failed either way. The cause inside libp2p was not pinned down.
  */
 const MAX_STREAMS_PER_PEER = 64
 const MAX_OPENING = 8
