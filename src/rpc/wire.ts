@@ -69,12 +69,13 @@ export const BATCH_BYTES = 64 * 1024
 export const WINDOW = 16
 /**
  * Streams to one peer at most (further calls wait for one to be given back), and being opened at
- * once. Measured: 64 streams opened at once over a connection still being set up all failed
- * (reset, or EOF during protocol negotiation), over an established one none did; 8 at a time
- * never failed either way. The cause inside libp2p was not pinned down.
+ * once. The second stays low because a stream muxer (@libp2p/utils AbstractStreamMuxer, yamux's
+ * `maxEarlyStreams` = 10) aborts the whole connection when more than 10 streams arrive before the
+ * receiving side finished setting the connection up: 64 calls at once over a fresh connection lost
+ * it every time. Identify, ping and Raft open streams early too, so RPC keeps to 4.
  */
 const MAX_STREAMS_PER_PEER = 64
-const MAX_OPENING = 8
+const MAX_OPENING = 4
 /** Streams of this protocol a connection may carry at once, each way. */
 const MAX_STREAMS = 1024
 /** How long giving up a cancelled call's stream may take before it is reset. */

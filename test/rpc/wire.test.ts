@@ -63,7 +63,7 @@ Deno.test('unary: the result arrives with its key order; the callee knows the ca
   }
 })
 
-Deno.test('unary: 200 concurrent calls to one peer all answer', async () => {
+Deno.test('unary: 200 concurrent calls to one peer, before any connection to it, all answer (the muxer is not flooded with early streams)', async () => {
   const [a, b] = await rpcPeers(2, () => ({
     'PinTracker.Status': ([cid]) => Promise.resolve({ ...pinInfo(0), cid }),
   }))
