@@ -41,6 +41,7 @@ import { loopbackNetns } from '../test/support/netns.ts'
 import { type RaftBenchFigures, raftBenchLines, runRaftBench } from './raft.ts'
 import { stateReaderBench } from './state_reader.ts'
 import { startupMain } from './startup.ts'
+import { rpcMain } from './rpc.ts'
 import { runCatchupBench } from './catchup.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
 
@@ -65,6 +66,7 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
   --no-catchup        skip the catch-up measures (issue 6: a restored peer whose IPFS holds none)
   --catchup-only      run the catch-up measures only
   --startup [...]     only the time to ready of task start, cold and warm (bench/startup.ts --help)
+  --rpc [...]         only the RPC wire between two hosts (bench/rpc.ts)
   --help
 `
 
@@ -325,6 +327,7 @@ async function machineLine(goBin: string | undefined): Promise<string> {
 async function main(args: string[]): Promise<number> {
   // Cold starts download from npm, so this one runs outside the bench's network namespace.
   if (args.includes('--startup')) return await startupMain(args.filter((a) => a !== '--startup'))
+  if (args.includes('--rpc')) return (await rpcMain(args.filter((a) => a !== '--rpc')), 0)
   const started = performance.now()
   const log = (msg: string) =>
     console.error(
