@@ -403,10 +403,12 @@ export interface ByteList {
 export class FrameReader {
   readonly #it: AsyncIterator<Uint8Array | ByteList>
   readonly #max: number
+  /** Unread reads: #chunks[#head] from #pos on, then the rest. */
   #chunks: Uint8Array[] = []
+  #head = 0
+  #pos = 0
   /** Bytes held in #chunks past #pos of the first one. */
   #held = 0
-  #pos = 0
 
   constructor(source: AsyncIterable<Uint8Array | ByteList>, maxBytes: number) {
     this.#it = source[Symbol.asyncIterator]()
@@ -418,48 +420,54 @@ export class FrameReader {
     if (r.done) return false
     const b = r.value instanceof Uint8Array ? r.value : r.value.subarray()
     if (b.byteLength > 0) {
+      if (this.#head > 0 && this.#head === this.#chunks.length) {
+        this.#chunks = []
+        this.#head = 0
+      }
       this.#chunks.push(b)
       this.#held += b.byteLength
     }
     return true
   }
 
+  /** Moves past the first chunk once it is read (no `shift`: many small reads stay linear). */
+  #consumed(c: Uint8Array): void {
+    if (this.#pos < c.byteLength) return
+    this.#pos = 0
+    this.#head++
+    if (this.#head >= 1024 && this.#head * 2 >= this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(this.#head)
+      this.#head = 0
+    }
+  }
+
   #byte(): number {
-    const first = this.#chunks[0]
+    const first = this.#chunks[this.#head]
     const b = first[this.#pos++]
     this.#held--
-    if (this.#pos === first.byteLength) {
-      this.#chunks.shift()
-      this.#pos = 0
-    }
+    this.#consumed(first)
     return b
   }
 
   #take(n: number): Uint8Array {
-    const first = this.#chunks[0]
+    const first = this.#chunks[this.#head]
     if (first.byteLength - this.#pos >= n) {
       // The common case: the frame lies within one read; no copy.
       const out = first.subarray(this.#pos, this.#pos + n)
       this.#pos += n
       this.#held -= n
-      if (this.#pos === first.byteLength) {
-        this.#chunks.shift()
-        this.#pos = 0
-      }
+      this.#consumed(first)
       return out
     }
     const out = new Uint8Array(n)
     let filled = 0
     while (filled < n) {
-      const c = this.#chunks[0]
+      const c = this.#chunks[this.#head]
       const k = Math.min(n - filled, c.byteLength - this.#pos)
       out.set(c.subarray(this.#pos, this.#pos + k), filled)
       filled += k
       this.#pos += k
-      if (this.#pos === c.byteLength) {
-        this.#chunks.shift()
-        this.#pos = 0
-      }
+      this.#consumed(c)
     }
     this.#held -= n
     return out

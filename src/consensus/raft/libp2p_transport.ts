@@ -369,11 +369,7 @@ class Libp2pRaftTransport implements Libp2pTransport {
     l.dials++
     let s: Stream
     try {
-      const signal = AbortSignal.any([
-        this.#stopAc.signal,
-        this.#clock.timeoutSignal(this.#dialTimeout),
-      ])
-      s = await this.#libp2p.dialProtocol(peerIdFromString(l.peer), RAFT_PROTOCOL, { signal })
+      s = await this.#open(l.peer, RAFT_PROTOCOL, this.#stopAc.signal)
     } catch (err) {
       if (!this.#stopAc.signal.aborted) this.#fail(l, `cannot dial: ${errorMessage(err)}`)
       return false
@@ -391,6 +387,26 @@ class Libp2pRaftTransport implements Libp2pTransport {
       if (l.stream === s) l.stream = undefined
     }, { once: true })
     return true
+  }
+
+  /**
+   * Opens a stream to `peer`, at most `dialTimeoutMs`. The deadline is a timer cancelled once the
+   * stream is open, not a timeout signal: libp2p keeps the dial's signal for the stream's
+   * protocol negotiation, which finishes lazily, so a signal that fires later would kill a
+   * healthy stream.
+   */
+  async #open(peer: NodeId, protocol: string, signal: AbortSignal): Promise<Stream> {
+    const ac = new AbortController()
+    const cancel = this.#clock.timeout(this.#dialTimeout, () => {
+      ac.abort(new Error(`dial timed out after ${this.#dialTimeout} ms`))
+    })
+    try {
+      return await this.#libp2p.dialProtocol(peerIdFromString(peer), protocol, {
+        signal: AbortSignal.any([ac.signal, signal]),
+      })
+    } finally {
+      cancel()
+    }
   }
 
   /** Reads one inbound message stream until it ends. */
@@ -465,9 +481,7 @@ class Libp2pRaftTransport implements Libp2pTransport {
     abort.throwIfAborted()
     let stream: Stream
     try {
-      stream = await this.#libp2p.dialProtocol(peerIdFromString(to), RAFT_SNAPSHOT_PROTOCOL, {
-        signal: AbortSignal.any([abort, this.#clock.timeoutSignal(this.#dialTimeout)]),
-      })
+      stream = await this.#open(to, RAFT_SNAPSHOT_PROTOCOL, abort)
     } catch (err) {
       abort.throwIfAborted()
       throw new UnreachableError(`${to} is unreachable: ${errorMessage(err)}`)

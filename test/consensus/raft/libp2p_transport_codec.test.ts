@@ -101,7 +101,7 @@ Deno.test('a frame carries many messages and survives any split of the byte stre
     all.set(f, at)
     at += f.byteLength
   }
-  for (const piece of [3, 1000, all.byteLength]) {
+  for (const piece of [1, 3, 1000, all.byteLength]) {
     const source = async function* () {
       for (let i = 0; i < all.byteLength; i += piece) yield all.slice(i, i + piece)
     }
