@@ -241,6 +241,7 @@ class Libp2pRaftTransport implements Libp2pTransport {
   send(messages: readonly Message[]): void {
     if (this.#stopAc.signal.aborted) return
     const now = this.#clock.now()
+    const touched = new Set<Link>()
     for (const m of messages) {
       // Local reports never cross the network, and a `snapshot` is sent by `sendSnapshot`.
       if (LOCAL.has(m.type) || m.type === 'snapshot' || m.to === this.#self) continue
@@ -259,8 +260,11 @@ class Libp2pRaftTransport implements Libp2pTransport {
       }
       l.queue.push(bytes)
       l.bytes += bytes.byteLength
-      if (!l.writing) void this.#write(l)
+      touched.add(l)
     }
+    // Writers start once every message of this call is queued: a Ready's messages to one peer
+    // leave in one frame.
+    for (const l of touched) if (!l.writing) void this.#write(l)
   }
 
   #link(peer: NodeId): Link {
