@@ -82,7 +82,7 @@ async function tempDir(): Promise<string> {
 }
 
 /** Runs `proposers` closed loops of `op` for `seconds`; returns completed ops per second. */
-async function closedLoops(
+export async function closedLoops(
   proposers: number,
   seconds: number,
   op: (i: number) => Promise<void>,
@@ -100,7 +100,8 @@ async function closedLoops(
   return n / ((performance.now() - start) / 1000)
 }
 
-async function sequentialLatency(samples: number, op: (i: number) => Promise<void>) {
+/** Runs `op` `samples` times one after another; returns the latency percentiles. */
+export async function sequentialLatency(samples: number, op: (i: number) => Promise<void>) {
   const out: number[] = []
   for (let i = 0; i < samples; i++) {
     const t = performance.now()
@@ -198,7 +199,8 @@ async function measureLog(
   }
 }
 
-async function pinsFor(n: number, salt: string): Promise<Pin[]> {
+/** `n` distinct pins (CIDv1 raw of `salt i`), made up front: hashing is not what is measured. */
+export async function pinsFor(n: number, salt: string): Promise<Pin[]> {
   const enc = new TextEncoder()
   return await Promise.all(Array.from({ length: n }, async (_, i) => {
     const cid = CID.createV1(0x55, await sha256.digest(enc.encode(`${salt} ${i}`))).toString()

@@ -1,0 +1,266 @@
+/**
+ * `deno run -A bench/raft_net.ts`: what Raft over libp2p (libp2p_transport.ts) gives. Three peers
+ * in one process, each a real libp2p host on 127.0.0.1 (TCP + Noise + Yamux) with the production
+ * `raftConsensus` on its own Deno KV file (test/consensus/raft/libp2p_cluster.ts):
+ *
+ * - 64 concurrent proposers through the leader, and through a follower (each `logPin` forwarded
+ *   to the leader over the wire), in pins/s, each resolved once applied on the proposing peer;
+ * - one proposer through the leader: commit latency p50 / p99.
+ *
+ * Then the same measures over the in-process `MemoryNetwork` (same config, same KV storage), in
+ * the same run: the difference is what the network costs. Pins/s depend on the machine's load;
+ * the CPU time per pin (user + system of the whole process, KV threads included) less so. The issue's targets are for the
+ * whole product through the REST API (≥ 4,000 pins/s via the leader, ≥ 3,000 via a follower,
+ * p50 < 2 ms); they are shown as the bound this layer must stay above.
+ *
+ * @example
+ * ```sh
+ * deno run -A bench/raft_net.ts               # ~30 s
+ * deno run -A bench/raft_net.ts --seconds 1   # quicker, noisier
+ * ```
+ */
+import { cpuUsage } from 'node:process'
+import { parseArgs } from 'node:util'
+import { MemoryNetwork } from '../src/consensus/raft/memory_transport.ts'
+import { type RaftConsensus, raftConsensus } from '../src/consensus/raft/raft_consensus.ts'
+import { kvState } from '../src/state/kv_state.ts'
+import { tempKvPath } from '../test/consensus/raft/kv_cluster.ts'
+import { NetCluster, netConfig } from '../test/consensus/raft/libp2p_cluster.ts'
+import { closedLoops, type Latency, pinsFor, sequentialLatency } from './raft.ts'
+
+/** Options of `runRaftNetBench`. */
+export interface RaftNetBenchOptions {
+  /** Seconds per throughput measure (default 3). */
+  seconds?: number
+  /** Concurrent proposers (default 64). */
+  proposers?: number
+  /** Sequential proposals for the latency measure (default 1000). */
+  latencySamples?: number
+  log?: (msg: string) => void
+}
+
+/** Everything `bench/raft_net.ts` measures. */
+export interface RaftNetFigures {
+  proposers: number
+  viaLeaderPinsPerSec: number
+  viaFollowerPinsPerSec: number
+  /** CPU time (user + system, all three peers) per pin through the leader, in µs: less load-
+   * dependent than pins/s on a shared machine. */
+  viaLeaderCpuUsPerPin: number
+  viaFollowerCpuUsPerPin: number
+  latency: Latency
+  /** Messages the transports dropped during the run (full queues, backoff). */
+  dropped: number
+}
+
+/** The issue's targets for the whole product (REST ingest), which this layer must exceed. */
+export const RAFT_NET_TARGETS = { viaLeader: 4000, viaFollower: 3000, p50Ms: 2 }
+
+/** What is measured on each network: the leader and a follower of three running peers. */
+interface Peers {
+  leader: RaftConsensus
+  follower: RaftConsensus
+  dropped(): number
+  close(): Promise<void>
+}
+
+/** Three peers over libp2p on loopback. */
+async function libp2pPeers(): Promise<Peers> {
+  const c = await NetCluster.create(3)
+  await c.startAll()
+  const leader = await c.waitLeader()
+  const follower = [...c.nodes.values()].find((n) => n !== leader)!
+  return {
+    leader: leader.consensus,
+    follower: follower.consensus,
+    dropped() {
+      let n = 0
+      for (const p of c.nodes.values()) {
+        for (const id of c.ids) n += p.transport.stats(id)?.dropped ?? 0
+      }
+      return n
+    },
+    close: () => c.close(),
+  }
+}
+
+/** The same three peers over the in-process `MemoryNetwork`: the baseline without a network. */
+async function memoryPeers(): Promise<Peers> {
+  const net = new MemoryNetwork()
+  const ids = ['m0', 'm1', 'm2']
+  const nodes: { c: RaftConsensus; kv: Deno.Kv; path: string }[] = []
+  for (const id of ids) {
+    const path = await tempKvPath(id)
+    const kv = await Deno.openKv(path)
+    const c = raftConsensus(netConfig(), {
+      peerId: id,
+      kv,
+      state: kvState(kv),
+      hooks: { onPin() {}, onUnpin() {} },
+      transport: net.endpoint(),
+      initPeers: ids,
+    })
+    nodes.push({ c, kv, path })
+  }
+  await Promise.all(nodes.map((n) => n.c.ready()))
+  const leader = nodes.find((n) => n.c.status().role === 'leader')!.c
+  return {
+    leader,
+    follower: nodes.find((n) => n.c !== leader)!.c,
+    dropped: () => 0,
+    async close() {
+      for (const n of nodes) {
+        await n.c.stop()
+        n.kv.close()
+        for (const f of [n.path, `${n.path}-wal`, `${n.path}-shm`]) {
+          await Deno.remove(f).catch(() => {})
+        }
+      }
+    },
+  }
+}
+
+/** Runs the measures on one network; see the module comment. */
+async function measure(
+  peers: Peers,
+  opts: RaftNetBenchOptions,
+  salt: string,
+): Promise<RaftNetFigures> {
+  const seconds = opts.seconds ?? 3
+  const proposers = opts.proposers ?? 64
+  const samples = opts.latencySamples ?? 1000
+  const log = opts.log ?? (() => {})
+  const pins = await pinsFor(Math.ceil(seconds * 2 * 20_000) + samples + 2000, salt)
+  let next = 0
+  const take = () => pins[next++ % pins.length]
+  const through = async (n: RaftConsensus) => {
+    await closedLoops(proposers, 0.3, () => n.logPin(take()))
+    const cpu = cpuUsage()
+    let done = 0
+    const perSec = await closedLoops(proposers, seconds, async () => {
+      await n.logPin(take())
+      done++
+    })
+    const used = cpuUsage(cpu)
+    return [perSec, (used.user + used.system) / Math.max(1, done)]
+  }
+  log(`${salt}: ${proposers} proposers through the leader`)
+  const [viaLeaderPinsPerSec, viaLeaderCpuUsPerPin] = await through(peers.leader)
+  log(`${salt}: ${proposers} proposers through a follower`)
+  const [viaFollowerPinsPerSec, viaFollowerCpuUsPerPin] = await through(peers.follower)
+  log(`${salt}: one proposer through the leader`)
+  const latency = await sequentialLatency(samples, () => peers.leader.logPin(take()))
+  return {
+    proposers,
+    viaLeaderPinsPerSec,
+    viaFollowerPinsPerSec,
+    viaLeaderCpuUsPerPin,
+    viaFollowerCpuUsPerPin,
+    latency,
+    dropped: peers.dropped(),
+  }
+}
+
+/** Both networks, one after the other in the same process. */
+export interface RaftNetRun {
+  libp2p: RaftNetFigures
+  memory: RaftNetFigures
+}
+
+/** Runs the measures over libp2p, then over the in-process network. */
+export async function runRaftNetBench(opts: RaftNetBenchOptions = {}): Promise<RaftNetRun> {
+  const run = async (make: () => Promise<Peers>, salt: string) => {
+    const peers = await make()
+    try {
+      return await measure(peers, opts, salt)
+    } finally {
+      await peers.close()
+    }
+  }
+  const libp2p = await run(libp2pPeers, 'libp2p')
+  const memory = await run(memoryPeers, 'memory')
+  return { libp2p, memory }
+}
+
+const fmt = (n: number, d = 0) =>
+  n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
+const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL')
+
+/** The figures as printed lines (label, value, target, verdict). */
+export function raftNetBenchLines(r: RaftNetRun): string[] {
+  const t = RAFT_NET_TARGETS
+  const f = r.libp2p
+  const m = r.memory
+  const pins = (x: number, cpu: number) => `${fmt(x)} pins/s (${fmt(cpu)} µs CPU per pin)`
+  const lat = (l: Latency) => `p50 ${fmt(l.p50, 3)} ms, p99 ${fmt(l.p99, 3)} ms`
+  const rows: [string, string, string, string][] = [
+    [
+      `libp2p, 3 peers, ${f.proposers} proposers via the leader`,
+      pins(f.viaLeaderPinsPerSec, f.viaLeaderCpuUsPerPin),
+      `>= ${fmt(t.viaLeader)}`,
+      verdict(f.viaLeaderPinsPerSec >= t.viaLeader),
+    ],
+    [
+      `libp2p, 3 peers, ${f.proposers} proposers via a follower`,
+      pins(f.viaFollowerPinsPerSec, f.viaFollowerCpuUsPerPin),
+      `>= ${fmt(t.viaFollower)}`,
+      verdict(f.viaFollowerPinsPerSec >= t.viaFollower),
+    ],
+    [
+      'libp2p, 3 peers, 1 proposer via the leader: latency',
+      lat(f.latency),
+      `p50 < ${t.p50Ms} ms`,
+      verdict(f.latency.p50 < t.p50Ms),
+    ],
+    ['libp2p: messages dropped by the transports', fmt(f.dropped), '', ''],
+    [
+      `in-process network (baseline), via the leader`,
+      pins(m.viaLeaderPinsPerSec, m.viaLeaderCpuUsPerPin),
+      '',
+      '',
+    ],
+    [
+      `in-process network (baseline), via a follower`,
+      pins(m.viaFollowerPinsPerSec, m.viaFollowerCpuUsPerPin),
+      '',
+      '',
+    ],
+    ['in-process network (baseline), 1 proposer: latency', lat(m.latency), '', ''],
+  ]
+  const w = [0, 1, 2].map((k) => Math.max(...rows.map((r) => r[k].length)))
+  return rows.map((r) =>
+    `${r[0].padEnd(w[0])} | ${r[1].padEnd(w[1])} | ${r[2].padEnd(w[2])} | ${r[3]}`.trimEnd()
+  )
+}
+
+if (import.meta.main) {
+  await import('../src/deno_shim.ts') // lets the process exit after the hosts stop
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      seconds: { type: 'string' },
+      proposers: { type: 'string' },
+      samples: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  })
+  const num = (v: string | undefined, name: string) => {
+    if (v === undefined) return undefined
+    const n = Number(v)
+    if (!(n > 0)) {
+      console.error(`--${name} must be a positive number, got ${JSON.stringify(v)}`)
+      Deno.exit(2)
+    }
+    return n
+  }
+  const figures = await runRaftNetBench({
+    seconds: num(values.seconds, 'seconds'),
+    proposers: num(values.proposers, 'proposers'),
+    latencySamples: num(values.samples, 'samples'),
+    log: (m) => console.error(`[raft net bench] ${m}`),
+  })
+  const cores = navigator.hardwareConcurrency
+  console.log(`raft net bench: ${cores} cores, Deno ${Deno.version.deno}, libp2p on 127.0.0.1`)
+  for (const line of raftNetBenchLines(figures)) console.log(line)
+  if (values.json) console.log(JSON.stringify(figures))
+}
