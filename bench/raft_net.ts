@@ -5,7 +5,8 @@
  *
  * - 64 concurrent proposers through the leader, and through a follower (each `logPin` forwarded
  *   to the leader over the wire), in pins/s, each resolved once applied on the proposing peer;
- * - one proposer through the leader: commit latency p50 / p99.
+ * - one proposer through the leader: commit latency p50 / p99;
+ * - the transport alone: a heartbeat and its response between two hosts, one at a time.
  *
  * Then the same measures over the in-process `MemoryNetwork` (same config, same KV storage), in
  * the same run: the difference is what the network costs. Pins/s depend on the machine's load;
@@ -26,6 +27,7 @@ import { type RaftConsensus, raftConsensus } from '../src/consensus/raft/raft_co
 import { kvState } from '../src/state/kv_state.ts'
 import { tempKvPath } from '../test/consensus/raft/kv_cluster.ts'
 import { NetCluster, netConfig } from '../test/consensus/raft/libp2p_cluster.ts'
+import { libp2pTransport } from '../src/consensus/raft/libp2p_transport.ts'
 import { closedLoops, type Latency, pinsFor, sequentialLatency } from './raft.ts'
 
 /** Options of `runRaftNetBench`. */
@@ -161,10 +163,42 @@ async function measure(
   }
 }
 
+/**
+ * The transport alone: a heartbeat from one host to another and its response back, one at a
+ * time, through two `libp2pTransport`s (no storage): the cost of one hop each way.
+ */
+async function transportRoundTrip(samples: number): Promise<Latency> {
+  const c = await NetCluster.create(2)
+  const hosts = await Promise.all(c.ids.map((id) => c.startHost(id)))
+  const [a, b] = hosts.map((h) => libp2pTransport({ libp2p: h.libp2p }))
+  const [ia, ib] = c.ids
+  try {
+    let answered = () => {}
+    a.listen(ia, { message: () => answered(), snapshotChunk: () => Promise.resolve() })
+    b.listen(ib, {
+      message: (m) => b.send([{ type: 'heartbeatResp', from: ib, to: ia, term: m.term }]),
+      snapshotChunk: () => Promise.resolve(),
+    })
+    const once = () =>
+      new Promise<void>((resolve) => {
+        answered = resolve
+        a.send([{ type: 'heartbeat', from: ia, to: ib, term: 1, commit: 0 }])
+      })
+    for (let i = 0; i < 200; i++) await once() // connect, warm up
+    return await sequentialLatency(samples, once)
+  } finally {
+    await a.stop()
+    await b.stop()
+    for (const h of hosts) await h.stop()
+  }
+}
+
 /** Both networks, one after the other in the same process. */
 export interface RaftNetRun {
   libp2p: RaftNetFigures
   memory: RaftNetFigures
+  /** One heartbeat and its response through the transport alone. */
+  roundTrip: Latency
 }
 
 /** Runs the measures over libp2p, then over the in-process network. */
@@ -177,9 +211,11 @@ export async function runRaftNetBench(opts: RaftNetBenchOptions = {}): Promise<R
       await peers.close()
     }
   }
+  opts.log?.('transport round trip')
+  const roundTrip = await transportRoundTrip(opts.latencySamples ?? 1000)
   const libp2p = await run(libp2pPeers, 'libp2p')
   const memory = await run(memoryPeers, 'memory')
-  return { libp2p, memory }
+  return { libp2p, memory, roundTrip }
 }
 
 const fmt = (n: number, d = 0) =>
@@ -213,6 +249,7 @@ export function raftNetBenchLines(r: RaftNetRun): string[] {
       verdict(f.latency.p50 < t.p50Ms),
     ],
     ['libp2p: messages dropped by the transports', fmt(f.dropped), '', ''],
+    ['libp2p transport alone: heartbeat round trip', lat(r.roundTrip), '', ''],
     [
       `in-process network (baseline), via the leader`,
       pins(m.viaLeaderPinsPerSec, m.viaLeaderCpuUsPerPin),

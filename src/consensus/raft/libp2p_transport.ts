@@ -114,6 +114,10 @@ export interface PeerLinkStats {
   queuedBytes: number
   /** Messages dropped so far (queue full, peer in backoff, dial failed, stream broken). */
   dropped: number
+  /** Messages, frames and bytes (frames included) written so far. */
+  sentMessages: number
+  sentFrames: number
+  sentBytes: number
   /** Dials attempted so far. */
   dials: number
   /** Failures in a row (0 once a dial works). */
@@ -155,6 +159,9 @@ interface Link {
   stream?: Stream
   writing: boolean
   dropped: number
+  sentMessages: number
+  sentFrames: number
+  sentBytes: number
   dials: number
   failures: number
   retryAt: number
@@ -231,6 +238,9 @@ class Libp2pRaftTransport implements Libp2pTransport {
       queuedMessages: l.queue.length,
       queuedBytes: l.bytes,
       dropped: l.dropped,
+      sentMessages: l.sentMessages,
+      sentFrames: l.sentFrames,
+      sentBytes: l.sentBytes,
       dials: l.dials,
       failures: l.failures,
       retryAt: l.retryAt,
@@ -276,6 +286,9 @@ class Libp2pRaftTransport implements Libp2pTransport {
         bytes: 0,
         writing: false,
         dropped: 0,
+        sentMessages: 0,
+        sentFrames: 0,
+        sentBytes: 0,
         dials: 0,
         failures: 0,
         retryAt: 0,
@@ -365,7 +378,11 @@ class Libp2pRaftTransport implements Libp2pTransport {
     const items = n === l.queue.length ? l.queue : l.queue.slice(0, n)
     l.queue = n === l.queue.length ? [] : l.queue.slice(n)
     l.bytes -= bytes
-    return encodeFrame(items)
+    const frame = encodeFrame(items)
+    l.sentMessages += n
+    l.sentFrames++
+    l.sentBytes += frame.byteLength
+    return frame
   }
 
   /** Opens the outbound stream of `l`; false (and backoff) if that failed. */

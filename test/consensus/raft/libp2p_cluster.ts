@@ -108,8 +108,8 @@ export class NetCluster {
     return w
   }
 
-  /** Starts `id`'s host, transport and consensus (again, on its database, if it ran before). */
-  async start(id: string): Promise<NetNode> {
+  /** Starts `id`'s host alone, on its port, knowing where every other peer listens. */
+  async startHost(id: string): Promise<ClusterHost> {
     const w = this.#identity(id)
     const host = await startHost({
       privateKey: w.key,
@@ -122,6 +122,13 @@ export class NetCluster {
         multiaddrs: [multiaddr(`/ip4/127.0.0.1/tcp/${other.port}`)],
       })
     }
+    return host
+  }
+
+  /** Starts `id`'s host, transport and consensus (again, on its database, if it ran before). */
+  async start(id: string): Promise<NetNode> {
+    const w = this.#identity(id)
+    const host = await this.startHost(id)
     const logs: string[] = []
     const log = captureLog(logs)
     const transport = libp2pTransport({ libp2p: host.libp2p, log, ...this.#opts.transport })
