@@ -215,10 +215,16 @@ class Libp2pRaftTransport implements Libp2pTransport {
   listen(self: NodeId, handlers: RaftTransportHandlers): () => void {
     if (this.#stopAc.signal.aborted) throw new Error('raft transport: stopped')
     if (this.#handlers) throw new Error('raft transport: already listening')
+    // Inbound messages are addressed to the host's peer: a Raft node ID is the cluster peer ID.
+    if (self !== this.#libp2p.peerId.toString()) {
+      throw new Error(`raft transport: node ${self} is not this host's peer ID`)
+    }
     this.#self = self
     this.#handlers = handlers
+    // The protocols stay registered until stop(): a listener that comes back (a consensus
+    // restarted on the same transport) reuses them.
     const opts = { maxInboundStreams: 64 }
-    this.#registered = Promise.all([
+    this.#registered ??= Promise.all([
       this.#libp2p.handle(RAFT_PROTOCOL, (s, c) => this.#readMessages(s, c), opts),
       this.#libp2p.handle(RAFT_SNAPSHOT_PROTOCOL, (s, c) => this.#readSnapshot(s, c), opts),
     ]).then(() => {}, (err) => {

@@ -369,3 +369,39 @@ Deno.test('stop unregisters both protocols, closes the streams and is idempotent
     await close(a, b)
   }
 })
+
+Deno.test('a listener that stops and comes back gets messages again; only the host ID listens', async () => {
+  const a = await side()
+  const b = await host()
+  const tb = libp2pTransport({ libp2p: b.libp2p })
+  try {
+    await introduce(a.host, b)
+    assert.throws(
+      () => tb.listen('someone-else', { message() {}, snapshotChunk: () => Promise.resolve() }),
+      /not this host's peer ID/,
+    )
+    const got: number[] = []
+    const handlers = {
+      message: (m: Message) => void got.push((m as { commit: number }).commit),
+      snapshotChunk: () => Promise.resolve(),
+    }
+    const unlisten = tb.listen(b.peerId, handlers)
+    a.transport.send([heartbeat(a.host.peerId, b.peerId, 1)])
+    await until(() => got.length === 1, 'delivered')
+    unlisten()
+    a.transport.send([heartbeat(a.host.peerId, b.peerId, 2)])
+    await until(() => !a.transport.stats(b.peerId)!.connected, 'the stream was closed')
+    tb.listen(b.peerId, handlers)
+    // The sender may be backing off after its stream was closed: retransmit, as Raft does.
+    await until(() => {
+      if (!got.includes(3)) a.transport.send([heartbeat(a.host.peerId, b.peerId, 3)])
+      return got.includes(3)
+    }, 'delivered after listening again')
+    assert.equal(got[0], 1)
+    assert.ok(!got.includes(2), 'nothing is delivered while nobody listens')
+  } finally {
+    await close(a)
+    await tb.stop()
+    await b.stop()
+  }
+})
