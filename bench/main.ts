@@ -484,7 +484,8 @@ async function main(args: string[]): Promise<number> {
       log('raft: three in-process nodes on Deno KV')
       try {
         raftFigures = await runRaftBench({ seconds: o.quick ? 1 : 3, log })
-        raftNetLines = raftNetBenchLines(await runRaftNetBench({ seconds: o.quick ? 1 : 3, log }))
+        const netOpts = { seconds: o.quick ? 1 : 3, latencySamples: o.quick ? 200 : 1000, log }
+        raftNetLines = raftNetBenchLines(await runRaftNetBench(netOpts))
       } catch (err) {
         failed = true
         log(`raft bench failed: ${(err as Error).message}`)
