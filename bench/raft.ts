@@ -331,15 +331,21 @@ export function raftBenchLines(f: RaftBenchFigures): string[] {
       '',
     ],
   ]
+  return tableLines(rows)
+}
+
+/** Rows of (label, value, target, verdict) as aligned lines. */
+export function tableLines(rows: [string, string, string, string][]): string[] {
   const w = [0, 1, 2].map((k) => Math.max(...rows.map((r) => r[k].length)))
   return rows.map((r) =>
     `${r[0].padEnd(w[0])} | ${r[1].padEnd(w[1])} | ${r[2].padEnd(w[2])} | ${r[3]}`.trimEnd()
   )
 }
 
-if (import.meta.main) {
+/** The command line of the Raft benches: `--seconds`, `--proposers`, `--samples`, `--json`. */
+export function raftBenchArgs(args: string[]): RaftBenchOptions & { json: boolean } {
   const { values } = parseArgs({
-    args: Deno.args,
+    args,
     options: {
       seconds: { type: 'string' },
       proposers: { type: 'string' },
@@ -356,14 +362,19 @@ if (import.meta.main) {
     }
     return n
   }
-  const figures = await runRaftBench({
+  return {
     seconds: num(values.seconds, 'seconds'),
     proposers: num(values.proposers, 'proposers'),
     latencySamples: num(values.samples, 'samples'),
-    log: (m) => console.error(`[raft bench] ${m}`),
-  })
+    json: values.json ?? false,
+  }
+}
+
+if (import.meta.main) {
+  const { json, ...opts } = raftBenchArgs(Deno.args)
+  const figures = await runRaftBench({ ...opts, log: (m) => console.error(`[raft bench] ${m}`) })
   const cores = navigator.hardwareConcurrency
   console.log(`raft bench: ${cores} cores, Deno ${Deno.version.deno}, real Deno KV (temp files)`)
   for (const line of raftBenchLines(figures)) console.log(line)
-  if (values.json) console.log(JSON.stringify(figures))
+  if (json) console.log(JSON.stringify(figures))
 }

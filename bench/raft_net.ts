@@ -21,14 +21,20 @@
  * ```
  */
 import { cpuUsage } from 'node:process'
-import { parseArgs } from 'node:util'
 import { MemoryNetwork } from '../src/consensus/raft/memory_transport.ts'
 import { type RaftConsensus, raftConsensus } from '../src/consensus/raft/raft_consensus.ts'
 import { kvState } from '../src/state/kv_state.ts'
 import { tempKvPath } from '../test/consensus/raft/kv_cluster.ts'
 import { NetCluster, netConfig } from '../test/consensus/raft/libp2p_cluster.ts'
 import { libp2pTransport } from '../src/consensus/raft/libp2p_transport.ts'
-import { closedLoops, type Latency, pinsFor, sequentialLatency } from './raft.ts'
+import {
+  closedLoops,
+  type Latency,
+  pinsFor,
+  raftBenchArgs,
+  sequentialLatency,
+  tableLines,
+} from './raft.ts'
 
 /** Options of `runRaftNetBench`. */
 export interface RaftNetBenchOptions {
@@ -264,40 +270,18 @@ export function raftNetBenchLines(r: RaftNetRun): string[] {
     ],
     ['in-process network (baseline), 1 proposer: latency', lat(m.latency), '', ''],
   ]
-  const w = [0, 1, 2].map((k) => Math.max(...rows.map((r) => r[k].length)))
-  return rows.map((r) =>
-    `${r[0].padEnd(w[0])} | ${r[1].padEnd(w[1])} | ${r[2].padEnd(w[2])} | ${r[3]}`.trimEnd()
-  )
+  return tableLines(rows)
 }
 
 if (import.meta.main) {
   await import('../src/deno_shim.ts') // lets the process exit after the hosts stop
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      seconds: { type: 'string' },
-      proposers: { type: 'string' },
-      samples: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-  })
-  const num = (v: string | undefined, name: string) => {
-    if (v === undefined) return undefined
-    const n = Number(v)
-    if (!(n > 0)) {
-      console.error(`--${name} must be a positive number, got ${JSON.stringify(v)}`)
-      Deno.exit(2)
-    }
-    return n
-  }
+  const { json, ...opts } = raftBenchArgs(Deno.args)
   const figures = await runRaftNetBench({
-    seconds: num(values.seconds, 'seconds'),
-    proposers: num(values.proposers, 'proposers'),
-    latencySamples: num(values.samples, 'samples'),
+    ...opts,
     log: (m) => console.error(`[raft net bench] ${m}`),
   })
   const cores = navigator.hardwareConcurrency
   console.log(`raft net bench: ${cores} cores, Deno ${Deno.version.deno}, libp2p on 127.0.0.1`)
   for (const line of raftNetBenchLines(figures)) console.log(line)
-  if (values.json) console.log(JSON.stringify(figures))
+  if (json) console.log(JSON.stringify(figures))
 }

@@ -106,12 +106,8 @@ export interface Libp2pTransportOptions {
   ackTimeoutMs?: number
 }
 
-/** One peer's outbound state, for tests and status. */
-export interface PeerLinkStats {
-  /** Messages waiting in the queue. */
-  queuedMessages: number
-  /** Their encoded bytes. */
-  queuedBytes: number
+/** Counts kept per peer. */
+export interface PeerLinkCounts {
   /** Messages dropped so far (queue full, peer in backoff, dial failed, stream broken). */
   dropped: number
   /** Messages, frames and bytes (frames included) written so far. */
@@ -124,6 +120,14 @@ export interface PeerLinkStats {
   failures: number
   /** Until when (clock time) messages to this peer are dropped; 0 = not in backoff. */
   retryAt: number
+}
+
+/** One peer's outbound state, for tests and status. */
+export interface PeerLinkStats extends PeerLinkCounts {
+  /** Messages waiting in the queue. */
+  queuedMessages: number
+  /** Their encoded bytes. */
+  queuedBytes: number
   /** True while an outbound stream is open. */
   connected: boolean
 }
@@ -152,19 +156,12 @@ export function backoffMs(failures: number, min: number, max: number): number {
 }
 
 /** Outbound state towards one peer. */
-interface Link {
+interface Link extends PeerLinkCounts {
   peer: NodeId
   queue: Uint8Array[]
   bytes: number
   stream?: Stream
   writing: boolean
-  dropped: number
-  sentMessages: number
-  sentFrames: number
-  sentBytes: number
-  dials: number
-  failures: number
-  retryAt: number
 }
 
 const LOCAL = new Set<string>(LOCAL_MESSAGE_TYPES)
@@ -240,17 +237,12 @@ class Libp2pRaftTransport implements Libp2pTransport {
   stats(peer: NodeId): PeerLinkStats | undefined {
     const l = this.#links.get(peer)
     if (!l) return undefined
+    const { peer: _, queue, bytes, stream, writing: __, ...counts } = l
     return {
-      queuedMessages: l.queue.length,
-      queuedBytes: l.bytes,
-      dropped: l.dropped,
-      sentMessages: l.sentMessages,
-      sentFrames: l.sentFrames,
-      sentBytes: l.sentBytes,
-      dials: l.dials,
-      failures: l.failures,
-      retryAt: l.retryAt,
-      connected: l.stream !== undefined,
+      ...counts,
+      queuedMessages: queue.length,
+      queuedBytes: bytes,
+      connected: stream !== undefined,
     }
   }
 

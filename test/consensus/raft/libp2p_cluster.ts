@@ -27,7 +27,7 @@ import {
 import { type ClusterHost, startHost } from '../../../src/net/host.ts'
 import { kvState, type PinState } from '../../../src/state/kv_state.ts'
 import type { Logger } from '../../../src/util/log.ts'
-import { tempKvPath } from './kv_cluster.ts'
+import { leaderOf, tempKvPath } from './kv_cluster.ts'
 
 /** Timings for real time on a busy machine: 10 ms ticks, elections after 0.6–1.2 s. */
 export function netConfig(over: Partial<RaftConfig> = {}): RaftConfig {
@@ -154,12 +154,6 @@ export class NetCluster {
     await Promise.all(this.ids.map((id) => this.start(id)))
   }
 
-  get(id: string): NetNode {
-    const n = this.nodes.get(id)
-    if (!n) throw new Error(`peer ${id} is not running`)
-    return n
-  }
-
   /** Stops `id` in the daemon's order: consensus, transport, host, database. */
   async stop(id: string): Promise<void> {
     const n = this.nodes.get(id)
@@ -173,13 +167,7 @@ export class NetCluster {
 
   /** The running peer that leads at the highest term. */
   leader(): NetNode | undefined {
-    let best: NetNode | undefined
-    for (const n of this.nodes.values()) {
-      const s = n.consensus.status()
-      if (s.role !== 'leader') continue
-      if (!best || s.term > best.consensus.status().term) best = n
-    }
-    return best
+    return leaderOf(this.nodes.values())
   }
 
   /** Waits until `cond` holds, at most `ms` of wall-clock time (generous: real sockets). */
