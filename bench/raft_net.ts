@@ -6,7 +6,9 @@
  * - 64 concurrent proposers through the leader, and through a follower (each `logPin` forwarded
  *   to the leader over the wire), in pins/s, each resolved once applied on the proposing peer;
  * - one proposer through the leader: commit latency p50 / p99;
- * - the transport alone: a heartbeat and its response between two hosts, one at a time.
+ * - the transport alone: a heartbeat and its response between two hosts, one at a time;
+ * - run standalone, the same three measures with the peers in three processes
+ *   (bench/raft_net_peer.ts), CPU summed over them.
  *
  * Then the same measures over the in-process `MemoryNetwork` (same config, same KV storage), in
  * the same run: the difference is what the network costs. Pins/s depend on the machine's load;
@@ -27,6 +29,7 @@ import { kvState } from '../src/state/kv_state.ts'
 import { tempKvPath } from '../test/consensus/raft/kv_cluster.ts'
 import { NetCluster, netConfig } from '../test/consensus/raft/libp2p_cluster.ts'
 import { libp2pTransport } from '../src/consensus/raft/libp2p_transport.ts'
+import { privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import {
   closedLoops,
   type Latency,
@@ -45,6 +48,8 @@ export interface RaftNetBenchOptions {
   /** Sequential proposals for the latency measure (default 1000). */
   latencySamples?: number
   log?: (msg: string) => void
+  /** Also run the three peers in three processes (default false). */
+  processes?: boolean
 }
 
 /** Everything `bench/raft_net.ts` measures. */
@@ -199,12 +204,135 @@ async function transportRoundTrip(samples: number): Promise<Latency> {
   }
 }
 
+/** A peer running in its own process (bench/raft_net_peer.ts), spoken to on stdin/stdout. */
+class PeerProcess {
+  readonly #child: Deno.ChildProcess
+  readonly #lines: AsyncIterator<string>
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>
+
+  constructor(identities: string, index: number) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: [
+        'run',
+        '--quiet',
+        '--allow-net',
+        '--allow-read',
+        '--allow-write',
+        '--allow-env',
+        '--allow-sys',
+        new URL('./raft_net_peer.ts', import.meta.url).pathname,
+        identities,
+        String(index),
+      ],
+      stdin: 'piped',
+      stdout: 'piped',
+      stderr: 'inherit',
+    }).spawn()
+    this.#writer = this.#child.stdin.getWriter()
+    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream())
+      .pipeThrough(lineSplitter())[Symbol.asyncIterator]()
+  }
+
+  /** Sends one command and reads its one-line answer. */
+  async ask<T>(cmd: string): Promise<T> {
+    await this.#writer.write(new TextEncoder().encode(cmd + '\n'))
+    const r = await this.#lines.next()
+    if (r.done) throw new Error(`peer process exited before answering ${cmd}`)
+    return JSON.parse(r.value) as T
+  }
+
+  /** Stops the peer; kills the process (by its PID) if it does not exit. */
+  async stop(): Promise<void> {
+    await this.ask('stop').catch(() => {})
+    const exited = this.#child.status.then(() => true)
+    const late = new Promise<boolean>((r) => setTimeout(() => r(false), 5000))
+    if (!(await Promise.race([exited, late]))) this.#child.kill('SIGKILL')
+    await this.#child.status
+  }
+}
+
+function lineSplitter(): TransformStream<string, string> {
+  let rest = ''
+  return new TransformStream({
+    transform(chunk, ctl) {
+      rest += chunk
+      let nl
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        ctl.enqueue(rest.slice(0, nl))
+        rest = rest.slice(nl + 1)
+      }
+    },
+  })
+}
+
+/** Three peers in three processes: the same measures, CPU summed over the processes. */
+async function measureProcesses(opts: RaftNetBenchOptions): Promise<RaftNetFigures> {
+  const seconds = opts.seconds ?? 3
+  const proposers = opts.proposers ?? 64
+  const samples = opts.latencySamples ?? 1000
+  const c = await NetCluster.create(3)
+  const dir = await Deno.makeTempDir({ prefix: 'raft-net-bench-' })
+  const file = `${dir}/identities.json`
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify(c.identities.map((w) => ({
+      ...w,
+      key: btoa(String.fromCharCode(...privateKeyToProtobuf(w.key))),
+    }))),
+  )
+  const procs = [0, 1, 2].map((i) => new PeerProcess(file, i))
+  try {
+    const end = Date.now() + 30_000
+    let leader = -1
+    while (leader < 0) {
+      if (Date.now() > end) throw new Error('no leader among the peer processes within 30 s')
+      const st = await Promise.all(procs.map((p) => p.ask<{ role: string }>('status')))
+      leader = st.findIndex((s) => s.role === 'leader')
+      if (leader < 0) await new Promise((r) => setTimeout(r, 100))
+    }
+    const follower = (leader + 1) % 3
+    const cpu = async () => {
+      let us = 0
+      for (const p of procs) us += (await p.ask<{ us: number }>('cpu')).us
+      return us
+    }
+    const through = async (i: number) => {
+      const before = await cpu()
+      const r = await procs[i].ask<{ pinsPerSec: number }>(`load ${proposers} ${seconds}`)
+      // The warm-up (0.3 s) is in the CPU time too: count its pins at the same rate.
+      const pins = r.pinsPerSec * (seconds + 0.3)
+      return [r.pinsPerSec, (await cpu() - before) / Math.max(1, pins)]
+    }
+    opts.log?.(`processes: ${proposers} proposers through the leader`)
+    const [viaLeaderPinsPerSec, viaLeaderCpuUsPerPin] = await through(leader)
+    opts.log?.(`processes: ${proposers} proposers through a follower`)
+    const [viaFollowerPinsPerSec, viaFollowerCpuUsPerPin] = await through(follower)
+    opts.log?.('processes: one proposer through the leader')
+    const latency = await procs[leader].ask<Latency>(`latency ${samples}`)
+    return {
+      proposers,
+      viaLeaderPinsPerSec,
+      viaFollowerPinsPerSec,
+      viaLeaderCpuUsPerPin,
+      viaFollowerCpuUsPerPin,
+      latency,
+      dropped: -1,
+    }
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()))
+    await c.close()
+    await Deno.remove(dir, { recursive: true }).catch(() => {})
+  }
+}
+
 /** Both networks, one after the other in the same process. */
 export interface RaftNetRun {
   libp2p: RaftNetFigures
   memory: RaftNetFigures
   /** One heartbeat and its response through the transport alone. */
   roundTrip: Latency
+  /** Three peers in three processes (with `processes: true`). */
+  processes?: RaftNetFigures
 }
 
 /** Runs the measures over libp2p, then over the in-process network. */
@@ -221,7 +349,8 @@ export async function runRaftNetBench(opts: RaftNetBenchOptions = {}): Promise<R
   const roundTrip = await transportRoundTrip(opts.latencySamples ?? 1000)
   const libp2p = await run(libp2pPeers, 'libp2p')
   const memory = await run(memoryPeers, 'memory')
-  return { libp2p, memory, roundTrip }
+  const processes = opts.processes ? await measureProcesses(opts) : undefined
+  return { libp2p, memory, roundTrip, processes }
 }
 
 const fmt = (n: number, d = 0) =>
@@ -270,6 +399,29 @@ export function raftNetBenchLines(r: RaftNetRun): string[] {
     ],
     ['in-process network (baseline), 1 proposer: latency', lat(m.latency), '', ''],
   ]
+  const p = r.processes
+  if (p) {
+    rows.push(
+      [
+        `libp2p, 3 processes, ${p.proposers} proposers via the leader`,
+        pins(p.viaLeaderPinsPerSec, p.viaLeaderCpuUsPerPin),
+        `>= ${fmt(t.viaLeader)}`,
+        verdict(p.viaLeaderPinsPerSec >= t.viaLeader),
+      ],
+      [
+        `libp2p, 3 processes, ${p.proposers} proposers via a follower`,
+        pins(p.viaFollowerPinsPerSec, p.viaFollowerCpuUsPerPin),
+        `>= ${fmt(t.viaFollower)}`,
+        verdict(p.viaFollowerPinsPerSec >= t.viaFollower),
+      ],
+      [
+        'libp2p, 3 processes, 1 proposer via the leader: latency',
+        lat(p.latency),
+        `p50 < ${t.p50Ms} ms`,
+        verdict(p.latency.p50 < t.p50Ms),
+      ],
+    )
+  }
   return tableLines(rows)
 }
 
@@ -278,6 +430,7 @@ if (import.meta.main) {
   const { json, ...opts } = raftBenchArgs(Deno.args)
   const figures = await runRaftNetBench({
     ...opts,
+    processes: true,
     log: (m) => console.error(`[raft net bench] ${m}`),
   })
   const cores = navigator.hardwareConcurrency

@@ -54,7 +54,8 @@ export interface NetNode {
   logs: string[]
 }
 
-interface Identity {
+/** Who a peer is and where it lives: enough to start it in another process. */
+export interface NetIdentity {
   key: PrivateKey
   id: string
   port: number
@@ -78,18 +79,28 @@ export interface NetClusterOptions {
 export class NetCluster {
   readonly nodes = new Map<string, NetNode>()
   readonly ids: string[]
-  readonly #who: Identity[]
+  readonly #who: NetIdentity[]
   readonly #opts: NetClusterOptions
 
-  private constructor(who: Identity[], opts: NetClusterOptions) {
+  private constructor(who: NetIdentity[], opts: NetClusterOptions) {
     this.#who = who
     this.ids = who.map((w) => w.id)
     this.#opts = opts
   }
 
+  /** A cluster of the given identities (made by another process's `create`); nothing runs yet. */
+  static of(who: NetIdentity[], opts: NetClusterOptions = {}): NetCluster {
+    return new NetCluster(who, opts)
+  }
+
+  /** The identities of every peer. */
+  get identities(): readonly NetIdentity[] {
+    return this.#who
+  }
+
   /** Makes `n` identities (keys, free ports, KV paths); nothing runs yet. */
   static async create(n: number, opts: NetClusterOptions = {}): Promise<NetCluster> {
-    const who: Identity[] = []
+    const who: NetIdentity[] = []
     for (let i = 0; i < n; i++) {
       const key = await generateKeyPair('Ed25519')
       // Each host listens on a port the OS picked once, kept for restarts.
@@ -102,7 +113,7 @@ export class NetCluster {
     return new NetCluster(who, opts)
   }
 
-  #identity(id: string): Identity {
+  #identity(id: string): NetIdentity {
     const w = this.#who.find((x) => x.id === id)
     if (!w) throw new Error(`unknown peer ${id}`)
     return w
