@@ -27,6 +27,7 @@ import {
 import { type ClusterHost, startHost } from '../../../src/net/host.ts'
 import { kvState, type PinState } from '../../../src/state/kv_state.ts'
 import type { Logger } from '../../../src/util/log.ts'
+import { waitFor } from '../../support/wait.ts'
 import { leaderOf, tempKvPath } from './kv_cluster.ts'
 
 /** Timings for real time on a busy machine: 10 ms ticks, elections after 0.6–1.2 s. */
@@ -181,33 +182,24 @@ export class NetCluster {
     return leaderOf(this.nodes.values())
   }
 
-  /** Waits until `cond` holds, at most `ms` of wall-clock time (generous: real sockets). */
-  async until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-    const end = Date.now() + ms
-    while (!cond()) {
-      if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`)
-      await new Promise((r) => setTimeout(r, 10))
-    }
-  }
-
   /** Waits for a leader other than `not`. */
   async waitLeader(not?: string): Promise<NetNode> {
     let l: NetNode | undefined
-    await this.until(() => {
+    await waitFor(() => {
       l = this.leader()
       return l !== undefined && l.id !== not
-    }, 'no leader elected')
+    }, { what: 'a leader' })
     return l!
   }
 
   /** Waits until every running peer applied the leader's commit index. */
   async converge(): Promise<void> {
-    await this.until(() => {
+    await waitFor(() => {
       const l = this.leader()
       if (!l) return false
       const c = l.consensus.status().commit
       return [...this.nodes.values()].every((n) => n.consensus.status().applied >= c)
-    }, 'the peers did not converge')
+    }, { what: 'every peer to apply the commit index' })
   }
 
   /** Stops every peer and deletes the databases. */

@@ -23,6 +23,7 @@ import {
 import { UnreachableError } from '../../../src/consensus/raft/transport.ts'
 import { type ClusterHost, startHost } from '../../../src/net/host.ts'
 import { type ManualClock, manualClock, turn } from '../../support/manual_clock.ts'
+import { waitFor } from '../../support/wait.ts'
 
 async function host(): Promise<ClusterHost> {
   return await startHost({
@@ -37,15 +38,6 @@ async function introduce(a: ClusterHost, b: ClusterHost): Promise<void> {
   await a.libp2p.peerStore.merge(peerIdFromString(b.peerId), {
     multiaddrs: b.libp2p.getMultiaddrs().map((m) => multiaddr(m.toString().split('/p2p/')[0])),
   })
-}
-
-/** Waits (wall clock, generously) until `cond` holds. */
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
 }
 
 interface Side {
@@ -126,14 +118,14 @@ Deno.test('messages to a peer arrive in order, exactly, over one reused stream',
       a.transport.send([m])
       if (i % 100 === 0) await turn()
     }
-    await until(() => b.got.length === sent.length, 'every message delivered')
+    await waitFor(() => b.got.length === sent.length, { what: 'every message delivered' })
     assert.deepStrictEqual(b.got, sent, 'in order, field for field, with the real sender')
     assert.equal(a.transport.stats(b.host.peerId)?.dials, 1, 'one stream for all of them')
     assert.equal(a.transport.stats(b.host.peerId)?.dropped, 0)
     // Local reports never travel.
     a.transport.send([{ type: 'unreachable', from: a.host.peerId, to: b.host.peerId, term: 0 }])
     a.transport.send([heartbeat(a.host.peerId, b.host.peerId, 1_000_000)])
-    await until(() => b.got.length === sent.length + 1, 'the next message delivered')
+    await waitFor(() => b.got.length === sent.length + 1, { what: 'the next message delivered' })
     assert.equal(b.got.at(-1)?.type, 'heartbeat')
   } finally {
     await close(a, b)
@@ -157,13 +149,12 @@ Deno.test('a stalled receiver: the queue stays within its bounds, the core hears
     let sent = 0
     const stats = () => a.transport.stats(to)!
     a.transport.send([heartbeat(a.host.peerId, to, 0)])
-    await until(() => stats().connected, 'the stream to B is open')
-    const wallEnd = Date.now() + 20_000
-    while (stats().dropped === 0) {
-      if (Date.now() > wallEnd) throw new Error('the stalled stream never filled the queue')
+    await waitFor(() => stats().connected, { what: 'the stream to B is open' })
+    // Push until the queue overflows (the socket and Yamux buffers take some first).
+    await waitFor(() => {
       for (let i = 0; i < 20; i++) a.transport.send([append(a.host.peerId, to, sent++, 16 * 1024)])
-      await turn()
-    }
+      return stats().dropped > 0
+    }, { what: 'the stalled stream to fill the queue' })
     // Keep pushing well past the bound: nothing more is held.
     for (let i = 0; i < 5000; i++) a.transport.send([append(a.host.peerId, to, sent++, 16 * 1024)])
     await turn()
@@ -177,7 +168,7 @@ Deno.test('a stalled receiver: the queue stays within its bounds, the core hears
     assert.ok(a.unreachable.includes(to), 'the core was told')
     // Past the stall timeout, the stream counts as broken: the queue is emptied, backoff begins.
     await clock.advance(10_000)
-    await until(() => stats().failures === 1, 'the stalled stream was torn down')
+    await waitFor(() => stats().failures === 1, { what: 'the stalled stream was torn down' })
     assert.equal(stats().queuedMessages, 0)
     assert.equal(stats().queuedBytes, 0)
     assert.equal(stats().retryAt, clock.now() + 100)
@@ -201,7 +192,8 @@ Deno.test('an unreachable peer is dialled again after capped exponential delays 
   let b: Side | undefined
   try {
     const stats = () => a.transport.stats(to)!
-    const failed = (n: number) => until(() => stats().failures === n, `dial failure ${n}`)
+    const failed = (n: number) =>
+      waitFor(() => stats().failures === n, { what: `dial failure ${n}` })
     // Nobody knows where B is: the dial fails, the message is dropped, the core hears of it.
     await sendOne(a, to)
     await failed(1)
@@ -234,7 +226,7 @@ Deno.test('an unreachable peer is dialled again after capped exponential delays 
     await introduce(a.host, b.host)
     await clock.advance(800)
     a.transport.send([heartbeat(a.host.peerId, to, 42)])
-    await until(() => b!.got.length === 1, 'delivered once B is reachable')
+    await waitFor(() => b!.got.length === 1, { what: 'delivered once B is reachable' })
     assert.equal(stats().failures, 0)
     assert.equal(stats().retryAt, 0)
   } finally {
@@ -339,9 +331,9 @@ Deno.test('garbage on the wire costs its stream only', async () => {
     await introduce(a.host, b.host)
     const s = await a.host.libp2p.dialProtocol(peerIdFromString(b.host.peerId), RAFT_PROTOCOL)
     s.send(Uint8Array.of(3, 0xff, 0xff, 0xff))
-    await until(() => s.status !== 'open', 'the garbage stream was reset')
+    await waitFor(() => s.status !== 'open', { what: 'the garbage stream was reset' })
     a.transport.send([heartbeat(a.host.peerId, b.host.peerId, 5)])
-    await until(() => b.got.length === 1, 'a good stream still works')
+    await waitFor(() => b.got.length === 1, { what: 'a good stream still works' })
   } finally {
     await close(a, b)
   }
@@ -354,7 +346,7 @@ Deno.test('stop unregisters both protocols, closes the streams and is idempotent
     await introduce(a.host, b.host)
     await introduce(b.host, a.host)
     a.transport.send([heartbeat(a.host.peerId, b.host.peerId, 1)])
-    await until(() => b.got.length === 1, 'delivered')
+    await waitFor(() => b.got.length === 1, { what: 'delivered' })
     await Promise.all([b.transport.stop(), b.transport.stop()])
     await b.transport.stop()
     await assert.rejects(
@@ -387,16 +379,16 @@ Deno.test('a listener that stops and comes back gets messages again; only the ho
     }
     const unlisten = tb.listen(b.peerId, handlers)
     a.transport.send([heartbeat(a.host.peerId, b.peerId, 1)])
-    await until(() => got.length === 1, 'delivered')
+    await waitFor(() => got.length === 1, { what: 'delivered' })
     unlisten()
     a.transport.send([heartbeat(a.host.peerId, b.peerId, 2)])
-    await until(() => !a.transport.stats(b.peerId)!.connected, 'the stream was closed')
+    await waitFor(() => !a.transport.stats(b.peerId)!.connected, { what: 'the stream was closed' })
     tb.listen(b.peerId, handlers)
     // The sender may be backing off after its stream was closed: retransmit, as Raft does.
-    await until(() => {
+    await waitFor(() => {
       if (!got.includes(3)) a.transport.send([heartbeat(a.host.peerId, b.peerId, 3)])
       return got.includes(3)
-    }, 'delivered after listening again')
+    }, { what: 'delivered after listening again' })
     assert.equal(got[0], 1)
     assert.ok(!got.includes(2), 'nothing is delivered while nobody listens')
   } finally {
