@@ -318,7 +318,10 @@ class Libp2pRaftTransport implements Libp2pTransport {
     l.failures++
     const delay = backoffMs(l.failures, this.#minBackoff, this.#maxBackoff)
     l.retryAt = this.#clock.now() + delay
-    this.#log.debug(`raft transport: ${l.peer}: ${why}; retrying in ${delay} ms`)
+    // Said once when a peer becomes unreachable (and again once it is back), not at every retry.
+    const line = `raft transport: ${l.peer}: ${why}; retrying in ${delay} ms`
+    if (l.failures === 1) this.#log.warn(line)
+    else this.#log.debug(line)
     const n = l.queue.length
     l.queue = []
     l.bytes = 0
@@ -397,6 +400,7 @@ class Libp2pRaftTransport implements Libp2pTransport {
       s.abort(new Error('raft transport stopped'))
       return false
     }
+    if (l.failures > 0) this.#log.info(`raft transport: ${l.peer}: reachable again`)
     l.failures = 0
     l.retryAt = 0
     l.stream = s

@@ -68,6 +68,9 @@ Deno.test('a stopped leader is replaced, writes resume, and it catches up on the
     const set = await samePinsets(c)
     assert.equal(set.size, 100)
     assert.equal(await back.consensus.leader(), next.id)
+    const said = (what: string) => next.logs.some((l) => l.includes(`${old.id}: ${what}`))
+    assert.ok(said('cannot dial') || said('stream broke'), 'the leader said the peer was gone')
+    assert.ok(said('reachable again'), 'and that it came back')
     await back.consensus.logPin(await testPin(1, 'from the returned peer'))
     assert.equal((await samePinsets(c)).size, 101)
   } finally {
