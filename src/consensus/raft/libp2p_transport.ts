@@ -34,11 +34,12 @@
  *
  * ## Snapshots (`/ipfs-cluster-deno/raft-snapshot/1.0.0`)
  *
- * `sendSnapshot` opens a stream of its own and sends the chunks one at a time; the receiver
- * answers each with an acknowledgement once `handlers.snapshotChunk` resolved (the chunk is staged
- * durably), or with the reason it refused it. The sender waits for each acknowledgement (at most
- * `ackTimeoutMs`) before it sends the next chunk; a refusal, a broken stream or `signal` rejects
- * `sendSnapshot`.
+ * `sendSnapshot` opens a stream of its own and sends the chunks in order; the receiver stages them
+ * one by one and answers each with an acknowledgement once `handlers.snapshotChunk` resolved (the
+ * chunk is staged durably), or with the reason it refused it. At most `snapshotWindow` chunks (4)
+ * travel ahead of their acknowledgements, so sending overlaps staging while the receiver's buffer
+ * stays bounded; each acknowledgement is awaited at most `ackTimeoutMs`. A refusal, a broken
+ * stream or `signal` rejects `sendSnapshot`; an error of the chunk source is rethrown as it is.
  *
  * @example
  * ```ts
@@ -80,6 +81,13 @@ export class SnapshotRejectedError extends Error {
   override name = 'SnapshotRejectedError'
 }
 
+/** Wraps what the chunk source of `sendSnapshot` threw, to rethrow it unchanged. */
+class SourceError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('snapshot source failed')
+  }
+}
+
 /** Options of `libp2pTransport`; every bound has a default. */
 export interface Libp2pTransportOptions {
   libp2p: Libp2p
@@ -104,6 +112,8 @@ export interface Libp2pTransportOptions {
   stallTimeoutMs?: number
   /** How long the sender of a snapshot waits for one chunk's acknowledgement (default 60 s). */
   ackTimeoutMs?: number
+  /** Snapshot chunks sent ahead of their acknowledgements (default 4; 1 = strictly one by one). */
+  snapshotWindow?: number
 }
 
 /** Counts kept per peer. */
@@ -184,6 +194,7 @@ class Libp2pRaftTransport implements Libp2pTransport {
   readonly #dialTimeout: number
   readonly #stallTimeout: number
   readonly #ackTimeout: number
+  readonly #snapshotWindow: number
   readonly #links = new Map<NodeId, Link>()
   readonly #inbound = new Set<Stream>()
   readonly #stopAc = new AbortController()
@@ -207,6 +218,7 @@ class Libp2pRaftTransport implements Libp2pTransport {
     this.#dialTimeout = opts.dialTimeoutMs ?? 5000
     this.#stallTimeout = opts.stallTimeoutMs ?? 10_000
     this.#ackTimeout = opts.ackTimeoutMs ?? 60_000
+    this.#snapshotWindow = Math.max(1, opts.snapshotWindow ?? 4)
   }
 
   listen(self: NodeId, handlers: RaftTransportHandlers): () => void {
@@ -511,28 +523,50 @@ class Libp2pRaftTransport implements Libp2pTransport {
     }
     const onAbort = () => stream.abort(abort.reason)
     abort.addEventListener('abort', onAbort, { once: true })
+    const source = chunks[Symbol.asyncIterator]()
+    /** Chunk indexes sent and not yet acknowledged, oldest first. */
+    const unacked: number[] = []
+    let exhausted = false
     try {
       const reader = new FrameReader(stream, this.#maxInbound)
-      for await (const c of chunks) {
-        abort.throwIfAborted()
-        if (!stream.send(frameOf(encodeChunk(c)))) await this.#drained(stream)
+      while (true) {
+        // Up to `snapshotWindow` chunks travel ahead of their acknowledgements, so the network
+        // and the receiver's staging overlap; the receiver still stages them one by one in order.
+        while (!exhausted && unacked.length < this.#snapshotWindow) {
+          let r: IteratorResult<SnapshotChunk>
+          try {
+            r = await source.next()
+          } catch (err) {
+            // The snapshot's own failure (a torn stored snapshot): the caller must see it as is.
+            throw new SourceError(err)
+          }
+          if (r.done) {
+            exhausted = true
+            break
+          }
+          abort.throwIfAborted()
+          unacked.push(r.value.chunkIndex)
+          if (!stream.send(frameOf(encodeChunk(r.value)))) await this.#drained(stream)
+        }
+        if (unacked.length === 0) break
         const ack = await this.#ack(stream, reader)
         if (!ack) throw new UnreachableError(`${to} closed the snapshot stream`)
         const a = decodeAck(ack)
+        const index = unacked.shift()
         if (!a.ok) {
-          throw new SnapshotRejectedError(
-            `${to} refused snapshot chunk ${c.chunkIndex}: ${a.error}`,
-          )
+          throw new SnapshotRejectedError(`${to} refused snapshot chunk ${index}: ${a.error}`)
         }
       }
       await stream.close()
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
+      if (err instanceof SourceError) throw err.cause
       abort.throwIfAborted()
       if (err instanceof SnapshotRejectedError || err instanceof UnreachableError) throw err
       throw new UnreachableError(`snapshot stream to ${to} broke: ${errorMessage(err)}`)
     } finally {
       abort.removeEventListener('abort', onAbort)
+      if (!exhausted) await source.return?.(undefined).catch(() => {})
     }
   }
 

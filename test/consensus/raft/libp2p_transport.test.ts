@@ -254,8 +254,8 @@ function chunksOf(n: number, log: string[]): AsyncIterable<SnapshotChunk> {
   })()
 }
 
-Deno.test('snapshot chunks are acknowledged one by one, after the receiver staged each', async () => {
-  const a = await side()
+Deno.test('with a window of one, each snapshot chunk leaves only after the previous one was staged', async () => {
+  const a = await side({ snapshotWindow: 1 })
   const b = await side()
   try {
     await introduce(a.host, b.host)
@@ -287,6 +287,65 @@ Deno.test('snapshot chunks are acknowledged one by one, after the receiver stage
       [a.host.peerId, b.host.peerId, 2, false, 2],
       [a.host.peerId, b.host.peerId, 3, true, 3],
     ])
+  } finally {
+    await close(a, b)
+  }
+})
+
+Deno.test('snapshot chunks travel at most a window ahead of their acknowledgements', async () => {
+  const a = await side({ snapshotWindow: 3 })
+  const b = await side()
+  try {
+    await introduce(a.host, b.host)
+    const log: string[] = []
+    const release: (() => void)[] = []
+    b.stage = (c) => {
+      log.push(`staging ${c.chunkIndex}`)
+      return new Promise((r) => release.push(r))
+    }
+    const sends = () => log.filter((l) => l.startsWith('send')).length
+    const done = a.transport.sendSnapshot(
+      b.host.peerId,
+      chunksOf(6, log),
+      new AbortController().signal,
+    )
+    await waitFor(() => release.length === 1, { what: 'the first chunk staging' })
+    await new Promise((r) => setTimeout(r, 50))
+    assert.equal(sends(), 3, 'three chunks out, none staged yet')
+    assert.equal(release.length, 1, 'the receiver stages one at a time')
+    for (let i = 0; i < 6; i++) {
+      release[i]()
+      await waitFor(() => release.length === Math.min(i + 2, 6) || i === 5, {
+        what: `chunk ${i + 1} staging`,
+      })
+      assert.ok(sends() <= i + 1 + 3, `at most 3 unacknowledged (${sends()} sent, ${i + 1} staged)`)
+    }
+    await done
+    assert.equal(sends(), 6)
+    assert.deepEqual(
+      log.filter((l) => l.startsWith('staging')),
+      [0, 1, 2, 3, 4, 5].map((i) => `staging ${i}`),
+    )
+  } finally {
+    await close(a, b)
+  }
+})
+
+Deno.test('an error of the snapshot source comes out of sendSnapshot as it is', async () => {
+  const a = await side()
+  const b = await side()
+  try {
+    await introduce(a.host, b.host)
+    class TornError extends Error {}
+    const torn = new TornError('stored snapshot does not match its manifest')
+    const source = async function* () {
+      yield* chunksOf(2, [])
+      throw torn
+    }
+    await assert.rejects(
+      a.transport.sendSnapshot(b.host.peerId, source(), new AbortController().signal),
+      (err) => err === torn,
+    )
   } finally {
     await close(a, b)
   }
