@@ -27,6 +27,7 @@ import {
 import { type ClusterHost, startHost } from '../../../src/net/host.ts'
 import { kvState, type PinState } from '../../../src/state/kv_state.ts'
 import type { Logger } from '../../../src/util/log.ts'
+import { freePort } from '../../support/peer.ts'
 import { waitFor } from '../../support/wait.ts'
 import { leaderOf, tempKvPath } from './kv_cluster.ts'
 
@@ -105,9 +106,7 @@ export class NetCluster {
     for (let i = 0; i < n; i++) {
       const key = await generateKeyPair('Ed25519')
       // Each host listens on a port the OS picked once, kept for restarts.
-      const probe = Deno.listen({ hostname: '127.0.0.1', port: 0 })
-      const port = (probe.addr as Deno.NetAddr).port
-      probe.close()
+      const port = freePort()
       const id = peerIdFromPrivateKey(key).toString()
       who.push({ key, id, port, path: await tempKvPath(`net${i}`) })
     }
