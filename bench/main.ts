@@ -39,6 +39,7 @@ import { type ImportBacklogResult, importBacklogRows, measureImportBacklog } fro
 import { Processes } from './process.ts'
 import { loopbackNetns } from '../test/support/netns.ts'
 import { type RaftBenchFigures, raftBenchLines, runRaftBench } from './raft.ts'
+import { raftNetBenchLines, runRaftNetBench } from './raft_net.ts'
 import { stateReaderBench } from './state_reader.ts'
 import { startupMain } from './startup.ts'
 import { rpcMain } from './rpc.ts'
@@ -62,7 +63,8 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
   --json FILE         also write the results as JSON
   --keep              keep the work folder (configs, logs)
   --no-netns          do not isolate the run in a loopback-only network namespace
-  --no-raft           skip the Raft measures (issue 3: three in-process nodes on Deno KV)
+  --no-raft           skip the Raft measures (issue 3: three in-process nodes on Deno KV;
+                      issue 7: three peers over libp2p on 127.0.0.1, bench/raft_net.ts)
   --no-catchup        skip the catch-up measures (issue 6: a restored peer whose IPFS holds none)
   --catchup-only      run the catch-up measures only
   --startup [...]     only the time to ready of task start, cold and warm (bench/startup.ts --help)
@@ -392,6 +394,7 @@ async function main(args: string[]): Promise<number> {
   const results: Record<ImplKey, ImplResults> = { ours: { errors: [] }, go: { errors: [] } }
   let baseline: BaselineResult | undefined
   let raftFigures: RaftBenchFigures | undefined
+  let raftNetLines: string[] = []
   let readerLines: string[] = []
   let catchup: Awaited<ReturnType<typeof runCatchupBench>> | undefined
   let failed = false
@@ -484,6 +487,8 @@ async function main(args: string[]): Promise<number> {
       log('raft: three in-process nodes on Deno KV')
       try {
         raftFigures = await runRaftBench({ seconds: o.quick ? 1 : 3, log })
+        const netOpts = { seconds: o.quick ? 1 : 3, latencySamples: o.quick ? 200 : 1000, log }
+        raftNetLines = raftNetBenchLines(await runRaftNetBench(netOpts))
       } catch (err) {
         failed = true
         log(`raft bench failed: ${(err as Error).message}`)
@@ -554,6 +559,9 @@ async function main(args: string[]): Promise<number> {
     out.push('')
     out.push('raft (issue 3): three in-process nodes with real Deno KV storage')
     out.push(...raftLines)
+  }
+  if (raftNetLines.length) {
+    out.push('', 'raft over libp2p (issue 7): 3 peers, one process', ...raftNetLines)
   }
   if (readerLines.length) out.push('', ...readerLines)
   out.push(summaryLine(rows, raftLines))

@@ -82,7 +82,7 @@ async function tempDir(): Promise<string> {
 }
 
 /** Runs `proposers` closed loops of `op` for `seconds`; returns completed ops per second. */
-async function closedLoops(
+export async function closedLoops(
   proposers: number,
   seconds: number,
   op: (i: number) => Promise<void>,
@@ -100,7 +100,8 @@ async function closedLoops(
   return n / ((performance.now() - start) / 1000)
 }
 
-async function sequentialLatency(samples: number, op: (i: number) => Promise<void>) {
+/** Runs `op` `samples` times one after another; returns the latency percentiles. */
+export async function sequentialLatency(samples: number, op: (i: number) => Promise<void>) {
   const out: number[] = []
   for (let i = 0; i < samples; i++) {
     const t = performance.now()
@@ -198,7 +199,8 @@ async function measureLog(
   }
 }
 
-async function pinsFor(n: number, salt: string): Promise<Pin[]> {
+/** `n` distinct pins (CIDv1 raw of `salt i`), made up front: hashing is not what is measured. */
+export async function pinsFor(n: number, salt: string): Promise<Pin[]> {
   const enc = new TextEncoder()
   return await Promise.all(Array.from({ length: n }, async (_, i) => {
     const cid = CID.createV1(0x55, await sha256.digest(enc.encode(`${salt} ${i}`))).toString()
@@ -329,15 +331,21 @@ export function raftBenchLines(f: RaftBenchFigures): string[] {
       '',
     ],
   ]
+  return tableLines(rows)
+}
+
+/** Rows of (label, value, target, verdict) as aligned lines. */
+export function tableLines(rows: [string, string, string, string][]): string[] {
   const w = [0, 1, 2].map((k) => Math.max(...rows.map((r) => r[k].length)))
   return rows.map((r) =>
     `${r[0].padEnd(w[0])} | ${r[1].padEnd(w[1])} | ${r[2].padEnd(w[2])} | ${r[3]}`.trimEnd()
   )
 }
 
-if (import.meta.main) {
+/** The command line of the Raft benches: `--seconds`, `--proposers`, `--samples`, `--json`. */
+export function raftBenchArgs(args: string[]): RaftBenchOptions & { json: boolean } {
   const { values } = parseArgs({
-    args: Deno.args,
+    args,
     options: {
       seconds: { type: 'string' },
       proposers: { type: 'string' },
@@ -354,14 +362,19 @@ if (import.meta.main) {
     }
     return n
   }
-  const figures = await runRaftBench({
+  return {
     seconds: num(values.seconds, 'seconds'),
     proposers: num(values.proposers, 'proposers'),
     latencySamples: num(values.samples, 'samples'),
-    log: (m) => console.error(`[raft bench] ${m}`),
-  })
+    json: values.json ?? false,
+  }
+}
+
+if (import.meta.main) {
+  const { json, ...opts } = raftBenchArgs(Deno.args)
+  const figures = await runRaftBench({ ...opts, log: (m) => console.error(`[raft bench] ${m}`) })
   const cores = navigator.hardwareConcurrency
   console.log(`raft bench: ${cores} cores, Deno ${Deno.version.deno}, real Deno KV (temp files)`)
   for (const line of raftBenchLines(figures)) console.log(line)
-  if (values.json) console.log(JSON.stringify(figures))
+  if (json) console.log(JSON.stringify(figures))
 }

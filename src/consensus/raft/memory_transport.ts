@@ -17,12 +17,9 @@
  * @module
  */
 import type { Message, NodeId, SnapshotChunk } from './core/mod.ts'
-import type { RaftTransport, RaftTransportHandlers } from './transport.ts'
+import { type RaftTransport, type RaftTransportHandlers, UnreachableError } from './transport.ts'
 
-/** Thrown by a snapshot stream over a cut link or to a node that is not listening. */
-export class UnreachableError extends Error {
-  override name = 'UnreachableError'
-}
+export { UnreachableError }
 
 /** A set of in-process nodes and the links between them. */
 export class MemoryNetwork {

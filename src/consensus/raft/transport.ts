@@ -2,7 +2,7 @@
  * How Raft nodes reach each other. The host (raft_consensus.ts) hands outgoing messages and
  * snapshot streams to a `RaftTransport` and receives inbound traffic through the handlers it
  * registers with `listen`. The in-process `MemoryNetwork` (memory_transport.ts) serves tests and
- * benches; a libp2p transport implements the same interface.
+ * benches; `libp2pTransport` (libp2p_transport.ts) carries it between cluster peers.
  *
  * Delivery is best effort: messages may be lost, duplicated or reordered and Raft copes. Two
  * things a transport must do:
@@ -23,6 +23,11 @@
  * @module
  */
 import type { Message, NodeId, SnapshotChunk } from './core/mod.ts'
+
+/** Thrown by a snapshot stream to a peer that cannot be reached or went away mid-stream. */
+export class UnreachableError extends Error {
+  override name = 'UnreachableError'
+}
 
 /** What a node does with inbound traffic. */
 export interface RaftTransportHandlers {

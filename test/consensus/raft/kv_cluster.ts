@@ -260,13 +260,7 @@ export class KvCluster {
 
   /** The running node that leads at the highest term. */
   leader(): TestNode | undefined {
-    let best: TestNode | undefined
-    for (const n of this.nodes.values()) {
-      const s = n.consensus.status()
-      if (s.role !== 'leader') continue
-      if (!best || s.term > best.consensus.status().term) best = n
-    }
-    return best
+    return leaderOf(this.nodes.values())
   }
 
   /** Waits for a leader (other than `not`), at most `timeoutMs` of cluster time. */
@@ -306,6 +300,19 @@ export class KvCluster {
       for (const f of [p, `${p}-wal`, `${p}-shm`]) await Deno.remove(f).catch(() => {})
     }
   }
+}
+
+/** Of running nodes, the one that leads at the highest term. */
+export function leaderOf<T extends { consensus: RaftConsensus }>(
+  nodes: Iterable<T>,
+): T | undefined {
+  let best: T | undefined
+  for (const n of nodes) {
+    const s = n.consensus.status()
+    if (s.role !== 'leader') continue
+    if (!best || s.term > best.consensus.status().term) best = n
+  }
+  return best
 }
 
 /** The pinset of a node as CID → stored JSON. */
