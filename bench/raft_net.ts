@@ -109,7 +109,7 @@ async function memoryPeers(): Promise<Peers> {
       peerId: id,
       kv,
       state: kvState(kv),
-      hooks: { onPin() {}, onUnpin() {} },
+      hooks: { onPin() {}, onUnpin() {}, onRestore() {} },
       transport: net.endpoint(),
       initPeers: ids,
     })

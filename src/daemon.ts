@@ -3,6 +3,13 @@
  * order, serves until a signal, and shuts down in the reverse order, once (a second signal warns,
  * a third exits at once — as the reference does).
  *
+ * The peer's Raft data decides how it starts (consensus/raft/data_folder.ts): a founder forms
+ * the cluster with `init_peerset`, a clean peer given `--bootstrap` (or `cluster.bootstrap`)
+ * joins through a member, a member resumes, and anything else is refused with the fix. Once
+ * ready, the peer watches the peerset (cluster/membership.ts): when it was removed, or when it
+ * leaves on shutdown (`--leave`, `leave_on_shutdown`), it stops and moves its Raft data aside
+ * so that its next start is a clean one.
+ *
  * @example
  * ```ts
  * const peer = await startPeer({ configDir, env: Deno.env.toObject(), logging: logging('info') })
@@ -15,10 +22,16 @@ import { loadIdentity } from './config/identity.ts'
 import { acquireLock, type FolderLock } from './util/lock.ts'
 import type { Logger, Logging } from './util/log.ts'
 import { type ClusterHost, hostOptionsFrom, startHost } from './net/host.ts'
-import { openStateDb } from './state/open.ts'
+import { dataFolder, openStateDb } from './state/open.ts'
 import { kvState, type PinState } from './state/kv_state.ts'
 import { raftConsensus } from './consensus/raft/raft_consensus.ts'
 import { raftSection } from './consensus/raft/config.ts'
+import { checkDataFolder, cleanupDataFolder } from './consensus/raft/data_folder.ts'
+import { libp2pTransport } from './consensus/raft/libp2p_transport.ts'
+import { rpcWire } from './rpc/wire.ts'
+import { rpcHandlers } from './rpc/handlers.ts'
+import type { RpcHandlers } from './rpc/methods.ts'
+import { join, watchRemoval } from './cluster/membership.ts'
 import { Cluster } from './cluster.ts'
 import { ipfsHttpConnector } from './ipfsconn/ipfshttp/connector.ts'
 import { ipfsHttpSection } from './ipfsconn/ipfshttp/config.ts'
@@ -28,6 +41,7 @@ import { statelessSection } from './pintracker/config.ts'
 import { restApi } from './api/rest/server.ts'
 import { buildAllocate, buildInformers, buildMonitor } from './daemon_parts.ts'
 import { errorMessage } from './errors.ts'
+import { systemClock } from './util/clock.ts'
 
 /** Options of a peer start. */
 export interface PeerOptions {
@@ -45,6 +59,11 @@ export interface Peer {
   apis: API[]
   /** Resolves when the peer is ready (consensus and IPFS up). */
   ready: Promise<void>
+  /**
+   * Resolves with the reason when the peer stops on its own (it was removed from the cluster),
+   * once it has stopped.
+   */
+  ended: Promise<string>
   stop(): Promise<void>
 }
 
@@ -91,11 +110,34 @@ async function build(
   stopAll: () => Promise<void>,
   log: Logger,
 ): Promise<Peer> {
+  const raftCfg = cfg.raft ?? raftSection.defaults()
+  const raftLog = opts.logging.get('raft')
+  const folder = dataFolder(opts.configDir, cfg)
+  const bootstrap = opts.bootstrap?.length ? opts.bootstrap : cfg.cluster.bootstrap
+  // Set when this peer leaves the cluster (removed, or --leave): its Raft data is moved aside
+  // once the database is closed, before the lock goes.
+  let departed = false
+  stack.push({
+    name: 'raft data',
+    stop: async () => {
+      if (departed) await cleanupDataFolder(folder, raftCfg.backups_rotate, raftLog)
+    },
+  })
+
   // One database for the pinset and the Raft log: a Ready's log writes and their application
   // go in one commit.
   const db = await openStateDb(opts.configDir, cfg)
   const state: PinState = kvState(db, true)
   stack.push({ name: 'state', stop: () => state.close() })
+  // What the stored Raft data allows: found, join, resume — or a one-line refusal with the fix.
+  const plan = await checkDataFolder(db, {
+    folder,
+    self: ident.id,
+    secret: cfg.cluster.secret,
+    initPeerset: raftCfg.init_peerset ?? [],
+    bootstrap: bootstrap.length > 0,
+  }, raftLog)
+  const joining = plan.kind === 'fresh' && bootstrap.length > 0
   // The tracker's mark of the last clean stop, taken before consensus applies anything (a new
   // term's first entry alone moves the applied index the mark was recorded with).
   const syncMarkAtStart = state.takeSyncMark().catch((err) => {
@@ -111,7 +153,7 @@ async function build(
   })
   let wasReady = false
   // The reference saves the peerstore only if the peer became ready.
-  stack.push({ name: 'host', stop: () => host.stop({ save: wasReady }) })
+  stack.push({ name: 'host', stop: () => host.stop({ save: wasReady && !departed }) })
 
   const ipfs: IPFSConnector = await (await connector)(opts)
   stack.push({ name: 'ipfs connector', stop: () => ipfs.stop() })
@@ -134,11 +176,16 @@ async function build(
   })
   stack.push({ name: 'pin tracker', stop: () => tracker.stop() })
 
-  // A single voter (this peer) unless `init_peerset` names the founding members.
-  const consensus = raftConsensus(cfg.raft ?? raftSection.defaults(), {
+  const consensusLog = opts.logging.get('consensus')
+  const transport = libp2pTransport({ libp2p: host.libp2p, log: consensusLog })
+  stack.push({ name: 'raft transport', stop: () => transport.stop() })
+  const consensus = raftConsensus(raftCfg, {
     peerId: ident.id,
     kv: db,
     state,
+    transport,
+    // The plan's membership for new data: init_peerset and self, or nobody (a joiner).
+    initialVoters: plan.kind === 'fresh' ? plan.voters : undefined,
     // The tracker logs its own failures (rate-limited); a rejection here is one of those, or
     // the tracker stopping.
     hooks: {
@@ -146,10 +193,20 @@ async function build(
       onUnpin: (pin) => void tracker.untrack(pin).catch(() => {}),
       onRestore: () => tracker.resync(),
     },
-    log: opts.logging.get('consensus'),
+    log: consensusLog,
   })
   stack.push({ name: 'consensus', stop: () => consensus.stop() })
   await consensus.opened
+
+  // The handlers exist once the Cluster does; the wire looks them up per call.
+  const handlers = {} as RpcHandlers
+  const rpc = await rpcWire({
+    libp2p: host.libp2p,
+    handlers,
+    isTrusted: (peer) => consensus.isTrustedPeer(peer),
+    log: opts.logging.get('rpc'),
+  })
+  stack.push({ name: 'rpc', stop: () => rpc.stop() })
 
   const monitor = buildMonitor(cfg, ident.id)
   stack.push({ name: 'monitor', stop: () => monitor.stop() })
@@ -167,11 +224,34 @@ async function build(
     ipfs,
     monitor,
     informers,
+    rpc: rpc.client,
     allocate: buildAllocate(cfg, monitor),
     addresses: () => host.addresses(),
     log,
   })
+  Object.assign(
+    handlers,
+    rpcHandlers({
+      cluster,
+      tracker,
+      ipfs,
+      consensus,
+      connectedPeers: () => host.libp2p.getPeers().map((p) => p.toString()),
+    }),
+  )
   stack.push({ name: 'cluster', stop: () => cluster.stop() })
+
+  // Leaving on shutdown comes after the APIs stop and before consensus does (reference §5.8).
+  const leave = opts.leave || cfg.cluster.leave_on_shutdown
+  stack.push({
+    name: 'leave',
+    stop: async () => {
+      if (!leave || !wasReady || departed) return
+      log.info('leaving the cluster')
+      await consensus.rmPeer(ident.id, AbortSignal.timeout(raftCfg.wait_for_leader_timeout * 2))
+      departed = true
+    },
+  })
 
   const apis: API[] = []
   if (cfg.restapi) {
@@ -189,25 +269,52 @@ async function build(
     stack.push({ name: 'rest api', stop: () => api.stop() })
   }
 
+  let stopped: Promise<void> | undefined
+  const stop = () => {
+    stopped ??= stopAll()
+    return stopped
+  }
+  const watching = new AbortController()
+  stack.push({ name: 'membership watch', stop: () => watching.abort() })
+  const ended = Promise.withResolvers<string>()
+
   const ready = (async () => {
+    if (joining) {
+      await join(bootstrap, {
+        connect: (addr, signal) => host.connect(addr, signal),
+        rpc: rpc.client,
+        log,
+        signal: watching.signal,
+      })
+    }
     await cluster.start()
     ipfsIdCache = cluster.ipfsId
     wasReady = true
     log.info('** IPFS Cluster is READY **')
   })()
   ready.catch((err) => log.error(`starting: ${errorMessage(err)}`))
+  // Once ready: follow the peerset (departed members are no longer dialled) and stop when this
+  // peer is no longer part of it.
+  ready.then(async () => {
+    const why = await watchRemoval({
+      self: ident.id,
+      consensus,
+      rpc: rpc.client,
+      clock: systemClock,
+      intervalMs: cfg.cluster.peer_watch_interval,
+      signal: watching.signal,
+      onPeers: (_peers, gone) => {
+        for (const p of gone) void host.forget(p).catch(() => {})
+      },
+      log,
+    })
+    departed = true
+    log.warn(`${why}: shutting down; its Raft data is moved aside for a clean next start`)
+    await stop()
+    ended.resolve(why)
+  }).catch(() => {})
 
-  let stopped: Promise<void> | undefined
-  return {
-    cluster,
-    config: cfg,
-    apis,
-    ready,
-    stop() {
-      stopped ??= stopAll()
-      return stopped
-    },
-  }
+  return { cluster, config: cfg, apis, ready, ended: ended.promise, stop }
 }
 
 /** Builds (and, for the embedded node, starts) the configured IPFS connector of a peer. */
@@ -267,6 +374,8 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       done.resolve(1)
     }
   })
+  // A removed peer stops on its own; the process then exits with 0, as the reference's does.
+  peer.ended.then(() => done.resolve(0))
   const code = await done.promise
   off?.()
   return code

@@ -149,7 +149,7 @@ export class NetCluster {
       peerId: id,
       kv,
       state,
-      hooks: { onPin: () => {}, onUnpin: () => {} },
+      hooks: { onPin: () => {}, onUnpin: () => {}, onRestore: () => {} },
       transport,
       initPeers: this.ids,
       log,
