@@ -42,6 +42,7 @@ import { type RaftBenchFigures, raftBenchLines, runRaftBench } from './raft.ts'
 import { stateReaderBench } from './state_reader.ts'
 import { startupMain } from './startup.ts'
 import { runCatchupBench } from './catchup.ts'
+import { clusterNotes, type ClusterResult, clusterRows, runClusterBench } from './cluster.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -64,6 +65,8 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
   --no-raft           skip the Raft measures (issue 3: three in-process nodes on Deno KV)
   --no-catchup        skip the catch-up measures (issue 6: a restored peer whose IPFS holds none)
   --catchup-only      run the catch-up measures only
+  --no-cluster        skip the 3-peer measures (issue 7: Raft clusters of 3 peers, ours and Go)
+  --cluster-only      run the 3-peer measures only
   --startup [...]     only the time to ready of task start, cold and warm (bench/startup.ts --help)
   --help
 `
@@ -83,6 +86,8 @@ interface Options {
   raft: boolean
   catchup: boolean
   catchupOnly: boolean
+  cluster: boolean
+  clusterOnly: boolean
 }
 
 function parseOptions(args: string[]): Options {
@@ -103,6 +108,8 @@ function parseOptions(args: string[]): Options {
       'no-raft': { type: 'boolean', default: false },
       'no-catchup': { type: 'boolean', default: false },
       'catchup-only': { type: 'boolean', default: false },
+      'no-cluster': { type: 'boolean', default: false },
+      'cluster-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   })
@@ -133,7 +140,9 @@ function parseOptions(args: string[]): Options {
     netns: !values['no-netns'],
     raft: !values['no-raft'],
     catchup: !values['no-catchup'],
-    catchupOnly: values['catchup-only'],
+    catchupOnly: values['catchup-only'] || values['cluster-only'],
+    cluster: values['cluster-only'] || (!values['no-cluster'] && !values['catchup-only']),
+    clusterOnly: values['cluster-only'],
   }
 }
 
@@ -391,6 +400,7 @@ async function main(args: string[]): Promise<number> {
   let raftFigures: RaftBenchFigures | undefined
   let readerLines: string[] = []
   let catchup: Awaited<ReturnType<typeof runCatchupBench>> | undefined
+  let cluster: Partial<Record<ImplKey, ClusterResult>> | undefined
   let failed = false
   const attempt = async (impl: Implementation, what: string, f: () => Promise<void>) => {
     try {
@@ -466,7 +476,7 @@ async function main(args: string[]): Promise<number> {
         },
       )
     }
-    if (o.catchup || o.catchupOnly) {
+    if ((o.catchup || o.catchupOnly) && !o.clusterOnly) {
       const opts = {
         pins: o.pins,
         pinsFile: files.pinsLarge,
@@ -475,6 +485,19 @@ async function main(args: string[]): Promise<number> {
       }
       catchup = await runCatchupBench(ctx, opts, selected)
       if (selected.some((k) => catchup!.results[k]?.errors.length)) failed = true
+    }
+    // Issue 7: clusters of 3 peers (+ a joiner), ours beside Go's.
+    if (o.cluster) {
+      cluster = await runClusterBench(ctx, {
+        pins: o.pins,
+        pinsFile: files.pinsLarge,
+        cidFile: files.cidsLarge,
+        seconds: o.seconds,
+        connections: o.connections,
+        latencySeconds: o.quick ? 2 : 5,
+        goBin: goBin ?? 'ipfs-cluster-service',
+      }, selected)
+      if (selected.some((k) => cluster![k]?.errors.length)) failed = true
     }
     // Issue 3: Raft on Deno KV, in process (three nodes, then the pinset through consensus).
     if (o.raft && !o.catchupOnly && selected.includes('ours')) {
@@ -499,7 +522,11 @@ async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener('SIGTERM', onSignal)
   }
 
-  const rows = [...(o.catchupOnly ? [] : buildRows(o, results)), ...(catchup?.rows ?? [])]
+  const rows = [
+    ...(o.catchupOnly ? [] : buildRows(o, results)),
+    ...(catchup?.rows ?? []),
+    ...(cluster ? clusterRows(o, cluster) : []),
+  ]
   const raftLines = raftFigures ? raftBenchLines(raftFigures) : []
   const withGo = selected.includes('go')
   const out: string[] = []
@@ -547,6 +574,9 @@ async function main(args: string[]): Promise<number> {
     for (const e of x.errors) out.push(`error: ${label}: ${e.split('\n')[0]}`)
   }
   out.push(...(catchup?.notes ?? []))
+  if (cluster) {
+    out.push(...clusterNotes({ ours: impls.ours.label, go: impls.go.label }, o.pins, cluster))
+  }
   if (raftLines.length) {
     out.push('')
     out.push('raft (issue 3): three in-process nodes with real Deno KV storage')
@@ -560,7 +590,14 @@ async function main(args: string[]): Promise<number> {
     await Deno.writeTextFile(
       o.json,
       JSON.stringify(
-        { options: o, baseline, results, catchup: catchup?.results, rows: rowsToJSON(rows) },
+        {
+          options: o,
+          baseline,
+          results,
+          catchup: catchup?.results,
+          cluster,
+          rows: rowsToJSON(rows),
+        },
         null,
         2,
       ) + '\n',
