@@ -42,6 +42,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cleanEnv, implementations } from '../../bench/peers.ts'
 import { type Proc, Processes, sleep } from '../../bench/process.ts'
+import { type RestClient, restClient } from '../../src/api/rest/client.ts'
 import { LinkProxies } from './link_proxy.ts'
 import { freePort, taskFlags, TOOLS_BIN } from './peer.ts'
 
@@ -128,6 +129,12 @@ const ROLE_LINES: Record<ClusterImpl, { leader: RegExp; other: RegExp }> = {
   // hashicorp/raft through the Go peer's logger: "entering leader state" / "entering follower
   // state" / "entering candidate state".
   go: { leader: /entering leader state/g, other: /entering (?:follower|candidate) state/g },
+}
+
+/** The log line of a peer that stays up but could not start its cluster (waitReady fails on it). */
+const START_FAILURE: Record<ClusterImpl, RegExp> = {
+  ours: /\tERROR\tcluster\tstarting: [^\n]*/,
+  go: /\tERROR\tservice\t[^\n]*/,
 }
 
 /** N peers of one implementation; see the module comment. */
@@ -350,14 +357,30 @@ export class TestCluster {
     return this.start(peer, ['--bootstrap', this.addrFor(peer, via)])
   }
 
-  /** Waits until the peer logs READY and `GET /id` answers 200. */
+  /**
+   * Waits until the peer logs READY and `GET /id` answers 200. Fails at once, with the line, when
+   * the peer logs that it could not start (e.g. no leader after `wait_for_leader_timeout`) or exits.
+   */
   async waitReady(i: number | ClusterPeer, timeoutMs = 60_000): Promise<void> {
     const peer = this.#peer(i)
-    if (!peer.proc) throw new Error(`${peer.name} was not started`)
-    const t0 = Date.now()
-    await peer.proc.waitForLog(/IPFS Cluster is READY/, timeoutMs)
+    const proc = peer.proc
+    if (!proc) throw new Error(`${peer.name} was not started`)
+    const deadline = Date.now() + timeoutMs
+    while (true) {
+      const log = await Deno.readTextFile(proc.logPath).catch(() => '')
+      if (log.includes('IPFS Cluster is READY')) break
+      const failed = START_FAILURE[this.impl].exec(log)
+      if (failed) throw new Error(`${peer.name} could not start: ${failed[0].trim()}`)
+      if (!proc.running()) {
+        throw new Error(`${peer.name} exited (${await proc.exited}):\n${await proc.tail()}`)
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${peer.name}: not READY after ${timeoutMs} ms:\n${await proc.tail()}`)
+      }
+      await sleep(50)
+    }
     while ((await this.request(peer, 'GET', '/id').catch(() => undefined))?.status !== 200) {
-      if (Date.now() - t0 > timeoutMs) throw new Error(`${peer.name}: GET /id not 200`)
+      if (Date.now() > deadline) throw new Error(`${peer.name}: GET /id not 200`)
       await sleep(50)
     }
   }
@@ -467,6 +490,15 @@ export class TestCluster {
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     })
     return { status: res.status, body: await res.text() }
+  }
+
+  /**
+   * The project's REST client (src/api/rest/client.ts, what ctl uses) for one peer. Only from the
+   * peers' namespace: a cluster with its own namespace is reached through `request` instead.
+   */
+  client(i: number | ClusterPeer, opts: { timeoutMs?: number } = {}): RestClient {
+    if (this.#holder) throw new Error('client(): the peers run in their own namespace; use request')
+    return restClient({ host: this.#peer(i).restUrl, timeoutMs: opts.timeoutMs ?? 30_000 })
   }
 
   /** SIGTERM, then wait (SIGKILL after `graceMs`); resolves with the exit code. */
