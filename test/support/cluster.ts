@@ -134,7 +134,7 @@ const ROLE_LINES: Record<ClusterImpl, { leader: RegExp; other: RegExp }> = {
 /** The log line of a peer that stays up but could not start its cluster (waitReady fails on it). */
 const START_FAILURE: Record<ClusterImpl, RegExp> = {
   ours: /\tERROR\tcluster\tstarting: [^\n]*/,
-  go: /\tERROR\tservice\t[^\n]*/,
+  go: /\tERROR\t(?:service\t|cluster\t[^\n]*consensus start timed out)[^\n]*/,
 }
 
 /** N peers of one implementation; see the module comment. */
@@ -347,14 +347,34 @@ export class TestCluster {
   }
 
   /**
-   * A new peer with a clean folder, started with `daemon --bootstrap <addr of peer from>`
-   * (default: the first running peer). Does not wait (see waitReady).
+   * Prepares a joiner: a clean config folder (same secret, no `init_peerset`, empty peerstore) and
+   * its IPFS; starts nothing. `startJoiner` starts it; `join` does both.
    */
-  async join(from?: number): Promise<ClusterPeer> {
-    const via = from === undefined ? this.peers.find((p) => p.proc?.running()) : this.#peer(from)
+  async addJoiner(): Promise<ClusterPeer> {
+    return await this.#newPeer(true)
+  }
+
+  /**
+   * Starts a prepared joiner with `daemon --bootstrap <addr of peer from>` (default: the first
+   * running founder). Does not wait (see waitReady).
+   */
+  startJoiner(peer: ClusterPeer, from?: number | ClusterPeer): ClusterPeer {
+    const via = from === undefined
+      ? this.peers.find((p) => p !== peer && p.proc?.running())
+      : this.#peer(from)
     if (!via) throw new Error('join: no running peer to bootstrap from')
-    const peer = await this.#newPeer(true)
     return this.start(peer, ['--bootstrap', this.addrFor(peer, via)])
+  }
+
+  /** addJoiner, then startJoiner. */
+  async join(from?: number | ClusterPeer): Promise<ClusterPeer> {
+    return this.startJoiner(await this.addJoiner(), from)
+  }
+
+  /** Last edit of a stopped peer's service.json (e.g. a longer timeout for one peer). */
+  // deno-lint-ignore no-explicit-any
+  async editConfig(i: number | ClusterPeer, edit: (cfg: any) => void): Promise<void> {
+    await this.#editConfig(this.#peer(i), edit)
   }
 
   /**
