@@ -59,10 +59,16 @@ export interface ClusterOptions {
   /** Where the config folders and logs go; a fresh temp folder by default (removed by close). */
   workDir?: string
   /**
-   * The IPFS of peer `index`: resolves with its API multiaddr (`node_multiaddress`). Default: an
-   * instant IPFS double per peer, started in the peers' namespace.
+   * The IPFS of peer `index`: resolves with its API multiaddr (`node_multiaddress`), or with that
+   * and its `stop` (e.g. test/support/kubo.ts's `startKubo()` as `{ api: k.apiMultiaddr, stop:
+   * k.stop }`), which close() then calls. Default: an
+   * instant IPFS double per peer, started in the peers' namespace. `inside` turns an argv into one
+   * that runs in the peers' namespace (needed for an IPFS of Go peers with `netns: 'own'`).
    */
-  ipfs?: (index: number) => Promise<string>
+  ipfs?: (
+    index: number,
+    inside: (cmd: string[]) => string[],
+  ) => Promise<string | { api: string; stop(): Promise<void> }>
   /** For the default doubles: a file of CIDs (one a line) every double holds pinned at start. */
   doublePinned?: string
   /** Put a LinkProxies proxy on every ordered pair of peers (see cut/isolate/heal). */
@@ -147,7 +153,7 @@ export class TestCluster {
   #opts: ClusterOptions
   #ownWorkDir: boolean
   #holder?: Proc
-  #doubles: Proc[] = []
+  #ipfsStops: (() => Promise<void>)[] = []
   #secret = ''
   #closed = false
   #log: (msg: string) => void
@@ -214,7 +220,11 @@ export class TestCluster {
     const impls = implementations({ repo: ROOT, goBin: this.#goBin() })
     await impls[this.impl].init(dir)
     const identity = JSON.parse(await Deno.readTextFile(join(dir, 'identity.json')))
-    const ipfsApi = this.#opts.ipfs ? await this.#opts.ipfs(index) : await this.#startDouble(name)
+    const given = this.#opts.ipfs
+      ? await this.#opts.ipfs(index, (cmd) => this.inside(cmd))
+      : await this.#startDouble(name)
+    if (typeof given !== 'string') this.#ipfsStops.push(() => given.stop())
+    const ipfsApi = typeof given === 'string' ? given : given.api
     const peer: ClusterPeer = {
       index,
       name,
@@ -283,7 +293,6 @@ export class TestCluster {
     const args = [Deno.execPath(), 'run', '-A', join(ROOT, 'bench/ipfs_double.ts')]
     if (this.#opts.doublePinned) args.push('--pinned', this.#opts.doublePinned)
     const proc = this.procs.start(`${name}-ipfs`, this.inside(args), { cwd: ROOT })
-    this.#doubles.push(proc)
     const m = await proc.waitForLog(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+$/m, 120_000)
     return m[0]
   }
@@ -578,6 +587,7 @@ export class TestCluster {
     for (const p of this.peers) if (p.paused && p.proc?.running()) this.sigcont(p)
     await Promise.all(this.peers.map((p) => p.proc?.stop(10_000)))
     await this.procs.stopAll(5_000)
+    for (const stop of this.#ipfsStops) await stop().catch(() => {})
     await this.links?.close()
     if (this.#ownWorkDir && !opts.keep) {
       await Deno.remove(this.workDir, { recursive: true }).catch(() => {})
