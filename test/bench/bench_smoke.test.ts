@@ -30,8 +30,6 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
         '16',
         '--json',
         json,
-        // The 3-peer measures have their own smoke test (cluster_smoke.test.ts).
-        '--no-cluster',
       ],
       cwd: REPO,
       stdout: 'piped',
