@@ -123,6 +123,7 @@ function newCluster(ctx: BenchContext, key: ImplKey, opts: ClusterBenchOptions, 
     netns: 'inherit',
     goBin: opts.goBin,
     doublePinned: name === 'large' ? opts.cidFile : undefined,
+    roleLog: false,
     log: ctx.log,
   })
 }

@@ -80,3 +80,21 @@ Deno.test('cluster harness: a cluster that cannot form says why instead of waiti
     await cluster.close()
   }
 })
+
+Deno.test('cluster harness: ours as a one-peer cluster — task flags, config, leader(), REST, stop', async () => {
+  const cluster = await TestCluster.create({ impl: 'ours', peers: 1 })
+  try {
+    const p0 = cluster.start(0)
+    await cluster.waitReady(p0, 60_000)
+    await cluster.waitFormed(30_000)
+    assert.equal(await cluster.waitLeader(30_000), p0)
+    const pin = await cluster.request(p0, 'POST', `/pins/${CID}`)
+    assert.equal(pin.status, 200, pin.body)
+    const got = await cluster.client(p0).allocation(CID)
+    assert.equal(got.cid, CID)
+    assert.equal(await cluster.stop(p0), 0)
+    assert.equal(await cluster.leader(), undefined, 'a stopped peer does not lead')
+  } finally {
+    await cluster.close()
+  }
+})

@@ -80,6 +80,11 @@ export interface ClusterOptions {
   /** Last edit of each peer's service.json (parsed), after the harness's own. */
   // deno-lint-ignore no-explicit-any
   edit?: (cfg: any, index: number) => void
+  /**
+   * Ours only: run the daemons with the consensus logger at debug, so that leader() sees a leader
+   * step down (default true; the bench turns it off: it only needs who leads after a kill).
+   */
+  roleLog?: boolean
   /** Extra environment of every peer process. */
   env?: Record<string, string>
   /** Progress lines. */
@@ -130,8 +135,11 @@ function oursCommand(dir: string, args: string[]): string[] {
 
 /** The lines that say a peer took a Raft role, newest wins (see `leader()`). */
 const ROLE_LINES: Record<ClusterImpl, { leader: RegExp; other: RegExp }> = {
-  // Ours logs `raft: <id> is the leader` at INFO; other roles only at DEBUG (`is follower`).
-  ours: { leader: /raft: \S+ is the leader/g, other: /raft: \S+ is (?:follower|candidate)/g },
+  // Ours logs `raft: <id> is the leader` at INFO, and `raft: <id> is <role>, leader <id>` at DEBUG.
+  ours: {
+    leader: /raft: \S+ is (?:the leader|leader,)/g,
+    other: /raft: \S+ is (?:follower|preCandidate|candidate)/g,
+  },
   // hashicorp/raft through the Go peer's logger: "entering leader state" / "entering follower
   // state" / "entering candidate state".
   go: { leader: /entering leader state/g, other: /entering (?:follower|candidate) state/g },
@@ -298,11 +306,21 @@ export class TestCluster {
   }
 
   #command(peer: ClusterPeer, args: string[]): string[] {
-    // The Go peer logs its Raft library's role changes only with raftlib at info (leader()).
-    const goLog = args[0] === 'daemon' ? ['--loglevel', 'info,raftlib:info'] : []
+    // Role changes in the logs, for leader(): the Go peer logs its Raft library's with raftlib at
+    // info; ours logs becoming leader at info and every role at debug.
+    const daemon = args[0] === 'daemon'
     const cmd = this.impl === 'ours'
-      ? oursCommand(peer.dir, args)
-      : [this.#goBin(), '--config', peer.dir, ...goLog, ...args]
+      ? oursCommand(peer.dir, [
+        ...(daemon && this.#opts.roleLog !== false ? ['--loglevel', 'info,consensus:debug'] : []),
+        ...args,
+      ])
+      : [
+        this.#goBin(),
+        '--config',
+        peer.dir,
+        ...(daemon ? ['--loglevel', 'info,raftlib:info'] : []),
+        ...args,
+      ]
     return this.inside(cmd)
   }
 
