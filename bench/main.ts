@@ -44,6 +44,7 @@ import { stateReaderBench } from './state_reader.ts'
 import { startupMain } from './startup.ts'
 import { rpcMain } from './rpc.ts'
 import { runCatchupBench } from './catchup.ts'
+import { clusterNotes, type ClusterResult, clusterRows, runClusterBench } from './cluster.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -67,6 +68,9 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
                       issue 7: three peers over libp2p on 127.0.0.1, bench/raft_net.ts)
   --no-catchup        skip the catch-up measures (issue 6: a restored peer whose IPFS holds none)
   --catchup-only      run the catch-up measures only
+  --cluster           add the 3-peer measures (issue 7: Raft clusters of 3 peers, ours and Go;
+                      ~7 min a side with 1,000,000 pins)
+  --cluster-only      run the 3-peer measures only
   --startup [...]     only the time to ready of task start, cold and warm (bench/startup.ts --help)
   --rpc [...]         only the RPC wire between two hosts (bench/rpc.ts)
   --help
@@ -87,6 +91,8 @@ interface Options {
   raft: boolean
   catchup: boolean
   catchupOnly: boolean
+  cluster: boolean
+  clusterOnly: boolean
 }
 
 function parseOptions(args: string[]): Options {
@@ -107,6 +113,8 @@ function parseOptions(args: string[]): Options {
       'no-raft': { type: 'boolean', default: false },
       'no-catchup': { type: 'boolean', default: false },
       'catchup-only': { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
+      'cluster-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   })
@@ -137,7 +145,9 @@ function parseOptions(args: string[]): Options {
     netns: !values['no-netns'],
     raft: !values['no-raft'],
     catchup: !values['no-catchup'],
-    catchupOnly: values['catchup-only'],
+    catchupOnly: values['catchup-only'] || values['cluster-only'],
+    cluster: values.cluster || values['cluster-only'],
+    clusterOnly: values['cluster-only'],
   }
 }
 
@@ -397,6 +407,7 @@ async function main(args: string[]): Promise<number> {
   let raftNetLines: string[] = []
   let readerLines: string[] = []
   let catchup: Awaited<ReturnType<typeof runCatchupBench>> | undefined
+  let cluster: Partial<Record<ImplKey, ClusterResult>> | undefined
   let failed = false
   const attempt = async (impl: Implementation, what: string, f: () => Promise<void>) => {
     try {
@@ -472,7 +483,7 @@ async function main(args: string[]): Promise<number> {
         },
       )
     }
-    if (o.catchup || o.catchupOnly) {
+    if ((o.catchup || o.catchupOnly) && !o.clusterOnly) {
       const opts = {
         pins: o.pins,
         pinsFile: files.pinsLarge,
@@ -481,6 +492,19 @@ async function main(args: string[]): Promise<number> {
       }
       catchup = await runCatchupBench(ctx, opts, selected)
       if (selected.some((k) => catchup!.results[k]?.errors.length)) failed = true
+    }
+    // Issue 7: clusters of 3 peers (+ a joiner), ours beside Go's.
+    if (o.cluster) {
+      cluster = await runClusterBench(ctx, {
+        pins: o.pins,
+        pinsFile: files.pinsLarge,
+        cidFile: files.cidsLarge,
+        seconds: o.seconds,
+        connections: o.connections,
+        latencySeconds: o.quick ? 2 : 5,
+        goBin: goBin ?? 'ipfs-cluster-service',
+      }, selected)
+      if (selected.some((k) => cluster![k]?.errors.length)) failed = true
     }
     // Issue 3: Raft on Deno KV, in process (three nodes, then the pinset through consensus).
     if (o.raft && !o.catchupOnly && selected.includes('ours')) {
@@ -507,7 +531,11 @@ async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener('SIGTERM', onSignal)
   }
 
-  const rows = [...(o.catchupOnly ? [] : buildRows(o, results)), ...(catchup?.rows ?? [])]
+  const rows = [
+    ...(o.catchupOnly ? [] : buildRows(o, results)),
+    ...(catchup?.rows ?? []),
+    ...(cluster ? clusterRows(o, cluster) : []),
+  ]
   const raftLines = raftFigures ? raftBenchLines(raftFigures) : []
   const withGo = selected.includes('go')
   const out: string[] = []
@@ -555,6 +583,9 @@ async function main(args: string[]): Promise<number> {
     for (const e of x.errors) out.push(`error: ${label}: ${e.split('\n')[0]}`)
   }
   out.push(...(catchup?.notes ?? []))
+  if (cluster) {
+    out.push(...clusterNotes({ ours: impls.ours.label, go: impls.go.label }, o.pins, cluster))
+  }
   if (raftLines.length) {
     out.push('')
     out.push('raft (issue 3): three in-process nodes with real Deno KV storage')
@@ -571,7 +602,14 @@ async function main(args: string[]): Promise<number> {
     await Deno.writeTextFile(
       o.json,
       JSON.stringify(
-        { options: o, baseline, results, catchup: catchup?.results, rows: rowsToJSON(rows) },
+        {
+          options: o,
+          baseline,
+          results,
+          catchup: catchup?.results,
+          cluster,
+          rows: rowsToJSON(rows),
+        },
         null,
         2,
       ) + '\n',
