@@ -30,6 +30,7 @@ import type {
 import type { ClusterConfig } from './cluster/config.ts'
 import { mergeStatuses, type PeerStream } from './cluster/merge.ts'
 import type { RpcClient } from './rpc/methods.ts'
+import { RpcForbiddenError } from './rpc/errors.ts'
 import {
   type Alert,
   globalOf,
@@ -793,12 +794,9 @@ export class Cluster implements ClusterRPC {
   }
 }
 
-/**
- * A call the callee's policy refused (`RpcForbiddenError` of rpc/errors.ts, kept by name across
- * the wire): broadcasts leave such members out, as the reference does.
- */
+/** A call the callee's policy refused: broadcasts leave such members out, as the reference does. */
 function isForbidden(err: unknown): boolean {
-  return err instanceof Error && err.name === 'RpcForbiddenError'
+  return err instanceof RpcForbiddenError
 }
 
 /** An ID that knows only the peer's ID (and why nothing more is known). */

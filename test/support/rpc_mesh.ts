@@ -15,7 +15,6 @@
  * mesh.down('b') // b's calls fail with RpcUnreachableError
  * ```
  */
-import { ClusterError } from '../../src/errors.ts'
 import {
   type ArgsOf,
   type CallOptions,
@@ -31,19 +30,9 @@ import {
   type UnaryMethod,
   type UploadMethod,
 } from '../../src/rpc/methods.ts'
+import { RpcUnreachableError } from '../../src/rpc/errors.ts'
+import { authorize } from '../../src/rpc/wire.ts'
 import { type Clock, systemClock, timeoutReason } from '../../src/util/clock.ts'
-
-// The wire's error classes live in src/rpc/errors.ts (the RPC engineer's); these carry the same
-// names, which is what the Cluster looks at.
-/** The callee cannot be reached. */
-export class RpcUnreachableError extends ClusterError {
-  override name = 'RpcUnreachableError'
-}
-/** The callee's policy refused the call. */
-export class RpcForbiddenError extends ClusterError {
-  override name = 'RpcForbiddenError'
-  override status = 403
-}
 
 /** Decides whether `caller` is trusted by the callee (its consensus peerset, on the wire). */
 export type Trust = (caller: string) => boolean | Promise<boolean>
@@ -197,11 +186,10 @@ export class RpcMesh {
       )
     }
     if (peer !== self) {
-      const policy = POLICY[method]
-      const allowed = policy === 'open' || (policy === 'trusted' && await served.trust(self))
-      if (!allowed) {
-        throw new RpcForbiddenError(`${method}: ${self} is not allowed to call ${peer}`)
-      }
+      // The wire's own check, so in-process tests exercise the policy as peers apply it.
+      const trusted = await served.trust(self)
+      const refused = authorize(self, method, () => trusted)
+      if (refused) throw refused
     }
     const failing = this.#failing.get(`${peer} ${method}`)
     if (failing && KIND[method] !== 'stream') throw failing.err
