@@ -552,7 +552,7 @@ async function main(args: string[]): Promise<number> {
       } req/s (p50 ${baseline.load.p50ms.toFixed(2)} ms)`,
     )
   } else {
-    out.push('baseline: failed')
+    out.push(o.catchupOnly ? 'baseline: not run' : 'baseline: failed')
   }
   out.push('')
   out.push(renderTable(rows, { withGo }))

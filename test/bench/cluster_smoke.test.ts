@@ -58,7 +58,7 @@ Deno.test('bench: a tiny 3-peer run of ours prints every cluster figure', async 
     ['4th peer joins 2000 pins: READY (s)', '-'],
     ['4th peer joins 2000 pins: member and serves the last pin (s)', '< 30 s'],
     ['GET /pins, 2000 statuses from every peer (statuses/s)', '-'],
-    ['largest RSS growth of a peer during that GET /pins (MiB)', '-'],
+    ['largest RSS growth of a peer during that GET /pins (MiB)', '<= 16 MiB'],
   ]
   for (const [measure, target] of expect) {
     const cells = rows.get(measure)
