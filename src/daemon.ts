@@ -41,6 +41,7 @@ import { statelessSection } from './pintracker/config.ts'
 import { restApi } from './api/rest/server.ts'
 import { buildAllocate, buildInformers, buildMonitor } from './daemon_parts.ts'
 import { errorMessage } from './errors.ts'
+import { NoLeaderError } from './consensus/raft/core/errors.ts'
 import { systemClock } from './util/clock.ts'
 
 /** Options of a peer start. */
@@ -278,6 +279,25 @@ async function build(
   stack.push({ name: 'membership watch', stop: () => watching.abort() })
   const ended = Promise.withResolvers<string>()
 
+  // A peer whose founders or members are not up yet keeps waiting for a leader, saying so once
+  // per `wait_for_leader_timeout`, rather than giving up: the others may start later.
+  const waitForLeader = async () => {
+    for (;;) {
+      try {
+        return await consensus.ready(watching.signal)
+      } catch (err) {
+        if (!(err instanceof NoLeaderError) || watching.signal.aborted) throw err
+        const peers = await consensus.peers().catch(() => [] as string[])
+        const others = peers.filter((p) => p !== ident.id)
+        log.warn(
+          `no Raft leader yet: waiting for a quorum of ${
+            others.length ? `[${others.join(', ')}]` : 'the cluster (this peer is not a member yet)'
+          }; check that those peers run, reach each other's cluster addresses and share the ` +
+            `cluster secret`,
+        )
+      }
+    }
+  }
   const ready = (async () => {
     if (joining) {
       await join(bootstrap, {
@@ -287,6 +307,7 @@ async function build(
         signal: watching.signal,
       })
     }
+    await waitForLeader()
     await cluster.start()
     ipfsIdCache = cluster.ipfsId
     wasReady = true
