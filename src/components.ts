@@ -2,11 +2,14 @@
  * The architecture on one page: every component of a cluster peer and how they meet.
  *
  * ```
- *   REST API ─┐                         ┌─> Consensus (Raft) ──apply──> State (Deno KV)
- *   ctl ──────┼─> Cluster (cluster.ts) ─┤                                   │
- *   proxy ────┘      │                  └─> PinAllocator <── PeerMonitor <── Informers
- *                    └──> PinTracker ──> IPFSConnector (Kubo RPC | embedded Helia)
+ *   ctl ──> REST API ──> Cluster (cluster.ts) ─┬─> Consensus (Raft) ──apply──> State (Deno KV)
+ *                           │                   └─> PinAllocator <── PeerMonitor <── Informers
+ *                           ├──> PinTracker ──> IPFSConnector (Kubo RPC | embedded Helia)
+ *                           └──> RpcClient ──> a member's RpcHandlers (rpc/methods.ts)
  * ```
+ *
+ * Peers meet on the cluster host (net/host.ts): the RPC wire (rpc/wire.ts) and the Raft
+ * transport (consensus/raft/libp2p_transport.ts) ride on it.
  *
  * Components are built by factory functions that take their config section and a typed
  * `components` object of what they depend on; nothing reaches into a sibling's internals.
