@@ -21,6 +21,7 @@
  * book.ordered(book.peers(), true, Math.random) // by priority, ties shuffled
  * ```
  */
+import { parsePeerMultiaddr } from '../config/peer_multiaddr.ts'
 import { withoutPeer } from './announce.ts'
 
 /** The priority of a peer a bootstrap could not reach. */
@@ -33,11 +34,13 @@ export interface PeerAddr {
   addr: string
 }
 
-/** Splits `/…/p2p/<id>`; throws a plain Error when there is no peer ID at the end. */
+/**
+ * Splits `/…/p2p/<id>` (the one parser of peer multiaddresses, config/peer_multiaddr.ts); throws a
+ * `ValidationError` saying what is wrong.
+ */
 export function splitPeerAddr(addr: string): PeerAddr {
-  const m = /\/(?:p2p|ipfs)\/([^/]+)$/.exec(addr)
-  if (!m) throw new Error('the address does not end with /p2p/<peer ID>')
-  return { peerId: m[1], addr: withoutPeer(addr) }
+  const p = parsePeerMultiaddr(addr)
+  return { peerId: p.id, addr: withoutPeer(p.addr) }
 }
 
 /** The address book. */

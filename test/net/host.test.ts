@@ -267,7 +267,7 @@ Deno.test('host: connect(addr) returns the peer ID, or fails with one line sayin
     await fail('nonsense', /^cannot connect to nonsense: not a peer multiaddress \(/)
     await fail(
       '/ip4/127.0.0.1/tcp/9096',
-      'not a peer multiaddress (the address does not end with /p2p/<peer ID>)',
+      'not a peer multiaddress (it does not end with /p2p/<peer ID>)',
     )
     const dead = await deadPeer()
     await fail(dead, 'connection refused (is a cluster peer running and listening there?)')

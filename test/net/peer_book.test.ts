@@ -14,10 +14,11 @@ import { noAnnounceFilter } from '../../src/net/announce.ts'
 import { hostOptionsFrom } from '../../src/net/host.ts'
 import { clusterSection } from '../../src/cluster/config.ts'
 
-const SELF = '12D3KooWSelf'
-const A = '12D3KooWAaaa'
-const B = '12D3KooWBbbb'
-const C = '12D3KooWCccc'
+// Real peer IDs (addresses are parsed), in sorted order A < B < C.
+const A = '12D3KooWKcXQ5mhUWmwc2NyLhEbxJQTcYCQjHinF32VHRbkDhoNH'
+const B = '12D3KooWKokJoJMhCSfUk3BHcomS8q3zXz41pc4SMCEkBnCiF2v7'
+const C = '12D3KooWNZTPy9LzVALmzA5otw559mgpSSuTfEDGZMAAAC49NHBs'
+const SELF = '12D3KooWR9ypCst1fs1Zsn87u81Fh4hNnzh7Xa4iARqYHLRrnWTd'
 
 Deno.test('peerBook: priorities as the reference sets them, the lower kept, self skipped', () => {
   const book = peerBook(SELF)
@@ -56,6 +57,7 @@ Deno.test('splitPeerAddr: needs the /p2p/ part (or the legacy /ipfs/)', () => {
   })
   assert.equal(splitPeerAddr(`/ip4/1.2.3.4/tcp/1/ipfs/${A}`).peerId, A)
   assert.throws(() => splitPeerAddr('/ip4/1.2.3.4/tcp/1'), /does not end with \/p2p\/<peer ID>/)
+  assert.throws(() => splitPeerAddr('/ip4/1.2.3.4/tcp/1/p2p/12D3KooWAaaa'), /is not a peer ID/)
 })
 
 Deno.test('peerstoreLines: by priority then ID, addresses sorted, DNS ones alone when known', () => {
