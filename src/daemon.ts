@@ -61,10 +61,10 @@ export interface Peer {
   /** Resolves when the peer is ready (consensus and IPFS up). */
   ready: Promise<void>
   /**
-   * Resolves with the reason when the peer stops on its own (it was removed from the cluster),
-   * once it has stopped.
+   * Resolves once the peer stopped on its own: removed from the cluster (`code` 0), or unable to
+   * start (it could not join, consensus failed: `code` 1). `reason` is the one line it logged.
    */
-  ended: Promise<string>
+  ended: Promise<{ code: number; reason: string }>
   stop(): Promise<void>
 }
 
@@ -277,7 +277,7 @@ async function build(
   }
   const watching = new AbortController()
   stack.push({ name: 'membership watch', stop: () => watching.abort() })
-  const ended = Promise.withResolvers<string>()
+  const ended = Promise.withResolvers<{ code: number; reason: string }>()
 
   // A peer whose founders or members are not up yet keeps waiting for a leader, saying so once
   // per `wait_for_leader_timeout`, rather than giving up: the others may start later.
@@ -313,7 +313,15 @@ async function build(
     wasReady = true
     log.info('** IPFS Cluster is READY **')
   })()
-  ready.catch((err) => log.error(`starting: ${errorMessage(err)}`))
+  // A peer that cannot become ready (it could not join, its consensus failed) says why in one
+  // line and stops, rather than serving an API in front of nothing.
+  ready.catch(async (err) => {
+    if (watching.signal.aborted) return // stopping: not a failure to start
+    const reason = `error starting cluster: ${errorMessage(err)}`
+    log.error(reason)
+    await stop()
+    ended.resolve({ code: 1, reason })
+  })
   // Once ready: follow the peerset (departed members are no longer dialled) and stop when this
   // peer is no longer part of it.
   ready.then(async () => {
@@ -332,7 +340,7 @@ async function build(
     departed = true
     log.warn(`${why}: shutting down; its Raft data is moved aside for a clean next start`)
     await stop()
-    ended.resolve(why)
+    ended.resolve({ code: 0, reason: why })
   }).catch(() => {})
 
   return { cluster, config: cfg, apis, ready, ended: ended.promise, stop }
@@ -395,8 +403,9 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
       done.resolve(1)
     }
   })
-  // A removed peer stops on its own; the process then exits with 0, as the reference's does.
-  peer.ended.then(() => done.resolve(0))
+  // A removed peer stops on its own and exits with 0, as the reference's does; one that could
+  // not start exits with 1.
+  peer.ended.then(({ code }) => done.resolve(code))
   const code = await done.promise
   off?.()
   return code

@@ -147,7 +147,7 @@ const ROLE_LINES: Record<ClusterImpl, { leader: RegExp; other: RegExp }> = {
 
 /** The log line of a peer that stays up but could not start its cluster (waitReady fails on it). */
 const START_FAILURE: Record<ClusterImpl, RegExp> = {
-  ours: /\tERROR\tcluster\tstarting: [^\n]*/,
+  ours: /\tERROR\tcluster\terror starting cluster: [^\n]*/,
   go: /\tERROR\t(?:service\t|cluster\t[^\n]*consensus start timed out)[^\n]*/,
 }
 
