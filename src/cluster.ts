@@ -84,6 +84,8 @@ export interface ClusterDeps {
   allocate?: (req: AllocationRequest) => Promise<string[]>
   /** This peer's cluster swarm addresses (with /p2p/). */
   addresses?: () => string[]
+  /** The known cluster addresses of another peer (with /p2p/), for `cluster_peers_addresses`. */
+  peerAddresses?: (peer: string) => Promise<string[]>
   /** Time for timestamps, expiry and the loops' intervals (default: the system clock). */
   clock?: Clock
   log?: Logger
@@ -260,11 +262,16 @@ export class Cluster implements ClusterRPC {
       ipfs = { addresses: [], error: errorMessage(err) }
     }
     const peers = await this.#d.consensus.peers(signal).catch(() => [this.peerId])
+    // As the reference: the other members' addresses this peer knows (a joining peer dials them).
+    const known = this.#d.peerAddresses
+    const peersAddrs = known
+      ? (await Promise.all(peers.filter((p) => p !== this.peerId).map((p) => known(p)))).flat()
+      : []
     return {
       id: this.peerId,
       addresses: (this.#d.addresses?.() ?? []).slice().sort(),
       cluster_peers: peers,
-      cluster_peers_addresses: [],
+      cluster_peers_addresses: peersAddrs,
       version: VERSION,
       commit: '',
       rpc_protocol_version: RPC_PROTOCOL,

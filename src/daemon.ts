@@ -228,6 +228,7 @@ async function build(
     rpc: rpc.client,
     allocate: buildAllocate(cfg, monitor),
     addresses: () => host.addresses(),
+    peerAddresses: (peer) => host.peerAddresses(peer),
     log,
   })
   Object.assign(

@@ -51,6 +51,16 @@ export async function join(addrs: string[], deps: JoinDeps): Promise<string> {
     try {
       const remote = await deps.connect(addr, deps.signal)
       deps.log.info(`joining the cluster through ${remote}`)
+      // Every member, the leader above all, must be able to reach this peer once it is added:
+      // connect to the members the remote knows first (there is no DHT to find us by ID).
+      const id = await deps.rpc.call(remote, 'Cluster.ID', [], { signal: deps.signal })
+      await Promise.all(
+        id.cluster_peers_addresses.map((a) =>
+          deps.connect(a, deps.signal).catch((err) =>
+            deps.log.debug(`joining: cannot connect to member ${a}: ${errorMessage(err)}`)
+          )
+        ),
+      )
       await deps.rpc.call(remote, 'Cluster.PeerAdd', [deps.rpc.self], {
         signal: deps.signal,
         timeoutMs: deps.timeoutMs,

@@ -89,6 +89,8 @@ export interface ClusterHost {
    * `ConnectError`.
    */
   connect(addr: string, signal?: AbortSignal): Promise<string>
+  /** The addresses known for a peer (the book's and libp2p's), each with /p2p/<id>. */
+  peerAddresses(peerId: string): Promise<string[]>
   /** Drops a removed peer: not dialled by bootstraps, not saved, until `connect` names it. */
   forget(peerId: string): Promise<void>
   /** Resolves once no re-bootstrap round is running. */
@@ -268,6 +270,10 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
         const s = m.toString()
         return s.includes('/p2p/') ? s : `${s}/p2p/${peerId}`
       })
+    },
+    async peerAddresses(id) {
+      if (id === peerId) return [] // this host's own: addresses()
+      return (await allAddrs(id)).map((a) => a.includes('/p2p/') ? a : `${a}/p2p/${id}`)
     },
     async connect(addr, signal) {
       let id: string

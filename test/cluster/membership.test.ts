@@ -23,25 +23,37 @@ function fakeRpc(
 }
 
 function idOf(peers: string[]): ID {
-  return { cluster_peers: peers, error: '' } as unknown as ID
+  return { cluster_peers: peers, cluster_peers_addresses: [], error: '' } as unknown as ID
 }
 
-Deno.test('join asks the first member that answers to add this peer', async () => {
+Deno.test('join dials the members the remote knows, then asks it to add this peer', async () => {
   const asked: string[] = []
+  const dialled: string[] = []
   const rpc = fakeRpc('me', (peer, method, args) => {
     asked.push(`${peer} ${method} ${args.join(',')}`)
-    return Promise.resolve(idOf([]))
+    return Promise.resolve({
+      ...idOf(['B', 'L']),
+      cluster_peers_addresses: ['/ip4/127.0.0.1/tcp/3/p2p/L'],
+    })
   })
   const remote = await join(['/dns4/down/tcp/1/p2p/A', '/ip4/127.0.0.1/tcp/2/p2p/B'], {
-    connect: (addr) =>
-      addr.includes('down')
+    connect: (addr) => {
+      dialled.push(addr)
+      return addr.includes('down')
         ? Promise.reject(new Error('connection refused'))
-        : Promise.resolve(addr.slice(addr.lastIndexOf('/') + 1)),
+        : Promise.resolve(addr.slice(addr.lastIndexOf('/') + 1))
+    },
     rpc,
     log: nullLogger,
   })
   assert.equal(remote, 'B')
-  assert.deepEqual(asked, ['B Cluster.PeerAdd me'])
+  // The leader (L) must reach the joiner once it is added: there is no DHT to find it by ID.
+  assert.deepEqual(dialled, [
+    '/dns4/down/tcp/1/p2p/A',
+    '/ip4/127.0.0.1/tcp/2/p2p/B',
+    '/ip4/127.0.0.1/tcp/3/p2p/L',
+  ])
+  assert.deepEqual(asked, ['B Cluster.ID ', 'B Cluster.PeerAdd me'])
 })
 
 Deno.test('join fails with one line naming every address and why', async () => {
