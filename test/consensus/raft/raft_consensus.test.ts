@@ -27,7 +27,9 @@ Deno.test('a single voter leads at once, applies pins before acknowledging, rest
     assert.equal(c.clock.now(), started, 'ready without any time passing')
     assert.deepEqual(await n.consensus.peers(), ['solo'])
     assert.equal(await n.consensus.leader(), 'solo')
-    assert.equal(n.consensus.isTrustedPeer('anyone'), true)
+    // Members are trusted; a peer outside the peerset is not (its trusted RPC calls are refused).
+    assert.equal(n.consensus.isTrustedPeer('solo'), true)
+    assert.equal(n.consensus.isTrustedPeer('anyone'), false)
 
     const pins = await Promise.all(Array.from({ length: 300 }, (_, i) => testPin(i)))
     await Promise.all(pins.map(async (p) => {

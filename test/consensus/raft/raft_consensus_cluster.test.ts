@@ -156,8 +156,10 @@ Deno.test('membership: a peer joins as a learner, is promoted, and is removed', 
     const leader = await c.waitLeader()
     await Promise.all((await pinsN(100, 'm')).map((p) => leader.consensus.logPin(p)))
     const d = await c.start('d', { initPeers: ['a', 'b', 'c'] }) // not a founder: joins empty
+    assert.equal(leader.consensus.isTrustedPeer('d'), false, 'not a member yet: not trusted')
     await leader.consensus.addPeer('d')
     assert.deepEqual(await leader.consensus.peers(), ['a', 'b', 'c', 'd'])
+    assert.equal(leader.consensus.isTrustedPeer('d'), true, 'a member is trusted')
     const changes = leader.logs.filter((l) => l.includes('membership change applied'))
     assert.deepEqual(changes.map((l) => l.split(': ').at(-1)), ['addLearner d', 'addVoter d'])
     await d.consensus.ready()
@@ -165,6 +167,7 @@ Deno.test('membership: a peer joins as a learner, is promoted, and is removed', 
     await leader.consensus.addPeer('d') // idempotent
     await leader.consensus.rmPeer('d')
     assert.deepEqual(await leader.consensus.peers(), ['a', 'b', 'c'])
+    assert.equal(leader.consensus.isTrustedPeer('d'), false, 'removed: trusted no more')
     await leader.consensus.rmPeer('d') // idempotent
     await c.waitLeader()
   } finally {
