@@ -27,7 +27,7 @@ import { benchCid, writeCidFile } from './cids.ts'
 import type { BenchContext } from './harness.ts'
 import { type LoadResult, runLoad } from './load.ts'
 import type { ImplKey } from './peers.ts'
-import { memoryOf, sampleRss, sleep } from './process.ts'
+import { cpuSecondsOf, memoryOf, sampleRss, sleep, waitIdle } from './process.ts'
 import { atLeast, atMost, below, type Row } from './report.ts'
 import { type ClusterPeer, TestCluster } from '../test/support/cluster.ts'
 
@@ -55,6 +55,11 @@ export interface ClusterResult {
   follower?: LoadResult
   leader?: LoadResult
   latency?: LoadResult
+  /**
+   * CPU time of the three peers (all threads, from /proc) from the start of each ingest load
+   * until they are idle again (the work its pins left behind included), per acknowledged pin (µs).
+   */
+  cpuPerPin?: { follower?: number; leader?: number }
   /** kill -9 of the leader → first write acknowledged again (s). */
   failoverWrite?: number
   /** kill -9 of the leader → a new leader in the survivors' logs (s). */
@@ -160,10 +165,24 @@ async function measureWrites(
         connections: c,
         workDir: ctx.workDir,
       })
+    // Each load starts on idle peers, and is charged the CPU its pins cost until they are idle
+    // again: a tracker still pinning the previous load's pins would otherwise slow the next load
+    // and leave its own cost out.
+    const ingest = async (peer: ClusterPeer, f: { path: string; count: number }) => {
+      const before = await settled(ctx, key, cluster)
+      const l = await load(peer, f, opts.connections, opts.seconds)
+      const used = (await settled(ctx, key, cluster)) - before
+      return { l, cpu: l.ok > 0 ? used * 1e6 / l.ok : undefined }
+    }
+    r.cpuPerPin = {}
     ctx.log(`cluster ${key}: ingest through follower ${follower.name}, ${opts.seconds} s`)
-    r.follower = await load(follower, files.follower, opts.connections, opts.seconds)
+    const viaFollower = await ingest(follower, files.follower)
+    r.follower = viaFollower.l
+    r.cpuPerPin.follower = viaFollower.cpu
     ctx.log(`cluster ${key}: ingest through leader ${leader.name}, ${opts.seconds} s`)
-    r.leader = await load(leader, files.leader, opts.connections, opts.seconds)
+    const viaLeader = await ingest(leader, files.leader)
+    r.leader = viaLeader.l
+    r.cpuPerPin.leader = viaLeader.cpu
     ctx.log(`cluster ${key}: one client through the leader, ${opts.latencySeconds} s`)
     r.latency = await load(leader, files.latency, 1, opts.latencySeconds)
 
@@ -177,6 +196,22 @@ async function measureWrites(
   } finally {
     await cluster.close()
   }
+}
+
+/**
+ * Waits (up to 15 s) until every running peer uses under a fifth of a core, and returns the CPU
+ * seconds the peers used so far, summed.
+ */
+async function settled(ctx: BenchContext, key: ImplKey, cluster: TestCluster): Promise<number> {
+  const pids = cluster.peers.filter((p) => p.proc?.running()).map((p) => p.proc!.pid)
+  const waits = await Promise.all(
+    pids.map((pid) => waitIdle(pid, { share: 0.2, windowMs: 300, timeoutMs: 15_000 })),
+  )
+  const longest = Math.max(...waits.map((w) => w.seconds))
+  if (longest > 1) ctx.log(`cluster ${key}: the peers settled in ${longest.toFixed(1)} s`)
+  let cpu = 0
+  for (const pid of pids) cpu += await cpuSecondsOf(pid)
+  return cpu
 }
 
 /**
@@ -363,6 +398,14 @@ export function clusterRows(
       measure: `3 peers: ingest through the leader, ${o.connections} clients (pins/s)`,
       ...both((x) => pinsPerSec(x.leader)),
       target: atLeast(4000),
+    },
+    {
+      measure: '3 peers: CPU per pin through a follower, the three peers (µs)',
+      ...both((x) => x.cpuPerPin?.follower),
+    },
+    {
+      measure: '3 peers: CPU per pin through the leader, the three peers (µs)',
+      ...both((x) => x.cpuPerPin?.leader),
     },
     {
       measure: '3 peers: ingest errors, follower + leader (non-2xx + socket)',

@@ -49,6 +49,8 @@ Deno.test('bench: a tiny 3-peer run of ours prints every cluster figure', async 
   const expect: [string, string][] = [
     ['3 peers: ingest through a follower, 16 clients (pins/s)', '>= 3000'],
     ['3 peers: ingest through the leader, 16 clients (pins/s)', '>= 4000'],
+    ['3 peers: CPU per pin through a follower, the three peers (µs)', '-'],
+    ['3 peers: CPU per pin through the leader, the three peers (µs)', '-'],
     ['3 peers: ingest errors, follower + leader (non-2xx + socket)', '-'],
     ['3 peers: commit latency, 1 client through the leader, p50 (ms)', '< 2 ms'],
     ['3 peers: commit latency, 1 client through the leader, p99 (ms)', '-'],
