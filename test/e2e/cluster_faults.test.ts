@@ -12,10 +12,12 @@ import { type ClusterPeer, TestCluster } from '../support/cluster.ts'
 import { waitFor } from '../support/wait.ts'
 import {
   inlineCids,
+  pinAll,
   pinsetOf,
   pinThrough,
   type RoleView,
   roleViews,
+  startFormed,
   waitPinset,
 } from './cluster_faults_support.ts'
 
@@ -69,24 +71,6 @@ async function waitRole(
   return last!
 }
 
-async function pinAll(
-  cluster: TestCluster,
-  via: ClusterPeer[],
-  cids: string[],
-): Promise<void> {
-  await Promise.all(cids.map(async (cid, i) => {
-    const res = await pinThrough(cluster, via[i % via.length], cid)
-    assert.equal(res.status, 200, `pin ${cid} through ${via[i % via.length].name}: ${res.body}`)
-  }))
-}
-
-async function started(cluster: TestCluster): Promise<ClusterPeer> {
-  cluster.startAll()
-  for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
-  await cluster.waitFormed(30_000)
-  return await cluster.waitLeader(30_000)
-}
-
 Deno.test({
   name: 'cluster faults: a leader frozen past the election timeout steps down when resumed',
   sanitizeResources: false,
@@ -94,7 +78,7 @@ Deno.test({
   async fn() {
     const cluster = await TestCluster.create({ impl: 'ours', peers: 3 })
     try {
-      const old = await started(cluster)
+      const old = await startFormed(cluster)
       const others = cluster.peers.filter((p) => p !== old)
       const oldView = await waitRole(old, (v) => v.role === 'leader', 'leads')
       const acked = inlineCids('sigstop-before', 20)
@@ -155,7 +139,7 @@ Deno.test({
       },
     })
     try {
-      const old = await started(cluster)
+      const old = await startFormed(cluster)
       const majority = cluster.peers.filter((p) => p !== old)
       const acked = inlineCids('minority-before', 20)
       await pinAll(cluster, cluster.peers, acked)

@@ -7,12 +7,14 @@
  */
 import assert from 'node:assert/strict'
 import { TestCluster } from '../support/cluster.ts'
-import { type KuboDaemon, startKubo } from '../support/kubo.ts'
+import type { KuboDaemon } from '../support/kubo.ts'
 import {
   IngestPool,
   inlineCids,
+  kuboPerPeer,
   missing,
   pinsetOf,
+  startFormed,
   waitKuboPins,
   waitPinset,
 } from './cluster_faults_support.ts'
@@ -26,17 +28,10 @@ Deno.test({
     const cluster = await TestCluster.create({
       impl: 'ours',
       peers: 3,
-      ipfs: async (i) => {
-        const kubo = await startKubo()
-        kubos[i] = kubo
-        return { api: kubo.apiMultiaddr, stop: kubo.stop }
-      },
+      ipfs: kuboPerPeer(kubos),
     })
     try {
-      cluster.startAll()
-      for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
-      await cluster.waitFormed(30_000)
-      const leader = await cluster.waitLeader(30_000)
+      const leader = await startFormed(cluster)
 
       const pool = new IngestPool(cluster, inlineCids('kill9', 20_000), 64)
       await pool.until(() => pool.acked.length >= 600, '600 acknowledged pins before the kill')

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict'
 import { TestCluster } from '../support/cluster.ts'
 import { waitFor } from '../support/wait.ts'
-import { inlineCids, pinThrough, roleViews } from './cluster_faults_support.ts'
+import { inlineCids, pinThrough, roleViews, startFormed } from './cluster_faults_support.ts'
 
 const RETRY = /WARN\tconsensus\traft: retrying a commit: /g
 
@@ -40,11 +40,8 @@ Deno.test({
       },
     })
     try {
-      cluster.startAll()
       // A first election takes 10–20 s with these timeouts.
-      for (const p of cluster.peers) await cluster.waitReady(p, 120_000)
-      await cluster.waitFormed(30_000)
-      const survivor = await cluster.waitLeader(30_000)
+      const survivor = await startFormed(cluster, 120_000)
       const [ok] = inlineCids('quorum-ok', 1)
       assert.equal((await pinThrough(cluster, survivor, ok)).status, 200)
 

@@ -9,23 +9,17 @@
  *   its Kubo pins what the snapshot brought, which only the tracker's resync after an install does
  *   (restored pins do not pass through the apply hooks).
  */
-import assert from 'node:assert/strict'
 import { type ClusterPeer, TestCluster } from '../support/cluster.ts'
-import { type KuboDaemon, startKubo } from '../support/kubo.ts'
+import type { KuboDaemon } from '../support/kubo.ts'
 import { waitFor } from '../support/wait.ts'
-import { inlineCids, pinThrough, waitKuboPins, waitPinset } from './cluster_faults_support.ts'
-
-/** Pins `cids` through `via`, a few at a time (several log entries), each acknowledged. */
-async function pinAll(cluster: TestCluster, via: ClusterPeer, cids: string[]): Promise<void> {
-  for (let i = 0; i < cids.length; i += 4) {
-    await Promise.all(
-      cids.slice(i, i + 4).map(async (cid) => {
-        const res = await pinThrough(cluster, via, cid)
-        assert.equal(res.status, 200, `pin ${cid} through ${via.name}: ${res.body}`)
-      }),
-    )
-  }
-}
+import {
+  inlineCids,
+  kuboPerPeer,
+  pinAll,
+  startFormed,
+  waitKuboPins,
+  waitPinset,
+} from './cluster_faults_support.ts'
 
 /** The numbers a peer's log gives after `re` (one capture), newest last. */
 async function logged(peer: ClusterPeer, re: RegExp): Promise<number[]> {
@@ -79,11 +73,7 @@ Deno.test({
       impl: 'ours',
       peers: 3,
       links: true,
-      ipfs: async (i) => {
-        const kubo = await startKubo()
-        kubos[i] = kubo
-        return { api: kubo.apiMultiaddr, stop: kubo.stop }
-      },
+      ipfs: kuboPerPeer(kubos),
       edit: (cfg) => {
         Object.assign(cfg.consensus.raft, {
           snapshot_threshold: 1,
@@ -93,20 +83,17 @@ Deno.test({
       },
     })
     try {
-      cluster.startAll()
-      for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
-      await cluster.waitFormed(30_000)
-      const leader = await cluster.waitLeader(30_000)
+      const leader = await startFormed(cluster)
       const follower = cluster.peers.find((p) => p !== leader)!
       const all = inlineCids('snapshot-first', 10)
-      await pinAll(cluster, leader, all)
+      await pinAll(cluster, [leader], all, 4)
       await waitPinset(cluster, follower, all, 30_000)
 
       // 1. Stopped: the log it needs is compacted away while it is down.
       const behind = await settledCompaction(leader)
       await cluster.stop(follower)
       const whileDown = inlineCids('snapshot-down', 40)
-      await pinAll(cluster, leader, whileDown)
+      await pinAll(cluster, [leader], whileDown, 4)
       all.push(...whileDown)
       await waitCompactedPast(leader, behind)
       cluster.start(follower)
@@ -126,7 +113,7 @@ Deno.test({
       cluster.isolate([follower.index])
       const installs = (await logged(follower, INSTALLED)).length
       const whileCut = inlineCids('snapshot-cut', 40)
-      await pinAll(cluster, leader, whileCut)
+      await pinAll(cluster, [leader], whileCut, 4)
       all.push(...whileCut)
       await waitCompactedPast(leader, before)
       cluster.heal()

@@ -18,7 +18,7 @@
 import { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import type { ClusterPeer, TestCluster } from '../support/cluster.ts'
-import type { KuboDaemon } from '../support/kubo.ts'
+import { type KuboDaemon, startKubo } from '../support/kubo.ts'
 import { waitFor } from '../support/wait.ts'
 
 /** `n` distinct inline CIDs, different for every call (a random salt). */
@@ -84,6 +84,49 @@ export async function waitKuboPins(
   }, { what: `${name}'s Kubo to pin ${want.length} CIDs`, timeoutMs }).catch((err) => {
     throw new Error(`${err.message}: ${lack.length} missing, e.g. ${lack.slice(0, 3).join(' ')}`)
   })
+}
+
+/**
+ * The `ipfs` option of TestCluster.create for a real Kubo beside every peer: `kubos[i]` is peer
+ * i's (TestCluster.close stops them).
+ */
+export function kuboPerPeer(kubos: KuboDaemon[]) {
+  return async (i: number) => {
+    const kubo = await startKubo()
+    kubos[i] = kubo
+    return { api: kubo.apiMultiaddr, stop: kubo.stop }
+  }
+}
+
+/** Starts every founder, waits until all are ready and form one cluster; returns the leader. */
+export async function startFormed(cluster: TestCluster, readyMs = 90_000): Promise<ClusterPeer> {
+  cluster.startAll()
+  for (const p of cluster.peers) await cluster.waitReady(p, readyMs)
+  await cluster.waitFormed(30_000)
+  return await cluster.waitLeader(30_000)
+}
+
+/**
+ * Pins `cids` through the peers `via` in turn, `concurrency` at a time (so several log entries),
+ * and asserts each was acknowledged (200).
+ */
+export async function pinAll(
+  cluster: TestCluster,
+  via: ClusterPeer[],
+  cids: string[],
+  concurrency = 8,
+): Promise<void> {
+  for (let i = 0; i < cids.length; i += concurrency) {
+    await Promise.all(
+      cids.slice(i, i + concurrency).map(async (cid, j) => {
+        const peer = via[(i + j) % via.length]
+        const res = await pinThrough(cluster, peer, cid)
+        if (res.status !== 200) {
+          throw new Error(`pin ${cid} through ${peer.name}: ${res.status} ${res.body}`)
+        }
+      }),
+    )
+  }
 }
 
 /** One write through the REST API: its HTTP status and body, or status 0 and the fetch error. */
