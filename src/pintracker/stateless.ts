@@ -25,7 +25,8 @@
  *   A million-pin restart then costs the IPFS listing, not a walk of the state too. Anything
  *   else (a crash, a pin removed in IPFS meanwhile, an import) walks as usual.
  * - `resync()` (a Raft snapshot replaced the pinset) starts a new sync pass at once, replacing
- *   the running one: the snapshot's pins never went through `track`.
+ *   the running one: the snapshot's pins never went through `track`. Before start, it makes the
+ *   start-up pass walk whatever the mark says.
  *
  * @example
  * ```ts
@@ -158,6 +159,8 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   let verifiedAt = -1
   /** The mark recorded at the last clean stop, taken out at start. */
   let markAtStart: Promise<string | undefined> | undefined
+  /** resync() before start: the mark describes a pinset a restored snapshot replaced. */
+  let restoredBeforeStart = false
 
   const isRemote = (pin: Pin) => !isPinEverywhere(pin) && !pin.allocations.includes(deps.peerId)
   const isLocal = (pin: Pin) => pin.type !== 'meta-pin' && !isRemote(pin)
@@ -559,7 +562,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       unchanged: first
         ? async (snapshot) => {
           const mark = await markAtStart
-          return mark !== undefined && mark === snapshot.sum().digest()
+          return !restoredBeforeStart && mark !== undefined && mark === snapshot.sum().digest()
         }
         : undefined,
       isLocal,
@@ -777,7 +780,10 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     recoverAll,
 
     resync(): void {
-      // Before start the start-up pass walks the state anyway; after stop nothing walks.
+      // Before start the start-up pass walks the new pinset, provided it does not trust the mark
+      // (a follower restarted behind a compacted log installs a snapshot before the tracker
+      // starts; the mark was taken before that). After stop nothing walks.
+      if (!started) restoredBeforeStart = true
       if (!started || stopSignal.aborted) return
       // A fresh pass (never the start-up one: the mark described the pinset before the restore)
       // replaces the one walking the old pinset; a pass already waiting to run walks the new one.

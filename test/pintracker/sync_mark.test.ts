@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { statelessSection } from '../../src/pintracker/config.ts'
 import { type LogLevel, statelessTracker } from '../../src/pintracker/stateless.ts'
+import type { PinTracker } from '../../src/components.ts'
 import type { Pin } from '../../src/types/pin.ts'
 import { formatTime } from '../../src/types/time.ts'
 import { fakeIpfs } from '../support/fake_ipfs.ts'
@@ -18,7 +19,7 @@ function world() {
   const state = mapState()
   const store = { mark: undefined as string | undefined, puts: 0 }
   const lines: string[] = []
-  const start = async () => {
+  const start = async (beforeStart?: (t: PinTracker) => void) => {
     const tracker = statelessTracker({ ...statelessSection.defaults(), concurrent_pins: 2 }, {
       peerId: SELF,
       peername: () => 'peer0',
@@ -38,6 +39,7 @@ function world() {
         },
       },
     })
+    beforeStart?.(tracker)
     await tracker.start()
     return tracker
   }
@@ -60,9 +62,12 @@ async function localPins(state: MapState, from: number, n: number): Promise<Pin[
 }
 
 /** Starts a tracker and waits for its start-up pass to end (its summary line). */
-async function startAndSync(w: ReturnType<typeof world>) {
+async function startAndSync(
+  w: ReturnType<typeof world>,
+  beforeStart?: (t: PinTracker) => void,
+) {
   const before = w.lines.length
-  const tracker = await w.start()
+  const tracker = await w.start(beforeStart)
   await waitFor(() => w.lines.slice(before).some((l) => l.includes('start-up sync')), {
     what: 'the start-up summary',
   })
@@ -169,4 +174,23 @@ Deno.test('a pinset replaced under the tracker (resync): no mark until the new p
   await waitFor(() => w.ipfs.pins.size === 8 && tracker.operationCount() === 0)
   await tracker.stop()
   assert.equal(w.store.puts, 1)
+})
+
+Deno.test('a snapshot restored before the tracker starts: the start-up pass walks despite the mark', async () => {
+  const w = world()
+  const pins = await localPins(w.state, 0, 5)
+  for (const p of pins) w.ipfs.addPin(p.cid)
+  let { tracker } = await startAndSync(w)
+  await tracker.stop()
+  assert.ok(w.store.mark, 'a clean stop left a mark')
+  // The next process installs a snapshot before its tracker starts (a follower restarted behind
+  // a compacted log): pins that never went through track, which the mark knows nothing of.
+  await localPins(w.state, 100, 3)
+  const scans = w.state.calls.scan
+  let line
+  ;({ tracker, line } = await startAndSync(w, (t) => t.resync()))
+  assert.doesNotMatch(line, /same pins as at the last clean stop/)
+  assert.ok(w.state.calls.scan > scans, 'the state was walked')
+  await waitFor(() => w.ipfs.pins.size === 8, { what: 'the restored pins to be pinned' })
+  await tracker.stop()
 })

@@ -135,7 +135,8 @@ function oursCommand(dir: string, args: string[]): string[] {
 
 /** The lines that say a peer took a Raft role, newest wins (see `leader()`). */
 const ROLE_LINES: Record<ClusterImpl, { leader: RegExp; other: RegExp }> = {
-  // Ours logs `raft: <id> is the leader` at INFO, and `raft: <id> is <role>, leader <id>` at DEBUG.
+  // Ours logs `raft: <id> is the leader` at INFO, and `raft: <id> is <role>, leader <id>, term
+  // <n>` at DEBUG.
   ours: {
     leader: /raft: \S+ is (?:the leader|leader,)/g,
     other: /raft: \S+ is (?:follower|preCandidate|candidate)/g,

@@ -22,11 +22,17 @@
  *
  * @module
  */
-import { ConsensusError, errorMessage } from '../../errors.ts'
+import { errorMessage } from '../../errors.ts'
+import { formatDuration } from '../../types/duration.ts'
 import type { Logger } from '../../util/log.ts'
 import type { CancelTimer, Clock } from '../../util/clock.ts'
 import type { RaftConfig } from './config.ts'
-import { NoLeaderError, ProposalDroppedError, type ProposalResult } from './core/mod.ts'
+import {
+  CommitTimeoutError,
+  NoLeaderError,
+  ProposalDroppedError,
+  type ProposalResult,
+} from './core/mod.ts'
 import { encodeBatch, type EncodedOp, encodedOpSize } from './entry_codec.ts'
 import type { AppliedBatch } from './fsm.ts'
 
@@ -161,7 +167,7 @@ export class Proposals {
       const keep: Request[] = []
       for (const r of this.#queue) {
         if (r.done) continue
-        if (now >= r.leaderDeadline) settle(r, new NoLeaderError())
+        if (now >= r.leaderDeadline) settle(r, noLeader(this.#d.cfg.wait_for_leader_timeout))
         else keep.push(r)
       }
       this.#queue = keep
@@ -169,7 +175,7 @@ export class Proposals {
     for (const [seq, f] of this.#inflight) {
       if (now < f.deadline) continue
       this.#drop(seq)
-      this.#retry(f.reqs, new ConsensusError('timed out waiting for the operation to commit'))
+      this.#retry(f.reqs, commitTimeout(this.#d.cfg.network_timeout))
     }
   }
 
@@ -260,6 +266,23 @@ export class Proposals {
       this.#retryTimers.add(cancel)
     }
   }
+}
+
+/** What a caller reads when no leader came in time: the wait, the key, and what it needs. */
+function noLeader(waitedMs: number): NoLeaderError {
+  return new NoLeaderError(
+    `no leader after waiting ${formatDuration(waitedMs)} (wait_for_leader_timeout): a write ` +
+      "needs a majority of the cluster's peers running and reachable",
+  )
+}
+
+/** What a caller reads when the last attempt was not applied in time. */
+function commitTimeout(waitedMs: number): CommitTimeoutError {
+  return new CommitTimeoutError(
+    `timed out waiting for the operation to commit within network_timeout ` +
+      `(${formatDuration(waitedMs)}): a write needs a majority of the cluster's peers running ` +
+      'and reachable',
+  )
 }
 
 function settle(r: Request, err?: unknown): void {

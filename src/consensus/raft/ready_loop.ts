@@ -170,7 +170,10 @@ export class ReadyLoop {
     const { fsm, storage, transport, handlers, log, self } = this.#d
     if (rd.softState) {
       const s = rd.softState
-      log.debug(`raft: ${self} is ${s.role}, leader ${s.leader ?? 'unknown'}`)
+      // With the term, each peer's log shows which leader it followed in which term (the
+      // fault-injection tests check there is never more than one per term).
+      const term = this.#d.node.basicStatus().term
+      log.debug(`raft: ${self} is ${s.role}, leader ${s.leader ?? 'unknown'}, term ${term}`)
       if (s.role === 'leader') log.info(`raft: ${self} is the leader`)
     }
     const early: Message[] = []

@@ -87,7 +87,10 @@ Deno.test('without a quorum, operations fail with NoLeaderError after wait_for_l
     const err = await a.consensus.logPin(pin).catch((e) => e)
     const waited = c.clock.now() - started
     assert.ok(err instanceof NoLeaderError, `got ${err}`)
-    assert.equal(err.message, 'no leader')
+    assert.equal(
+      err.message,
+      "no leader after waiting 300ms (wait_for_leader_timeout): a write needs a majority of the cluster's peers running and reachable",
+    )
     assert.equal(err.status, 503)
     // Deadlines are checked on every tick (5 ms here): the first tick at or past 300 ms.
     assert.ok(waited >= 300 && waited < 305, `it waited ${waited} ms for a leader`)

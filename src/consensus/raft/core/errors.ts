@@ -47,6 +47,15 @@ export class ProposalDroppedError extends ConsensusError {
   override status = 503
 }
 
+/**
+ * An operation was proposed but not applied within `network_timeout`, `commit_retries` + 1 times:
+ * most often the leader it went to has lost its majority. It may still be applied later.
+ */
+export class CommitTimeoutError extends ConsensusError {
+  override name = 'CommitTimeoutError'
+  override status = 503
+}
+
 /** A membership change that breaks the one-server-at-a-time rules or makes no sense. */
 export class ConfChangeError extends ConsensusError {
   override name = 'ConfChangeError'
