@@ -83,6 +83,8 @@ export interface ClusterDeps {
   allocate?: (req: AllocationRequest) => Promise<string[]>
   /** This peer's cluster swarm addresses (with /p2p/). */
   addresses?: () => string[]
+  /** The cluster addresses (with /p2p/) this peer knows for other peers. */
+  peerAddresses?: (peers: string[]) => Promise<string[]>
   /** Time for timestamps, expiry and the loops' intervals (default: the system clock). */
   clock?: Clock
   log?: Logger
@@ -259,11 +261,15 @@ export class Cluster implements ClusterRPC {
       ipfs = { addresses: [], error: errorMessage(err) }
     }
     const peers = await this.#d.consensus.peers(signal).catch(() => [this.peerId])
+    // As the reference's: a joining peer dials these to reach every member, the leader among
+    // them, which has no other way to learn the joiner's address.
+    const others = peers.filter((p) => p !== this.peerId)
+    const peerAddrs = await this.#d.peerAddresses?.(others).catch(() => []) ?? []
     return {
       id: this.peerId,
       addresses: (this.#d.addresses?.() ?? []).slice().sort(),
       cluster_peers: peers,
-      cluster_peers_addresses: [],
+      cluster_peers_addresses: peerAddrs,
       version: VERSION,
       commit: '',
       rpc_protocol_version: RPC_PROTOCOL,

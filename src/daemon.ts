@@ -227,6 +227,8 @@ async function build(
     rpc: rpc.client,
     allocate: buildAllocate(cfg, monitor),
     addresses: () => host.addresses(),
+    peerAddresses: async (peers) =>
+      (await Promise.all(peers.map((p) => host.peerAddresses(p)))).flat(),
     log,
   })
   Object.assign(

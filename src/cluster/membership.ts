@@ -51,6 +51,7 @@ export async function join(addrs: string[], deps: JoinDeps): Promise<string> {
     try {
       const remote = await deps.connect(addr, deps.signal)
       deps.log.info(`joining the cluster through ${remote}`)
+      await connectMembers(remote, deps)
       await deps.rpc.call(remote, 'Cluster.PeerAdd', [deps.rpc.self], {
         signal: deps.signal,
         timeoutMs: deps.timeoutMs,
@@ -66,6 +67,26 @@ export async function join(addrs: string[], deps: JoinDeps): Promise<string> {
     `could not join the cluster through ${addrs.length === 1 ? 'its' : 'any'} bootstrap ` +
       `address (${failures.join('; ')}); check that the address is a running member's ` +
       `cluster address (with /p2p/) and that both peers share the cluster secret`,
+  )
+}
+
+/**
+ * Dials every member the remote peer knows an address of (its `Cluster.ID`'s
+ * `cluster_peers_addresses`), best effort. The Raft leader must reach this peer to add it, and a
+ * leader other than the remote has no address of it; a connection opened from here is one it
+ * can use (and identify gives it this peer's listen addresses for later dials).
+ */
+async function connectMembers(remote: string, deps: JoinDeps): Promise<void> {
+  const id = await deps.rpc.call(remote, 'Cluster.ID', [], {
+    signal: deps.signal,
+    timeoutMs: deps.timeoutMs,
+  })
+  await Promise.all(
+    (id.cluster_peers_addresses ?? []).map((a) =>
+      deps.connect(a, deps.signal).catch((err) =>
+        deps.log.debug(`joining: cannot connect to member ${a}: ${errorMessage(err)}`)
+      )
+    ),
   )
 }
 

@@ -91,6 +91,8 @@ export interface ClusterHost {
   connect(addr: string, signal?: AbortSignal): Promise<string>
   /** Drops a removed peer: not dialled by bootstraps, not saved, until `connect` names it. */
   forget(peerId: string): Promise<void>
+  /** The addresses known for a peer (the book's and libp2p's), each with /p2p/<peerId>. */
+  peerAddresses(peerId: string): Promise<string[]>
   /** Resolves once no re-bootstrap round is running. */
   idle(): Promise<void>
   /** Stops the loop, saves the peerstore (unless `save: false`), stops libp2p; idempotent. */
@@ -289,6 +291,9 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
         throw new ConnectError(addr, why(err, timeout.aborted, dialTimeout))
       }
       return id
+    },
+    async peerAddresses(id) {
+      return (await allAddrs(id)).map((a) => a.includes('/p2p/') ? a : `${a}/p2p/${id}`)
     },
     async forget(id) {
       book.forget(id)

@@ -41,7 +41,34 @@ Deno.test('join asks the first member that answers to add this peer', async () =
     log: nullLogger,
   })
   assert.equal(remote, 'B')
-  assert.deepEqual(asked, ['B Cluster.PeerAdd me'])
+  assert.deepEqual(asked, ['B Cluster.ID ', 'B Cluster.PeerAdd me'])
+})
+
+Deno.test('join dials the members the remote knows before asking it to add this peer', async () => {
+  // The leader (C) adds this peer; it can reach it only over a connection this peer opened.
+  const events: string[] = []
+  const rpc = fakeRpc('me', (peer, method) => {
+    events.push(`${peer} ${method}`)
+    return Promise.resolve(
+      method === 'Cluster.ID'
+        ? { ...idOf(['B', 'C']), cluster_peers_addresses: ['/ip4/127.0.0.1/tcp/3/p2p/C'] }
+        : idOf([]),
+    )
+  })
+  await join(['/ip4/127.0.0.1/tcp/2/p2p/B'], {
+    connect: (addr) => {
+      events.push(`connect ${addr}`)
+      return Promise.resolve(addr.slice(addr.lastIndexOf('/') + 1))
+    },
+    rpc,
+    log: nullLogger,
+  })
+  assert.deepEqual(events, [
+    'connect /ip4/127.0.0.1/tcp/2/p2p/B',
+    'B Cluster.ID',
+    'connect /ip4/127.0.0.1/tcp/3/p2p/C',
+    'B Cluster.PeerAdd',
+  ])
 })
 
 Deno.test('join fails with one line naming every address and why', async () => {
