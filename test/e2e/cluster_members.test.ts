@@ -194,3 +194,40 @@ Deno.test({
     }
   },
 })
+
+Deno.test({
+  name: 'e2e cluster: 5 founders beside 5 Kubos — a pin through any peer is pinned everywhere',
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { cluster, kubos } = await kuboCluster(5, { edit: quickTimings })
+    try {
+      cluster.startAll()
+      for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
+      await cluster.waitFormed(60_000)
+      const ids = cluster.peers.map((p) => p.id).sort()
+      const cids = []
+      for (const p of cluster.peers) {
+        const cid = await content(kubos[p.index], `five ${p.name}`)
+        const r = await cluster.request(p, 'POST', `/pins/${cid}`)
+        equal(r.status, 200, r.body)
+        cids.push(cid)
+      }
+      for (const cid of cids) await waitPinnedEverywhere(kubos, cid)
+      const last = cluster.peers[4]
+      await waitFor(async () => {
+        const all = ndjson((await cluster.request(last, 'GET', '/pins')).body)
+        return all.length === 5 &&
+          all.every((g) =>
+            Object.keys(g.peer_map).sort().join() === ids.join() &&
+            Object.values(g.peer_map).every((v) => (v as { status: string }).status === 'pinned')
+          )
+      }, { what: 'GET /pins: five pins, pinned on five peers', timeoutMs: 30_000 })
+      const r = await ctl(cluster.peers[0], ['status', cids[4]])
+      equal(r.code, 0, r.stderr)
+      equal(r.stdout.match(/: PINNED \|/g)?.length, 5, r.stdout)
+    } finally {
+      await cluster.close()
+    }
+  },
+})
