@@ -306,8 +306,12 @@ async function build(
       intervalMs: cfg.cluster.peer_watch_interval,
       signal: watching.signal,
       onPeers: (_peers, gone) => {
-        for (const p of gone) void host.forget(p).catch(() => {})
+        for (const p of gone) {
+          log.info(`${p} is no longer a member: forgotten by this peer's host, not dialled`)
+          void host.forget(p).catch(() => {})
+        }
       },
+      known: await host.knownPeers(),
       log,
     })
     departed = true

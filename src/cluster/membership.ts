@@ -103,6 +103,11 @@ export interface WatchDeps {
   askAfterRounds?: number
   /** Called with the peerset each time it changes (the host forgets departed peers). */
   onPeers?(peers: string[], departed: string[]): void
+  /**
+   * The peers this peer knew before watching (its peerstore): those outside the first peerset
+   * it reads departed too, e.g. while this peer was down, or before its first round.
+   */
+  known?: string[]
   log?: Logger
 }
 
@@ -113,7 +118,7 @@ export interface WatchDeps {
  */
 export async function watchRemoval(d: WatchDeps): Promise<string> {
   let wasMember = false
-  let known: string[] = []
+  let known: string[] = d.known ?? []
   let quiet = 0
   const askAfter = d.askAfterRounds ?? 3
   for (;;) {

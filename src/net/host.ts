@@ -91,6 +91,8 @@ export interface ClusterHost {
   connect(addr: string, signal?: AbortSignal): Promise<string>
   /** Drops a removed peer: not dialled by bootstraps, not saved, until `connect` names it. */
   forget(peerId: string): Promise<void>
+  /** Every peer with a known address (the book's and libp2p's), self and forgotten ones out. */
+  knownPeers(): Promise<string[]>
   /** The addresses known for a peer (the book's and libp2p's), each with /p2p/<peerId>. */
   peerAddresses(peerId: string): Promise<string[]>
   /** Resolves once no re-bootstrap round is running. */
@@ -292,6 +294,7 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
       }
       return id
     },
+    knownPeers: () => dialer.knownPeers(),
     async peerAddresses(id) {
       return (await allAddrs(id)).map((a) => a.includes('/p2p/') ? a : `${a}/p2p/${id}`)
     },

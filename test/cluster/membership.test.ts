@@ -86,6 +86,28 @@ Deno.test('join fails with one line naming every address and why', async () => {
   assert.ok(!err.message.includes('\n'))
 })
 
+Deno.test('peers known before the watch and outside its first peerset are departed', async () => {
+  // Removed while this peer was down (or before its first round): still in its peerstore.
+  const clock = manualClock()
+  const seen: string[][] = []
+  const ac = new AbortController()
+  const p = watchRemoval({
+    self: 'me',
+    consensus: { peers: () => Promise.resolve(['a', 'me']), leader: () => Promise.resolve('a') },
+    rpc: fakeRpc('me', () => Promise.reject(new Error('unused'))),
+    clock,
+    intervalMs: 1000,
+    signal: ac.signal,
+    known: ['a', 'gone'],
+    onPeers: (ps, departed) => seen.push([...ps, '|', ...departed]),
+  }).catch(() => {})
+  await clock.advance(1000)
+  await clock.advance(1000)
+  assert.deepEqual(seen, [['a', 'me', '|', 'gone']])
+  ac.abort()
+  await p
+})
+
 Deno.test('the watch reports a removal once the peerset no longer holds this peer', async () => {
   const clock = manualClock()
   let peers = ['a', 'me']
