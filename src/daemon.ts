@@ -31,7 +31,7 @@ import { libp2pTransport } from './consensus/raft/libp2p_transport.ts'
 import { rpcWire } from './rpc/wire.ts'
 import { rpcHandlers } from './rpc/handlers.ts'
 import type { RpcHandlers } from './rpc/methods.ts'
-import { join, watchRemoval } from './cluster/membership.ts'
+import { join, leaveCluster, watchRemoval } from './cluster/membership.ts'
 import { Cluster } from './cluster.ts'
 import { ipfsHttpConnector } from './ipfsconn/ipfshttp/connector.ts'
 import { ipfsHttpSection } from './ipfsconn/ipfshttp/config.ts'
@@ -250,7 +250,15 @@ async function build(
     stop: async () => {
       if (!leave || !wasReady || departed) return
       log.info('leaving the cluster')
-      await consensus.rmPeer(ident.id, AbortSignal.timeout(raftCfg.wait_for_leader_timeout * 2))
+      await leaveCluster({
+        self: ident.id,
+        consensus,
+        rpc: rpc.client,
+        clock: systemClock,
+        intervalMs: cfg.cluster.peer_watch_interval,
+        signal: AbortSignal.timeout(raftCfg.wait_for_leader_timeout * 2),
+        log,
+      })
       departed = true
     },
   })

@@ -148,8 +148,52 @@ export async function watchRemoval(d: WatchDeps): Promise<string> {
   }
 }
 
+/** What `leaveCluster` needs. */
+export interface LeaveDeps {
+  self: string
+  consensus: Pick<Consensus, 'peers' | 'rmPeer'>
+  rpc: RpcClient
+  clock: Clock
+  /** How often to ask the other members (`cluster.peer_watch_interval`). */
+  intervalMs: number
+  signal: AbortSignal
+  log?: Logger
+}
+
+/**
+ * Removes this peer from the cluster (`--leave`, `leave_on_shutdown`). Resolves once the
+ * removal happened: applied here, or — since the leader stops replicating to a peer once it has
+ * applied that peer's removal, so a follower may never apply it (see the module comment) — once
+ * the other members no longer count this peer. Rejects with rmPeer's error otherwise.
+ */
+export async function leaveCluster(d: LeaveDeps): Promise<void> {
+  const others = (await d.consensus.peers(d.signal)).filter((p) => p !== d.self)
+  const done = new AbortController()
+  const signal = AbortSignal.any([d.signal, done.signal])
+  const ask = { ...d, signal }
+  const removal = d.consensus.rmPeer(d.self, signal)
+  const seen = (async () => {
+    for (;;) {
+      await d.clock.sleep(d.intervalMs, signal)
+      if (await removedByOthers(ask, others)) return
+    }
+  })()
+  seen.catch(() => {})
+  try {
+    await Promise.race([removal, seen])
+  } catch (err) {
+    if (d.signal.aborted || !(await removedByOthers(ask, others))) throw err
+  } finally {
+    done.abort()
+    removal.catch(() => {})
+  }
+}
+
 /** True when at least one other member answers and none of those answering counts us. */
-async function removedByOthers(d: WatchDeps, known: string[]): Promise<boolean> {
+async function removedByOthers(
+  d: Pick<WatchDeps, 'self' | 'rpc' | 'signal' | 'intervalMs' | 'log'>,
+  known: string[],
+): Promise<boolean> {
   const others = known.filter((p) => p !== d.self)
   const answers = await Promise.all(
     others.map((p) =>

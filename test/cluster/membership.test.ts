@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { join, JoinError, watchRemoval } from '../../src/cluster/membership.ts'
+import { join, JoinError, leaveCluster, watchRemoval } from '../../src/cluster/membership.ts'
 import type { RpcClient } from '../../src/rpc/methods.ts'
 import type { ID } from '../../src/types/mod.ts'
 import { manualClock } from '../support/manual_clock.ts'
@@ -186,4 +186,52 @@ Deno.test('a peer without a leader asks the members it knew, and leaves when non
   await clock.advance(2000)
   await p
   assert.match(result!, /no longer count this peer/)
+})
+
+Deno.test('leaving: done once the others no longer count this peer, even if it never applies it', async () => {
+  // The leader stops replicating to a removed follower: its own rmPeer would wait in vain.
+  const clock = manualClock()
+  let counted = true
+  let aborted = false
+  const left = leaveCluster({
+    self: 'me',
+    consensus: {
+      peers: () => Promise.resolve(['a', 'me']),
+      rmPeer: (_id, signal) =>
+        new Promise((_, reject) =>
+          signal!.addEventListener('abort', () => {
+            aborted = true
+            reject(signal!.reason)
+          })
+        ),
+    },
+    rpc: fakeRpc('me', () => Promise.resolve(idOf(counted ? ['a', 'me'] : ['a']))),
+    clock,
+    intervalMs: 1000,
+    signal: new AbortController().signal,
+  })
+  let done = false
+  left.then(() => done = true)
+  await clock.advance(1000)
+  assert.equal(done, false, 'still counted: not left yet')
+  counted = false
+  await clock.advance(1000)
+  await left
+  assert.ok(aborted, 'the waiting rmPeer is given up')
+})
+
+Deno.test("leaving fails with rmPeer's error while the others still count this peer", async () => {
+  const clock = manualClock()
+  const err = await leaveCluster({
+    self: 'me',
+    consensus: {
+      peers: () => Promise.resolve(['a', 'me']),
+      rmPeer: () => Promise.reject(new Error('timed out applying the membership change')),
+    },
+    rpc: fakeRpc('me', () => Promise.resolve(idOf(['a', 'me']))),
+    clock,
+    intervalMs: 1000,
+    signal: new AbortController().signal,
+  }).catch((e) => e)
+  assert.match(err.message, /timed out applying/)
 })
