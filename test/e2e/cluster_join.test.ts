@@ -5,7 +5,7 @@
  * swarm-connected on join), every peer lists it, and it is a voter: with two founders stopped,
  * the three remaining of five voters still commit a pin.
  */
-import { equal, ok } from 'node:assert/strict'
+import { equal, match, ok } from 'node:assert/strict'
 import { waitFor } from '../support/wait.ts'
 import {
   content,
@@ -89,6 +89,24 @@ Deno.test({
           }, { what: 'a pin committed by three voters of five', timeoutMs: 60_000 })
           await waitPinnedEverywhere([kubos[up.index], kubos[j1.index], kubos[j2.index]], c)
           equal((await kuboPins(kubos[down1.index])).has(c), false, `${down1.name} is down`)
+        },
+      )
+
+      await t.step(
+        'peers ls and status show the members that are down with their error',
+        async () => {
+          const ls = await ctl(j2, ['peers', 'ls'])
+          equal(ls.code, 0, ls.stderr)
+          for (const p of [leader, f1]) match(ls.stdout, new RegExp(`^${p.id} \\| ERROR: \\S`, 'm'))
+          match(ls.stdout, new RegExp(`^${j1.id} \\| ${j1.name} \\| Sees 4 other peers$`, 'm'))
+          const r = await cluster.request(j2, 'GET', `/pins/${a}`)
+          equal(r.status, 200, r.body)
+          const map = JSON.parse(r.body).peer_map
+          for (const p of [leader, f1]) {
+            equal(map[p.id].status, 'cluster_error', p.name)
+            ok(map[p.id].error, `${p.name} has an error message`)
+          }
+          for (const p of [f2, j1, j2]) equal(map[p.id].status, 'pinned', p.name)
         },
       )
     } finally {
