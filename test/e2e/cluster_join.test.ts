@@ -14,6 +14,7 @@ import {
   kuboPins,
   ndjson,
   quickTimings,
+  waitAllReady,
   waitPinnedEverywhere,
 } from './cluster_support.ts'
 
@@ -25,8 +26,7 @@ Deno.test({
     const { cluster, kubos } = await kuboCluster(3, { edit: quickTimings })
     try {
       cluster.startAll()
-      for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
-      await cluster.waitFormed(60_000)
+      await waitAllReady(cluster)
       const [p0] = cluster.peers
       // Through followers: the leader then learns of the joiner only from the join itself.
       const leader = await cluster.waitLeader(30_000)

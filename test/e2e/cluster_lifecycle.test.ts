@@ -15,15 +15,12 @@ import {
   content,
   kuboCluster,
   kuboPins,
+  listed,
   ndjson,
   quickTimings,
+  waitAllReady,
   waitPinnedEverywhere,
 } from './cluster_support.ts'
-
-/** The IDs a peer's `GET /peers` lists. */
-async function listed(cluster: TestCluster, p: ClusterPeer): Promise<string[]> {
-  return ndjson((await cluster.request(p, 'GET', '/peers')).body).map((id) => id.id).sort()
-}
 
 /** The CIDs a peer's `GET /allocations` lists. */
 async function pinset(cluster: TestCluster, p: ClusterPeer): Promise<string[]> {
@@ -51,8 +48,7 @@ Deno.test({
       cluster.start(p0)
       cluster.start(p1)
       cluster.start(p2, ['--leave'])
-      for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
-      await cluster.waitFormed(60_000)
+      await waitAllReady(cluster)
       const a = await content(kubos[0], 'leave A')
       equal((await cluster.request(p2, 'POST', `/pins/${a}`)).status, 200)
       await waitPinnedEverywhere(kubos, a)
@@ -130,8 +126,7 @@ Deno.test({
     const { cluster, kubos } = await kuboCluster(3, { edit: quickTimings })
     try {
       cluster.startAll()
-      for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
-      await cluster.waitFormed(60_000)
+      await waitAllReady(cluster)
       const [p0, p1, p2] = cluster.peers
       const cids: string[] = []
       for (const p of cluster.peers) {
@@ -145,8 +140,7 @@ Deno.test({
       await t.step('stop all, start all: the same pinset on every peer', async () => {
         for (const p of cluster.peers) equal(await cluster.stop(p), 0, p.name)
         cluster.startAll()
-        for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
-        await cluster.waitFormed(60_000)
+        await waitAllReady(cluster)
         for (const p of cluster.peers) deepEqual(await pinset(cluster, p), cids, p.name)
         const all = ndjson((await cluster.request(p1, 'GET', '/pins')).body)
         equal(all.length, 3)
@@ -192,8 +186,7 @@ Deno.test({
         // Both back with their own data: the cluster is whole again.
         cluster.start(p0)
         cluster.start(p1)
-        for (const p of [p0, p1]) await cluster.waitReady(p, 90_000)
-        await cluster.waitFormed(60_000)
+        await waitAllReady(cluster, [p0, p1])
         for (const p of [p0, p1]) deepEqual((await pinset(cluster, p)).length, 4, p.name)
       })
 

@@ -23,6 +23,7 @@ import {
   kuboSwarmPeers,
   ndjson,
   quickTimings,
+  waitAllReady,
   waitPinnedEverywhere,
 } from './cluster_support.ts'
 
@@ -49,8 +50,7 @@ Deno.test({
     const { cluster, kubos } = await kuboCluster(3, { edit: quickTimings })
     try {
       cluster.startAll()
-      for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
-      await cluster.waitFormed(60_000)
+      await waitAllReady(cluster)
       const [p0, p1, p2] = cluster.peers
       const ids = cluster.peers.map((p) => p.id).sort()
 
@@ -203,8 +203,7 @@ Deno.test({
     const { cluster, kubos } = await kuboCluster(5, { edit: quickTimings })
     try {
       cluster.startAll()
-      for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
-      await cluster.waitFormed(60_000)
+      await waitAllReady(cluster)
       const ids = cluster.peers.map((p) => p.id).sort()
       const cids = []
       for (const p of cluster.peers) {

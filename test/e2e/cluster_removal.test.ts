@@ -6,23 +6,18 @@
  */
 import { equal, ok } from 'node:assert/strict'
 import { join } from 'node:path'
-import type { ClusterPeer, TestCluster } from '../support/cluster.ts'
+import type { ClusterPeer } from '../support/cluster.ts'
 import { exists } from '../../src/util/fs.ts'
 import { waitFor } from '../support/wait.ts'
 import {
   content,
   ctl,
   kuboCluster,
-  ndjson,
+  listed,
   quickTimings,
+  waitAllReady,
   waitPinnedEverywhere,
 } from './cluster_support.ts'
-
-/** The IDs a peer's `GET /peers` lists. */
-async function listed(cluster: TestCluster, p: ClusterPeer): Promise<string[]> {
-  const r = await cluster.request(p, 'GET', '/peers')
-  return ndjson(r.body).map((id) => id.id).sort()
-}
 
 /** Waits for a removed peer's process to exit on its own; resolves with its exit code. */
 async function exitsAlone(p: ClusterPeer): Promise<number> {
@@ -43,8 +38,7 @@ Deno.test({
     const { cluster, kubos } = await kuboCluster(4, { edit: quickTimings })
     try {
       cluster.startAll()
-      for (const p of cluster.peers) await cluster.waitReady(p, 90_000)
-      await cluster.waitFormed(60_000)
+      await waitAllReady(cluster)
       const leader = await cluster.waitLeader(30_000)
       const [f1, f2, f3] = cluster.peers.filter((p) => p !== leader)
       const a = await content(kubos[0], 'removal A')

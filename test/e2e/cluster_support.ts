@@ -88,3 +88,17 @@ export function ndjson(body: string): any[] {
 export async function content(kubo: KuboDaemon, label: string): Promise<string> {
   return await kubo.add(new TextEncoder().encode(`${label} ${crypto.randomUUID()}`))
 }
+
+/** Waits until `peers` (default: every running peer) are ready and form one cluster. */
+export async function waitAllReady(
+  cluster: TestCluster,
+  peers: ClusterPeer[] = cluster.peers.filter((p) => p.proc?.running()),
+): Promise<void> {
+  for (const p of peers) await cluster.waitReady(p, 90_000)
+  await cluster.waitFormed(60_000)
+}
+
+/** The IDs a peer's `GET /peers` lists, sorted. */
+export async function listed(cluster: TestCluster, p: ClusterPeer): Promise<string[]> {
+  return ndjson((await cluster.request(p, 'GET', '/peers')).body).map((id) => id.id).sort()
+}
