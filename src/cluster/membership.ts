@@ -1,18 +1,24 @@
 /**
- * How a peer enters and notices leaving the cluster, apart from the Raft mechanics: joining
- * through a member (`daemon --bootstrap`, `cluster.bootstrap`) and watching the peerset for this
- * peer's removal (reference §5.8). Both reach other peers only through the RPC client.
+ * How a peer enters and leaves the cluster, apart from the Raft mechanics: joining through a
+ * member (`daemon --bootstrap`, `cluster.bootstrap`), leaving on shutdown (`--leave`,
+ * `leave_on_shutdown`) and watching the peerset for this peer's removal (reference §5.8). All
+ * reach other peers only through the RPC client.
  *
- * Why the watch asks other peers: a Raft leader stops replicating to a peer once it has applied
- * that peer's removal, so the removed peer may never apply the entry that removed it. It then
- * sits without a leader. After a few quiet rounds the watch asks the members it knew whether they
- * still count it; a member answers from its applied configuration, which holds only committed
- * changes, so "not in my peerset" from every member that answers is a removal that happened.
+ * A joining peer first dials every member the remote knows an address of: the leader, which
+ * adds it, has no other way to reach it (no DHT here).
+ *
+ * Why the watch and the leave ask other peers: a Raft leader stops replicating to a peer once it
+ * has applied that peer's removal, so the removed peer may never apply the entry that removed it.
+ * It then sits without a leader. After a few quiet rounds the watch asks the members it knew
+ * whether they still count it; a member answers from its applied configuration, which holds
+ * only committed changes, so "not in my peerset" from every member that answers is a removal
+ * that happened.
  *
  * @example
  * ```ts
  * const remote = await join(['/ip4/10.0.0.1/tcp/9096/p2p/12D3…'], { connect, rpc, log })
  * const why = await watchRemoval({ self, consensus, rpc, clock, intervalMs: 5000, signal })
+ * await leaveCluster({ self, consensus, rpc, clock, intervalMs: 5000, signal })
  * ```
  *
  * @module
