@@ -30,7 +30,6 @@ import type {
 import type { ClusterConfig } from './cluster/config.ts'
 import { mergeStatuses, type PeerStream } from './cluster/merge.ts'
 import type { RpcClient } from './rpc/methods.ts'
-import { RpcForbiddenError } from './rpc/errors.ts'
 import {
   type Alert,
   globalOf,
@@ -84,8 +83,8 @@ export interface ClusterDeps {
   allocate?: (req: AllocationRequest) => Promise<string[]>
   /** This peer's cluster swarm addresses (with /p2p/). */
   addresses?: () => string[]
-  /** The known cluster addresses of another peer (with /p2p/), for `cluster_peers_addresses`. */
-  peerAddresses?: (peer: string) => Promise<string[]>
+  /** The cluster addresses (with /p2p/) this peer knows for other peers. */
+  peerAddresses?: (peers: string[]) => Promise<string[]>
   /** Time for timestamps, expiry and the loops' intervals (default: the system clock). */
   clock?: Clock
   log?: Logger
@@ -262,16 +261,15 @@ export class Cluster implements ClusterRPC {
       ipfs = { addresses: [], error: errorMessage(err) }
     }
     const peers = await this.#d.consensus.peers(signal).catch(() => [this.peerId])
-    // As the reference: the other members' addresses this peer knows (a joining peer dials them).
-    const known = this.#d.peerAddresses
-    const peersAddrs = known
-      ? (await Promise.all(peers.filter((p) => p !== this.peerId).map((p) => known(p)))).flat()
-      : []
+    // As the reference's: a joining peer dials these to reach every member, the leader among
+    // them, which has no other way to learn the joiner's address.
+    const others = peers.filter((p) => p !== this.peerId)
+    const peerAddrs = await this.#d.peerAddresses?.(others).catch(() => []) ?? []
     return {
       id: this.peerId,
       addresses: (this.#d.addresses?.() ?? []).slice().sort(),
       cluster_peers: peers,
-      cluster_peers_addresses: peersAddrs,
+      cluster_peers_addresses: peerAddrs,
       version: VERSION,
       commit: '',
       rpc_protocol_version: RPC_PROTOCOL,
@@ -801,9 +799,12 @@ export class Cluster implements ClusterRPC {
   }
 }
 
-/** A call the callee's policy refused: broadcasts leave such members out, as the reference does. */
+/**
+ * A call the callee's policy refused (`RpcForbiddenError` of rpc/errors.ts, kept by name across
+ * the wire): broadcasts leave such members out, as the reference does.
+ */
 function isForbidden(err: unknown): boolean {
-  return err instanceof RpcForbiddenError
+  return err instanceof Error && err.name === 'RpcForbiddenError'
 }
 
 /** An ID that knows only the peer's ID (and why nothing more is known). */

@@ -31,7 +31,7 @@ import { libp2pTransport } from './consensus/raft/libp2p_transport.ts'
 import { rpcWire } from './rpc/wire.ts'
 import { rpcHandlers } from './rpc/handlers.ts'
 import type { RpcHandlers } from './rpc/methods.ts'
-import { join, watchRemoval } from './cluster/membership.ts'
+import { join, leaveCluster, watchRemoval } from './cluster/membership.ts'
 import { Cluster } from './cluster.ts'
 import { ipfsHttpConnector } from './ipfsconn/ipfshttp/connector.ts'
 import { ipfsHttpSection } from './ipfsconn/ipfshttp/config.ts'
@@ -228,7 +228,8 @@ async function build(
     rpc: rpc.client,
     allocate: buildAllocate(cfg, monitor),
     addresses: () => host.addresses(),
-    peerAddresses: (peer) => host.peerAddresses(peer),
+    peerAddresses: async (peers) =>
+      (await Promise.all(peers.map((p) => host.peerAddresses(p)))).flat(),
     log,
   })
   Object.assign(
@@ -250,7 +251,15 @@ async function build(
     stop: async () => {
       if (!leave || !wasReady || departed) return
       log.info('leaving the cluster')
-      await consensus.rmPeer(ident.id, AbortSignal.timeout(raftCfg.wait_for_leader_timeout * 2))
+      await leaveCluster({
+        self: ident.id,
+        consensus,
+        rpc: rpc.client,
+        clock: systemClock,
+        intervalMs: cfg.cluster.peer_watch_interval,
+        signal: AbortSignal.timeout(raftCfg.wait_for_leader_timeout * 2),
+        log,
+      })
       departed = true
     },
   })
@@ -334,8 +343,12 @@ async function build(
       intervalMs: cfg.cluster.peer_watch_interval,
       signal: watching.signal,
       onPeers: (_peers, gone) => {
-        for (const p of gone) void host.forget(p).catch(() => {})
+        for (const p of gone) {
+          log.info(`${p} is no longer a member: forgotten by this peer's host, not dialled`)
+          void host.forget(p).catch(() => {})
+        }
       },
+      known: await host.knownPeers(),
       log,
     })
     departed = true

@@ -1,18 +1,24 @@
 /**
- * How a peer enters and notices leaving the cluster, apart from the Raft mechanics: joining
- * through a member (`daemon --bootstrap`, `cluster.bootstrap`) and watching the peerset for this
- * peer's removal (reference §5.8). Both reach other peers only through the RPC client.
+ * How a peer enters and leaves the cluster, apart from the Raft mechanics: joining through a
+ * member (`daemon --bootstrap`, `cluster.bootstrap`), leaving on shutdown (`--leave`,
+ * `leave_on_shutdown`) and watching the peerset for this peer's removal (reference §5.8). All
+ * reach other peers only through the RPC client.
  *
- * Why the watch asks other peers: a Raft leader stops replicating to a peer once it has applied
- * that peer's removal, so the removed peer may never apply the entry that removed it. It then
- * sits without a leader. After a few quiet rounds the watch asks the members it knew whether they
- * still count it; a member answers from its applied configuration, which holds only committed
- * changes, so "not in my peerset" from every member that answers is a removal that happened.
+ * A joining peer first dials every member the remote knows an address of: the leader, which
+ * adds it, has no other way to reach it (no DHT here).
+ *
+ * Why the watch and the leave ask other peers: a Raft leader stops replicating to a peer once it
+ * has applied that peer's removal, so the removed peer may never apply the entry that removed it.
+ * It then sits without a leader. After a few quiet rounds the watch asks the members it knew
+ * whether they still count it; a member answers from its applied configuration, which holds
+ * only committed changes, so "not in my peerset" from every member that answers is a removal
+ * that happened.
  *
  * @example
  * ```ts
  * const remote = await join(['/ip4/10.0.0.1/tcp/9096/p2p/12D3…'], { connect, rpc, log })
  * const why = await watchRemoval({ self, consensus, rpc, clock, intervalMs: 5000, signal })
+ * await leaveCluster({ self, consensus, rpc, clock, intervalMs: 5000, signal })
  * ```
  *
  * @module
@@ -51,16 +57,7 @@ export async function join(addrs: string[], deps: JoinDeps): Promise<string> {
     try {
       const remote = await deps.connect(addr, deps.signal)
       deps.log.info(`joining the cluster through ${remote}`)
-      // Every member, the leader above all, must be able to reach this peer once it is added:
-      // connect to the members the remote knows first (there is no DHT to find us by ID).
-      const id = await deps.rpc.call(remote, 'Cluster.ID', [], { signal: deps.signal })
-      await Promise.all(
-        id.cluster_peers_addresses.map((a) =>
-          deps.connect(a, deps.signal).catch((err) =>
-            deps.log.debug(`joining: cannot connect to member ${a}: ${errorMessage(err)}`)
-          )
-        ),
-      )
+      await connectMembers(remote, deps)
       await deps.rpc.call(remote, 'Cluster.PeerAdd', [deps.rpc.self], {
         signal: deps.signal,
         timeoutMs: deps.timeoutMs,
@@ -79,6 +76,26 @@ export async function join(addrs: string[], deps: JoinDeps): Promise<string> {
   )
 }
 
+/**
+ * Dials every member the remote peer knows an address of (its `Cluster.ID`'s
+ * `cluster_peers_addresses`), best effort. The Raft leader must reach this peer to add it, and a
+ * leader other than the remote has no address of it; a connection opened from here is one it
+ * can use (and identify gives it this peer's listen addresses for later dials).
+ */
+async function connectMembers(remote: string, deps: JoinDeps): Promise<void> {
+  const id = await deps.rpc.call(remote, 'Cluster.ID', [], {
+    signal: deps.signal,
+    timeoutMs: deps.timeoutMs,
+  })
+  await Promise.all(
+    (id.cluster_peers_addresses ?? []).map((a) =>
+      deps.connect(a, deps.signal).catch((err) =>
+        deps.log.debug(`joining: cannot connect to member ${a}: ${errorMessage(err)}`)
+      )
+    ),
+  )
+}
+
 /** What `watchRemoval` needs. */
 export interface WatchDeps {
   self: string
@@ -92,6 +109,11 @@ export interface WatchDeps {
   askAfterRounds?: number
   /** Called with the peerset each time it changes (the host forgets departed peers). */
   onPeers?(peers: string[], departed: string[]): void
+  /**
+   * The peers this peer knew before watching (its peerstore): those outside the first peerset
+   * it reads departed too, e.g. while this peer was down, or before its first round.
+   */
+  known?: string[]
   log?: Logger
 }
 
@@ -102,7 +124,7 @@ export interface WatchDeps {
  */
 export async function watchRemoval(d: WatchDeps): Promise<string> {
   let wasMember = false
-  let known: string[] = []
+  let known: string[] = d.known ?? []
   let quiet = 0
   const askAfter = d.askAfterRounds ?? 3
   for (;;) {
@@ -132,8 +154,52 @@ export async function watchRemoval(d: WatchDeps): Promise<string> {
   }
 }
 
+/** What `leaveCluster` needs. */
+export interface LeaveDeps {
+  self: string
+  consensus: Pick<Consensus, 'peers' | 'rmPeer'>
+  rpc: RpcClient
+  clock: Clock
+  /** How often to ask the other members (`cluster.peer_watch_interval`). */
+  intervalMs: number
+  signal: AbortSignal
+  log?: Logger
+}
+
+/**
+ * Removes this peer from the cluster (`--leave`, `leave_on_shutdown`). Resolves once the
+ * removal happened: applied here, or — since the leader stops replicating to a peer once it has
+ * applied that peer's removal, so a follower may never apply it (see the module comment) — once
+ * the other members no longer count this peer. Rejects with rmPeer's error otherwise.
+ */
+export async function leaveCluster(d: LeaveDeps): Promise<void> {
+  const others = (await d.consensus.peers(d.signal)).filter((p) => p !== d.self)
+  const done = new AbortController()
+  const signal = AbortSignal.any([d.signal, done.signal])
+  const ask = { ...d, signal }
+  const removal = d.consensus.rmPeer(d.self, signal)
+  const seen = (async () => {
+    for (;;) {
+      await d.clock.sleep(d.intervalMs, signal)
+      if (await removedByOthers(ask, others)) return
+    }
+  })()
+  seen.catch(() => {})
+  try {
+    await Promise.race([removal, seen])
+  } catch (err) {
+    if (d.signal.aborted || !(await removedByOthers(ask, others))) throw err
+  } finally {
+    done.abort()
+    removal.catch(() => {})
+  }
+}
+
 /** True when at least one other member answers and none of those answering counts us. */
-async function removedByOthers(d: WatchDeps, known: string[]): Promise<boolean> {
+async function removedByOthers(
+  d: Pick<WatchDeps, 'self' | 'rpc' | 'signal' | 'intervalMs' | 'log'>,
+  known: string[],
+): Promise<boolean> {
   const others = known.filter((p) => p !== d.self)
   const answers = await Promise.all(
     others.map((p) =>

@@ -89,10 +89,12 @@ export interface ClusterHost {
    * `ConnectError`.
    */
   connect(addr: string, signal?: AbortSignal): Promise<string>
-  /** The addresses known for a peer (the book's and libp2p's), each with /p2p/<id>. */
-  peerAddresses(peerId: string): Promise<string[]>
   /** Drops a removed peer: not dialled by bootstraps, not saved, until `connect` names it. */
   forget(peerId: string): Promise<void>
+  /** Every peer with a known address (the book's and libp2p's), self and forgotten ones out. */
+  knownPeers(): Promise<string[]>
+  /** The addresses known for a peer (the book's and libp2p's), each with /p2p/<peerId>. */
+  peerAddresses(peerId: string): Promise<string[]>
   /** Resolves once no re-bootstrap round is running. */
   idle(): Promise<void>
   /** Stops the loop, saves the peerstore (unless `save: false`), stops libp2p; idempotent. */
@@ -271,10 +273,6 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
         return s.includes('/p2p/') ? s : `${s}/p2p/${peerId}`
       })
     },
-    async peerAddresses(id) {
-      if (id === peerId) return [] // this host's own: addresses()
-      return (await allAddrs(id)).map((a) => a.includes('/p2p/') ? a : `${a}/p2p/${id}`)
-    },
     async connect(addr, signal) {
       let id: string
       try {
@@ -295,6 +293,10 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
         throw new ConnectError(addr, why(err, timeout.aborted, dialTimeout))
       }
       return id
+    },
+    knownPeers: () => dialer.knownPeers(),
+    async peerAddresses(id) {
+      return (await allAddrs(id)).map((a) => a.includes('/p2p/') ? a : `${a}/p2p/${id}`)
     },
     async forget(id) {
       book.forget(id)
