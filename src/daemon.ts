@@ -26,7 +26,8 @@ import { dataFolder, openStateDb } from './state/open.ts'
 import { kvState, type PinState } from './state/kv_state.ts'
 import { raftConsensus } from './consensus/raft/raft_consensus.ts'
 import { raftSection } from './consensus/raft/config.ts'
-import { checkDataFolder, cleanupDataFolder } from './consensus/raft/data_folder.ts'
+import { backupName, checkDataFolder, cleanupDataFolder } from './consensus/raft/data_folder.ts'
+import { exists } from './util/fs.ts'
 import { libp2pTransport } from './consensus/raft/libp2p_transport.ts'
 import { rpcWire } from './rpc/wire.ts'
 import { rpcHandlers } from './rpc/handlers.ts'
@@ -299,11 +300,18 @@ async function build(
         if (!(err instanceof NoLeaderError) || watching.signal.aborted) throw err
         const peers = await consensus.peers().catch(() => [] as string[])
         const others = peers.filter((p) => p !== ident.id)
+        // A peer that left or was removed starts fresh; its old members run on without it.
+        const formerMember = plan.kind === 'fresh' && !joining &&
+          await exists(backupName(folder, 0))
         log.warn(
           `no Raft leader yet: waiting for a quorum of ${
             others.length ? `[${others.join(', ')}]` : 'the cluster (this peer is not a member yet)'
           }; check that those peers run, reach each other's cluster addresses and share the ` +
-            `cluster secret`,
+            `cluster secret` + (formerMember
+              ? `; this peer left a cluster before (its old data is in ${
+                backupName(folder, 0)
+              }): to join it again, start with --bootstrap <a member's cluster address>`
+              : ''),
         )
       }
     }
@@ -403,20 +411,30 @@ export interface RunOptions extends PeerOptions {
 export async function runDaemon(opts: RunOptions): Promise<number> {
   const log = opts.logging.get('service')
   log.info('Initializing. For verbose output run with "-l debug". Please wait...')
-  const peer = await startPeer(opts)
   let count = 0
+  let peer: Peer | undefined
   const done = Promise.withResolvers<number>()
+  const shutDown = (p: Peer) => p.stop().then(() => done.resolve(0), () => done.resolve(1))
+  // Listening from the start: a signal while the peer starts (bootstrap dials can take a while)
+  // stops it as soon as it is built, with its ordered shutdown.
   const off = opts.signals?.((name) => {
     count++
     if (count === 1) {
       log.info(`${name} received: shutting down`)
-      peer.stop().then(() => done.resolve(0), () => done.resolve(1))
+      if (peer) shutDown(peer)
     } else if (count === 2) {
       log.warn('shutdown in progress: send the signal again to exit at once')
     } else {
       done.resolve(1)
     }
   })
+  try {
+    peer = await startPeer(opts)
+  } catch (err) {
+    off?.()
+    throw err
+  }
+  if (count > 0) shutDown(peer)
   // A removed peer stops on its own and exits with 0, as the reference's does; one that could
   // not start exits with 1.
   peer.ended.then(({ code }) => done.resolve(code))
