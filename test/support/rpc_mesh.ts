@@ -21,7 +21,6 @@ import {
   type InputOf,
   type ItemOf,
   KIND,
-  POLICY,
   type ResultOf,
   type RpcClient,
   type RpcHandlers,
