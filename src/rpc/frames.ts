@@ -13,8 +13,11 @@
  * | CANCEL | — | caller |
  * | CREDIT | how many more batches the sender may send | whoever receives ITEMS |
  *
- * Items are encoded one by one into a batch (`ItemBatch`), so a batch knows its size in bytes
- * without a second pass and the frame is their concatenation behind a CBOR array header.
+ * Items are encoded one by one into a batch (`ItemBatch`), so a batch knows its size without a
+ * second pass. A batch of CBOR items is their concatenation behind a CBOR array header; a batch
+ * of JSON items (methods whose items are plain JSON values: `JSON_ITEMS` in methods.ts) is the
+ * JSON text of their array as one CBOR text string, which the decoder parses back into the array:
+ * `JSON.stringify`/`JSON.parse` of a PinInfo take ~0.6/0.7 µs against cborg's ~6/3 µs.
  *
  * @example
  * ```ts
@@ -42,7 +45,10 @@ export const CREDIT = 6
 /** Bytes ready for `stream.send` (libp2p's Uint8ArrayList). */
 export type Framed = ReturnType<typeof lp.encode.single>
 
-/** One frame, as decoded. */
+/** How the items of a batch are encoded. */
+export type ItemCodec = 'cbor' | 'json'
+
+/** One frame, as decoded (a JSON batch is parsed back into its items). */
 export type Frame =
   | [typeof CALL, method: string, args: unknown[], timeoutMs: number | null, credit: number]
   | [typeof ITEMS, items: unknown[]]
@@ -82,6 +88,7 @@ export class FrameDecoder {
       if (!Array.isArray(frame) || typeof frame[0] !== 'number') {
         throw new TypeError('malformed RPC frame')
       }
+      if (frame[0] === ITEMS && typeof frame[1] === 'string') frame[1] = JSON.parse(frame[1])
       yield frame as Frame
     }
   }
@@ -89,11 +96,15 @@ export class FrameDecoder {
 
 /** A batch of items being gathered into one ITEMS frame. */
 export class ItemBatch {
-  #parts: Uint8Array[] = []
-  /** Encoded bytes so far. */
+  #parts: (Uint8Array | string)[] = []
+  /** Encoded size so far: bytes of CBOR, or characters of JSON (at most 3 bytes each). */
   bytes = 0
 
-  constructor(readonly maxItems: number, readonly maxBytes: number) {}
+  constructor(
+    readonly maxItems: number,
+    readonly maxBytes: number,
+    readonly codec: ItemCodec = 'cbor',
+  ) {}
 
   get count(): number {
     return this.#parts.length
@@ -103,33 +114,59 @@ export class ItemBatch {
   }
 
   add(item: unknown): void {
-    const b = cborg.encode(item, ENCODE_OPTIONS)
+    const b = this.codec === 'json' ? JSON.stringify(item) : cborg.encode(item, ENCODE_OPTIONS)
     this.#parts.push(b)
     this.bytes += b.length
   }
 
   /** The ITEMS frame of what was added (with its length prefix); the batch starts again empty. */
   take(): Framed {
-    const head = arrayHeader(this.#parts.length)
-    const frame = new Uint8Array(2 + head.length + this.bytes)
-    frame[0] = 0x82 // array of 2: [ITEMS, items]
-    frame[1] = ITEMS
-    frame.set(head, 2)
-    let at = 2 + head.length
-    for (const p of this.#parts) {
-      frame.set(p, at)
-      at += p.length
-    }
+    const frame = this.codec === 'json'
+      ? jsonItemsFrame(this.#parts as string[], this.bytes)
+      : cborItemsFrame(this.#parts as Uint8Array[], this.bytes)
     this.#parts = []
     this.bytes = 0
     return lp.encode.single(frame)
   }
 }
 
-/** The CBOR head of an array of `n` elements (major type 4). */
-function arrayHeader(n: number): Uint8Array {
-  if (n < 24) return Uint8Array.of(0x80 | n)
-  if (n < 0x100) return Uint8Array.of(0x98, n)
-  if (n < 0x10000) return Uint8Array.of(0x99, n >> 8, n & 0xff)
-  return Uint8Array.of(0x9a, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+/** `[ITEMS, [items…]]`: the items' CBOR behind an array head. */
+function cborItemsFrame(parts: Uint8Array[], bytes: number): Uint8Array {
+  const head = cborHead(4, parts.length)
+  const frame = new Uint8Array(2 + head.length + bytes)
+  frame[0] = 0x82 // array of 2: [ITEMS, items]
+  frame[1] = ITEMS
+  frame.set(head, 2)
+  let at = 2 + head.length
+  for (const p of parts) {
+    frame.set(p, at)
+    at += p.length
+  }
+  return frame
+}
+
+const utf8 = new TextEncoder()
+
+/** `[ITEMS, "[json,…]"]`: the JSON text of the items' array as a CBOR text string. */
+function jsonItemsFrame(parts: string[], chars: number): Uint8Array {
+  const text = '[' + parts.join(',') + ']'
+  // Room for the longest head (5 bytes) and UTF-8 at 3 bytes a UTF-16 unit; the text goes right
+  // after the head of its encoded length, so it is written once and the head moved to meet it.
+  const room = new Uint8Array(2 + 5 + (chars + parts.length + 1) * 3)
+  const { written } = utf8.encodeInto(text, room.subarray(7))
+  const head = cborHead(3, written)
+  const start = 7 - 2 - head.length
+  room[start] = 0x82 // array of 2: [ITEMS, text]
+  room[start + 1] = ITEMS
+  room.set(head, start + 2)
+  return room.subarray(start, 7 + written)
+}
+
+/** The CBOR head of major type `major` (3 text, 4 array) with length `n`. */
+function cborHead(major: number, n: number): Uint8Array {
+  const m = major << 5
+  if (n < 24) return Uint8Array.of(m | n)
+  if (n < 0x100) return Uint8Array.of(m | 24, n)
+  if (n < 0x10000) return Uint8Array.of(m | 25, n >> 8, n & 0xff)
+  return Uint8Array.of(m | 26, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
 }

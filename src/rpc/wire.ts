@@ -47,6 +47,7 @@ import {
   type Framed,
   FrameDecoder,
   ItemBatch,
+  type ItemCodec,
   ITEMS,
 } from './frames.ts'
 import {
@@ -56,7 +57,14 @@ import {
   RpcUnknownMethodError,
   RpcUnreachableError,
 } from './errors.ts'
-import { KIND, POLICY, type RpcClient, type RpcHandlers, type RpcMethod } from './methods.ts'
+import {
+  JSON_ITEMS,
+  KIND,
+  POLICY,
+  type RpcClient,
+  type RpcHandlers,
+  type RpcMethod,
+} from './methods.ts'
 
 /** Our protocol id. Not the reference's `/ipfscluster/1.0/rpc`: this wire is not gorpc/msgpack. */
 export const RPC_PROTOCOL_ID = '/ipfs-cluster-deno/rpc/1.0.0'
@@ -224,7 +232,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
         if (KIND[m] === 'unary') {
           result = await raceAbort(handler(args, ctx), signal)
         } else if (KIND[m] === 'stream') {
-          await pump(handler(args, ctx), signal, async (frame) => {
+          await pump(handler(args, ctx), signal, codecOf(m), async (frame) => {
             while (this.#credit === 0) await this.#wake.wait(signal)
             this.#credit--
             await this.ch.send(frame, signal)
@@ -475,7 +483,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
         }
         const [ch, call] = await open(peer, method, args, s, 0)
         try {
-          const sent = await pump(input, s.signal, async (frame) => {
+          const sent = await pump(input, s.signal, codecOf(method), async (frame) => {
             while (call.credit === 0 && !call.ended) await call.wake.wait(s.signal)
             if (call.ended) return false // refused or failed: its answer says why
             call.credit--
@@ -687,6 +695,11 @@ function scope(
   }
 }
 
+/** How a method's streamed items are encoded. */
+function codecOf(method: RpcMethod): ItemCodec {
+  return JSON_ITEMS.has(method) ? 'json' : 'cbor'
+}
+
 /** A CREDIT frame's count, or 0 for anything but a small positive integer. */
 function credit(n: unknown): number {
   return Number.isSafeInteger(n) && (n as number) > 0 && (n as number) <= WINDOW ? n as number : 0
@@ -744,10 +757,11 @@ function nextTurn(): Promise<typeof TURN> {
 async function pump(
   source: AsyncIterable<unknown>,
   signal: AbortSignal,
+  codec: ItemCodec,
   flush: (frame: Framed) => Promise<boolean>,
 ): Promise<boolean> {
   const it = source[Symbol.asyncIterator]()
-  const batch = new ItemBatch(BATCH_ITEMS, BATCH_BYTES)
+  const batch = new ItemBatch(BATCH_ITEMS, BATCH_BYTES, codec)
   let finished = false
   try {
     let next = it.next()
