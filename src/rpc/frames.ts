@@ -15,9 +15,10 @@
  *
  * Items are encoded one by one into a batch (`ItemBatch`), so a batch knows its size without a
  * second pass. A batch of CBOR items is their concatenation behind a CBOR array header; a batch
- * of JSON items (methods whose items are plain JSON values: `JSON_ITEMS` in methods.ts) is the
- * JSON text of their array as one CBOR text string, which the decoder parses back into the array:
- * `JSON.stringify`/`JSON.parse` of a PinInfo take ~0.6/0.7 µs against cborg's ~6/3 µs.
+ * of JSON items (methods whose items are plain JSON values: `JSON_ITEMS` in methods.ts) is its
+ * JSON text (rpc/json_batch.ts: columns for items of one shape) as one CBOR text string, which
+ * the decoder parses back into the items: `JSON.stringify`/`JSON.parse` of a PinInfo take
+ * ~0.6/0.7 µs against cborg's ~6/3 µs.
  *
  * @example
  * ```ts
@@ -33,6 +34,7 @@
 import * as cborg from 'cborg'
 import * as lp from 'it-length-prefixed'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
+import { JsonBatch, parseJsonBatch } from './json_batch.ts'
 
 export const CALL = 0
 export const ITEMS = 1
@@ -88,7 +90,7 @@ export class FrameDecoder {
       if (!Array.isArray(frame) || typeof frame[0] !== 'number') {
         throw new TypeError('malformed RPC frame')
       }
-      if (frame[0] === ITEMS && typeof frame[1] === 'string') frame[1] = JSON.parse(frame[1])
+      if (frame[0] === ITEMS && typeof frame[1] === 'string') frame[1] = parseJsonBatch(frame[1])
       yield frame as Frame
     }
   }
@@ -96,36 +98,42 @@ export class FrameDecoder {
 
 /** A batch of items being gathered into one ITEMS frame. */
 export class ItemBatch {
-  #parts: (Uint8Array | string)[] = []
-  /** Encoded size so far: bytes of CBOR, or characters of JSON (at most 3 bytes each). */
-  bytes = 0
+  #parts: Uint8Array[] = []
+  #json?: JsonBatch
+  #bytes = 0
 
   constructor(
     readonly maxItems: number,
     readonly maxBytes: number,
     readonly codec: ItemCodec = 'cbor',
-  ) {}
+  ) {
+    if (codec === 'json') this.#json = new JsonBatch()
+  }
 
   get count(): number {
-    return this.#parts.length
+    return this.#json ? this.#json.count : this.#parts.length
+  }
+  /** Encoded size so far: bytes of CBOR, or characters of JSON (at most 3 bytes each). */
+  get bytes(): number {
+    return this.#json ? this.#json.chars : this.#bytes
   }
   get full(): boolean {
-    return this.#parts.length >= this.maxItems || this.bytes >= this.maxBytes
+    return this.count >= this.maxItems || this.bytes >= this.maxBytes
   }
 
   add(item: unknown): void {
-    const b = this.codec === 'json' ? JSON.stringify(item) : cborg.encode(item, ENCODE_OPTIONS)
+    if (this.#json) return this.#json.add(item)
+    const b = cborg.encode(item, ENCODE_OPTIONS)
     this.#parts.push(b)
-    this.bytes += b.length
+    this.#bytes += b.length
   }
 
   /** The ITEMS frame of what was added (with its length prefix); the batch starts again empty. */
   take(): Framed {
-    const frame = this.codec === 'json'
-      ? jsonItemsFrame(this.#parts as string[], this.bytes)
-      : cborItemsFrame(this.#parts as Uint8Array[], this.bytes)
+    if (this.#json) return lp.encode.single(jsonItemsFrame(this.#json.take()))
+    const frame = cborItemsFrame(this.#parts, this.#bytes)
     this.#parts = []
-    this.bytes = 0
+    this.#bytes = 0
     return lp.encode.single(frame)
   }
 }
@@ -147,12 +155,11 @@ function cborItemsFrame(parts: Uint8Array[], bytes: number): Uint8Array {
 
 const utf8 = new TextEncoder()
 
-/** `[ITEMS, "[json,…]"]`: the JSON text of the items' array as a CBOR text string. */
-function jsonItemsFrame(parts: string[], chars: number): Uint8Array {
-  const text = '[' + parts.join(',') + ']'
+/** `[ITEMS, text]`: a JSON batch's text (rpc/json_batch.ts) as a CBOR text string. */
+function jsonItemsFrame(text: string): Uint8Array {
   // Room for the longest head (5 bytes) and UTF-8 at 3 bytes a UTF-16 unit; the text goes right
   // after the head of its encoded length, so it is written once and the head moved to meet it.
-  const room = new Uint8Array(2 + 5 + (chars + parts.length + 1) * 3)
+  const room = new Uint8Array(2 + 5 + text.length * 3)
   const { written } = utf8.encodeInto(text, room.subarray(7))
   const head = cborHead(3, written)
   const start = 7 - 2 - head.length
