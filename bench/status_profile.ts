@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { inputFile } from './cids.ts'
-import { cpuSecondsOf, memoryOf, sampleRss } from './process.ts'
+import { cpuSecondsOf, memoryOf, sampleRss, waitIdle } from './process.ts'
 import { TestCluster } from '../test/support/cluster.ts'
 import { taskFlags } from '../test/support/peer.ts'
 import { latestProfile, summarize } from './ingest_profile.ts'
@@ -23,16 +23,28 @@ import { latestProfile, summarize } from './ingest_profile.ts'
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
 const MiB = 1024 * 1024
 
-/** Lines of an NDJSON answer read to the end, and the seconds it took. */
-async function readAll(url: string): Promise<{ lines: number; seconds: number }> {
+/** Lines of an NDJSON answer read to the end, the seconds it took, and its cluster_error lines. */
+async function readAll(
+  url: string,
+): Promise<{ lines: number; seconds: number; errors: number; firstError?: string }> {
   const t0 = performance.now()
   const res = await fetch(url)
   if (!res.ok || !res.body) throw new Error(`${url}: HTTP ${res.status}`)
   let lines = 0
-  for await (const chunk of res.body) {
-    for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) lines++
+  let errors = 0
+  let firstError: string | undefined
+  let line = ''
+  for await (const text of res.body.pipeThrough(new TextDecoderStream())) {
+    const parts = (line + text).split('\n')
+    line = parts.pop()!
+    lines += parts.length
+    for (const l of parts) {
+      if (!l.includes('"cluster_error"')) continue
+      errors++
+      firstError ??= l.slice(0, 600)
+    }
   }
-  return { lines, seconds: (performance.now() - t0) / 1000 }
+  return { lines, seconds: (performance.now() - t0) / 1000, errors, firstError }
 }
 
 async function main(args: string[]): Promise<number> {
@@ -44,6 +56,7 @@ async function main(args: string[]): Promise<number> {
       prof: { type: 'boolean', default: false },
       keep: { type: 'string' },
       repeat: { type: 'string', default: '1' },
+      'no-local': { type: 'boolean', default: false },
     },
   })
   const pins = Number(values.pins)
@@ -89,11 +102,13 @@ async function main(args: string[]): Promise<number> {
     const leader = await cluster.waitLeader(60_000)
     const reader = cluster.peers.find((p) => p !== leader)!
     log(`formed, leader ${leader.name}, reading through ${reader.name}`)
-    // Let the start-up passes finish (they walk the state once).
-    await new Promise((r) => setTimeout(r, 3000))
+    // Let the start-up passes finish (each walks the state once).
+    for (const p of cluster.peers) {
+      await waitIdle(p.proc!.pid, { share: 0.2, windowMs: 1000, timeoutMs: 300_000 })
+    }
     const load = async () => (await Deno.readTextFile('/proc/loadavg')).split(' ')[0]
     for (let k = 0; k < Number(values.repeat); k++) {
-      for (const path of ['/pins?local=true', '/pins']) {
+      for (const path of values['no-local'] ? ['/pins'] : ['/pins?local=true', '/pins']) {
         const before = await Promise.all(
           cluster.peers.map(async (p) => (await memoryOf(p.proc!.pid))?.rss ?? 0),
         )
@@ -117,6 +132,9 @@ async function main(args: string[]): Promise<number> {
             ).join(', ')
           }`,
         )
+        if (r.errors) {
+          console.log(`  ${r.errors} lines with cluster_error, the first: ${r.firstError}`)
+        }
       }
     }
     if (values.prof) {
