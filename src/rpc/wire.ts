@@ -36,6 +36,7 @@ import { errorMessage, ShutdownError, ValidationError } from '../errors.ts'
 import { type Clock, systemClock, timeoutReason } from '../util/clock.ts'
 import { type Logger, nullLogger } from '../util/log.ts'
 import {
+  type Batch,
   CALL,
   CANCEL,
   CREDIT,
@@ -49,6 +50,7 @@ import {
   ItemBatch,
   type ItemCodec,
   ITEMS,
+  itemsOf,
 } from './frames.ts'
 import {
   errorFromWire,
@@ -168,7 +170,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
   class ServedCall implements Listener {
     #scope: Scope
     #credit = 0
-    #inputs: unknown[][] = []
+    #inputs: Batch[] = []
     #inputsEnded = false
     #wake = new Wake()
     /** The caller went away (cancelled, closed, or the connection broke). */
@@ -195,7 +197,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
           break
         case ITEMS:
           // Past the credit granted: a caller that does not follow the protocol.
-          if (this.#inputs.length >= WINDOW || !Array.isArray(f[1])) {
+          if (this.#inputs.length >= WINDOW || !isBatch(f[1])) {
             return this.ch.abort(new Error(`ITEMS beyond the credit granted to ${this.peer}`))
           }
           this.#inputs.push(f[1])
@@ -269,7 +271,8 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
           await this.#wake.wait(signal)
           continue
         }
-        for (let i = 0; i < batch.length; i++) yield batch[i]
+        const items = itemsOf(batch)
+        for (let i = 0; i < items.length; i++) yield items[i]
         if (++used >= WINDOW / 2) {
           await this.ch.send(encodeFrame([CREDIT, used]), signal)
           used = 0
@@ -454,8 +457,18 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
               await call.wake.wait(s.signal)
               continue
             }
-            for (let i = 0; i < batch.length; i++) {
-              yield batch[i]
+            let items: unknown[]
+            try {
+              items = itemsOf(batch)
+            } catch (err) {
+              // As a frame that does not decode: the callee does not follow the protocol.
+              ch.abort(err as Error)
+              throw new RpcUnreachableError(
+                `peer ${peer}: malformed items answering ${method}: ${errorMessage(err)}`,
+              )
+            }
+            for (let i = 0; i < items.length; i++) {
+              yield items[i]
               s.signal.throwIfAborted()
             }
             if (++used >= WINDOW / 2 && !call.ended) {
@@ -575,7 +588,7 @@ class Channel {
 
 /** The caller's side of one remote call. */
 class Calling implements Listener {
-  batches: unknown[][] = []
+  batches: Batch[] = []
   /** Upload credit the callee granted, in batches. */
   credit = 0
   /** DONE or ERROR arrived (or the stream broke): the callee is done with the call. */
@@ -589,7 +602,7 @@ class Calling implements Listener {
   frame(f: Frame) {
     switch (f[0]) {
       case ITEMS:
-        if (this.batches.length >= WINDOW || !Array.isArray(f[1])) {
+        if (this.batches.length >= WINDOW || !isBatch(f[1])) {
           return this.closed(new Error('ITEMS beyond the credit granted'))
         }
         this.batches.push(f[1])
@@ -693,6 +706,11 @@ function scope(
       for (const u of undo) u()
     },
   }
+}
+
+/** An ITEMS frame's payload: a list of items or a JSON batch's text. */
+function isBatch(b: unknown): b is Batch {
+  return Array.isArray(b) || typeof b === 'string'
 }
 
 /** How a method's streamed items are encoded. */

@@ -28,6 +28,8 @@ import { handlersWith, pinInfo, rpcPeers, stopAll } from './hosts.ts'
 import { startHost } from '../../src/net/host.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PinInfo } from '../../src/types/mod.ts'
+import * as lp from 'it-length-prefixed'
+import { ITEMS } from '../../src/rpc/frames.ts'
 
 /** A promise that settles when the signal aborts, with its reason. */
 function aborted(signal: AbortSignal): Promise<unknown> {
@@ -481,6 +483,29 @@ Deno.test('a peer that goes away mid-call: RpcUnreachableError naming it, not a 
     await stranger.stop()
   } finally {
     await stopAll([a, b, c])
+  }
+})
+
+Deno.test('a callee whose JSON batch does not parse: RpcUnreachableError naming it, the stream given up', async () => {
+  const [a, b] = await rpcPeers(2, () => ({}))
+  try {
+    // b answers any call with an ITEMS frame whose JSON text is cut short ("[{").
+    await b.host.libp2p.unhandle(RPC_PROTOCOL_ID)
+    await b.host.libp2p.handle(RPC_PROTOCOL_ID, (stream) => {
+      stream.addEventListener('message', () => {
+        stream.send(lp.encode.single(new Uint8Array([0x82, ITEMS, 0x62, 0x5b, 0x7b])))
+      }, { once: true })
+    })
+    await assert.rejects(
+      (async () => {
+        for await (const _ of a.rpc.client.stream(b.id, 'PinTracker.StatusAll', [0])) { /* none */ }
+      })(),
+      (e: Error) =>
+        e instanceof RpcUnreachableError && e.message.includes(b.id) &&
+        e.message.includes('malformed items'),
+    )
+  } finally {
+    await stopAll([a, b])
   }
 })
 
