@@ -13,8 +13,12 @@
  * | CANCEL | — | caller |
  * | CREDIT | how many more batches the sender may send | whoever receives ITEMS |
  *
- * Items are encoded one by one into a batch (`ItemBatch`), so a batch knows its size in bytes
- * without a second pass and the frame is their concatenation behind a CBOR array header.
+ * Items are encoded one by one into a batch (`ItemBatch`), so a batch knows its size without a
+ * second pass. A batch of CBOR items is their concatenation behind a CBOR array header; a batch
+ * of JSON items (methods whose items are plain JSON values: `JSON_ITEMS` in methods.ts) is its
+ * JSON text (rpc/json_batch.ts: columns for items of one shape) as one CBOR text string, which
+ * the consumer parses back into the items when it reaches them (`itemsOf`): `JSON.stringify`/`JSON.parse` of a PinInfo take
+ * ~0.6/0.7 µs against cborg's ~6/3 µs.
  *
  * @example
  * ```ts
@@ -30,6 +34,7 @@
 import * as cborg from 'cborg'
 import * as lp from 'it-length-prefixed'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
+import { JsonBatch, parseJsonBatch } from './json_batch.ts'
 
 export const CALL = 0
 export const ITEMS = 1
@@ -42,10 +47,19 @@ export const CREDIT = 6
 /** Bytes ready for `stream.send` (libp2p's Uint8ArrayList). */
 export type Framed = ReturnType<typeof lp.encode.single>
 
+/** How the items of a batch are encoded. */
+export type ItemCodec = 'cbor' | 'json'
+
+/**
+ * A batch as received: its items, or the text of a JSON batch, which `itemsOf` parses when the
+ * consumer reaches it (so a receiver holding its window of batches holds text, not objects).
+ */
+export type Batch = unknown[] | string
+
 /** One frame, as decoded. */
 export type Frame =
   | [typeof CALL, method: string, args: unknown[], timeoutMs: number | null, credit: number]
-  | [typeof ITEMS, items: unknown[]]
+  | [typeof ITEMS, items: Batch]
   | [typeof DONE, result: unknown]
   | [typeof END]
   | [typeof ERROR, name: string, message: string]
@@ -87,49 +101,89 @@ export class FrameDecoder {
   }
 }
 
+/** The items of a received batch; throws a SyntaxError for a JSON batch that does not parse. */
+export function itemsOf(batch: Batch): unknown[] {
+  return typeof batch === 'string' ? parseJsonBatch(batch) : batch
+}
+
 /** A batch of items being gathered into one ITEMS frame. */
 export class ItemBatch {
   #parts: Uint8Array[] = []
-  /** Encoded bytes so far. */
-  bytes = 0
+  #json?: JsonBatch
+  #bytes = 0
 
-  constructor(readonly maxItems: number, readonly maxBytes: number) {}
+  constructor(
+    readonly maxItems: number,
+    readonly maxBytes: number,
+    readonly codec: ItemCodec = 'cbor',
+  ) {
+    if (codec === 'json') this.#json = new JsonBatch()
+  }
 
   get count(): number {
-    return this.#parts.length
+    return this.#json ? this.#json.count : this.#parts.length
+  }
+  /** Encoded size so far: bytes of CBOR, or characters of JSON (at most 3 bytes each). */
+  get bytes(): number {
+    return this.#json ? this.#json.chars : this.#bytes
   }
   get full(): boolean {
-    return this.#parts.length >= this.maxItems || this.bytes >= this.maxBytes
+    return this.count >= this.maxItems || this.bytes >= this.maxBytes
   }
 
   add(item: unknown): void {
+    if (this.#json) return this.#json.add(item)
     const b = cborg.encode(item, ENCODE_OPTIONS)
     this.#parts.push(b)
-    this.bytes += b.length
+    this.#bytes += b.length
   }
 
   /** The ITEMS frame of what was added (with its length prefix); the batch starts again empty. */
   take(): Framed {
-    const head = arrayHeader(this.#parts.length)
-    const frame = new Uint8Array(2 + head.length + this.bytes)
-    frame[0] = 0x82 // array of 2: [ITEMS, items]
-    frame[1] = ITEMS
-    frame.set(head, 2)
-    let at = 2 + head.length
-    for (const p of this.#parts) {
-      frame.set(p, at)
-      at += p.length
-    }
+    if (this.#json) return lp.encode.single(jsonItemsFrame(this.#json.take()))
+    const frame = cborItemsFrame(this.#parts, this.#bytes)
     this.#parts = []
-    this.bytes = 0
+    this.#bytes = 0
     return lp.encode.single(frame)
   }
 }
 
-/** The CBOR head of an array of `n` elements (major type 4). */
-function arrayHeader(n: number): Uint8Array {
-  if (n < 24) return Uint8Array.of(0x80 | n)
-  if (n < 0x100) return Uint8Array.of(0x98, n)
-  if (n < 0x10000) return Uint8Array.of(0x99, n >> 8, n & 0xff)
-  return Uint8Array.of(0x9a, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+/** `[ITEMS, [items…]]`: the items' CBOR behind an array head. */
+function cborItemsFrame(parts: Uint8Array[], bytes: number): Uint8Array {
+  const head = cborHead(4, parts.length)
+  const frame = new Uint8Array(2 + head.length + bytes)
+  frame[0] = 0x82 // array of 2: [ITEMS, items]
+  frame[1] = ITEMS
+  frame.set(head, 2)
+  let at = 2 + head.length
+  for (const p of parts) {
+    frame.set(p, at)
+    at += p.length
+  }
+  return frame
+}
+
+const utf8 = new TextEncoder()
+
+/** `[ITEMS, text]`: a JSON batch's text (rpc/json_batch.ts) as a CBOR text string. */
+function jsonItemsFrame(text: string): Uint8Array {
+  // Room for the longest head (5 bytes) and UTF-8 at 3 bytes a UTF-16 unit; the text goes right
+  // after the head of its encoded length, so it is written once and the head moved to meet it.
+  const room = new Uint8Array(2 + 5 + text.length * 3)
+  const { written } = utf8.encodeInto(text, room.subarray(7))
+  const head = cborHead(3, written)
+  const start = 7 - 2 - head.length
+  room[start] = 0x82 // array of 2: [ITEMS, text]
+  room[start + 1] = ITEMS
+  room.set(head, start + 2)
+  return room.subarray(start, 7 + written)
+}
+
+/** The CBOR head of major type `major` (3 text, 4 array) with length `n`. */
+function cborHead(major: number, n: number): Uint8Array {
+  const m = major << 5
+  if (n < 24) return Uint8Array.of(m | n)
+  if (n < 0x100) return Uint8Array.of(m | 24, n)
+  if (n < 0x10000) return Uint8Array.of(m | 25, n >> 8, n & 0xff)
+  return Uint8Array.of(m | 26, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
 }

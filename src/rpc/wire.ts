@@ -36,6 +36,7 @@ import { errorMessage, ShutdownError, ValidationError } from '../errors.ts'
 import { type Clock, systemClock, timeoutReason } from '../util/clock.ts'
 import { type Logger, nullLogger } from '../util/log.ts'
 import {
+  type Batch,
   CALL,
   CANCEL,
   CREDIT,
@@ -47,7 +48,9 @@ import {
   type Framed,
   FrameDecoder,
   ItemBatch,
+  type ItemCodec,
   ITEMS,
+  itemsOf,
 } from './frames.ts'
 import {
   errorFromWire,
@@ -56,7 +59,14 @@ import {
   RpcUnknownMethodError,
   RpcUnreachableError,
 } from './errors.ts'
-import { KIND, POLICY, type RpcClient, type RpcHandlers, type RpcMethod } from './methods.ts'
+import {
+  JSON_ITEMS,
+  KIND,
+  POLICY,
+  type RpcClient,
+  type RpcHandlers,
+  type RpcMethod,
+} from './methods.ts'
 
 /** Our protocol id. Not the reference's `/ipfscluster/1.0/rpc`: this wire is not gorpc/msgpack. */
 export const RPC_PROTOCOL_ID = '/ipfs-cluster-deno/rpc/1.0.0'
@@ -160,7 +170,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
   class ServedCall implements Listener {
     #scope: Scope
     #credit = 0
-    #inputs: unknown[][] = []
+    #inputs: Batch[] = []
     #inputsEnded = false
     #wake = new Wake()
     /** The caller went away (cancelled, closed, or the connection broke). */
@@ -187,7 +197,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
           break
         case ITEMS:
           // Past the credit granted: a caller that does not follow the protocol.
-          if (this.#inputs.length >= WINDOW || !Array.isArray(f[1])) {
+          if (this.#inputs.length >= WINDOW || !isBatch(f[1])) {
             return this.ch.abort(new Error(`ITEMS beyond the credit granted to ${this.peer}`))
           }
           this.#inputs.push(f[1])
@@ -224,7 +234,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
         if (KIND[m] === 'unary') {
           result = await raceAbort(handler(args, ctx), signal)
         } else if (KIND[m] === 'stream') {
-          await pump(handler(args, ctx), signal, async (frame) => {
+          await pump(handler(args, ctx), signal, codecOf(m), async (frame) => {
             while (this.#credit === 0) await this.#wake.wait(signal)
             this.#credit--
             await this.ch.send(frame, signal)
@@ -261,7 +271,8 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
           await this.#wake.wait(signal)
           continue
         }
-        for (let i = 0; i < batch.length; i++) yield batch[i]
+        const items = itemsOf(batch)
+        for (let i = 0; i < items.length; i++) yield items[i]
         if (++used >= WINDOW / 2) {
           await this.ch.send(encodeFrame([CREDIT, used]), signal)
           used = 0
@@ -446,8 +457,18 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
               await call.wake.wait(s.signal)
               continue
             }
-            for (let i = 0; i < batch.length; i++) {
-              yield batch[i]
+            let items: unknown[]
+            try {
+              items = itemsOf(batch)
+            } catch (err) {
+              // As a frame that does not decode: the callee does not follow the protocol.
+              ch.abort(err as Error)
+              throw new RpcUnreachableError(
+                `peer ${peer}: malformed items answering ${method}: ${errorMessage(err)}`,
+              )
+            }
+            for (let i = 0; i < items.length; i++) {
+              yield items[i]
               s.signal.throwIfAborted()
             }
             if (++used >= WINDOW / 2 && !call.ended) {
@@ -475,7 +496,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
         }
         const [ch, call] = await open(peer, method, args, s, 0)
         try {
-          const sent = await pump(input, s.signal, async (frame) => {
+          const sent = await pump(input, s.signal, codecOf(method), async (frame) => {
             while (call.credit === 0 && !call.ended) await call.wake.wait(s.signal)
             if (call.ended) return false // refused or failed: its answer says why
             call.credit--
@@ -567,7 +588,7 @@ class Channel {
 
 /** The caller's side of one remote call. */
 class Calling implements Listener {
-  batches: unknown[][] = []
+  batches: Batch[] = []
   /** Upload credit the callee granted, in batches. */
   credit = 0
   /** DONE or ERROR arrived (or the stream broke): the callee is done with the call. */
@@ -581,7 +602,7 @@ class Calling implements Listener {
   frame(f: Frame) {
     switch (f[0]) {
       case ITEMS:
-        if (this.batches.length >= WINDOW || !Array.isArray(f[1])) {
+        if (this.batches.length >= WINDOW || !isBatch(f[1])) {
           return this.closed(new Error('ITEMS beyond the credit granted'))
         }
         this.batches.push(f[1])
@@ -687,6 +708,16 @@ function scope(
   }
 }
 
+/** An ITEMS frame's payload: a list of items or a JSON batch's text. */
+function isBatch(b: unknown): b is Batch {
+  return Array.isArray(b) || typeof b === 'string'
+}
+
+/** How a method's streamed items are encoded. */
+function codecOf(method: RpcMethod): ItemCodec {
+  return JSON_ITEMS.has(method) ? 'json' : 'cbor'
+}
+
 /** A CREDIT frame's count, or 0 for anything but a small positive integer. */
 function credit(n: unknown): number {
   return Number.isSafeInteger(n) && (n as number) > 0 && (n as number) <= WINDOW ? n as number : 0
@@ -744,10 +775,11 @@ function nextTurn(): Promise<typeof TURN> {
 async function pump(
   source: AsyncIterable<unknown>,
   signal: AbortSignal,
+  codec: ItemCodec,
   flush: (frame: Framed) => Promise<boolean>,
 ): Promise<boolean> {
   const it = source[Symbol.asyncIterator]()
-  const batch = new ItemBatch(BATCH_ITEMS, BATCH_BYTES)
+  const batch = new ItemBatch(BATCH_ITEMS, BATCH_BYTES, codec)
   let finished = false
   try {
     let next = it.next()

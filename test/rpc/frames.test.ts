@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import * as lp from 'it-length-prefixed'
 import {
+  type Batch,
   CALL,
   CANCEL,
   CREDIT,
@@ -17,6 +18,7 @@ import {
   FrameDecoder,
   ItemBatch,
   ITEMS,
+  itemsOf,
 } from '../../src/rpc/frames.ts'
 
 function bytesOf(frames: Frame[]): Uint8Array {
@@ -82,4 +84,32 @@ Deno.test('frames: a batch is full at its item count or its byte size', () => {
 Deno.test('frames: what is not a frame is refused', () => {
   assert.throws(() => [...new FrameDecoder().push(lp.encode.single(Uint8Array.of(0x01)))])
   assert.throws(() => [...new FrameDecoder().push(lp.encode.single(Uint8Array.of(0xff, 0xff)))])
+})
+
+Deno.test('frames: a JSON batch is one ITEMS frame of its items, whatever its length in bytes', () => {
+  // Text lengths on both sides of each CBOR head size (24, 256, 65,536 bytes), non-ASCII included.
+  for (const n of [0, 1, 2, 5, 30, 3_000, 3_100, 70_000]) {
+    const batch = new ItemBatch(1_000_000, 1 << 30, 'json')
+    const items = Array.from({ length: n }, (_, i) => ({ i, s: i % 7 ? `é ${i}` : '€𝄞"\\\n' }))
+    for (const it of items) batch.add(it)
+    assert.equal(batch.count, n)
+    const frames = [...new FrameDecoder().push(batch.take())]
+    assert.equal(frames.length, 1)
+    assert.equal(frames[0][0], ITEMS)
+    // The text travels as it is; the consumer parses it when it reaches the batch.
+    assert.equal(typeof frames[0][1], 'string')
+    const got = itemsOf(frames[0][1] as Batch)
+    assert.deepEqual(got, items, `${n} items`)
+    // Key order survives, as with CBOR items.
+    if (n) assert.deepEqual(Object.keys((got as object[])[0]), ['i', 's'])
+  }
+  const full = new ItemBatch(1000, 10, 'json')
+  full.add('0123456789')
+  assert.equal(full.full, true)
+})
+
+Deno.test('frames: an ITEMS frame whose JSON text does not parse is refused when read', () => {
+  const bad = lp.encode.single(new Uint8Array([0x82, ITEMS, 0x62, 0x5b, 0x7b])).subarray() // "[{"
+  const [[, text]] = [...new FrameDecoder().push(bad)]
+  assert.throws(() => itemsOf(text as Batch), SyntaxError)
 })

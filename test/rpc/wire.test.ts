@@ -27,6 +27,9 @@ import { waitFor } from '../support/wait.ts'
 import { handlersWith, pinInfo, rpcPeers, stopAll } from './hosts.ts'
 import { startHost } from '../../src/net/host.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PinInfo } from '../../src/types/mod.ts'
+import * as lp from 'it-length-prefixed'
+import { ITEMS } from '../../src/rpc/frames.ts'
 
 /** A promise that settles when the signal aborts, with its reason. */
 function aborted(signal: AbortSignal): Promise<unknown> {
@@ -73,6 +76,43 @@ Deno.test('unary: 200 concurrent calls to one peer, before any connection to it,
       cids.map((c) => a.rpc.client.call(b.id, 'PinTracker.Status', [c])),
     )
     assert.deepEqual(got.map((p) => p.cid), cids)
+  } finally {
+    await stopAll([a, b])
+  }
+})
+
+Deno.test('stream: statuses of StatusAll and RecoverAllLocal arrive as their JSON, key for key', async () => {
+  // Mostly one shape (columns), with items that vary in every field and some of another shape.
+  const infos = Array.from({ length: 3000 }, (_, i) => {
+    const pi = pinInfo(i) as unknown as Record<string, unknown>
+    pi.allocations = i % 5 ? [] : ['12D3KooWA', '12D3KooWB']
+    if (i % 97 === 3) {
+      pi.status = 'pin_error'
+      pi.error = `failed ${i}`
+      pi.attempt_count = i % 4
+    }
+    if (i % 500 === 9) pi.metadata = { k: `v${i}` }
+    if (i === 1234) delete pi.ipfs_peer_addresses
+    if (i === 2345) pi.ipfs_peer_id = undefined
+    return pi
+  })
+  const serve = async function* () {
+    for (const pi of infos) yield pi as unknown as PinInfo
+  }
+  const [a, b] = await rpcPeers(2, () => ({
+    'PinTracker.StatusAll': serve,
+    'Cluster.RecoverAllLocal': serve,
+  }))
+  try {
+    for (const m of ['PinTracker.StatusAll', 'Cluster.RecoverAllLocal'] as const) {
+      const got: string[] = []
+      for await (
+        const pi of a.rpc.client.stream(b.id, m, m === 'Cluster.RecoverAllLocal' ? [] : [0])
+      ) {
+        got.push(JSON.stringify(pi))
+      }
+      assert.deepEqual(got, infos.map((pi) => JSON.stringify(pi)), m)
+    }
   } finally {
     await stopAll([a, b])
   }
@@ -443,6 +483,29 @@ Deno.test('a peer that goes away mid-call: RpcUnreachableError naming it, not a 
     await stranger.stop()
   } finally {
     await stopAll([a, b, c])
+  }
+})
+
+Deno.test('a callee whose JSON batch does not parse: RpcUnreachableError naming it, the stream given up', async () => {
+  const [a, b] = await rpcPeers(2, () => ({}))
+  try {
+    // b answers any call with an ITEMS frame whose JSON text is cut short ("[{").
+    await b.host.libp2p.unhandle(RPC_PROTOCOL_ID)
+    await b.host.libp2p.handle(RPC_PROTOCOL_ID, (stream) => {
+      stream.addEventListener('message', () => {
+        stream.send(lp.encode.single(new Uint8Array([0x82, ITEMS, 0x62, 0x5b, 0x7b])))
+      }, { once: true })
+    })
+    await assert.rejects(
+      (async () => {
+        for await (const _ of a.rpc.client.stream(b.id, 'PinTracker.StatusAll', [0])) { /* none */ }
+      })(),
+      (e: Error) =>
+        e instanceof RpcUnreachableError && e.message.includes(b.id) &&
+        e.message.includes('malformed items'),
+    )
+  } finally {
+    await stopAll([a, b])
   }
 })
 
