@@ -60,6 +60,8 @@ interface Staging {
   id: string
   stored: number
   verifier: SnapshotVerifier
+  /** When its first chunk came (ms, the injected clock). */
+  since: number
 }
 
 /** Snapshot streams, staging, install and materializing; see the module comment. */
@@ -105,6 +107,7 @@ export class Snapshots {
         id: storage.newDataId(),
         stored: 0,
         verifier: new SnapshotVerifier(),
+        since: this.#d.clock.now(),
       })
     }
     const s = this.#staging.get(c.from)
@@ -135,7 +138,10 @@ export class Snapshots {
       bytes: check.bytes,
       crc: check.crc,
     })
-    log.info(`raft: received snapshot ${meta.index} from ${c.from} (${check.bytes} bytes)`)
+    log.info(
+      `raft: received snapshot ${meta.index} from ${c.from} ` +
+        `(${check.bytes} bytes in ${this.#d.clock.now() - s.since} ms)`,
+    )
     this.#d.check()
     this.#d.node.step(v.complete)
     this.#d.schedule()
@@ -162,7 +168,7 @@ export class Snapshots {
   /** A leader's end: stream the stored snapshot to `m.to`, or take one first. */
   send(m: SnapshotMessage): void {
     if (this.#sending.has(m.to)) return
-    const { storage, transport, log } = this.#d
+    const { storage, transport, clock, log } = this.#d
     this.#sending.add(m.to)
     this.#track((async () => {
       let ok = false
@@ -177,9 +183,13 @@ export class Snapshots {
         }
         storage.retain(data.id)
         try {
+          const started = clock.now()
           await transport.sendSnapshot(m.to, this.#chunksOf(m, data), this.#d.signal)
           ok = true
-          log.info(`raft: sent snapshot ${cur.index} to ${m.to} (${data.bytes} bytes)`)
+          log.info(
+            `raft: sent snapshot ${cur.index} to ${m.to} ` +
+              `(${data.bytes} bytes in ${clock.now() - started} ms)`,
+          )
         } finally {
           storage.release(data.id)
         }
