@@ -42,6 +42,7 @@ import {
   KvWriter,
   type Mutation,
   type MutationGroup,
+  PipelinedKvWriter,
   setMutation,
 } from '../../state/kv_batch.ts'
 import type { PinState } from '../../state/kv_state.ts'
@@ -266,18 +267,23 @@ export class PinFsm {
     for await (const e of this.kv.list({ prefix: [RAFT_PREFIX, SEQ] })) {
       await w.add(deleteMutation(e.key))
     }
+    await w.flush()
+    // The records are mostly the pinset in key order: commits of them overlap (see
+    // PipelinedKvWriter); the replayed tail waits where a key repeats. A crash anywhere here is
+    // redone from `clear` at the next start (the `restore` mark goes only with the last commit).
+    const pw = new PipelinedKvWriter(this.kv)
     const seqs = new Map<string, number>()
     const dec = new SnapshotDecoder()
     try {
       for await (const chunk of storage.readChunks(data)) {
         for (const r of dec.push(chunk)) {
           if (r.kind === 'pin') {
-            await w.add(pins.pin(r.cid, r.json))
+            await pw.add(pins.pin(r.cid, r.json))
           } else if (r.kind === 'unpin') {
-            await w.add(pins.unpin(r.cid))
+            await pw.add(pins.unpin(r.cid))
           } else {
             seqs.set(r.origin, r.seq)
-            await w.add(setMutation(seqKey(r.origin), r.seq, 16))
+            await pw.add(setMutation(seqKey(r.origin), r.seq, 16))
           }
         }
       }
@@ -285,7 +291,7 @@ export class PinFsm {
     } catch (err) {
       throw new RaftInvariantError(`restoring snapshot ${index}: ${(err as Error).message}`)
     }
-    await w.flush([pins.applied(index), ...finalExtra])
+    await pw.flush([pins.applied(index), ...finalExtra])
     this.applied = this.staged = index
     this.#seqs = seqs
     this.#skipped.clear()
