@@ -72,6 +72,9 @@ async function main() {
       roleLog: false,
       log,
     })
+    // Stopped from outside: the peers and doubles go too (they are not our children's children).
+    const onTerm = () => cluster.close().finally(() => Deno.exit(143))
+    Deno.addSignalListener('SIGTERM', onTerm)
     try {
       log(`state import of ${pins} pins`)
       await cluster.importState(0, pinsFile)
@@ -107,6 +110,7 @@ async function main() {
       }
       console.log(`  ${'serves the last pin'.padEnd(20)} ${served.toFixed(2).padStart(7)} s`)
     } finally {
+      Deno.removeSignalListener('SIGTERM', onTerm)
       await cluster.close({ keep: values.keep })
     }
   }
