@@ -52,7 +52,7 @@ import { crc32, SNAPSHOT_CHUNK_BYTES, SnapshotDecoder, SnapshotEncoder } from '.
 
 const SEQ = 'seq'
 const seqKey = (origin: string): Deno.KvKey => [RAFT_PREFIX, SEQ, origin]
-/** Chunks written per commit while taking a snapshot (12 × 60 KB stays under 800 KiB). */
+/** Chunks the encoder may hold before they go to the chunk writer (and the signal is checked). */
 const CHUNKS_PER_COMMIT = 12
 
 /** A batch applied by a Ready, for the host (waiters, hooks). */
@@ -196,16 +196,14 @@ export class PinFsm {
   ): Promise<{ index: number; data: SnapshotData }> {
     const from = this.applied
     const id = storage.newDataId()
-    let written = 0
+    const out = storage.chunkWriter(id)
     let bytes = 0
     let crc = 0
     let pending: Uint8Array[] = []
     const flush = async () => {
-      if (pending.length === 0) return
       const batch = pending
       pending = []
-      await storage.writeChunks(id, written, batch)
-      written += batch.length
+      for (const c of batch) await out.write(c)
     }
     const enc = new SnapshotEncoder((c) => {
       bytes += c.byteLength
@@ -243,7 +241,8 @@ export class PinFsm {
       signal?.throwIfAborted()
       enc.finish()
       await flush()
-      return { index: to, data: { id, chunks: written, bytes, crc } }
+      await out.flush()
+      return { index: to, data: { id, chunks: out.count, bytes, crc } }
     } catch (err) {
       storage.discardChunks(id)
       throw err

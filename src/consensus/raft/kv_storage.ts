@@ -64,6 +64,7 @@ import {
   MAX_VALUE_BYTES,
   type Mutation,
   type MutationGroup,
+  PipelinedKvWriter,
   planCommits,
   setMutation,
 } from '../../state/kv_batch.ts'
@@ -641,6 +642,16 @@ export class KvRaftStorage implements Storage {
   }
 
   /**
+   * Writes a new chunk set `id` from its bytes in order (any sizes: they are cut into KV values),
+   * with a few commits in flight so that the writer never waits for each. Nothing names the set
+   * until a manifest does, and a crash leaves chunks that `open` deletes: the manifest goes only
+   * after `flush`.
+   */
+  chunkWriter(id: string): SnapshotChunkWriter {
+    return new SnapshotChunkWriter(this.kv, id)
+  }
+
+  /**
    * Streams the chunks of `data` in order; throws `TornSnapshotError` if one is missing.
    * Callers that must trust the bytes check them with a `SnapshotVerifier` or decoder.
    */
@@ -727,6 +738,36 @@ export class KvRaftStorage implements Storage {
   async drain(): Promise<void> {
     await this.#lock.catch(() => {})
     while (this.#background.size > 0) await Promise.allSettled([...this.#background])
+  }
+}
+
+/** See `KvRaftStorage.chunkWriter`. */
+export class SnapshotChunkWriter {
+  readonly #id: string
+  readonly #w: PipelinedKvWriter
+  #count = 0
+
+  constructor(kv: Deno.Kv, id: string) {
+    this.#id = id
+    this.#w = new PipelinedKvWriter(kv)
+  }
+
+  /** Chunks written so far. */
+  get count(): number {
+    return this.#count
+  }
+
+  /** Adds `bytes` (a view is kept until its commit: do not reuse the buffer). */
+  async write(bytes: Uint8Array): Promise<void> {
+    for (let off = 0; off < bytes.byteLength; off += MAX_VALUE_BYTES) {
+      const piece = bytes.subarray(off, off + MAX_VALUE_BYTES)
+      await this.#w.add(setMutation(chunkKey(this.#id, this.#count++), piece, piece.byteLength))
+    }
+  }
+
+  /** Resolves once every chunk written is durable. */
+  flush(): Promise<void> {
+    return this.#w.flush()
   }
 }
 

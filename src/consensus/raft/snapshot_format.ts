@@ -300,6 +300,14 @@ export class SnapshotVerifier {
   push(chunk: Uint8Array): void {
     this.#crc = crc32(this.#crc, chunk)
     this.#bytes += chunk.byteLength
+    if (chunk.byteLength >= TRAILER_BYTES) {
+      // The held bytes and all but the last TRAILER_BYTES of the chunk are body: no copy of it.
+      const cut = chunk.byteLength - TRAILER_BYTES
+      this.#bodyCrc = crc32(crc32(this.#bodyCrc, this.#held), chunk.subarray(0, cut))
+      this.#bodyBytes += this.#held.byteLength + cut
+      this.#held = chunk.slice(cut)
+      return
+    }
     let all = chunk
     if (this.#held.byteLength > 0) {
       all = new Uint8Array(this.#held.byteLength + chunk.byteLength)

@@ -33,10 +33,16 @@ import {
   SnapshotReceiver,
 } from './core/mod.ts'
 import type { PinFsm } from './fsm.ts'
-import { MAX_VALUE_BYTES } from '../../state/kv_batch.ts'
-import type { KvRaftStorage, SnapshotData } from './kv_storage.ts'
-import { SnapshotVerifier, TornSnapshotError } from './snapshot_format.ts'
+import type { KvRaftStorage, SnapshotChunkWriter, SnapshotData } from './kv_storage.ts'
+import { SNAPSHOT_CHUNK_BYTES, SnapshotVerifier, TornSnapshotError } from './snapshot_format.ts'
 import type { RaftTransport } from './transport.ts'
+
+/**
+ * The most bytes of one chunk on the wire: twelve stored chunks, which the follower stages in one
+ * KV commit (under its 800 KiB limit). Larger frames would need more commits each, smaller ones
+ * more acknowledgements and commits per snapshot.
+ */
+export const WIRE_CHUNK_BYTES = 12 * SNAPSHOT_CHUNK_BYTES
 
 /** What `Snapshots` needs from the host. */
 export interface SnapshotsDeps {
@@ -58,7 +64,7 @@ export interface SnapshotsDeps {
 
 interface Staging {
   id: string
-  stored: number
+  out: SnapshotChunkWriter
   verifier: SnapshotVerifier
   /** When its first chunk came (ms, the injected clock). */
   since: number
@@ -103,26 +109,26 @@ export class Snapshots {
     }
     if (v.restart) {
       this.#dropStaging(c.from)
+      const id = storage.newDataId()
       this.#staging.set(c.from, {
-        id: storage.newDataId(),
-        stored: 0,
+        id,
+        out: storage.chunkWriter(id),
         verifier: new SnapshotVerifier(),
         since: this.#d.clock.now(),
       })
     }
     const s = this.#staging.get(c.from)
     if (!s) throw new TornSnapshotError('snapshot chunk of an unknown stream')
-    const pieces: Uint8Array[] = []
-    for (let off = 0; off < c.data.byteLength; off += MAX_VALUE_BYTES) {
-      pieces.push(c.data.subarray(off, off + MAX_VALUE_BYTES))
-    }
-    await storage.writeChunks(s.id, s.stored, pieces)
-    s.stored += pieces.length
+    // Acknowledged once written or in a commit in flight: a stream cut short is never resumed
+    // (its chunks are dropped, and `open` drops any a crash left), so only the whole set must be
+    // durable, and it is before the snapshot is stepped.
+    await s.out.write(c.data)
     s.verifier.push(c.data)
     if (!v.complete) return
     this.#staging.delete(c.from)
     let check
     try {
+      await s.out.flush()
       check = s.verifier.end()
     } catch (err) {
       storage.discardChunks(s.id)
@@ -134,7 +140,7 @@ export class Snapshots {
     const meta = v.complete.snapshot
     this.#staged.set(`${meta.index}:${meta.term}`, {
       id: s.id,
-      chunks: s.stored,
+      chunks: s.out.count,
       bytes: check.bytes,
       crc: check.crc,
     })
@@ -241,6 +247,7 @@ export class Snapshots {
   /** Ends a snapshot in progress and waits for every stream (stop; `signal` aborted first). */
   async stop(): Promise<void> {
     this.#materializeAc?.abort()
+    for (const from of [...this.#staging.keys()]) this.#dropStaging(from)
     while (this.#tasks.size > 0) await Promise.allSettled([...this.#tasks])
   }
 
@@ -261,32 +268,62 @@ export class Snapshots {
       data: d,
       done,
     })
+    // Stored chunks travel in groups of up to WIRE_CHUNK_BYTES: one frame, one acknowledgement
+    // and about one KV commit at the follower for each, instead of one per 60 KB value.
+    let group: Uint8Array[] = []
+    let groupBytes = 0
+    const take = () => {
+      const out = group.length === 1 ? group[0] : concat(group, groupBytes)
+      group = []
+      groupBytes = 0
+      return out
+    }
     for await (const c of this.#d.storage.readChunks(data, this.#d.signal)) {
       verifier.push(c)
-      if (prev) {
-        yield chunk(prev, false)
-        chunkIndex++
-        offset += prev.byteLength
+      if (groupBytes > 0 && groupBytes + c.byteLength > WIRE_CHUNK_BYTES) {
+        if (prev) {
+          yield chunk(prev, false)
+          chunkIndex++
+          offset += prev.byteLength
+        }
+        prev = take()
       }
-      prev = c
+      group.push(c)
+      groupBytes += c.byteLength
+    }
+    if (prev) {
+      yield chunk(prev, false)
+      chunkIndex++
+      offset += prev.byteLength
     }
     // The last chunk goes only once the bytes proved whole: a follower never completes a torn one.
     const r = verifier.end()
     if (r.bytes !== data.bytes || r.crc !== data.crc) {
       throw new TornSnapshotError('stored snapshot does not match its manifest')
     }
-    yield chunk(prev!, true)
+    yield chunk(take(), true)
   }
 
   #dropStaging(from: string): void {
     const s = this.#staging.get(from)
     if (!s) return
     this.#staging.delete(from)
-    this.#d.storage.discardChunks(s.id)
+    // After its commits in flight, or they would land after the deletion.
+    this.#track(s.out.flush().catch(() => {}).finally(() => this.#d.storage.discardChunks(s.id)))
   }
 
   #track<T>(p: Promise<T>): void {
     this.#tasks.add(p)
     p.finally(() => this.#tasks.delete(p)).catch(() => {})
   }
+}
+
+function concat(parts: readonly Uint8Array[], bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes)
+  let at = 0
+  for (const p of parts) {
+    out.set(p, at)
+    at += p.byteLength
+  }
+  return out
 }

@@ -264,3 +264,94 @@ Deno.test('snapshot bytes: records straddle chunks; truncation and bit flips are
   for (const c of flipped) fv.push(c)
   assert.throws(() => fv.end(), TornSnapshotError)
 })
+
+Deno.test('the verifier gives the same answer however the stream is cut', () => {
+  const chunks: Uint8Array[] = []
+  const w = new SnapshotEncoder((c) => chunks.push(c), 50)
+  for (let i = 0; i < 20; i++) w.pin(`cid${i}`, enc.encode(`{"cid":"cid${i}"}`))
+  w.seq('peer', 7)
+  w.finish()
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0))
+  chunks.reduce((at, c) => (all.set(c, at), at + c.byteLength), 0)
+  const whole = new SnapshotVerifier()
+  whole.push(all)
+  const expected = whole.end()
+  // Pieces shorter and longer than the trailer, one byte to the whole stream, and uneven cuts.
+  for (let size = 1; size <= all.byteLength; size += size < 40 ? 1 : 37) {
+    const v = new SnapshotVerifier()
+    for (let at = 0; at < all.byteLength; at += size) v.push(all.subarray(at, at + size))
+    assert.deepEqual(v.end(), expected, `pieces of ${size} bytes`)
+    const flipped = all.slice()
+    flipped[(size * 13) % (all.byteLength - 20)] ^= 4
+    const fv = new SnapshotVerifier()
+    for (let at = 0; at < all.byteLength; at += size) fv.push(flipped.subarray(at, at + size))
+    assert.throws(() => fv.end(), TornSnapshotError, `a flipped bit, pieces of ${size} bytes`)
+  }
+  const uneven = new SnapshotVerifier()
+  for (let at = 0, k = 1; at < all.byteLength; at += k, k = (k * 7) % 61 + 1) {
+    uneven.push(all.subarray(at, at + k))
+  }
+  assert.deepEqual(uneven.end(), expected)
+})
+
+Deno.test('a restore cut short by a crash leaves no applied index and is redone whole at the next start', async () => {
+  const src = await env()
+  const pins = await Promise.all(Array.from({ length: 3000 }, (_, i) => pinFor(i)))
+  for (let i = 0; i < 30; i++) {
+    await appendAndApply(src, [
+      batchEntry(
+        i + 1,
+        'p',
+        i + 1,
+        pins.slice(i * 100, i * 100 + 100).map((pin) => ({
+          type: 'pin' as const,
+          pin,
+        })),
+      ),
+    ])
+  }
+  const snap = await src.fsm.takeSnapshot(src.storage)
+  assert.ok(snap.data.chunks >= 10, `${snap.data.chunks} chunks`)
+
+  const path = await tempKvPath()
+  let kv = await Deno.openKv(path)
+  let storage = await KvRaftStorage.open(kv, { initialConf: conf })
+  let fsm = await PinFsm.open(kv, kvState(kv))
+  const id = storage.newDataId()
+  const out = storage.chunkWriter(id)
+  for await (const c of src.storage.readChunks(snap.data)) await out.write(c)
+  await out.flush()
+  const data = { ...snap.data, id }
+  const meta = { index: snap.index, term: 1, confState: conf }
+  await storage.beginInstall(meta, data)
+  // The crash: the database goes away after the restore read a third of the chunks, with its
+  // commits (several in flight) wherever they were.
+  const cut = {
+    async *readChunks(d: typeof data) {
+      let n = 0
+      for await (const c of storage.readChunks(d)) {
+        if (n++ === Math.floor(d.chunks / 3)) {
+          kv.close()
+          throw new Error('power cut')
+        }
+        yield c
+      }
+    },
+  } as unknown as KvRaftStorage
+  await assert.rejects(() => fsm.restore(cut, data, snap.index, [storage.restoreDoneMutation()]))
+
+  kv = await Deno.openKv(path)
+  storage = await KvRaftStorage.open(kv, { initialConf: conf })
+  const state = kvState(kv)
+  fsm = await PinFsm.open(kv, state)
+  assert.equal(storage.restorePending, true, 'the restore is reported')
+  assert.equal(fsm.appliedKnown, false, 'a partial pinset never claims an applied index')
+  await fsm.restore(storage, storage.snapshotData()!, storage.snapshot().index, [
+    storage.restoreDoneMutation(),
+  ])
+  assert.deepEqual(await pinset(state), await pinset(src.state))
+  const again = await KvRaftStorage.open(kv, { initialConf: conf })
+  assert.equal(again.restorePending, false)
+  kv.close()
+  src.close()
+})

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict'
 import type { Pin } from '../../../src/types/pin.ts'
 import { pinsetOf, testPin } from './kv_cluster.ts'
 import { NetCluster, netConfig } from './libp2p_cluster.ts'
+import { WIRE_CHUNK_BYTES } from '../../../src/consensus/raft/snapshots.ts'
 
 async function pinsN(n: number, tag: string): Promise<Pin[]> {
   return await Promise.all(Array.from({ length: n }, (_, i) => testPin(i, tag)))
@@ -90,7 +91,8 @@ Deno.test('a peer behind a compacted log catches up through a snapshot over the 
     await leader.consensus.logPin(await testPin(0, 'early'))
     await c.converge()
     await c.stop(behind.id)
-    const pins = await pinsN(1500, 'behind')
+    // ~4,000 pins: a snapshot of several chunks on the wire (each up to WIRE_CHUNK_BYTES).
+    const pins = await pinsN(4000, 'behind')
     for (let i = 0; i < pins.length; i += 100) {
       await Promise.all(pins.slice(i, i + 100).map((p) => leader.consensus.logPin(p)))
     }
@@ -99,14 +101,14 @@ Deno.test('a peer behind a compacted log catches up through a snapshot over the 
     assert.equal(ls.firstIndex, ls.applied + 1, 'the leader dropped its whole log')
     const back = await c.start(behind.id)
     const set = await samePinsets(c)
-    assert.equal(set.size, 1501)
+    assert.equal(set.size, 4001)
     assert.ok(back.consensus.status().snapshotIndex > 1, 'the peer installed a snapshot')
     const sent = leader.logs.find((l) => l.includes('sent snapshot') && l.includes(back.id))
     assert.ok(sent, 'the leader streamed it')
     const bytes = Number(/\((\d+) bytes/.exec(sent!)![1])
-    assert.ok(bytes > 3 * 60_000, `several chunks (${bytes} bytes)`)
+    assert.ok(bytes > 2 * WIRE_CHUNK_BYTES, `several chunks (${bytes} bytes)`)
     await leader.consensus.logPin(await testPin(1, 'after'))
-    assert.equal((await samePinsets(c)).size, 1502, 'and it follows the log afterwards')
+    assert.equal((await samePinsets(c)).size, 4002, 'and it follows the log afterwards')
   } finally {
     await c.close()
   }
