@@ -55,6 +55,8 @@ export interface SnapshotsDeps {
   log: Logger
   /** Aborts at stop: ends streams and snapshots in progress. */
   signal: AbortSignal
+  /** Most bytes of one chunk sent (default WIRE_CHUNK_BYTES; tests make it smaller). */
+  wireChunkBytes?: number
   schedule(): void
   /** Throws when the host stopped or failed. */
   check(): void
@@ -270,6 +272,7 @@ export class Snapshots {
     })
     // Stored chunks travel in groups of up to WIRE_CHUNK_BYTES: one frame, one acknowledgement
     // and about one KV commit at the follower for each, instead of one per 60 KB value.
+    const wire = this.#d.wireChunkBytes ?? WIRE_CHUNK_BYTES
     let group: Uint8Array[] = []
     let groupBytes = 0
     const take = () => {
@@ -280,7 +283,7 @@ export class Snapshots {
     }
     for await (const c of this.#d.storage.readChunks(data, this.#d.signal)) {
       verifier.push(c)
-      if (groupBytes > 0 && groupBytes + c.byteLength > WIRE_CHUNK_BYTES) {
+      if (groupBytes > 0 && groupBytes + c.byteLength > wire) {
         if (prev) {
           yield chunk(prev, false)
           chunkIndex++

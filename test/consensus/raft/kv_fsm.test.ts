@@ -16,6 +16,7 @@ import {
 import { PinFsm } from '../../../src/consensus/raft/fsm.ts'
 import { KvRaftStorage } from '../../../src/consensus/raft/kv_storage.ts'
 import {
+  crc32,
   SnapshotDecoder,
   SnapshotEncoder,
   SnapshotVerifier,
@@ -34,7 +35,8 @@ async function cidFor(i: number): Promise<string> {
 }
 
 async function pinFor(i: number): Promise<Pin> {
-  const p = newPin(await cidFor(i), { name: `p${i}` })
+  // A name that does not compress (a second CID), so that snapshots span several chunks.
+  const p = newPin(await cidFor(i), { name: `p${i}-${await cidFor(-i - 1)}` })
   p.timestamp = '2026-11-25T12:00:00Z'
   return p
 }
@@ -311,7 +313,7 @@ Deno.test('a restore cut short by a crash leaves no applied index and is redone 
     ])
   }
   const snap = await src.fsm.takeSnapshot(src.storage)
-  assert.ok(snap.data.chunks >= 10, `${snap.data.chunks} chunks`)
+  assert.ok(snap.data.chunks >= 4, `${snap.data.chunks} chunks`)
 
   const path = await tempKvPath()
   let kv = await Deno.openKv(path)
@@ -354,4 +356,54 @@ Deno.test('a restore cut short by a crash leaves no applied index and is redone 
   assert.equal(again.restorePending, false)
   kv.close()
   src.close()
+})
+
+Deno.test('snapshot bytes: records go in deflated blocks; a version 1 stream still decodes', () => {
+  const chunks: Uint8Array[] = []
+  const w = new SnapshotEncoder((c) => chunks.push(c), 60_000)
+  const json = (i: number) => enc.encode(`{"cid":"cid${i}","name":"pin number ${i}"}`)
+  for (let i = 0; i < 20_000; i++) w.pin(`cid${i}`, json(i))
+  w.unpin('cid7')
+  w.seq('peer', 3)
+  const { length } = w.finish()
+  const raw = 20_000 * (5 + 2 + 8 + 30)
+  assert.ok(length < raw / 3, `deflated: ${length} bytes for about ${raw} of records`)
+  const d = new SnapshotDecoder()
+  const recs = chunks.flatMap((c) => d.push(c))
+  d.end()
+  assert.equal(recs.length, 20_002)
+  const last = recs[19_999]
+  assert.ok(last.kind === 'pin' && last.cid === 'cid19999')
+  assert.deepEqual(last.json, json(19_999))
+  assert.deepEqual(recs.slice(-2).map((r) => r.kind), ['unpin', 'seq'])
+
+  // Version 1: plain records after the old header.
+  const rec = (kind: number, payload: Uint8Array) => {
+    const r = new Uint8Array(5 + payload.byteLength)
+    r[0] = kind
+    new DataView(r.buffer).setUint32(1, payload.byteLength)
+    r.set(payload, 5)
+    return r
+  }
+  const pin = new Uint8Array(2 + 4 + 2)
+  new DataView(pin.buffer).setUint16(0, 4)
+  pin.set(enc.encode('cidA{}'), 2)
+  const body = [rec(0, enc.encode('ipfs-cluster-deno raft snapshot 1')), rec(1, pin)]
+  const bodyBytes = body.reduce((n, r) => n + r.byteLength, 0)
+  const trailer = new Uint8Array(12)
+  new DataView(trailer.buffer).setFloat64(0, bodyBytes)
+  new DataView(trailer.buffer).setUint32(8, body.reduce((c, r) => crc32(c, r), 0))
+  const v1 = new SnapshotDecoder()
+  const got = [...body, rec(127, trailer)].flatMap((r) => v1.push(r))
+  v1.end()
+  assert.deepEqual(got.map((r) => r.kind === 'pin' && r.cid), ['cidA'])
+
+  // A block that does not inflate is a torn stream.
+  const bad = chunks.map((c) => c.slice())
+  bad[0][60] ^= 0xff
+  assert.throws(() => {
+    const b = new SnapshotDecoder()
+    for (const c of bad) b.push(c)
+    b.end()
+  }, TornSnapshotError)
 })

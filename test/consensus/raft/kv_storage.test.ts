@@ -233,7 +233,16 @@ async function writeSnapshotData(
 ): Promise<{ data: SnapshotData; chunks: Uint8Array[] }> {
   const chunks: Uint8Array[] = []
   const enc = new SnapshotEncoder((c) => chunks.push(c), 1000)
-  for (let i = 0; i < pins; i++) enc.pin(`cid${i}`, new TextEncoder().encode(`{"cid":"cid${i}"}`))
+  // Names that do not compress, so that the stream spans several chunks.
+  let x = pins
+  const noise = () => {
+    let t = ''
+    for (let k = 0; k < 8; k++) t += ((x = (x * 1103515245 + 12345) >>> 0) >>> 8).toString(36)
+    return t
+  }
+  for (let i = 0; i < pins; i++) {
+    enc.pin(`cid${i}`, new TextEncoder().encode(`{"cid":"cid${i}","name":"${noise()}"}`))
+  }
   enc.finish()
   const id = s.newDataId()
   await s.writeChunks(id, 0, chunks)

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict'
 import type { Pin } from '../../../src/types/pin.ts'
 import { pinsetOf, testPin } from './kv_cluster.ts'
 import { NetCluster, netConfig } from './libp2p_cluster.ts'
-import { WIRE_CHUNK_BYTES } from '../../../src/consensus/raft/snapshots.ts'
 
 async function pinsN(n: number, tag: string): Promise<Pin[]> {
   return await Promise.all(Array.from({ length: n }, (_, i) => testPin(i, tag)))
@@ -82,7 +81,7 @@ Deno.test('a stopped leader is replaced, writes resume, and it catches up on the
 Deno.test('a peer behind a compacted log catches up through a snapshot over the wire', async () => {
   const c = await NetCluster.create(3, {
     config: netConfig({ trailing_logs: 0 }),
-    tuning: { maxOpsPerEntry: 16 },
+    tuning: { maxOpsPerEntry: 16, snapshotChunkBytes: 120_000 },
   })
   try {
     await c.startAll()
@@ -91,7 +90,7 @@ Deno.test('a peer behind a compacted log catches up through a snapshot over the 
     await leader.consensus.logPin(await testPin(0, 'early'))
     await c.converge()
     await c.stop(behind.id)
-    // ~4,000 pins: a snapshot of several chunks on the wire (each up to WIRE_CHUNK_BYTES).
+    // ~4,000 pins: a snapshot (deflated) of several chunks on the wire, each up to 120 KB.
     const pins = await pinsN(4000, 'behind')
     for (let i = 0; i < pins.length; i += 100) {
       await Promise.all(pins.slice(i, i + 100).map((p) => leader.consensus.logPin(p)))
@@ -106,7 +105,7 @@ Deno.test('a peer behind a compacted log catches up through a snapshot over the 
     const sent = leader.logs.find((l) => l.includes('sent snapshot') && l.includes(back.id))
     assert.ok(sent, 'the leader streamed it')
     const bytes = Number(/\((\d+) bytes/.exec(sent!)![1])
-    assert.ok(bytes > 2 * WIRE_CHUNK_BYTES, `several chunks (${bytes} bytes)`)
+    assert.ok(bytes > 2 * 120_000, `several chunks (${bytes} bytes)`)
     await leader.consensus.logPin(await testPin(1, 'after'))
     assert.equal((await samePinsets(c)).size, 4002, 'and it follows the log afterwards')
   } finally {

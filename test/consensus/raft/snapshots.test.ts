@@ -26,12 +26,21 @@ const msg: SnapshotMessage = {
   snapshot: { index: 50, term: 2, confState: conf },
 }
 
-/** A valid snapshot stream of `pins` pins, as one byte array. */
+/** A valid snapshot stream of `pins` pins (of names that do not compress), as one byte array. */
 function streamBytes(pins: number): Uint8Array {
   const parts: Uint8Array[] = []
   const w = new SnapshotEncoder((c) => parts.push(c))
+  let x = 1
+  const noise = () => {
+    let t = ''
+    for (let k = 0; k < 40; k++) {
+      x = (x * 1103515245 + 12345) >>> 0
+      t += (x >>> 8).toString(36)
+    }
+    return t
+  }
   for (let i = 0; i < pins; i++) {
-    w.pin(`cid${i}`, enc.encode(`{"cid":"cid${i}","name":"${'x'.repeat(300)}"}`))
+    w.pin(`cid${i}`, enc.encode(`{"cid":"cid${i}","name":"${noise()}"}`))
   }
   w.finish()
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
@@ -74,8 +83,8 @@ async function follower() {
 Deno.test('a whole stream in large chunks is staged as KV values, then stepped once durable', async () => {
   const f = await follower()
   try {
-    const bytes = streamBytes(8000) // ~3 MB
-    const chunks = [...snapshotChunks(msg, 7, bytes, 700_000)]
+    const bytes = streamBytes(8000) // ~290 KB, in chunks of 70 KB: two KV values each
+    const chunks = [...snapshotChunks(msg, 7, bytes, 70_000)]
     assert.ok(chunks.length >= 4)
     for (const c of chunks) await f.snaps.receive(c)
     await f.snaps.stop()
@@ -93,7 +102,7 @@ Deno.test('a torn stream, or one that restarts, leaves no staged chunk behind', 
   const f = await follower()
   try {
     const bytes = streamBytes(8000)
-    const chunks = [...snapshotChunks(msg, 7, bytes, 700_000)]
+    const chunks = [...snapshotChunks(msg, 7, bytes, 70_000)]
     await f.snaps.receive(chunks[0])
     await f.snaps.receive(chunks[1])
     // A gap: chunk 3 before chunk 2.
@@ -103,8 +112,8 @@ Deno.test('a torn stream, or one that restarts, leaves no staged chunk behind', 
     assert.equal(await f.chunkCount(), 0, 'the torn stream was dropped')
 
     // A new stream replaces one in progress: the first one's chunks go.
-    const again = [...snapshotChunks(msg, 8, bytes, 700_000)]
-    const other = [...snapshotChunks(msg, 9, bytes, 700_000)]
+    const again = [...snapshotChunks(msg, 8, bytes, 70_000)]
+    const other = [...snapshotChunks(msg, 9, bytes, 70_000)]
     await f.snaps.receive(again[0])
     await f.snaps.receive(again[1])
     for (const c of other) await f.snaps.receive(c)
@@ -118,7 +127,7 @@ Deno.test('a torn stream, or one that restarts, leaves no staged chunk behind', 
     // A stream cut by stop: nothing stays.
     const g = await follower()
     try {
-      const cut = [...snapshotChunks(msg, 10, bytes, 700_000)]
+      const cut = [...snapshotChunks(msg, 10, bytes, 70_000)]
       await g.snaps.receive(cut[0])
       await g.snaps.receive(cut[1])
       await g.snaps.stop()
