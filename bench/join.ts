@@ -94,9 +94,17 @@ async function main() {
         }
       }
       cluster.startAll()
+      const t1 = Date.now()
       for (const p of cluster.peers) await cluster.waitReady(p, TIMEOUT_MS)
       await cluster.waitFormed(TIMEOUT_MS)
       const leader = await cluster.waitLeader(TIMEOUT_MS)
+      // The founders' start-up sync walks the whole pinset: the join is timed once it is done.
+      for (const p of cluster.peers) {
+        while (!(await Deno.readTextFile(p.proc!.logPath)).includes('start-up sync')) {
+          if (Date.now() - t1 > TIMEOUT_MS) throw new Error(`${p.name}: no start-up sync`)
+          await sleep(200)
+        }
+      }
       const joiner = await cluster.addJoiner()
       log(`${joiner.name} joins through ${leader.name}`)
       const t0 = Date.now()
