@@ -16,7 +16,7 @@
  * ```
  *
  * The encoder writes blocks of about `BLOCK_BYTES` of records, deflated at level 1: pins are JSON
- * that differ mostly in their CID, so a snapshot shrinks about 6× for a few seconds of CPU per
+ * that differ mostly in their CID, so a snapshot shrinks about 7× for a few seconds of CPU per
  * 1,000,000 pins, which is less than writing, sending, staging and reading the bytes saved. The
  * trailer covers the stored bytes (blocks as they are), so checking a stream inflates nothing.
  * Version 1 streams (header "… snapshot 1", no blocks) still decode.
