@@ -54,7 +54,7 @@ async function follower() {
   const stepped: Promise<{ msg: Message; chunksDurable: number }>[] = []
   const chunkCount = async () => {
     let n = 0
-    for await (const _ of kv.list({ prefix: ['raft', 'chunk'] })) n++
+    for await (const _ of kv.list({ prefix: ['chunk'] })) n++
     return n
   }
   const ac = new AbortController()
