@@ -226,3 +226,111 @@ export class KvWriter {
     await commitPlan(this.#kv, planCommits([{ mutations: ms }], this.#limits))
   }
 }
+
+/**
+ * `KvWriter` with up to `depth` commits in flight, so that the next commit is prepared while KV
+ * writes the earlier ones (a long run of writes is then bound by KV, not by the round trips).
+ * Commits in flight may land in any order, so order is kept where it matters: a mutation whose key
+ * is not above every key added since the last wait first waits for everything sent (and starts a
+ * new run), hence two writes of one key always land in the order they were added. Writes in key
+ * order — a pinset scanned from KV, as a snapshot carries it — never wait. `flush` waits for every
+ * commit, then commits `last`: it is durable only after everything before it.
+ *
+ * A failed commit fails the next `add` or `flush`; what landed meanwhile stays (callers use it
+ * where a crash may cut the run anyway and is redone from the start: a snapshot restore).
+ *
+ * @example
+ * ```ts
+ * const w = new PipelinedKvWriter(kv)
+ * for (const m of mutationsInKeyOrder) await w.add(m)
+ * await w.flush([setMutation(['meta', 'applied'], 7, 16)])
+ * ```
+ */
+export class PipelinedKvWriter {
+  readonly #kv: Deno.Kv
+  readonly #limits: CommitLimits
+  readonly #depth: number
+  #pending: Mutation[] = []
+  #bytes = 0
+  #keyBytes = 0
+  /** The highest key added since the last wait, or undefined. */
+  #top: Deno.KvKey | undefined
+  #inFlight: Promise<void>[] = []
+  #failure: unknown = undefined
+
+  constructor(kv: Deno.Kv, opts: { depth?: number; limits?: CommitLimits } = {}) {
+    this.#kv = kv
+    this.#depth = Math.max(1, opts.depth ?? 4)
+    this.#limits = opts.limits ?? KV_LIMITS
+  }
+
+  async add(m: Mutation): Promise<void> {
+    this.#check()
+    if (this.#top !== undefined && compareKeys(m.key, this.#top) <= 0) {
+      await this.#send()
+      await this.#wait()
+    }
+    this.#top = m.key
+    const k = keySize(m.key)
+    if (
+      this.#pending.length + 1 > this.#limits.maxMutations ||
+      this.#bytes + m.size > this.#limits.maxBytes ||
+      this.#keyBytes + k > this.#limits.maxKeyBytes
+    ) await this.#send()
+    this.#pending.push(m)
+    this.#bytes += m.size
+    this.#keyBytes += k
+  }
+
+  /** Waits for every commit, then commits `last` (in as few commits as the limits allow). */
+  async flush(last: readonly Mutation[] = []): Promise<void> {
+    await this.#send()
+    await this.#wait()
+    await commitPlan(this.#kv, planCommits([{ mutations: [...last] }], this.#limits))
+  }
+
+  async #send(): Promise<void> {
+    const ms = this.#pending
+    if (ms.length === 0) return
+    this.#pending = []
+    this.#bytes = this.#keyBytes = 0
+    const p = commitMutations(this.#kv, ms)
+    // Handled at once (a failure must not surface as an unhandled rejection), awaited in order.
+    p.catch((err) => this.#failure ??= err)
+    this.#inFlight.push(p)
+    if (this.#inFlight.length >= this.#depth) await this.#inFlight.shift()!.catch(() => {})
+    this.#check()
+  }
+
+  async #wait(): Promise<void> {
+    const all = this.#inFlight
+    this.#inFlight = []
+    await Promise.allSettled(all)
+    this.#top = undefined
+    this.#check()
+  }
+
+  #check(): void {
+    if (this.#failure !== undefined) throw this.#failure
+  }
+}
+
+/**
+ * Orders keys part by part (numbers by value, anything else by its string). Not KV's own order
+ * across types; what PipelinedKvWriter needs is that equal keys compare equal and that keys
+ * written in KV's order (a scan, chunk numbers) compare ascending.
+ */
+function compareKeys(a: Deno.KvKey, b: Deno.KvKey): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i]
+    const y = b[i]
+    if (typeof x === 'number' && typeof y === 'number') {
+      if (x !== y) return x < y ? -1 : 1
+      continue
+    }
+    const sx = String(x)
+    const sy = String(y)
+    if (sx !== sy) return sx < sy ? -1 : 1
+  }
+  return a.length - b.length
+}

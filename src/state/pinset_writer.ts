@@ -26,7 +26,14 @@
 import type { LogOp } from '../components.ts'
 import { ValidationError } from '../errors.ts'
 import { encodePin, storedPin } from '../types/pin.ts'
-import { deleteMutation, KvCommitError, KvWriter, type Mutation, setMutation } from './kv_batch.ts'
+import {
+  deleteMutation,
+  KvCommitError,
+  KvWriter,
+  type Mutation,
+  PipelinedKvWriter,
+  setMutation,
+} from './kv_batch.ts'
 
 const PIN = 'pin'
 /** The prefix of every pin key (for scans of the raw pinset). */
@@ -102,7 +109,8 @@ export class PinsetWriter {
 
   /** Removes every pin, the applied index and the tracker's mark, then `extra` (last commit). */
   async clear(extra: readonly Mutation[] = []): Promise<void> {
-    const w = new KvWriter(this.#kv)
+    // Deletes in key order: commits overlap, and `extra` lands only after all of them.
+    const w = new PipelinedKvWriter(this.#kv)
     for await (const e of this.#kv.list({ prefix: PIN_KEY_PREFIX }, { batchSize: LIST_BATCH })) {
       await w.add(deleteMutation(e.key))
     }

@@ -79,7 +79,7 @@ import { Membership } from './membership.ts'
 import { Proposals } from './proposals.ts'
 import { Reads } from './reads.ts'
 import { ReadyLoop } from './ready_loop.ts'
-import { Snapshots } from './snapshots.ts'
+import { Snapshots, WIRE_CHUNK_BYTES } from './snapshots.ts'
 import { Waiters } from './waiters.ts'
 
 /** Knobs beyond the config section, for tests and benches. */
@@ -92,6 +92,8 @@ export interface RaftTuning {
   maxLogBytes?: number
   /** Keep at most this many bytes of trailing entries when compacting (default 16 MiB). */
   maxTrailingBytes?: number
+  /** Most bytes of one snapshot chunk on the wire (default `WIRE_CHUNK_BYTES`, snapshots.ts). */
+  snapshotChunkBytes?: number
 }
 
 /** What `raftConsensus` needs. */
@@ -154,6 +156,7 @@ const DEFAULT_TUNING: Required<RaftTuning> = {
   maxEntryBytes: 256 * 1024,
   maxLogBytes: 64 * 1024 * 1024,
   maxTrailingBytes: 16 * 1024 * 1024,
+  snapshotChunkBytes: WIRE_CHUNK_BYTES,
 }
 
 /** Ticks and tick length derived from the config section (see the module comment). */
@@ -343,6 +346,7 @@ class RaftHost {
       node,
       transport: this.#transport,
       signal: this.#stopAc.signal,
+      wireChunkBytes: this.#tuning.snapshotChunkBytes,
     })
     this.#compaction = new Compaction({
       cfg: this.#cfg,

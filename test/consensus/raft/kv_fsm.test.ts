@@ -16,6 +16,7 @@ import {
 import { PinFsm } from '../../../src/consensus/raft/fsm.ts'
 import { KvRaftStorage } from '../../../src/consensus/raft/kv_storage.ts'
 import {
+  crc32,
   SnapshotDecoder,
   SnapshotEncoder,
   SnapshotVerifier,
@@ -34,7 +35,8 @@ async function cidFor(i: number): Promise<string> {
 }
 
 async function pinFor(i: number): Promise<Pin> {
-  const p = newPin(await cidFor(i), { name: `p${i}` })
+  // A name that does not compress (a second CID), so that snapshots span several chunks.
+  const p = newPin(await cidFor(i), { name: `p${i}-${await cidFor(-i - 1)}` })
   p.timestamp = '2026-11-25T12:00:00Z'
   return p
 }
@@ -263,4 +265,145 @@ Deno.test('snapshot bytes: records straddle chunks; truncation and bit flips are
   const fv = new SnapshotVerifier()
   for (const c of flipped) fv.push(c)
   assert.throws(() => fv.end(), TornSnapshotError)
+})
+
+Deno.test('the verifier gives the same answer however the stream is cut', () => {
+  const chunks: Uint8Array[] = []
+  const w = new SnapshotEncoder((c) => chunks.push(c), 50)
+  for (let i = 0; i < 20; i++) w.pin(`cid${i}`, enc.encode(`{"cid":"cid${i}"}`))
+  w.seq('peer', 7)
+  w.finish()
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0))
+  chunks.reduce((at, c) => (all.set(c, at), at + c.byteLength), 0)
+  const whole = new SnapshotVerifier()
+  whole.push(all)
+  const expected = whole.end()
+  // Pieces shorter and longer than the trailer, one byte to the whole stream, and uneven cuts.
+  for (let size = 1; size <= all.byteLength; size += size < 40 ? 1 : 37) {
+    const v = new SnapshotVerifier()
+    for (let at = 0; at < all.byteLength; at += size) v.push(all.subarray(at, at + size))
+    assert.deepEqual(v.end(), expected, `pieces of ${size} bytes`)
+    const flipped = all.slice()
+    flipped[(size * 13) % (all.byteLength - 20)] ^= 4
+    const fv = new SnapshotVerifier()
+    for (let at = 0; at < all.byteLength; at += size) fv.push(flipped.subarray(at, at + size))
+    assert.throws(() => fv.end(), TornSnapshotError, `a flipped bit, pieces of ${size} bytes`)
+  }
+  const uneven = new SnapshotVerifier()
+  for (let at = 0, k = 1; at < all.byteLength; at += k, k = (k * 7) % 61 + 1) {
+    uneven.push(all.subarray(at, at + k))
+  }
+  assert.deepEqual(uneven.end(), expected)
+})
+
+Deno.test('a restore cut short by a crash leaves no applied index and is redone whole at the next start', async () => {
+  const src = await env()
+  const pins = await Promise.all(Array.from({ length: 3000 }, (_, i) => pinFor(i)))
+  for (let i = 0; i < 30; i++) {
+    await appendAndApply(src, [
+      batchEntry(
+        i + 1,
+        'p',
+        i + 1,
+        pins.slice(i * 100, i * 100 + 100).map((pin) => ({
+          type: 'pin' as const,
+          pin,
+        })),
+      ),
+    ])
+  }
+  const snap = await src.fsm.takeSnapshot(src.storage)
+  assert.ok(snap.data.chunks >= 4, `${snap.data.chunks} chunks`)
+
+  const path = await tempKvPath()
+  let kv = await Deno.openKv(path)
+  let storage = await KvRaftStorage.open(kv, { initialConf: conf })
+  let fsm = await PinFsm.open(kv, kvState(kv))
+  const id = storage.newDataId()
+  const out = storage.chunkWriter(id)
+  for await (const c of src.storage.readChunks(snap.data)) await out.write(c)
+  await out.flush()
+  const data = { ...snap.data, id }
+  const meta = { index: snap.index, term: 1, confState: conf }
+  await storage.beginInstall(meta, data)
+  // The crash: the database goes away after the restore read a third of the chunks, with its
+  // commits (several in flight) wherever they were.
+  const cut = {
+    async *readChunks(d: typeof data) {
+      let n = 0
+      for await (const c of storage.readChunks(d)) {
+        if (n++ === Math.floor(d.chunks / 3)) {
+          kv.close()
+          throw new Error('power cut')
+        }
+        yield c
+      }
+    },
+  } as unknown as KvRaftStorage
+  await assert.rejects(() => fsm.restore(cut, data, snap.index, [storage.restoreDoneMutation()]))
+
+  kv = await Deno.openKv(path)
+  storage = await KvRaftStorage.open(kv, { initialConf: conf })
+  const state = kvState(kv)
+  fsm = await PinFsm.open(kv, state)
+  assert.equal(storage.restorePending, true, 'the restore is reported')
+  assert.equal(fsm.appliedKnown, false, 'a partial pinset never claims an applied index')
+  await fsm.restore(storage, storage.snapshotData()!, storage.snapshot().index, [
+    storage.restoreDoneMutation(),
+  ])
+  assert.deepEqual(await pinset(state), await pinset(src.state))
+  const again = await KvRaftStorage.open(kv, { initialConf: conf })
+  assert.equal(again.restorePending, false)
+  kv.close()
+  src.close()
+})
+
+Deno.test('snapshot bytes: records go in deflated blocks; a version 1 stream still decodes', () => {
+  const chunks: Uint8Array[] = []
+  const w = new SnapshotEncoder((c) => chunks.push(c), 60_000)
+  const json = (i: number) => enc.encode(`{"cid":"cid${i}","name":"pin number ${i}"}`)
+  for (let i = 0; i < 20_000; i++) w.pin(`cid${i}`, json(i))
+  w.unpin('cid7')
+  w.seq('peer', 3)
+  const { length } = w.finish()
+  const raw = 20_000 * (5 + 2 + 8 + 30)
+  assert.ok(length < raw / 3, `deflated: ${length} bytes for about ${raw} of records`)
+  const d = new SnapshotDecoder()
+  const recs = chunks.flatMap((c) => d.push(c))
+  d.end()
+  assert.equal(recs.length, 20_002)
+  const last = recs[19_999]
+  assert.ok(last.kind === 'pin' && last.cid === 'cid19999')
+  assert.deepEqual(last.json, json(19_999))
+  assert.deepEqual(recs.slice(-2).map((r) => r.kind), ['unpin', 'seq'])
+
+  // Version 1: plain records after the old header.
+  const rec = (kind: number, payload: Uint8Array) => {
+    const r = new Uint8Array(5 + payload.byteLength)
+    r[0] = kind
+    new DataView(r.buffer).setUint32(1, payload.byteLength)
+    r.set(payload, 5)
+    return r
+  }
+  const pin = new Uint8Array(2 + 4 + 2)
+  new DataView(pin.buffer).setUint16(0, 4)
+  pin.set(enc.encode('cidA{}'), 2)
+  const body = [rec(0, enc.encode('ipfs-cluster-deno raft snapshot 1')), rec(1, pin)]
+  const bodyBytes = body.reduce((n, r) => n + r.byteLength, 0)
+  const trailer = new Uint8Array(12)
+  new DataView(trailer.buffer).setFloat64(0, bodyBytes)
+  new DataView(trailer.buffer).setUint32(8, body.reduce((c, r) => crc32(c, r), 0))
+  const v1 = new SnapshotDecoder()
+  const got = [...body, rec(127, trailer)].flatMap((r) => v1.push(r))
+  v1.end()
+  assert.deepEqual(got.map((r) => r.kind === 'pin' && r.cid), ['cidA'])
+
+  // A block that does not inflate is a torn stream.
+  const bad = chunks.map((c) => c.slice())
+  bad[0][60] ^= 0xff
+  assert.throws(() => {
+    const b = new SnapshotDecoder()
+    for (const c of bad) b.push(c)
+    b.end()
+  }, TornSnapshotError)
 })

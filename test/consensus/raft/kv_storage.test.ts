@@ -233,7 +233,16 @@ async function writeSnapshotData(
 ): Promise<{ data: SnapshotData; chunks: Uint8Array[] }> {
   const chunks: Uint8Array[] = []
   const enc = new SnapshotEncoder((c) => chunks.push(c), 1000)
-  for (let i = 0; i < pins; i++) enc.pin(`cid${i}`, new TextEncoder().encode(`{"cid":"cid${i}"}`))
+  // Names that do not compress, so that the stream spans several chunks.
+  let x = pins
+  const noise = () => {
+    let t = ''
+    for (let k = 0; k < 8; k++) t += ((x = (x * 1103515245 + 12345) >>> 0) >>> 8).toString(36)
+    return t
+  }
+  for (let i = 0; i < pins; i++) {
+    enc.pin(`cid${i}`, new TextEncoder().encode(`{"cid":"cid${i}","name":"${noise()}"}`))
+  }
   enc.finish()
   const id = s.newDataId()
   await s.writeChunks(id, 0, chunks)
@@ -244,7 +253,7 @@ async function writeSnapshotData(
 
 async function chunkCount(kv: Deno.Kv): Promise<number> {
   let n = 0
-  for await (const _ of kv.list({ prefix: ['raft', 'chunk'] })) n++
+  for await (const _ of kv.list({ prefix: ['chunk'] })) n++
   return n
 }
 
@@ -265,6 +274,34 @@ Deno.test('torn snapshot writes: chunks no manifest names are deleted at open', 
   r.kv.close()
 })
 
+Deno.test('snapshot chunks sort before the pinset; those of the older place are deleted at open', async () => {
+  const { path, kv } = await tempKv()
+  const s = await KvRaftStorage.open(kv, { initialConf: conf })
+  await s.persist(ents(1, 10, 1), { term: 1, vote: 'a', commit: 10 })
+  const good = await writeSnapshotData(s, 100)
+  await s.setSnapshot({ index: 10, term: 1, confState: conf }, good.data)
+  // A restore writes pins in key order: they must land after every chunk, never before one.
+  await kv.set(['pin', 'bafyfirst'], new Uint8Array(1))
+  const order: string[] = []
+  for await (const e of kv.list({ prefix: [] })) {
+    const chunk = e.value instanceof Uint8Array && e.value.byteLength > 100
+    order.push(chunk ? 'chunk' : String(e.key[0]))
+  }
+  assert.ok(order.lastIndexOf('chunk') >= 0)
+  assert.ok(order.lastIndexOf('chunk') < order.indexOf('pin'), order.join(' '))
+  await kv.delete(['pin', 'bafyfirst'])
+  await kv.set(['raft', 'chunk', 'old-id', 0], new Uint8Array(10))
+  const r = await reopen(path, kv)
+  assert.equal(
+    (await r.kv.get(['raft', 'chunk', 'old-id', 0])).value,
+    null,
+    'the old place is cleared',
+  )
+  assert.equal(await chunkCount(r.kv), good.data.chunks, 'the current snapshot stays')
+  await r.s.verifyData(good.data)
+  r.kv.close()
+})
+
 Deno.test('a manifest whose bytes do not match its CRC loses its data at open, never used', async () => {
   const { path, kv } = await tempKv()
   const logs: string[] = []
@@ -275,7 +312,7 @@ Deno.test('a manifest whose bytes do not match its CRC loses its data at open, n
   // Damage one byte of one chunk.
   const bad = chunks[1].slice()
   bad[10] ^= 0xff
-  await kv.set(['raft', 'chunk', data.id, 1], bad)
+  await kv.set(['chunk', data.id, 1], bad)
   kv.close()
   const kv2 = await Deno.openKv(path)
   const s2 = await KvRaftStorage.open(kv2, {

@@ -81,7 +81,7 @@ Deno.test('a stopped leader is replaced, writes resume, and it catches up on the
 Deno.test('a peer behind a compacted log catches up through a snapshot over the wire', async () => {
   const c = await NetCluster.create(3, {
     config: netConfig({ trailing_logs: 0 }),
-    tuning: { maxOpsPerEntry: 16 },
+    tuning: { maxOpsPerEntry: 16, snapshotChunkBytes: 120_000 },
   })
   try {
     await c.startAll()
@@ -90,7 +90,8 @@ Deno.test('a peer behind a compacted log catches up through a snapshot over the 
     await leader.consensus.logPin(await testPin(0, 'early'))
     await c.converge()
     await c.stop(behind.id)
-    const pins = await pinsN(1500, 'behind')
+    // ~4,000 pins: a snapshot (deflated) of several chunks on the wire, each up to 120 KB.
+    const pins = await pinsN(4000, 'behind')
     for (let i = 0; i < pins.length; i += 100) {
       await Promise.all(pins.slice(i, i + 100).map((p) => leader.consensus.logPin(p)))
     }
@@ -99,14 +100,14 @@ Deno.test('a peer behind a compacted log catches up through a snapshot over the 
     assert.equal(ls.firstIndex, ls.applied + 1, 'the leader dropped its whole log')
     const back = await c.start(behind.id)
     const set = await samePinsets(c)
-    assert.equal(set.size, 1501)
+    assert.equal(set.size, 4001)
     assert.ok(back.consensus.status().snapshotIndex > 1, 'the peer installed a snapshot')
     const sent = leader.logs.find((l) => l.includes('sent snapshot') && l.includes(back.id))
     assert.ok(sent, 'the leader streamed it')
-    const bytes = Number(/\((\d+) bytes\)/.exec(sent!)![1])
-    assert.ok(bytes > 3 * 60_000, `several chunks (${bytes} bytes)`)
+    const bytes = Number(/\((\d+) bytes/.exec(sent!)![1])
+    assert.ok(bytes > 2 * 120_000, `several chunks (${bytes} bytes)`)
     await leader.consensus.logPin(await testPin(1, 'after'))
-    assert.equal((await samePinsets(c)).size, 1502, 'and it follows the log afterwards')
+    assert.equal((await samePinsets(c)).size, 4002, 'and it follows the log afterwards')
   } finally {
     await c.close()
   }
