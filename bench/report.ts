@@ -83,6 +83,20 @@ export function renderTable(rows: Row[], opts: { withGo: boolean }): string {
     .join('\n')
 }
 
+/**
+ * Reads the rows of `renderTable`'s output back, by measure: the six trimmed cells of each row
+ * (the header and the rule left out). The smoke tests check the printed table with it.
+ */
+export function parseTableRows(text: string): Map<string, string[]> {
+  return new Map(
+    text.split('\n').filter((l) => l.split(' | ').length === 6 && !l.startsWith('measure '))
+      .map((l) => {
+        const cells = l.split(' | ').map((c) => c.trim())
+        return [cells[0], cells] as const
+      }),
+  )
+}
+
 /** The closing line: `RESULT: <n> PASS, <n> FAIL`. */
 export function summaryLine(rows: Row[], extraLines: string[] = []): string {
   // Extra lines (the Raft figures) carry their verdict as their last word.

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseTableRows } from '../../bench/report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -61,13 +62,7 @@ Deno.test('bench: a tiny run against our daemon prints every figure in the table
       'result',
     ])
 
-    const rows = new Map(
-      lines.filter((l) => l.split(' | ').length === 6 && !l.startsWith('measure '))
-        .map((l) => {
-          const cells = l.split(' | ').map((c) => c.trim())
-          return [cells[0], cells] as const
-        }),
-    )
+    const rows = parseTableRows(stdout)
     const expect: [string, string][] = [
       ['ingest POST /pins/{cid}, 16 clients (pins/s)', '>= 5000'],
       ['ingest CPU per pin, all threads (µs)', '-'],

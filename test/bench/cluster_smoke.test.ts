@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseTableRows } from '../../bench/report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -39,13 +40,7 @@ Deno.test('bench: a tiny 3-peer run of ours prints every cluster figure', async 
   assert.deepEqual(errors, [], `the cluster measures failed:\n${errors.join('\n')}\n${stderr}`)
   assert.equal(out.code, 0, `bench exited ${out.code}\n${stdout}\n${stderr}`)
 
-  const rows = new Map(
-    stdout.split('\n').filter((l) => l.split(' | ').length === 6 && !l.startsWith('measure '))
-      .map((l) => {
-        const cells = l.split(' | ').map((c) => c.trim())
-        return [cells[0], cells] as const
-      }),
-  )
+  const rows = parseTableRows(stdout)
   const expect: [string, string][] = [
     ['3 peers: ingest through a follower, 16 clients (pins/s)', '>= 3000'],
     ['3 peers: ingest through the leader, 16 clients (pins/s)', '>= 4000'],
