@@ -445,61 +445,76 @@ class Libp2pRaftTransport implements Libp2pTransport {
   }
 
   /** Reads one inbound message stream until it ends. */
-  async #readMessages(stream: Stream, connection: Connection): Promise<void> {
-    const from = connection.remotePeer.toString()
-    const self = this.#self
-    if (!this.#handlers || !self) return stream.abort(new Error('not listening'))
-    this.#inbound.add(stream)
-    try {
-      const reader = new FrameReader(stream, this.#maxInbound)
-      for (let f = await reader.next(); f; f = await reader.next()) {
-        const handlers = this.#handlers
-        if (!handlers) break
-        for (const m of decodeFrame(f, from, self)) {
-          if (LOCAL.has(m.type) || m.type === 'snapshot') continue
-          try {
-            handlers.message(m)
-          } catch (err) {
-            this.#log.warn(`raft transport: message from ${from}: ${errorMessage(err)}`)
-          }
+  #readMessages(stream: Stream, connection: Connection): Promise<void> {
+    return this.#serveInbound(stream, connection, 'inbound stream', (f, handlers, from, self) => {
+      for (const m of decodeFrame(f, from, self)) {
+        if (LOCAL.has(m.type) || m.type === 'snapshot') continue
+        try {
+          handlers.message(m)
+        } catch (err) {
+          this.#log.warn(`raft transport: message from ${from}: ${errorMessage(err)}`)
         }
       }
-      await stream.close().catch(() => {})
-    } catch (err) {
-      if (!this.#stopAc.signal.aborted && this.#handlers) {
-        this.#log.debug(`raft transport: inbound stream from ${from}: ${errorMessage(err)}`)
-      }
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    } finally {
-      this.#inbound.delete(stream)
-    }
+      return true
+    })
   }
 
   /** Receives one snapshot stream: stages each chunk, then acknowledges it. */
-  async #readSnapshot(stream: Stream, connection: Connection): Promise<void> {
-    const from = connection.remotePeer.toString()
-    const self = this.#self
-    if (!this.#handlers || !self) return stream.abort(new Error('not listening'))
-    this.#inbound.add(stream)
-    try {
-      const reader = new FrameReader(stream, this.#maxInbound)
-      for (let f = await reader.next(); f; f = await reader.next()) {
-        const handlers = this.#handlers
-        if (!handlers) break
+  #readSnapshot(stream: Stream, connection: Connection): Promise<void> {
+    return this.#serveInbound(
+      stream,
+      connection,
+      'snapshot stream',
+      async (f, handlers, from, self) => {
         const c = decodeChunk(f, from, self)
         try {
           await handlers.snapshotChunk(c)
         } catch (err) {
           stream.send(frameOf(encodeAck({ ok: false, error: errorMessage(err) })))
           await stream.close().catch(() => {})
-          return
+          return false
         }
         if (!stream.send(frameOf(encodeAck({ ok: true })))) await this.#drained(stream)
+        return true
+      },
+    )
+  }
+
+  /**
+   * Serves one inbound stream of either protocol: each frame goes to `onFrame` until the stream
+   * ends (then it is closed), the transport stops listening, or `onFrame` answers false (it has
+   * closed the stream itself). A frame that does not decode, or a broken stream, aborts this
+   * stream only.
+   */
+  async #serveInbound(
+    stream: Stream,
+    connection: Connection,
+    what: string,
+    onFrame: (
+      f: Uint8Array,
+      handlers: RaftTransportHandlers,
+      from: string,
+      self: string,
+    ) => boolean | Promise<boolean>,
+  ): Promise<void> {
+    const from = connection.remotePeer.toString()
+    const self = this.#self
+    if (!this.#handlers || !self) return stream.abort(new Error('not listening'))
+    this.#inbound.add(stream)
+    try {
+      const reader = new FrameReader(stream, this.#maxInbound)
+      for (let f = await reader.next(); f; f = await reader.next()) {
+        const handlers = this.#handlers
+        if (!handlers) break
+        // Message frames answer at once: no extra turn per frame on the replication path.
+        let more = onFrame(f, handlers, from, self)
+        if (typeof more !== 'boolean') more = await more
+        if (!more) return
       }
       await stream.close().catch(() => {})
     } catch (err) {
-      if (!this.#stopAc.signal.aborted) {
-        this.#log.debug(`raft transport: snapshot stream from ${from}: ${errorMessage(err)}`)
+      if (!this.#stopAc.signal.aborted && this.#handlers) {
+        this.#log.debug(`raft transport: ${what} from ${from}: ${errorMessage(err)}`)
       }
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     } finally {
