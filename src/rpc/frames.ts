@@ -35,6 +35,7 @@ import * as cborg from 'cborg'
 import * as lp from 'it-length-prefixed'
 import { LengthPrefixedDecoder } from '@libp2p/utils'
 import { JsonBatch, parseJsonBatch } from './json_batch.ts'
+import { writeAll } from '../util/bytes.ts'
 
 export const CALL = 0
 export const ITEMS = 1
@@ -155,11 +156,7 @@ function cborItemsFrame(parts: Uint8Array[], bytes: number): Uint8Array {
   frame[0] = 0x82 // array of 2: [ITEMS, items]
   frame[1] = ITEMS
   frame.set(head, 2)
-  let at = 2 + head.length
-  for (const p of parts) {
-    frame.set(p, at)
-    at += p.length
-  }
+  writeAll(frame, 2 + head.length, parts)
   return frame
 }
 

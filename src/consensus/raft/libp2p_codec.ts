@@ -35,6 +35,7 @@ import {
   type SnapshotChunk,
   type SnapshotMeta,
 } from './core/mod.ts'
+import { writeAll } from '../../util/bytes.ts'
 
 /** A malformed frame, message, chunk or acknowledgement. */
 export class RaftCodecError extends Error {
@@ -154,13 +155,9 @@ export function encodeFrame(items: readonly Uint8Array[]): Uint8Array {
   let len = head.byteLength
   for (const it of items) len += it.byteLength
   const out = new Uint8Array(varintLength(len) + len)
-  let pos = writeVarint(out, 0, len)
+  const pos = writeVarint(out, 0, len)
   out.set(head, pos)
-  pos += head.byteLength
-  for (const it of items) {
-    out.set(it, pos)
-    pos += it.byteLength
-  }
+  writeAll(out, pos + head.byteLength, items)
   return out
 }
 

@@ -36,6 +36,7 @@ import type { PinFsm } from './fsm.ts'
 import type { KvRaftStorage, SnapshotChunkWriter, SnapshotData } from './kv_storage.ts'
 import { SNAPSHOT_CHUNK_BYTES, SnapshotVerifier, TornSnapshotError } from './snapshot_format.ts'
 import type { RaftTransport } from './transport.ts'
+import { concatBytes } from '../../util/bytes.ts'
 
 /**
  * The most bytes of one chunk on the wire: one stored chunk (one KV value). Groups of twelve
@@ -279,7 +280,7 @@ export class Snapshots {
     let group: Uint8Array[] = []
     let groupBytes = 0
     const take = () => {
-      const out = group.length === 1 ? group[0] : concat(group, groupBytes)
+      const out = group.length === 1 ? group[0] : concatBytes(group, groupBytes)
       group = []
       groupBytes = 0
       return out
@@ -322,14 +323,4 @@ export class Snapshots {
     this.#tasks.add(p)
     p.finally(() => this.#tasks.delete(p)).catch(() => {})
   }
-}
-
-function concat(parts: readonly Uint8Array[], bytes: number): Uint8Array {
-  const out = new Uint8Array(bytes)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return out
 }

@@ -18,6 +18,7 @@ import type { CID } from 'multiformats/cid'
 import type { BlockCodec } from 'multiformats'
 import { createUnsafe } from 'multiformats/block'
 import { multihashKey } from '../../types/cid.ts'
+import { concatBytes } from '../../util/bytes.ts'
 
 /** Where blocks come from: a blockstore's `get` (bytes may arrive in chunks). */
 export interface BlockSource {
@@ -65,14 +66,7 @@ export async function readBlock(
     chunks.push(chunk)
     size += chunk.byteLength
   }
-  if (chunks.length === 1) return chunks[0]
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
+  return chunks.length === 1 ? chunks[0] : concatBytes(chunks, size)
 }
 
 interface Pending {
