@@ -228,7 +228,7 @@ async function measureConsensus(
         state: kvState(kv),
         hooks: { onPin() {}, onUnpin() {}, onRestore() {} },
         transport: net.endpoint(),
-        initPeers: ids,
+        initialVoters: ids,
       })
       nodes.push({ c, kv })
     }

@@ -111,7 +111,7 @@ async function memoryPeers(): Promise<Peers> {
       state: kvState(kv),
       hooks: { onPin() {}, onUnpin() {}, onRestore() {} },
       transport: net.endpoint(),
-      initPeers: ids,
+      initialVoters: ids,
     })
     nodes.push({ c, kv, path })
   }

@@ -107,12 +107,10 @@ export interface RaftConsensusDeps {
   hooks: ApplyHooks
   /** How to reach other peers; none for a single peer. */
   transport?: RaftTransport
-  /** Voters of a brand-new cluster (default: this peer alone). Ignored once state exists. */
-  initPeers?: string[]
   /**
-   * The membership of brand-new data, used exactly as given (the start plan of
-   * data_folder.ts): `[]` is a peer that joins, waiting for a member to add it. Overrides
-   * `initPeers`; ignored once state exists.
+   * The voters of brand-new data, used exactly as given (the daemon takes them from the start
+   * plan of data_folder.ts, which reads `init_peerset`): `[]` is a peer that joins, waiting for
+   * a member to add it. Default: this peer alone. Ignored once state exists.
    */
   initialVoters?: string[]
   /** The ticker, timeouts and `now()` (default: the system clock). */
@@ -260,14 +258,7 @@ class RaftHost {
     } else {
       this.#kv = deps.kv
     }
-    const init = deps.initPeers?.length ? deps.initPeers : this.#cfg.init_peerset ?? []
-    const voters = deps.initialVoters
-      ? [...deps.initialVoters]
-      : init.length === 0
-      ? [this.#self]
-      : init.includes(this.#self)
-      ? [...init]
-      : []
+    const voters = deps.initialVoters ? [...deps.initialVoters] : [this.#self]
     const storage = await KvRaftStorage.open(this.#kv, {
       initialConf: { voters, learners: [] },
       log: this.#log,

@@ -188,7 +188,7 @@ export class KvCluster {
    */
   async start(
     id: string,
-    opts: { initPeers?: string[]; hooks?: ApplyHooks } = {},
+    opts: { initialVoters?: string[]; hooks?: ApplyHooks } = {},
   ): Promise<TestNode> {
     let path = this.#paths.get(id)
     if (!path) {
@@ -222,7 +222,8 @@ export class KvCluster {
         },
       },
       transport: this.net.endpoint(),
-      initPeers: opts.initPeers ?? this.founders,
+      // A founder starts with the founders; any other peer joins (no voters until added).
+      initialVoters: opts.initialVoters ?? (this.founders.includes(id) ? this.founders : []),
       clock: this.clock,
       log: captureLog(logs),
       tuning: this.tuning,

@@ -151,7 +151,7 @@ export class NetCluster {
       state,
       hooks: { onPin: () => {}, onUnpin: () => {}, onRestore: () => {} },
       transport,
-      initPeers: this.ids,
+      initialVoters: this.ids.includes(id) ? this.ids : [],
       log,
       tuning: this.#opts.tuning,
     })

@@ -155,7 +155,7 @@ Deno.test('membership: a peer joins as a learner, is promoted, and is removed', 
     await c.startAll()
     const leader = await c.waitLeader()
     await Promise.all((await pinsN(100, 'm')).map((p) => leader.consensus.logPin(p)))
-    const d = await c.start('d', { initPeers: ['a', 'b', 'c'] }) // not a founder: joins empty
+    const d = await c.start('d', { initialVoters: [] }) // not a founder: joins empty
     assert.equal(leader.consensus.isTrustedPeer('d'), false, 'not a member yet: not trusted')
     await leader.consensus.addPeer('d')
     assert.deepEqual(await leader.consensus.peers(), ['a', 'b', 'c', 'd'])
