@@ -83,9 +83,12 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
   let filter = new BloomFilter(FILTER_MIN)
   let filterReady = false
   let loading: Promise<void> | undefined
+  // Keys announced to the filter whose commit is not known to have landed (see loadFilter).
+  let inFlight: string[] = []
   const loadFilter = (capacity: number) => {
     const next = new BloomFilter(capacity)
-    let pendingAdds: string[] | undefined = []
+    // Keys announced before this load whose commit may land after the scan passed them.
+    let pendingAdds: string[] | undefined = [...inFlight]
     const load = (async () => {
       try {
         let n = 0
@@ -116,6 +119,7 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
     loading = loader.load
   }
   const remember = (cid: string) => {
+    inFlight.push(cid)
     filter.add(cid)
     loader?.added(cid)
     if (filterReady && filter.saturated) startLoad(filter.capacity * 4)
@@ -189,7 +193,10 @@ export function kvState(kv: Deno.Kv, owned = false): PinState {
   }
 
   // Into the filter before the commit: a reader racing the commit must not be told "absent".
-  const writer = new PinsetWriter(kv, { willWrite: (cid) => remember(cid) })
+  const writer = new PinsetWriter(kv, {
+    willWrite: (cid) => remember(cid),
+    written: () => void (inFlight = []),
+  })
 
   return {
     get,

@@ -8,7 +8,8 @@
  * so the rules that go with the keys hold for every writer:
  *
  * - the state's filter of stored keys (kv_state.ts) learns a key before the commit that writes
- *   it, so a read racing the commit is never told "absent";
+ *   it, so a read racing the commit is never told "absent" — nor a filter rebuilt while the
+ *   commit is in flight (`written` says when none is);
  * - a pin's size is checked in bytes of its stored JSON (`checkPinSize`);
  * - `clear` drops the applied index and the tracker's mark with the pins, and after a clear this
  *   process records no mark (a restored snapshot changed the pinset without the tracker seeing
@@ -46,10 +47,12 @@ export const MAX_PIN_BYTES = 65536
 const LIST_BATCH = 1000
 const encoder = new TextEncoder()
 
-/** What the writer tells the state's readers before a write. */
+/** What the writer tells the state's readers around writes. */
 export interface PinsetWriterHooks {
   /** `cid` (normalized) is about to be written. */
   willWrite(cid: string): void
+  /** Every write announced so far is committed (or was given up). */
+  written?(): void
 }
 
 /** Writes of the pinset's keys; see the module comment. */
@@ -72,6 +75,15 @@ export class PinsetWriter {
   /** Removes the pin of `cid` (normalized). */
   unpin(cid: string): Mutation {
     return deleteMutation([PIN, cid])
+  }
+
+  /**
+   * The mutations built so far are committed: the state's filter may forget that they were
+   * still in flight. Callers that commit the mutations themselves (Raft's Ready) say so here;
+   * this writer's own `apply` and `clear` do it on their own.
+   */
+  written(): void {
+    this.#hooks?.written?.()
   }
 
   /** The applied index as a group's mark (kv_batch.ts): written with the group's last commit. */
@@ -105,6 +117,7 @@ export class PinsetWriter {
       await w.add(v ? this.pin(ops[i].pin.cid, v) : this.unpin(ops[i].pin.cid))
     }
     await w.flush(appliedIndex === undefined ? [] : [this.applied(appliedIndex)])
+    this.written()
   }
 
   /** Removes every pin, the applied index and the tracker's mark, then `extra` (last commit). */
@@ -116,6 +129,7 @@ export class PinsetWriter {
     }
     this.#cleared = true
     await w.flush([deleteMutation(APPLIED_INDEX_KEY), deleteMutation(SYNC_MARK_KEY), ...extra])
+    this.written()
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * The pinset's one writer: the state's filter hears of a pin before the commit that writes it,
- * whoever writes (Raft's groups or `apply`); `clear` takes the applied index and the tracker's
+ * whoever writes (Raft's groups or `apply`), and a filter rebuilt meanwhile too; `clear` takes the applied index and the tracker's
  * mark with the pins, and no mark is recorded after it.
  */
 import assert from 'node:assert/strict'
@@ -27,6 +27,29 @@ Deno.test('a mutation of the writer tells the state before it is committed', asy
     await commitPlan(kv, planCommits([{ mutations: [w.unpin(CID)], mark: w.appliedMark(4) }]))
     assert.equal(await state.has(CID), false)
     assert.equal(await w.storedApplied(), 4)
+  } finally {
+    kv.close()
+  }
+})
+
+Deno.test('a filter built while a write is in flight still knows its key', async () => {
+  const kv = await Deno.openKv(':memory:')
+  try {
+    const state = kvState(kv)
+    // Announced (a Ready staged it), not committed yet: a read then loads the filter, whose
+    // scan cannot see the key; the commit lands after the scan.
+    const group = {
+      mutations: [state.writer.pin(CID, json(CID))],
+      mark: state.writer.appliedMark(1),
+    }
+    assert.equal(await state.has(CID), false)
+    await state.loadFilter()
+    await commitPlan(kv, planCommits([group]))
+    state.writer.written()
+    assert.equal(await state.has(CID), true, 'the rebuilt filter was told of the key in flight')
+    // Once written, a later rebuild finds it by scanning.
+    await state.loadFilter()
+    assert.equal(await state.has(CID), true)
   } finally {
     kv.close()
   }
