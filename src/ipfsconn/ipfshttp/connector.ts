@@ -148,14 +148,13 @@ class IPFSHttpConnector implements IPFSConnector {
     return { id: obj.ID, addresses, error: '' }
   }
 
+  /**
+   * One request for a new pin: `pin/add`, which Kubo answers at once for a CID already pinned
+   * that way. The reference asks `pin/ls` first every time, which doubles the IPFS requests of an
+   * ingest (and of every peer applying it) to learn what `pin/add` says anyway.
+   */
   async pin(pin: Pin, opts: IPFSPinOptions = {}): Promise<void> {
     const signal = opts.signal
-    const depth = pin.max_depth
-    const status = await this.#pinLsCid(pin.cid, pinTypeForDepth(depth), signal)
-    if (isPinnedAtDepth(status, depth)) {
-      this.#log.debug(`IPFS object is already pinned: ${pin.cid}`)
-      return
-    }
     this.#maybeTriggerInformers()
     // Origins are dialled in the background and given up when the pin ends, as in the reference.
     const dial = (pin.origins ?? []).slice(0, MAX_ORIGINS)

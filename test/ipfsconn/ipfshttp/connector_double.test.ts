@@ -43,12 +43,10 @@ Deno.test('pin: recursive, direct and depth-n pins send the reference query shap
     await ipfs.pin(newPin(B, { mode: 'direct' }))
     const C = cidV0('c')
     await ipfs.pin({ ...newPin(C), max_depth: 2 })
+    // One request a pin: no pin/ls first (docs/compat.md).
     assert.deepEqual(d.state.requests, [
-      `pin/ls?stream=true&arg=${A}&type=recursive`,
       `pin/add?arg=${A}&recursive=true&progress=true`,
-      `pin/ls?stream=true&arg=${B}&type=direct`,
       `pin/add?arg=${B}&recursive=false&progress=true`,
-      `pin/ls?stream=true&arg=${C}&type=recursive`,
       `pin/add?arg=${C}&max-depth=2&recursive=true&progress=true`,
     ])
     assert.equal(await ipfs.pinLsCid(newPin(A)), 'recursive')
@@ -59,12 +57,14 @@ Deno.test('pin: recursive, direct and depth-n pins send the reference query shap
   })
 })
 
-Deno.test('pin: already pinned at the right depth ⇒ no pin/add', async () => {
+Deno.test('pin: already pinned at the right depth ⇒ the one pin/add succeeds, nothing else is asked', async () => {
   await withDouble(async (d) => {
     const ipfs = ipfsHttpConnector(testConfig(d.multiaddr))
     await ipfs.pin(newPin(A))
     await ipfs.pin(newPin(A))
-    assert.equal(d.state.calls.get('pin/add'), 1)
+    assert.equal(d.state.calls.get('pin/add'), 2)
+    assert.equal(d.state.calls.get('pin/ls'), undefined)
+    assert.equal(await ipfs.pinLsCid(newPin(A)), 'recursive')
     // Recursive ⇒ direct is a different depth: Kubo refuses it, and the error reaches the caller.
     await assert.rejects(
       ipfs.pin(newPin(A, { mode: 'direct' })),
@@ -641,15 +641,15 @@ Deno.test('informer_trigger_interval: informers are pushed every N pin/stream ev
     })
     await ipfs.pin(newPin(A)) // start + end of a pin = 2 events
     assert.equal(triggered, 1)
-    await ipfs.pin(newPin(A)) // already pinned: no event
-    assert.equal(triggered, 1)
+    await ipfs.pin(newPin(A)) // already pinned: a pin request all the same
+    assert.equal(triggered, 2)
     await ipfs.blockStream((async function* () {
       yield rawBlock('z')
     })())
     await ipfs.blockStream((async function* () {
       yield rawBlock('y')
     })())
-    assert.equal(triggered, 2)
+    assert.equal(triggered, 3)
     await ipfs.stop()
   })
 })
