@@ -10,6 +10,7 @@
  * deno run -A bench/cluster_profile.ts --via leader --connections 1    # the latency load
  * deno run -A bench/cluster_profile.ts --no-prof                       # CPU per pin only
  * deno run -A bench/cluster_profile.ts --idle --seconds 5              # no load: what peers burn
+ * deno run -A bench/cluster_profile.ts --via leader --connections 1 --warm 3 --no-prof
  * ```
  */
 import { join } from 'node:path'
@@ -30,6 +31,9 @@ async function main(args: string[]): Promise<number> {
       'no-prof': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       idle: { type: 'boolean', default: false },
+      // Seconds of 64-connection load through the target before the measured load: the JIT and
+      // the connections warm up first, as they have in bench/cluster.ts's latency row.
+      warm: { type: 'string', default: '0' },
     },
   })
   const seconds = Number(values.seconds)
@@ -61,12 +65,27 @@ async function main(args: string[]): Promise<number> {
     const leader = await cluster.waitLeader(60_000)
     const follower = cluster.peers.find((p) => p !== leader)!
     const target = values.via === 'leader' ? leader : follower
-    const warm = await cluster.request(follower, 'POST', `/pins/${benchCid(-2)}`)
-    if (warm.status !== 200) throw new Error(`warm-up pin: HTTP ${warm.status} ${warm.body}`)
+    const first = await cluster.request(follower, 'POST', `/pins/${benchCid(-2)}`)
+    if (first.status !== 200) throw new Error(`warm-up pin: HTTP ${first.status} ${first.body}`)
     await new Promise((r) => setTimeout(r, 1000))
     const cids = seconds * 20_000
     const cidFile = join(cluster.workDir, 'cids.txt')
     await writeCidFile(cidFile, 40_000_000, cids)
+    const warm = Number(values.warm)
+    if (warm > 0) {
+      const warmFile = join(cluster.workDir, 'warm-cids.txt')
+      await writeCidFile(warmFile, 50_000_000, warm * 20_000)
+      const w = await runLoad({
+        base: target.restUrl,
+        cidFile: warmFile,
+        cids: warm * 20_000,
+        seconds: warm,
+        connections: 64,
+        workDir: cluster.workDir,
+      })
+      log(`warm-up: ${Math.round(w.ok / w.seconds)} pins/s, errors ${w.requests - w.ok}`)
+      await new Promise((r) => setTimeout(r, 2000))
+    }
     const before = await Promise.all(cluster.peers.map((p) => threadCpu(p.proc!.pid)))
     if (values.idle) {
       // No load: what the peers burn on their own (ticks, timers, loops) per second.

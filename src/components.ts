@@ -137,12 +137,12 @@ export interface ApplyHooks {
 export interface Consensus extends Component {
   /** Resolves when this peer can serve writes and reads (leader known, log applied). */
   ready(signal?: AbortSignal): Promise<void>
-  /** Commits a pin; resolves once it is applied locally. */
+  /** Commits a pin; resolves once it is committed and `state()` here reads it. */
   logPin(pin: Pin, signal?: AbortSignal): Promise<void>
   logUnpin(pin: Pin, signal?: AbortSignal): Promise<void>
   addPeer(id: string, signal?: AbortSignal): Promise<void>
   rmPeer(id: string, signal?: AbortSignal): Promise<void>
-  /** The current (applied) state. */
+  /** The state as acknowledged here (a read waits for what it needs to be applied). */
   state(): StateReader
   /**
    * Linearizable-read barrier (Raft ReadIndex): resolves once this peer has applied everything

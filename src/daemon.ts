@@ -168,7 +168,9 @@ async function build(
     peerId: ident.id,
     peername: () => cfg.cluster.peername,
     ipfs,
-    state: () => state,
+    // Through consensus, whose reads wait for the applications it holds (ready_loop.ts); the
+    // tracker reads nothing before consensus exists.
+    state: () => consensus.state(),
     ipfsId: () => ipfsIdCache,
     recoverIntervalMs: cfg.cluster.pin_recover_interval,
     log: (level, msg) => trackerLog[level](msg),

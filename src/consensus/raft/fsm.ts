@@ -133,7 +133,8 @@ export class PinFsm {
 
   /**
    * Prepares committed entries for application (see the module comment). The dedupe table is
-   * updated in memory at once: the host commits the groups before staging more.
+   * updated in memory at once: the host commits the groups in the order they were staged (a
+   * held staging rides along with the next one, ready_loop.ts).
    */
   stage(entries: readonly Entry[]): StagedApply {
     const out: StagedApply = {
@@ -175,9 +176,10 @@ export class PinFsm {
     return out
   }
 
-  /** The staged writes are durable. */
+  /** The staged writes are durable (with every staging before them). */
   applyDone(staged: StagedApply): void {
     if (staged.lastIndex >= 0) this.applied = staged.lastIndex
+    this.#pins.written()
   }
 
   /** Forgets duplicate markers below `index` (entries compacted away). */
@@ -291,6 +293,7 @@ export class PinFsm {
       throw new RaftInvariantError(`restoring snapshot ${index}: ${(err as Error).message}`)
     }
     await pw.flush([pins.applied(index), ...finalExtra])
+    pins.written()
     this.applied = this.staged = index
     this.#seqs = seqs
     this.#skipped.clear()

@@ -16,7 +16,7 @@
  * ```ts
  * const proposals = new Proposals({ self, cfg, tuning, clock, log, propose, leaderKnown, schedule, stopped })
  * proposals.resumeAfter(fsm.lastSeq(self))
- * const done = proposals.submit(encodeOp(op)) // resolves once applied here
+ * const done = proposals.submit(encodeOp(op)) // resolves once committed and in the log here
  * proposals.flush()                           // in the loop, before each Ready
  * ```
  *
@@ -90,7 +90,7 @@ export class Proposals {
     this.#seq = Math.max(lastSeq, this.#d.clock.now() * 1000)
   }
 
-  /** Queues an operation; resolves once the entry holding it is applied here. */
+  /** Queues an operation; resolves once the entry holding it is acknowledged (`applied`). */
   submit(op: EncodedOp, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted()
     return new Promise<void>((resolve, reject) => {
@@ -180,7 +180,8 @@ export class Proposals {
   }
 
   /**
-   * A batch was applied (durably) here. When it is ours, settles its callers and retries our
+   * A batch was applied here, or committed with its application held (ready_loop.ts): either
+   * way its order among the batches is decided. When it is ours, settles its callers and retries our
    * earlier batches still in flight (overtaken: their seq is now too low to apply). Returns the
    * operations as our callers submitted them (their `pin` saves the hooks a parse), if ours.
    */

@@ -29,8 +29,10 @@
  *
  * ## Proposals
  *
- * `logPin` / `logUnpin` resolve once the entry holding the operation is applied here, so an
- * acknowledged pin is durable on this peer and committed in the cluster. Entries carry
+ * `logPin` / `logUnpin` resolve once the entry holding the operation is committed in the cluster
+ * and durable in this peer's log; its application here may still be held (ready_loop.ts), and
+ * `state()` reads wait for a held application they need, so a read here sees every pin
+ * acknowledged here. Entries carry
  * (peer, seq); on a follower they are forwarded by the core to the leader. While no leader is
  * known, operations wait up to `wait_for_leader_timeout`, then fail with `NoLeaderError`. An
  * entry that is not applied within `network_timeout`, or that a new leader overwrote, is proposed
@@ -49,7 +51,7 @@
  * ```ts
  * const consensus = raftConsensus(raftSection.defaults(), { peerId, kv, state, hooks })
  * await consensus.ready()
- * await consensus.logPin(pin)       // resolves once applied (durable) here
+ * await consensus.logPin(pin)       // resolves once committed, and readable here
  * await consensus.stop()
  * ```
  *
@@ -58,6 +60,7 @@
 import type { ApplyHooks, Consensus, LogOp, StateReader } from '../../components.ts'
 import { ConsensusError, errorMessage, ShutdownError } from '../../errors.ts'
 import type { PinState } from '../../state/kv_state.ts'
+import { normalizeCid } from '../../types/cid.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
 import { type CancelTimer, type Clock, systemClock } from '../../util/clock.ts'
 import type { RaftConfig } from './config.ts'
@@ -70,7 +73,7 @@ import {
   RaftNode,
   type SnapshotMeta,
 } from './core/mod.ts'
-import { encodeOp, opPin } from './entry_codec.ts'
+import { type EncodedOp, encodeOp, opPin } from './entry_codec.ts'
 import { PinFsm, type StagedApply } from './fsm.ts'
 import { KvRaftStorage } from './kv_storage.ts'
 import { nullTransport, type RaftTransport } from './transport.ts'
@@ -94,6 +97,11 @@ export interface RaftTuning {
   maxTrailingBytes?: number
   /** Most bytes of one snapshot chunk on the wire (default `WIRE_CHUNK_BYTES`, snapshots.ts). */
   snapshotChunkBytes?: number
+  /**
+   * Longest a commit-only Ready's application waits for the next write's commit (default 5 ms;
+   * 0 = each such Ready commits at once). See "Held applications" in ready_loop.ts.
+   */
+  applyHoldMs?: number
 }
 
 /** What `raftConsensus` needs. */
@@ -155,6 +163,7 @@ const DEFAULT_TUNING: Required<RaftTuning> = {
   maxLogBytes: 64 * 1024 * 1024,
   maxTrailingBytes: 16 * 1024 * 1024,
   snapshotChunkBytes: WIRE_CHUNK_BYTES,
+  applyHoldMs: 5,
 }
 
 /** Ticks and tick length derived from the config section (see the module comment). */
@@ -208,6 +217,8 @@ class RaftHost {
   readonly #proposals: Proposals
   readonly #reads: Reads
   #loop: ReadyLoop | undefined
+  /** Our operations acknowledged while their application was held, by entry index (hooks). */
+  readonly #ackedOps = new Map<number, readonly EncodedOp[]>()
   #members!: Membership
   #snapshots: Snapshots | undefined
   #compaction!: Compaction
@@ -351,6 +362,7 @@ class RaftHost {
     })
     this.#loop = new ReadyLoop({
       ...common,
+      holdMs: this.#tuning.applyHoldMs,
       node,
       storage: this.#storage,
       fsm: this.#fsm,
@@ -359,10 +371,13 @@ class RaftHost {
       handlers: {
         beforeReady: () => this.#proposals.flush(),
         install: (meta) => this.#install(meta),
+        acked: (staged) => this.#acked(staged),
         applied: (staged) => this.#afterApply(staged),
         reads: (states) => {
           this.#reads.confirmed(states)
           this.#reads.serve(this.#fsm.applied)
+          // A confirmed read waits for held applications: they go now.
+          if (this.#reads.waitingAbove(this.#fsm.applied)) this.#loop?.flushHeld()
         },
         sendSnapshot: (m) => snapshots.send(m),
         afterReady: async () => {
@@ -423,6 +438,11 @@ class RaftHost {
     this.#unlisten()
     this.#failAll(new ShutdownError('consensus is shut down'))
     await this.#loop?.running?.catch(() => {})
+    if (this.#failed === undefined) {
+      await this.#loop?.drainHeld().catch((err) => {
+        this.#log.error(`raft: applying the held entries at stop: ${errorMessage(err)}`)
+      })
+    }
     await this.#snapshots?.stop()
     await this.#storage?.drain()
     this.#waiters.releaseAll()
@@ -510,11 +530,22 @@ class RaftHost {
     }
   }
 
+  /** Entries committed and in the durable log, their application held: the callers go. */
+  #acked(staged: StagedApply): void {
+    for (const b of staged.batches) {
+      const own = this.#proposals.applied(b)
+      if (own) this.#ackedOps.set(b.index, own)
+    }
+    if (staged.lastIndex >= 0) this.#proposals.appliedThrough(staged.lastIndex)
+  }
+
   /** After a durable apply: callers, hooks, membership. */
   #afterApply(staged: StagedApply): void {
     const hooks = this.#deps.hooks
     for (const b of staged.batches) {
-      const own = this.#proposals.applied(b)
+      let own = this.#ackedOps.get(b.index)
+      if (own) this.#ackedOps.delete(b.index)
+      else own = this.#proposals.applied(b)
       for (let k = 0; k < b.ops.length; k++) {
         const op = b.ops[k]
         try {
@@ -548,14 +579,58 @@ class RaftHost {
   }
 
   waitApplied(index: number, signal?: AbortSignal): Promise<void> {
-    return this.opened.then(() =>
-      this.#waiters.waitFor(
+    return this.opened.then(() => {
+      if (index > this.#fsm.applied) this.#loop?.flushHeld()
+      return this.#waiters.waitFor(
         () => this.#fsm.applied >= index || this.#halted(),
         Infinity,
         signal,
         () => new ConsensusError('timed out'),
       ).then(() => this.#check())
+    })
+  }
+
+  /**
+   * Waits until no held application (ready_loop.ts) is one a read needs: one touching `cid`, or
+   * any for a read of the whole pinset.
+   */
+  async #fence(cid?: string): Promise<void> {
+    const loop = this.#loop
+    if (!loop?.holds()) return
+    if (cid !== undefined && !loop.holds(normalizeCid(cid))) return
+    const through = loop.heldThrough
+    loop.flushHeld()
+    await this.#waiters.waitFor(
+      () => this.#fsm.applied >= through || this.#halted(),
+      Infinity,
+      undefined,
+      () => new ConsensusError('timed out'),
     )
+    this.#check()
+  }
+
+  /** The pinset as this peer acknowledged it: each read waits for the held writes it needs. */
+  #fencedState(): StateReader {
+    const state = this.#deps.state
+    const fence = (cid?: string) => this.#fence(cid)
+    async function* after<T>(it: () => AsyncIterable<T>): AsyncIterable<T> {
+      await fence()
+      yield* it()
+    }
+    return {
+      get: async (cid) => {
+        await fence(cid)
+        return state.get(cid)
+      },
+      has: async (cid) => {
+        await fence(cid)
+        return state.has(cid)
+      },
+      list: (signal) => after(() => state.list(signal)),
+      listEncoded: (signal) => after(() => state.listEncoded(signal)),
+      listNDJSON: (signal) => after(() => state.listNDJSON(signal)),
+      scan: (opts) => after(() => state.scan(opts)),
+    }
   }
 
   async ready(signal?: AbortSignal): Promise<void> {
@@ -581,6 +656,7 @@ class RaftHost {
   async compactNow(): Promise<void> {
     await this.opened
     this.#check()
+    await this.#fence()
     // Between two Readys, like the loop's own compaction.
     while (this.#loop!.running) await this.#loop!.running
     await this.#compaction.maybeCompact(true)
@@ -595,7 +671,8 @@ class RaftHost {
       term: s.term,
       vote: s.vote,
       commit: s.commit,
-      applied: s.applied,
+      // What this peer's state holds: the core's applied index runs ahead by the held entries.
+      applied: this.#fsm?.applied ?? s.applied,
       lastIndex: s.lastIndex,
       firstIndex: s.firstIndex,
       role: s.role,
@@ -609,7 +686,7 @@ class RaftHost {
   }
 
   api(): RaftConsensus {
-    const state = this.#deps.state
+    const state = this.#fencedState()
     const member = async <T>(run: () => Promise<T>): Promise<T> => {
       await this.opened
       return run()

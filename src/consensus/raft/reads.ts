@@ -102,6 +102,14 @@ export class Reads {
     }
   }
 
+  /** True if a confirmed read waits for an index above `applied`. */
+  waitingAbove(applied: number): boolean {
+    for (const r of this.#pending.values()) {
+      if (r.index !== undefined && r.index > applied) return true
+    }
+    return false
+  }
+
   /** Serves the confirmed reads whose index is applied. */
   serve(applied: number): void {
     for (const [ctx, r] of this.#pending) {

@@ -18,6 +18,18 @@
  * parts that handle what a Ready holds (`ReadyHandlers`), because the order above is the
  * durability contract of the whole consensus and reads best in one place.
  *
+ * ## Held applications
+ *
+ * A Ready that only moves the commit index (the leader heard a quorum, or a follower heard the
+ * new commit index) would cost a KV commit of its own, on the path of every write: append, then
+ * apply, one fsync after the other. Such a Ready is *held* instead (`holdMs`): its entries are
+ * staged, their callers acknowledged (`acked`: the entries are committed in the cluster and
+ * durable in this peer's log), and the staged writes wait to ride along with the next Ready's
+ * commit — the next write's append — or for `holdMs`, or for a read that needs them
+ * (`flushHeld`). The host fences its reads on that (`holds`, `heldThrough`), so an acknowledged
+ * pin is never missing from a read here; the apply hooks run once the writes are durable, as
+ * always. A held Ready never holds a term or vote to write, a snapshot or a membership change.
+ *
  * @example
  * ```ts
  * const loop = new ReadyLoop({ self, node, storage, fsm, transport, log, ... })
@@ -27,6 +39,7 @@
  *
  * @module
  */
+import type { Clock } from '../../util/clock.ts'
 import type { Logger } from '../../util/log.ts'
 import {
   canSendBeforePersist,
@@ -49,7 +62,9 @@ export interface ReadyHandlers {
   beforeReady(): void
   /** The Ready carries a snapshot: its staged bytes replace log and pinset. */
   install(meta: SnapshotMeta): Promise<void>
-  /** Entries were applied durably: callers, hooks, membership. */
+  /** Entries are committed and in the durable log, their application held: callers only. */
+  acked(staged: StagedApply): void
+  /** Entries were applied durably: callers (those not acked yet), hooks, membership. */
   applied(staged: StagedApply): void
   /** Read confirmations of this Ready (after `applied`). */
   reads(states: readonly ReadState[]): void
@@ -57,6 +72,22 @@ export interface ReadyHandlers {
   sendSnapshot(m: SnapshotMessage): void
   /** After `advance`: compaction, waking waiters. */
   afterReady(): Promise<void>
+}
+
+/** Two stagings, one after the other, as one. */
+function joinStaged(a: StagedApply, b: StagedApply): StagedApply {
+  if (b.lastIndex < 0) return a
+  return {
+    groups: [...a.groups, ...b.groups],
+    lastIndex: b.lastIndex,
+    batches: [...a.batches, ...b.batches],
+    confChanges: [...a.confChanges, ...b.confChanges],
+    duplicates: a.duplicates + b.duplicates,
+  }
+}
+
+function emptyStaged(): StagedApply {
+  return { groups: [], lastIndex: -1, batches: [], confChanges: [], duplicates: 0 }
 }
 
 /** What `ReadyLoop` needs from the host. */
@@ -67,6 +98,9 @@ export interface ReadyLoopDeps {
   fsm: PinFsm
   transport: Pick<RaftTransport, 'send'>
   log: Logger
+  clock: Pick<Clock, 'timeout'>
+  /** Longest a commit-only Ready's application is held (0: never held). */
+  holdMs: number
   handlers: ReadyHandlers
   /** True once the host stopped or failed: the loop runs no more. */
   halted(): boolean
@@ -133,6 +167,12 @@ export class MicrotaskRunner {
 export class ReadyLoop {
   readonly #d: ReadyLoopDeps
   readonly #runner: MicrotaskRunner
+  /** Staged applications acknowledged but not durable yet, oldest first. */
+  #held: StagedApply | undefined
+  /** The CIDs the held entries pin or unpin (a read of one of them waits for the flush). */
+  readonly #heldCids = new Set<string>()
+  #cancelHoldTimer: (() => void) | undefined
+  #flushWanted = false
 
   constructor(deps: ReadyLoopDeps) {
     this.#d = deps
@@ -149,13 +189,45 @@ export class ReadyLoop {
     return this.#runner.running
   }
 
+  /** The index through which applications are held (not durable yet), or -1. */
+  get heldThrough(): number {
+    return this.#held?.lastIndex ?? -1
+  }
+
+  /** True if a held application touches `cid` (or, without one, if anything is held). */
+  holds(cid?: string): boolean {
+    if (!this.#held) return false
+    return cid === undefined || this.#heldCids.has(cid)
+  }
+
+  /** Makes the held applications durable soon, without waiting for the next write. */
+  flushHeld(): void {
+    if (!this.#held) return
+    this.#flushWanted = true
+    this.schedule()
+  }
+
+  /**
+   * At stop, once the loop ran its last pass: makes what is held durable, so that a clean stop
+   * leaves every acknowledged pin applied here (a crash leaves it in the log, committed).
+   */
+  async drainHeld(): Promise<void> {
+    while (this.running) await this.running
+    if (this.#held) await this.#persistHeld()
+  }
+
   async #run(): Promise<void> {
     const { node, handlers } = this.#d
     try {
       while (!this.#d.halted()) {
         this.#runner.looking()
         handlers.beforeReady()
-        if (!node.hasReady()) break
+        if (!node.hasReady()) {
+          if (!this.#held || !this.#flushWanted) break
+          await this.#persistHeld()
+          await handlers.afterReady()
+          continue
+        }
         const rd = node.ready()
         await this.#handle(rd)
         node.advance(rd)
@@ -185,20 +257,81 @@ export class ReadyLoop {
       else late.push(m)
     }
     if (early.length > 0) transport.send(early)
-    if (rd.snapshot) await handlers.install(rd.snapshot)
-    // Entries applied ahead of their turn (see #soloCommit) come back as committed: skip them.
+    if (rd.snapshot) {
+      // The held entries come before the snapshot that replaces the pinset.
+      if (this.#held) await this.#persistHeld()
+      await handlers.install(rd.snapshot)
+    }
+    // Entries applied ahead of their turn (see #soloCommit), or held, come back as committed.
     const committed = rd.committedEntries.filter((e) => e.index > fsm.staged)
     const solo = this.#soloCommit(rd, committed)
     const staged = fsm.stage(solo ? [...committed, ...rd.entries] : committed)
-    const hs = this.#hardStateToWrite(rd, staged)
-    if (rd.entries.length > 0 || hs || staged.groups.length > 0) {
-      await storage.persist(rd.entries, hs, staged.groups)
+    if (this.#hold(rd, staged)) {
+      if (late.length > 0) transport.send(late)
+      handlers.acked(staged)
+      handlers.reads(rd.readStates)
+      for (const m of snaps) handlers.sendSnapshot(m)
+      return
+    }
+    // What was held goes first, in the same commit.
+    const all = this.#takeHeld(staged)
+    const hs = this.#hardStateToWrite(rd, all)
+    if (rd.entries.length > 0 || hs || all.groups.length > 0) {
+      await storage.persist(rd.entries, hs, all.groups)
     }
     if (late.length > 0) transport.send(late)
-    fsm.applyDone(staged)
-    handlers.applied(staged)
+    fsm.applyDone(all)
+    handlers.applied(all)
     handlers.reads(rd.readStates)
     for (const m of snaps) handlers.sendSnapshot(m)
+  }
+
+  /**
+   * Holds the application of a commit-only Ready (see "Held applications"): nothing to append,
+   * no snapshot, no term or vote to write, no membership change — only entries already durable
+   * in the log to apply. True if held.
+   */
+  #hold(rd: Ready, staged: StagedApply): boolean {
+    const d = this.#d
+    if (d.holdMs <= 0 || staged.groups.length === 0 || staged.confChanges.length > 0) return false
+    if (rd.entries.length > 0 || rd.snapshot) return false
+    if (staged.lastIndex > d.storage.lastIndex()) return false
+    if (rd.hardState) {
+      const durable = d.storage.hardState()
+      if (rd.hardState.term !== durable.term || rd.hardState.vote !== durable.vote) return false
+    }
+    const held = this.#held
+    this.#held = held ? joinStaged(held, staged) : staged
+    for (const b of staged.batches) for (const op of b.ops) this.#heldCids.add(op.cid)
+    this.#cancelHoldTimer ??= d.clock.timeout(d.holdMs, () => {
+      this.#cancelHoldTimer = undefined
+      this.flushHeld()
+    })
+    return true
+  }
+
+  /** `staged` after what is held, which is no longer held. */
+  #takeHeld(staged: StagedApply): StagedApply {
+    const held = this.#held
+    if (!held) return staged
+    this.#held = undefined
+    this.#heldCids.clear()
+    this.#flushWanted = false
+    this.#cancelHoldTimer?.()
+    this.#cancelHoldTimer = undefined
+    return joinStaged(held, staged)
+  }
+
+  /** Commits what is held on its own (no Ready brought a write to ride along with). */
+  async #persistHeld(): Promise<void> {
+    const { storage, fsm, handlers } = this.#d
+    const held = this.#takeHeld(emptyStaged())
+    const durable = storage.hardState()
+    const hs = { ...durable, commit: Math.max(durable.commit, held.lastIndex) }
+    await storage.persist([], hs, held.groups)
+    fsm.applyDone(held)
+    handlers.applied(held)
+    handlers.reads([])
   }
 
   /**

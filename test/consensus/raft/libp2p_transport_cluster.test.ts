@@ -30,10 +30,10 @@ Deno.test('three peers over libp2p elect a leader and replicate pins from any pe
     const followers = [...c.nodes.values()].filter((n) => n !== leader)
     const pins = await pinsN(150, 'r')
     await Promise.all(pins.map((p, i) => [leader, ...followers][i % 3].consensus.logPin(p)))
-    // A follower's write went to the leader over the wire and is applied where it was made.
+    // A follower's write went to the leader over the wire and is read where it was made.
     const forwarded = await testPin(0, 'forwarded')
     await followers[1].consensus.logPin(forwarded)
-    assert.ok(await followers[1].state.has(forwarded.cid))
+    assert.ok(await followers[1].consensus.state().has(forwarded.cid))
     await followers[0].consensus.logUnpin(pins[0])
     const set = await samePinsets(c)
     assert.equal(set.size, 150)

@@ -1,0 +1,134 @@
+/**
+ * Held applications (ready_loop.ts): a Ready that only moves the commit index acknowledges its
+ * callers at once and lets its KV writes ride along with the next write's commit. What must hold
+ * meanwhile: a read through consensus sees every acknowledged pin, the apply hooks run only once
+ * the writes are durable, the hold ends with the next write, its timer, a linearizable read or a
+ * clean stop, and a crash loses nothing acknowledged.
+ *
+ * `TestNode.state` is the raw pinset under consensus: it shows what is durable, not what a reader
+ * of the cluster sees (that is `consensus.state()`).
+ */
+import assert from 'node:assert/strict'
+import { kvState } from '../../../src/state/kv_state.ts'
+import { KvCluster, testConfig, type TestNode, testPin } from './kv_cluster.ts'
+
+/** Holds that only their triggers end: the timer would need an hour of cluster time. */
+const LONG_HOLD = { applyHoldMs: 3_600_000 }
+
+const hooked = (n: TestNode, cid: string) => n.hooked.some((h) => h.cid === cid)
+
+Deno.test('an acknowledged pin is read at once through consensus while its application rides along with the next write', async () => {
+  const c = new KvCluster(['a', 'b', 'c'], testConfig(), LONG_HOLD)
+  try {
+    await c.startAll()
+    const leader = await c.waitLeader()
+    const f = [...c.nodes.values()].find((n) => n !== leader)!
+
+    const p1 = await testPin(1, 'held')
+    await leader.consensus.logPin(p1)
+    assert.equal(await leader.state.has(p1.cid), false, 'acknowledged before it is applied')
+    assert.equal(hooked(leader, p1.cid), false, 'no hook before the writes are durable')
+    assert.equal(leader.consensus.status().applied < leader.consensus.status().commit, true)
+    // A read of that CID makes the held writes durable first.
+    assert.ok(await leader.consensus.state().has(p1.cid))
+    assert.ok(await leader.state.has(p1.cid))
+    assert.ok(hooked(leader, p1.cid))
+
+    // The next write's commit carries the held application.
+    const [p2, p3] = [await testPin(2, 'held'), await testPin(3, 'held')]
+    await leader.consensus.logPin(p2)
+    assert.equal(await leader.state.has(p2.cid), false)
+    await leader.consensus.logPin(p3)
+    assert.ok(await leader.state.has(p2.cid), 'p2 went with the commit that appended p3')
+    assert.ok(hooked(leader, p2.cid))
+    assert.equal(await leader.state.has(p3.cid), false)
+    assert.equal(hooked(leader, p3.cid), false)
+
+    // A follower acknowledges its own write the same way.
+    const p4 = await testPin(4, 'held')
+    await f.consensus.logPin(p4)
+    assert.equal(await f.state.has(p4.cid), false)
+    assert.ok(await f.consensus.state().get(p4.cid))
+    assert.ok(await f.state.has(p4.cid))
+
+    // A listing waits for whatever is held.
+    const p5 = await testPin(5, 'held')
+    await leader.consensus.logPin(p5)
+    const listed = new Set<string>()
+    for await (const p of leader.consensus.state().list()) listed.add(p.cid)
+    assert.ok(listed.has(p5.cid) && listed.has(p3.cid))
+
+    // A linearizable read on another peer does not wait for a timer that never fires.
+    const p6 = await testPin(6, 'held')
+    await leader.consensus.logPin(p6)
+    const st = await f.consensus.consistentState()
+    assert.ok(await st.has(p6.cid))
+    // Nor does a wait for an index.
+    const p7 = await testPin(7, 'held')
+    await leader.consensus.logPin(p7)
+    await leader.consensus.waitApplied(leader.consensus.status().commit)
+    assert.ok(await leader.state.has(p7.cid))
+  } finally {
+    await c.close()
+  }
+})
+
+Deno.test('a held application is made durable by its timer when no write follows', async () => {
+  const c = new KvCluster(['a', 'b', 'c'], testConfig(), { applyHoldMs: 20 })
+  try {
+    await c.startAll()
+    const leader = await c.waitLeader()
+    const p = await testPin(1, 'timer')
+    await leader.consensus.logPin(p)
+    await c.until(() => hooked(leader, p.cid), 'the held application was never made durable', 1000)
+    assert.ok(await leader.state.has(p.cid))
+  } finally {
+    await c.close()
+  }
+})
+
+Deno.test('a clean stop writes what is held; a crash leaves it committed in the log', async () => {
+  const c = new KvCluster(['a', 'b', 'c'], testConfig(), LONG_HOLD)
+  try {
+    await c.startAll()
+    let leader = await c.waitLeader()
+    const p1 = await testPin(1, 'stop')
+    await leader.consensus.logPin(p1)
+    assert.equal(await leader.state.has(p1.cid), false)
+    const { id, path } = leader
+    await c.stop(id)
+    const kv = await Deno.openKv(path)
+    try {
+      assert.ok(await kvState(kv).has(p1.cid), 'written by the clean stop')
+    } finally {
+      kv.close()
+    }
+    await c.start(id)
+
+    // A crash: the database goes away under the peer, so nothing held reaches it. The pin is
+    // committed on a quorum and comes back to the crashed peer through the log.
+    leader = await c.waitLeader()
+    const p2 = await testPin(2, 'crash')
+    await leader.consensus.logPin(p2)
+    const crashed = leader.id
+    c.net.isolate(crashed)
+    leader.kv.close()
+    await c.stop(crashed).catch(() => {})
+    const after = await Deno.openKv(leader.path)
+    try {
+      assert.equal(await kvState(after).has(p2.cid), false, 'the crash lost the held writes')
+    } finally {
+      after.close()
+    }
+    c.net.heal()
+    const back = await c.start(crashed)
+    await c.waitLeader()
+    // A linearizable read: everything committed before it, the crashed peer included.
+    assert.ok(await (await back.consensus.consistentState()).has(p2.cid))
+    for (const n of c.nodes.values()) {
+      assert.ok(await (await n.consensus.consistentState()).has(p2.cid), n.id)
+    }
+  } finally {
+    await c.close()
+  }
+})
