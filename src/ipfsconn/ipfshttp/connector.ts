@@ -56,6 +56,22 @@ import { progressWatchdog } from '../../util/watchdog.ts'
 export const READY_RETRY_MS = 1000
 /** At most this many `origins` are swarm-connected before a pin (the reference's bound). */
 export const MAX_ORIGINS = 10
+/** Most CIDs in one `pin/add` of pins asked for together (see `pin`). */
+export const MAX_PIN_BATCH = 32
+/**
+ * A `pin/add` of several CIDs not done by then is waiting for blocks (Kubo pins its arguments one
+ * after the other): it is cancelled and each pin goes alone, so that one CID being fetched holds
+ * no other. Kubo keeps what it pinned before the cancel; those pins answer at once.
+ */
+export const PIN_BATCH_PATIENCE_MS = 1000
+
+/** A pin waiting for the `pin/add` that carries the pins asked for with it. */
+interface QueuedPin {
+  pin: Pin
+  signal?: AbortSignal
+  resolve: () => void
+  reject: (err: unknown) => void
+}
 
 /** What the connector takes from outside; all optional. */
 export interface IPFSHttpDeps extends KuboClientDeps {
@@ -92,6 +108,8 @@ class IPFSHttpConnector implements IPFSConnector {
   readonly #clock: Clock
   #ready = false
   #triggerCount = 0
+  /** Pins asked for since the last microtask, by their `pin/add` options (see `pin`). */
+  readonly #queued = new Map<string, QueuedPin[]>()
   #cancelSwarmTimer?: CancelTimer
 
   constructor(config: IPFSHttpConfig, deps: IPFSHttpDeps) {
@@ -152,6 +170,12 @@ class IPFSHttpConnector implements IPFSConnector {
    * One request for a new pin: `pin/add`, which Kubo answers at once for a CID already pinned
    * that way. The reference asks `pin/ls` first every time, which doubles the IPFS requests of an
    * ingest (and of every peer applying it) to learn what `pin/add` says anyway.
+   *
+   * Pins asked for together — in one turn of the event loop, as the tracker's workers do when a
+   * batch of pins arrives — share one `pin/add` of up to `MAX_PIN_BATCH` CIDs (one request and
+   * one pinset flush in Kubo instead of one each). Should it fail as a whole (a CID refused, a
+   * caller's abort, `PIN_BATCH_PATIENCE_MS` passed), each pin goes again alone, so each caller
+   * gets its own outcome. Pins with origins or a progress callback always go alone.
    */
   async pin(pin: Pin, opts: IPFSPinOptions = {}): Promise<void> {
     const signal = opts.signal
@@ -180,7 +204,8 @@ class IPFSHttpConnector implements IPFSConnector {
           return
         }
       }
-      await this.#pinAdd(pin, opts)
+      if (origins || opts.onProgress) await this.#pinAdd([pin], opts)
+      else await this.#pinTogether(pin, signal)
       this.#log.info(`IPFS Pin request succeeded: ${pin.cid}`)
     } finally {
       origins?.abort()
@@ -518,17 +543,79 @@ class IPFSHttpConnector implements IPFSConnector {
     }
   }
 
-  async #pinAdd(pin: Pin, opts: IPFSPinOptions): Promise<void> {
-    const path = `pin/add?arg=${pin.cid}&${pinAddArgs(pin.max_depth)}&progress=true`
+  /** Queues `pin` for the `pin/add` sent at the next microtask with the pins queued meanwhile. */
+  #pinTogether(pin: Pin, signal?: AbortSignal): Promise<void> {
+    this.#checkStopped()
+    signal?.throwIfAborted()
+    const key = pinAddArgs(pin.max_depth)
+    return new Promise<void>((resolve, reject) => {
+      let q = this.#queued.get(key)
+      if (!q) {
+        q = []
+        this.#queued.set(key, q)
+        queueMicrotask(() => {
+          // Unless it filled up and went already.
+          if (this.#queued.get(key) === q) {
+            this.#queued.delete(key)
+            void this.#sendBatch(q!)
+          }
+        })
+      }
+      q.push({ pin, signal, resolve, reject })
+      if (q.length >= MAX_PIN_BATCH) {
+        this.#queued.delete(key)
+        void this.#sendBatch(q)
+      }
+    })
+  }
+
+  /** One `pin/add` for the batch; if it fails as a whole, each pin alone (see `pin`). */
+  async #sendBatch(batch: QueuedPin[]): Promise<void> {
+    const alone = (m: QueuedPin) => {
+      if (m.signal?.aborted) return m.reject(m.signal.reason)
+      this.#pinAdd([m.pin], { signal: m.signal }).then(m.resolve, m.reject)
+    }
+    if (batch.length === 1) return alone(batch[0])
+    const ac = new AbortController()
+    const onAbort = () => ac.abort(new IPFSError('a pin of the batch was cancelled'))
+    for (const m of batch) m.signal?.addEventListener('abort', onAbort, { once: true })
+    const cancelPatience = this.#clock.timeout(PIN_BATCH_PATIENCE_MS, () => {
+      ac.abort(new IPFSError(`the batch took over ${PIN_BATCH_PATIENCE_MS} ms`))
+    })
+    try {
+      await this.#pinAdd(batch.map((m) => m.pin), { signal: ac.signal }, false)
+      for (const m of batch) m.resolve()
+    } catch (err) {
+      if (this.#client.stopped) {
+        for (const m of batch) m.reject(err)
+        return
+      }
+      this.#log.debug(`IPFS pin/add of ${batch.length} CIDs: ${errorMessage(err)}; each alone`)
+      for (const m of batch) alone(m)
+    } finally {
+      cancelPatience()
+      for (const m of batch) m.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /**
+   * `pin/add` of `pins` (one depth). A stream that ends without its `Pins` line is checked with
+   * `pin/ls` when `verify` (one pin), else an error.
+   */
+  async #pinAdd(pins: readonly Pin[], opts: IPFSPinOptions, verify = true): Promise<void> {
+    const [pin] = pins
+    const args = pins.map((p) => `arg=${p.cid}&`).join('')
+    const path = `pin/add?${args}${pinAddArgs(pin.max_depth)}&progress=true`
+    const what = pins.length === 1 ? pin.cid : `${pins.length} CIDs (${pin.cid}, …)`
     // No total limit: a big DAG may take hours. The watchdog cancels a pin that stopped moving.
     const call = this.#call(path, opts.signal, 0)
     const timeout = this.#cfg.pin_timeout
     const dog = progressWatchdog(timeout, () => {
       call.cancel(
         new IPFSError(
-          `IPFS pin of ${pin.cid} made no progress for ${
-            formatDuration(timeout)
-          }: cancelled (${path})`,
+          `IPFS pin of ${what} made no progress for ${formatDuration(timeout)}: cancelled (${
+            pins.length === 1 ? path : 'pin/add'
+          })`,
         ),
       )
     }, this.#clock)
@@ -552,6 +639,7 @@ class IPFSHttpConnector implements IPFSConnector {
       call.end()
     }
     if (confirmed) return
+    if (!verify) throw new IPFSError(`IPFS pin/add of ${what} ended without its Pins line`)
     // Kubo reports an error that happens mid-stream only in the X-Stream-Error trailer, which
     // fetch does not expose; a stream that ended without its final Pins line is checked instead.
     const status = await this.#pinLsCid(pin.cid, pinTypeForDepth(pin.max_depth), opts.signal)

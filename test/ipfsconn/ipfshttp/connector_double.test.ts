@@ -1,10 +1,14 @@
 /**
- * The Kubo connector against the Kubo-shaped double: request shapes, the progress watchdog,
+ * The Kubo connector against the Kubo-shaped double: request shapes, pins batched into one
+ * request and taken apart again when the batch fails, the progress watchdog,
  * error texts, lenient parsing, the transport-failure rate limit, unix sockets and aborts.
  */
 import assert from 'node:assert/strict'
 import { IPFSError, ShutdownError } from '../../../src/errors.ts'
-import { ipfsHttpConnector } from '../../../src/ipfsconn/ipfshttp/connector.ts'
+import {
+  ipfsHttpConnector,
+  PIN_BATCH_PATIENCE_MS,
+} from '../../../src/ipfsconn/ipfshttp/connector.ts'
 import type { Http1Target } from '../../../src/ipfsconn/ipfshttp/http1.ts'
 import { newPin } from '../../../src/types/pin.ts'
 import { kuboError, startKuboDouble } from '../../support/kubo_double.ts'
@@ -69,6 +73,124 @@ Deno.test('pin: already pinned at the right depth ⇒ the one pin/add succeeds, 
     await assert.rejects(
       ipfs.pin(newPin(A, { mode: 'direct' })),
       (e: Error) => e instanceof IPFSError && /already pinned recursively/.test(e.message),
+    )
+    await ipfs.stop()
+  })
+})
+
+Deno.test('pin: pins asked for together share one pin/add, one per depth', async () => {
+  await withDouble(async (d) => {
+    const ipfs = ipfsHttpConnector(testConfig(d.multiaddr))
+    const [C, D] = [cidV0('c'), cidV0('d')]
+    await Promise.all([
+      ipfs.pin(newPin(A)),
+      ipfs.pin(newPin(B)),
+      ipfs.pin(newPin(C, { mode: 'direct' })),
+      ipfs.pin(newPin(D)),
+    ])
+    assert.deepEqual(
+      d.state.requests.sort(),
+      [
+        `pin/add?arg=${A}&arg=${B}&arg=${D}&recursive=true&progress=true`,
+        `pin/add?arg=${C}&recursive=false&progress=true`,
+      ].sort(),
+    )
+    for (const c of [A, B, D]) assert.equal(await ipfs.pinLsCid(newPin(c)), 'recursive')
+    assert.equal(await ipfs.pinLsCid(newPin(C, { mode: 'direct' })), 'direct')
+    // Asked one after the other, each is its own request, as before.
+    d.state.requests.length = 0
+    await ipfs.pin(newPin(cidV0('e')))
+    await ipfs.pin(newPin(cidV0('f')))
+    assert.equal(d.state.requests.length, 2)
+    await ipfs.stop()
+  })
+})
+
+Deno.test('pin: a batch refused as a whole goes again pin by pin, each caller with its own outcome', async () => {
+  await withDouble(async (d) => {
+    const ipfs = ipfsHttpConnector(testConfig(d.multiaddr))
+    await ipfs.pin(newPin(A))
+    d.state.requests.length = 0
+    // Kubo refuses a direct pin of a recursively pinned CID, and with it the whole request.
+    const [a, b] = await Promise.allSettled([
+      ipfs.pin(newPin(A, { mode: 'direct' })),
+      ipfs.pin(newPin(B, { mode: 'direct' })),
+    ])
+    assert.equal(a.status, 'rejected')
+    assert.match(String((a as PromiseRejectedResult).reason), /already pinned recursively/)
+    assert.equal(b.status, 'fulfilled')
+    assert.equal(await ipfs.pinLsCid(newPin(B, { mode: 'direct' })), 'direct')
+    assert.deepEqual(pinAdds(d), [
+      `pin/add?arg=${A}&arg=${B}&recursive=false&progress=true`,
+      ...[
+        `pin/add?arg=${A}&recursive=false&progress=true`,
+        `pin/add?arg=${B}&recursive=false&progress=true`,
+      ].sort(),
+    ])
+    await ipfs.stop()
+  })
+})
+
+/** The pin/add requests the double saw, the batch (most args, sorted first) first. */
+const pinAdds = (d: Awaited<ReturnType<typeof startKuboDouble>>) =>
+  d.state.requests.filter((r) => r.startsWith('pin/add')).sort((x, y) =>
+    y.split('arg=').length - x.split('arg=').length || (x < y ? -1 : 1)
+  )
+
+/** A double whose pin/add of several CIDs never answers (blocks being fetched, say). */
+const hangingBatches = (d: Awaited<ReturnType<typeof startKuboDouble>>) => {
+  d.state.override = (r) =>
+    r.endpoint === 'pin/add' && r.params.getAll('arg').length > 1
+      ? new Response(new ReadableStream({ start() {} }), {
+        headers: { 'content-type': 'application/json', 'x-chunked-output': '1' },
+      })
+      : undefined
+}
+
+Deno.test('pin: a batch not done after PIN_BATCH_PATIENCE_MS is cancelled; each pin goes alone', async () => {
+  const clock = manualClock()
+  await withDouble(async (d) => {
+    hangingBatches(d)
+    const ipfs = ipfsHttpConnector(testConfig(d.multiaddr), { clock })
+    let done = 0
+    const pins = [A, B].map((c) => ipfs.pin(newPin(c)).then(() => done++))
+    await waitFor(() => d.state.requests.length === 1)
+    await clock.advance(PIN_BATCH_PATIENCE_MS - 1)
+    assert.equal(d.state.requests.length, 1, 'the batch is still given its time')
+    await clock.advance(1)
+    await Promise.all(pins)
+    assert.equal(done, 2)
+    assert.deepEqual(
+      d.state.requests.slice(1).sort(),
+      [
+        `pin/add?arg=${A}&recursive=true&progress=true`,
+        `pin/add?arg=${B}&recursive=true&progress=true`,
+      ].sort(),
+    )
+    await ipfs.stop()
+  }, { clock })
+})
+
+Deno.test("pin: a caller's abort cancels its batch; the others are pinned alone", async () => {
+  await withDouble(async (d) => {
+    hangingBatches(d)
+    const ipfs = ipfsHttpConnector(testConfig(d.multiaddr))
+    const ac = new AbortController()
+    const [C] = [cidV0('c')]
+    const a = ipfs.pin(newPin(A))
+    const b = ipfs.pin(newPin(B), { signal: ac.signal })
+    const c = ipfs.pin(newPin(C))
+    await waitFor(() => d.state.requests.length === 1)
+    ac.abort(new Error('replaced'))
+    await assert.rejects(b, /replaced/)
+    await Promise.all([a, c])
+    assert.equal(await ipfs.pinLsCid(newPin(B)), 'unpinned')
+    assert.deepEqual(
+      pinAdds(d).slice(1),
+      [
+        `pin/add?arg=${A}&recursive=true&progress=true`,
+        `pin/add?arg=${C}&recursive=true&progress=true`,
+      ].sort(),
     )
     await ipfs.stop()
   })

@@ -1,7 +1,8 @@
 /**
  * The Kubo connector against real Kubo daemons (two, loopback only): every call of the
  * reference's §7 on content added to the daemon, plus the cases only a real daemon shows
- * (bitswap through origins, a real stalled pin, a unix-socket API).
+ * (bitswap through origins, a real stalled pin, pins batched into one request around a stalled
+ * one, a unix-socket API).
  */
 import assert from 'node:assert/strict'
 import type { IPFSConnector } from '../../../src/components.ts'
@@ -170,6 +171,28 @@ Deno.test('ipfshttp connector against real Kubo daemons', async (t) => {
         await assert.rejects(conn.pin(newPin(missing)), /made no progress for 1\.5s: cancelled/)
         const ms = performance.now() - t0
         assert.ok(ms >= 1400, `${ms} ms`)
+      },
+    )
+
+    await t.step(
+      'pins asked together: one pin/add pins them all; a CID nobody has holds no other',
+      async () => {
+        const add = (tag: string) => A.add(text(`batched ${tag} ${crypto.randomUUID()}`))
+        const present = await Promise.all(['a', 'b', 'c'].map(add))
+        await Promise.all(present.map((c) => conn.pin(newPin(c))))
+        for (const c of present) assert.equal(await conn.pinLsCid(newPin(c)), 'recursive')
+        // Kubo pins its arguments one after the other: the batch waits on the missing one, is
+        // given up after PIN_BATCH_PATIENCE_MS, and each pin goes alone.
+        const [x, y] = await Promise.all(['x', 'y'].map(add))
+        const missing = cidV0('batched but missing ' + crypto.randomUUID())
+        const [rx, rm, ry] = await Promise.allSettled(
+          [x, missing, y].map((c) => conn.pin(newPin(c))),
+        )
+        assert.equal(rx.status, 'fulfilled')
+        assert.equal(ry.status, 'fulfilled')
+        assert.equal(rm.status, 'rejected')
+        assert.match(String((rm as PromiseRejectedResult).reason), /made no progress for 1\.5s/)
+        for (const c of [x, y]) assert.equal(await conn.pinLsCid(newPin(c)), 'recursive')
       },
     )
 
