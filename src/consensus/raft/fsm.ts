@@ -179,7 +179,9 @@ export class PinFsm {
   /** The staged writes are durable (with every staging before them). */
   applyDone(staged: StagedApply): void {
     if (staged.lastIndex >= 0) this.applied = staged.lastIndex
-    this.#pins.written()
+    // Nothing staged is still on its way to disk (none held, ready_loop.ts): the state's filter
+    // may stop counting those keys as in flight.
+    if (this.applied === this.staged) this.#pins.written()
   }
 
   /** Forgets duplicate markers below `index` (entries compacted away). */

@@ -273,8 +273,11 @@ export class ReadyLoop {
       for (const m of snaps) handlers.sendSnapshot(m)
       return
     }
-    // What was held goes first, in the same commit.
-    const all = this.#takeHeld(staged)
+    // What was held goes first, in the same commit — if this Ready writes anything of its own
+    // (one that only sends messages leaves it held).
+    const own = rd.entries.length > 0 || staged.groups.length > 0 ||
+      this.#hardStateToWrite(rd, staged) !== undefined
+    const all = own ? this.#takeHeld(staged) : staged
     const hs = this.#hardStateToWrite(rd, all)
     if (rd.entries.length > 0 || hs || all.groups.length > 0) {
       await storage.persist(rd.entries, hs, all.groups)

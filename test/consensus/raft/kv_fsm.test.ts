@@ -124,6 +124,22 @@ Deno.test('apply writes pins with the applied index; a restart resumes after it'
   e.close()
 })
 
+Deno.test("a held staging stays in flight for the state's filter until its own commit lands", async () => {
+  const e = await env()
+  const a = await pinFor(1)
+  const ent = batchEntry(1, 'x', 1, [{ type: 'pin', pin: a }])
+  await e.storage.persist([ent], { term: 1, vote: 'a', commit: 0 }, [])
+  // Committed and staged, its writes held (ready_loop.ts); a later Ready writes nothing.
+  const held = e.fsm.stage([ent])
+  e.fsm.applyDone(e.fsm.stage([]))
+  // A filter rebuilt now cannot see the key in KV: it must still count it as in flight.
+  await e.state.loadFilter()
+  await e.storage.persist([], { term: 1, vote: 'a', commit: 1 }, held.groups)
+  e.fsm.applyDone(held)
+  assert.ok(await e.state.has(a.cid))
+  e.close()
+})
+
 Deno.test('a batch delivered twice, or overtaken by a later one of its peer, is skipped everywhere', async () => {
   const e = await env()
   const [a, b] = await Promise.all([pinFor(1), pinFor(2)])
