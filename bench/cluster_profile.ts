@@ -87,6 +87,7 @@ async function main(args: string[]): Promise<number> {
       await new Promise((r) => setTimeout(r, 2000))
     }
     const before = await Promise.all(cluster.peers.map((p) => threadCpu(p.proc!.pid)))
+    const machineBefore = await machineCpu()
     if (values.idle) {
       // No load: what the peers burn on their own (ticks, timers, loops) per second.
       await new Promise((r) => setTimeout(r, seconds * 1000))
@@ -119,6 +120,7 @@ async function main(args: string[]): Promise<number> {
       workDir: cluster.workDir,
     })
     const after = await Promise.all(cluster.peers.map((p) => threadCpu(p.proc!.pid)))
+    const machineAfter = await machineCpu()
     const pins = load.ok
     console.log(
       `via ${values.via} (${target.name}; leader ${leader.name}), ${connections} connections: ${
@@ -144,6 +146,11 @@ async function main(args: string[]): Promise<number> {
       )
     }
     console.log(`all three peers: ${(total * 1e6 / pins).toFixed(0)} µs/pin`)
+    // The whole machine (peers, IPFS doubles, wrk, kernel): on two cores, n pins/s leave
+    // 2,000,000 / n µs a pin.
+    const perPin = (k: 'user' | 'system') =>
+      ((machineAfter[k] - machineBefore[k]) * 1e6 / pins).toFixed(0)
+    console.log(`whole machine: user ${perPin('user')} µs/pin, system ${perPin('system')} µs/pin`)
     for (const p of cluster.peers) await cluster.stop(p)
     if (profile) {
       for (const [i, p] of cluster.peers.entries()) {
@@ -158,6 +165,14 @@ async function main(args: string[]): Promise<number> {
   } finally {
     await cluster.close({ keep: values.keep })
   }
+}
+
+/** Seconds of CPU the whole machine spent in user and system mode since boot (`/proc/stat`). */
+async function machineCpu(): Promise<{ user: number; system: number }> {
+  const line = (await Deno.readTextFile('/proc/stat')).split('\n')[0]
+  // cpu  user nice system idle iowait irq softirq …, in clock ticks (100 a second on Linux)
+  const [user, nice, system, , , irq, softirq] = line.split(/\s+/).slice(1).map(Number)
+  return { user: (user + nice) / 100, system: (system + irq + softirq) / 100 }
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args))

@@ -98,10 +98,13 @@ export interface RaftTuning {
   /** Most bytes of one snapshot chunk on the wire (default `WIRE_CHUNK_BYTES`, snapshots.ts). */
   snapshotChunkBytes?: number
   /**
-   * Longest a commit-only Ready's application waits for the next write's commit (default 5 ms;
-   * 0 = each such Ready commits at once). See "Held applications" in ready_loop.ts.
+   * Longest the application of committed entries is held before it rides along with the next
+   * write's commit (default 50 ms; 0 = applied in the Ready that commits them). See "Held
+   * applications" in ready_loop.ts.
    */
   applyHoldMs?: number
+  /** Most pin and unpin operations held before the hold rides along with the next write (512). */
+  applyHoldMaxOps?: number
 }
 
 /** What `raftConsensus` needs. */
@@ -163,7 +166,8 @@ const DEFAULT_TUNING: Required<RaftTuning> = {
   maxLogBytes: 64 * 1024 * 1024,
   maxTrailingBytes: 16 * 1024 * 1024,
   snapshotChunkBytes: WIRE_CHUNK_BYTES,
-  applyHoldMs: 5,
+  applyHoldMs: 50,
+  applyHoldMaxOps: 512,
 }
 
 /** Ticks and tick length derived from the config section (see the module comment). */
@@ -363,6 +367,7 @@ class RaftHost {
     this.#loop = new ReadyLoop({
       ...common,
       holdMs: this.#tuning.applyHoldMs,
+      holdMaxOps: this.#tuning.applyHoldMaxOps,
       node,
       storage: this.#storage,
       fsm: this.#fsm,

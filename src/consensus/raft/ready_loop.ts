@@ -20,15 +20,19 @@
  *
  * ## Held applications
  *
- * A Ready that only moves the commit index (the leader heard a quorum, or a follower heard the
- * new commit index) would cost a KV commit of its own, on the path of every write: append, then
- * apply, one fsync after the other. Such a Ready is *held* instead (`holdMs`): its entries are
- * staged, their callers acknowledged (`acked`: the entries are committed in the cluster and
- * durable in this peer's log), and the staged writes wait to ride along with the next Ready's
- * commit — the next write's append — or for `holdMs`, or for a read that needs them
- * (`flushHeld`). The host fences its reads on that (`holds`, `heldThrough`), so an acknowledged
- * pin is never missing from a read here; the apply hooks run once the writes are durable, as
- * always. A held Ready never holds a term or vote to write, a snapshot or a membership change.
+ * Applying committed entries as they come would cost a KV commit per Ready on the path of every
+ * write — append, then apply, one fsync after the other — and write each B-tree page of the
+ * pinset again and again. Their application is *held* instead: the entries are staged, their
+ * callers acknowledged at once (`acked`: the entries are committed in the cluster and durable in
+ * this peer's log), and the staged writes gather across Readys while the Readys' own writes (new
+ * entries, a term or vote) go to disk without them. The hold is due after `holdMs`, at
+ * `holdMaxOps` operations, or when a read needs it (`flushHeld`); then it rides along with the
+ * next Ready's commit, or commits on its own if none comes. The host fences its reads on that
+ * (`holds`, `heldThrough`), so an acknowledged pin is never missing from a read here; the apply
+ * hooks run once the writes are durable, as always. Entries not yet durable in this peer's log, a
+ * term or vote change, a snapshot or a membership change are never held: such a Ready applies
+ * what is held with its own writes, in one commit. A crash loses only what is held, which the
+ * log replays at the next start.
  *
  * @example
  * ```ts
@@ -99,8 +103,10 @@ export interface ReadyLoopDeps {
   transport: Pick<RaftTransport, 'send'>
   log: Logger
   clock: Pick<Clock, 'timeout'>
-  /** Longest a commit-only Ready's application is held (0: never held). */
+  /** Longest an application is held (0: never held). */
   holdMs: number
+  /** Most operations held: a hold this large rides along with the next write. */
+  holdMaxOps: number
   handlers: ReadyHandlers
   /** True once the host stopped or failed: the loop runs no more. */
   halted(): boolean
@@ -171,6 +177,8 @@ export class ReadyLoop {
   #held: StagedApply | undefined
   /** The CIDs the held entries pin or unpin (a read of one of them waits for the flush). */
   readonly #heldCids = new Set<string>()
+  /** Pin and unpin operations held. */
+  #heldOps = 0
   #cancelHoldTimer: (() => void) | undefined
   #flushWanted = false
 
@@ -267,17 +275,21 @@ export class ReadyLoop {
     const solo = this.#soloCommit(rd, committed)
     const staged = fsm.stage(solo ? [...committed, ...rd.entries] : committed)
     if (this.#hold(rd, staged)) {
-      if (late.length > 0) transport.send(late)
+      // The callers hear at once (their entries are committed and durable here), before this
+      // Ready's own writes — new entries, the commit index — go to disk without what it applies.
       handlers.acked(staged)
+      const hs = this.#hardStateToWrite(rd, emptyStaged())
+      if (rd.entries.length > 0 || hs) await storage.persist(rd.entries, hs, [])
+      if (late.length > 0) transport.send(late)
       handlers.reads(rd.readStates)
       for (const m of snaps) handlers.sendSnapshot(m)
       return
     }
-    // What was held goes first, in the same commit — if this Ready writes anything of its own
-    // (one that only sends messages leaves it held).
+    // What was held goes first, in the same commit — if it is due and this Ready writes
+    // anything of its own (one that only sends messages leaves it held).
     const own = rd.entries.length > 0 || staged.groups.length > 0 ||
       this.#hardStateToWrite(rd, staged) !== undefined
-    const all = own ? this.#takeHeld(staged) : staged
+    const all = own && this.#due() ? this.#takeHeld(staged) : staged
     const hs = this.#hardStateToWrite(rd, all)
     if (rd.entries.length > 0 || hs || all.groups.length > 0) {
       await storage.persist(rd.entries, hs, all.groups)
@@ -297,15 +309,28 @@ export class ReadyLoop {
   #hold(rd: Ready, staged: StagedApply): boolean {
     const d = this.#d
     if (d.holdMs <= 0 || staged.groups.length === 0 || staged.confChanges.length > 0) return false
-    if (rd.entries.length > 0 || rd.snapshot) return false
+    if (rd.snapshot || this.#due()) return false
+    // Entries committed here but not yet durable in this peer's log (a follower behind) are not
+    // acknowledged before they are.
     if (staged.lastIndex > d.storage.lastIndex()) return false
     if (rd.hardState) {
       const durable = d.storage.hardState()
       if (rd.hardState.term !== durable.term || rd.hardState.vote !== durable.vote) return false
     }
     const held = this.#held
-    this.#held = held ? joinStaged(held, staged) : staged
-    for (const b of staged.batches) for (const op of b.ops) this.#heldCids.add(op.cid)
+    if (held) {
+      // Appended in place: a hold gathers many Readys.
+      held.groups.push(...staged.groups)
+      held.batches.push(...staged.batches)
+      held.lastIndex = staged.lastIndex
+      held.duplicates += staged.duplicates
+    } else {
+      this.#held = { ...staged, groups: [...staged.groups], batches: [...staged.batches] }
+    }
+    for (const b of staged.batches) {
+      this.#heldOps += b.ops.length
+      for (const op of b.ops) this.#heldCids.add(op.cid)
+    }
     this.#cancelHoldTimer ??= d.clock.timeout(d.holdMs, () => {
       this.#cancelHoldTimer = undefined
       this.flushHeld()
@@ -313,11 +338,18 @@ export class ReadyLoop {
     return true
   }
 
+  /** What is held has waited `holdMs`, is as large as a hold gets, or a read needs it. */
+  #due(): boolean {
+    return this.#held !== undefined &&
+      (this.#flushWanted || this.#heldOps >= this.#d.holdMaxOps)
+  }
+
   /** `staged` after what is held, which is no longer held. */
   #takeHeld(staged: StagedApply): StagedApply {
     const held = this.#held
     if (!held) return staged
     this.#held = undefined
+    this.#heldOps = 0
     this.#heldCids.clear()
     this.#flushWanted = false
     this.#cancelHoldTimer?.()

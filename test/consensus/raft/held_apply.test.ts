@@ -1,9 +1,9 @@
 /**
- * Held applications (ready_loop.ts): a Ready that only moves the commit index acknowledges its
- * callers at once and lets its KV writes ride along with the next write's commit. What must hold
- * meanwhile: a read through consensus sees every acknowledged pin, the apply hooks run only once
- * the writes are durable, the hold ends with the next write, its timer, a linearizable read or a
- * clean stop, and a crash loses nothing acknowledged.
+ * Held applications (ready_loop.ts): committed entries are acknowledged at once and their KV
+ * writes gather across Readys, then ride along with a write's commit once the hold is due. What
+ * must hold meanwhile: a read through consensus sees every acknowledged pin, the apply hooks run
+ * only once the writes are durable, the hold ends at its size (with the next write), its timer, a
+ * linearizable read or a clean stop, and a crash loses nothing acknowledged.
  *
  * `TestNode.state` is the raw pinset under consensus: it shows what is durable, not what a reader
  * of the cluster sees (that is `consensus.state()`).
@@ -12,12 +12,15 @@ import assert from 'node:assert/strict'
 import { kvState } from '../../../src/state/kv_state.ts'
 import { KvCluster, testConfig, type TestNode, testPin } from './kv_cluster.ts'
 
-/** Holds that only their triggers end: the timer would need an hour of cluster time. */
-const LONG_HOLD = { applyHoldMs: 3_600_000 }
+/**
+ * Holds that only their triggers end: the timer would need an hour of cluster time, and two
+ * operations make a hold due.
+ */
+const LONG_HOLD = { applyHoldMs: 3_600_000, applyHoldMaxOps: 2 }
 
 const hooked = (n: TestNode, cid: string) => n.hooked.some((h) => h.cid === cid)
 
-Deno.test('an acknowledged pin is read at once through consensus while its application rides along with the next write', async () => {
+Deno.test('an acknowledged pin is read at once through consensus while its application is held across writes', async () => {
   const c = new KvCluster(['a', 'b', 'c'], testConfig(), LONG_HOLD)
   try {
     await c.startAll()
@@ -34,40 +37,49 @@ Deno.test('an acknowledged pin is read at once through consensus while its appli
     assert.ok(await leader.state.has(p1.cid))
     assert.ok(hooked(leader, p1.cid))
 
-    // The next write's commit carries the held application.
-    const [p2, p3] = [await testPin(2, 'held'), await testPin(3, 'held')]
+    // Held across the next write's commit while the hold is small…
+    const [p2, p3, p4] = [
+      await testPin(2, 'held'),
+      await testPin(3, 'held'),
+      await testPin(4, 'held'),
+    ]
     await leader.consensus.logPin(p2)
     assert.equal(await leader.state.has(p2.cid), false)
     await leader.consensus.logPin(p3)
-    assert.ok(await leader.state.has(p2.cid), 'p2 went with the commit that appended p3')
-    assert.ok(hooked(leader, p2.cid))
+    assert.equal(await leader.state.has(p2.cid), false, 'p3 was appended without p2 applied')
     assert.equal(await leader.state.has(p3.cid), false)
-    assert.equal(hooked(leader, p3.cid), false)
+    // …and carried by the first write once it is due (two operations here).
+    await leader.consensus.logPin(p4)
+    assert.ok(await leader.state.has(p2.cid), 'p2 went with the commit that appended p4')
+    assert.ok(await leader.state.has(p3.cid), 'p3 went with the commit that appended p4')
+    assert.ok(hooked(leader, p2.cid) && hooked(leader, p3.cid))
+    assert.equal(await leader.state.has(p4.cid), false)
+    assert.equal(hooked(leader, p4.cid), false)
 
     // A follower acknowledges its own write the same way.
-    const p4 = await testPin(4, 'held')
-    await f.consensus.logPin(p4)
-    assert.equal(await f.state.has(p4.cid), false)
-    assert.ok(await f.consensus.state().get(p4.cid))
-    assert.ok(await f.state.has(p4.cid))
+    const p14 = await testPin(14, 'held')
+    await f.consensus.logPin(p14)
+    assert.equal(await f.state.has(p14.cid), false)
+    assert.ok(await f.consensus.state().get(p14.cid))
+    assert.ok(await f.state.has(p14.cid))
 
     // A listing waits for whatever is held.
-    const p5 = await testPin(5, 'held')
-    await leader.consensus.logPin(p5)
+    const p15 = await testPin(15, 'held')
+    await leader.consensus.logPin(p15)
     const listed = new Set<string>()
     for await (const p of leader.consensus.state().list()) listed.add(p.cid)
-    assert.ok(listed.has(p5.cid) && listed.has(p3.cid))
+    assert.ok(listed.has(p15.cid) && listed.has(p14.cid))
 
     // A linearizable read on another peer does not wait for a timer that never fires.
-    const p6 = await testPin(6, 'held')
-    await leader.consensus.logPin(p6)
+    const p16 = await testPin(16, 'held')
+    await leader.consensus.logPin(p16)
     const st = await f.consensus.consistentState()
-    assert.ok(await st.has(p6.cid))
+    assert.ok(await st.has(p16.cid))
     // Nor does a wait for an index.
-    const p7 = await testPin(7, 'held')
-    await leader.consensus.logPin(p7)
+    const p17 = await testPin(17, 'held')
+    await leader.consensus.logPin(p17)
     await leader.consensus.waitApplied(leader.consensus.status().commit)
-    assert.ok(await leader.state.has(p7.cid))
+    assert.ok(await leader.state.has(p17.cid))
   } finally {
     await c.close()
   }
