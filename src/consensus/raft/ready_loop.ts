@@ -25,9 +25,10 @@
  * pinset again and again. Their application is *held* instead: the entries are staged, their
  * callers acknowledged at once (`acked`: the entries are committed in the cluster and durable in
  * this peer's log), and the staged writes gather across Readys while the Readys' own writes (new
- * entries, a term or vote) go to disk without them. The hold is due after `holdMs`, at
- * `holdMaxOps` operations, or when a read needs it (`flushHeld`); then it rides along with the
- * next Ready's commit, or commits on its own if none comes. The host fences its reads on that
+ * entries, a term or vote) go to disk without them. The hold is due after `holdMs` or at
+ * `holdMaxOps` operations, and then rides along with the next Ready's commit (or commits on its
+ * own if none comes within another `holdMs`); a read that needs it ends it at once (`flushHeld`).
+ * The host fences its reads on that
  * (`holds`, `heldThrough`), so an acknowledged pin is never missing from a read here; the apply
  * hooks run once the writes are durable, as always. Entries not yet durable in this peer's log, a
  * term or vote change, a snapshot or a membership change are never held: such a Ready applies
@@ -181,6 +182,8 @@ export class ReadyLoop {
   #heldOps = 0
   #cancelHoldTimer: (() => void) | undefined
   #flushWanted = false
+  /** Held for `holdMs`: the next write takes it along. */
+  #overdue = false
 
   constructor(deps: ReadyLoopDeps) {
     this.#d = deps
@@ -331,9 +334,14 @@ export class ReadyLoop {
       this.#heldOps += b.ops.length
       for (const op of b.ops) this.#heldCids.add(op.cid)
     }
+    // Due after holdMs: it rides along with the next write's commit, or, if none comes within
+    // another holdMs, commits on its own.
     this.#cancelHoldTimer ??= d.clock.timeout(d.holdMs, () => {
-      this.#cancelHoldTimer = undefined
-      this.flushHeld()
+      this.#overdue = true
+      this.#cancelHoldTimer = d.clock.timeout(d.holdMs, () => {
+        this.#cancelHoldTimer = undefined
+        this.flushHeld()
+      })
     })
     return true
   }
@@ -341,7 +349,7 @@ export class ReadyLoop {
   /** What is held has waited `holdMs`, is as large as a hold gets, or a read needs it. */
   #due(): boolean {
     return this.#held !== undefined &&
-      (this.#flushWanted || this.#heldOps >= this.#d.holdMaxOps)
+      (this.#flushWanted || this.#overdue || this.#heldOps >= this.#d.holdMaxOps)
   }
 
   /** `staged` after what is held, which is no longer held. */
@@ -352,6 +360,7 @@ export class ReadyLoop {
     this.#heldOps = 0
     this.#heldCids.clear()
     this.#flushWanted = false
+    this.#overdue = false
     this.#cancelHoldTimer?.()
     this.#cancelHoldTimer = undefined
     return joinStaged(held, staged)

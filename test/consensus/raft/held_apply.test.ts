@@ -2,8 +2,9 @@
  * Held applications (ready_loop.ts): committed entries are acknowledged at once and their KV
  * writes gather across Readys, then ride along with a write's commit once the hold is due. What
  * must hold meanwhile: a read through consensus sees every acknowledged pin, the apply hooks run
- * only once the writes are durable, the hold ends at its size (with the next write), its timer, a
- * linearizable read or a clean stop, and a crash loses nothing acknowledged.
+ * only once the writes are durable, the hold ends at its size or after `applyHoldMs` (with the next
+ * write), on its own after twice that, at a linearizable read or a clean stop, and a crash loses
+ * nothing acknowledged.
  *
  * `TestNode.state` is the raw pinset under consensus: it shows what is durable, not what a reader
  * of the cluster sees (that is `consensus.state()`).
@@ -85,15 +86,27 @@ Deno.test('an acknowledged pin is read at once through consensus while its appli
   }
 })
 
-Deno.test('a held application is made durable by its timer when no write follows', async () => {
-  const c = new KvCluster(['a', 'b', 'c'], testConfig(), { applyHoldMs: 20 })
+Deno.test('a hold past applyHoldMs rides along with the next write, and commits on its own when none comes', async () => {
+  const holdMs = 200
+  const c = new KvCluster(['a', 'b', 'c'], testConfig(), { applyHoldMs: holdMs })
   try {
     await c.startAll()
     const leader = await c.waitLeader()
-    const p = await testPin(1, 'timer')
-    await leader.consensus.logPin(p)
-    await c.until(() => hooked(leader, p.cid), 'the held application was never made durable', 1000)
-    assert.ok(await leader.state.has(p.cid))
+    const p1 = await testPin(1, 'timer')
+    await leader.consensus.logPin(p1)
+    const t0 = c.clock.now()
+    await c.until(() => c.clock.now() >= t0 + holdMs, 'time stood still')
+    assert.equal(await leader.state.has(p1.cid), false, 'due, but no write came yet')
+    const p2 = await testPin(2, 'timer')
+    await leader.consensus.logPin(p2)
+    assert.ok(c.clock.now() < t0 + 2 * holdMs, 'the write came before the hold would commit alone')
+    assert.ok(await leader.state.has(p1.cid), 'p1 went with the commit that appended p2')
+    assert.ok(hooked(leader, p1.cid))
+    assert.equal(await leader.state.has(p2.cid), false, 'p2 is held in turn')
+
+    // No write follows p2: its hold commits on its own after twice applyHoldMs.
+    await c.until(() => hooked(leader, p2.cid), 'the held application was never made durable', 1000)
+    assert.ok(await leader.state.has(p2.cid))
   } finally {
     await c.close()
   }
