@@ -19,6 +19,7 @@
  */
 import { dirname } from 'node:path'
 import { exists } from '../util/fs.ts'
+import { openKvFile } from './kv_file.ts'
 import { writeSortedPins } from './pinset_writer.ts'
 import { type EncodedRecords, SortedRuns } from './sorted_runs.ts'
 
@@ -57,12 +58,12 @@ export async function replacePinset(
       opts.signal?.throwIfAborted()
       await runs.add(batch)
     }
-    const kv = await Deno.openKv(building)
+    const kv = await openKvFile(building)
     try {
       if (await exists(path)) {
         // Opened even without carryOver: closing it folds its write-ahead log into the file (a
         // log left beside the old file would be replayed into the new one after the rename).
-        const old = await Deno.openKv(path)
+        const old = await openKvFile(path)
         try {
           await opts.carryOver?.(old, kv)
         } finally {

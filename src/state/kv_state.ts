@@ -18,6 +18,7 @@ import type { LogOp, StateEntry, StateReader } from '../components.ts'
 import type { Pin } from '../types/pin.ts'
 import { normalizeCid } from '../types/cid.ts'
 import { BloomFilter } from './bloom.ts'
+import { openKvFile } from './kv_file.ts'
 import { ShutdownError } from '../errors.ts'
 import { yieldToLoop } from '../util/clock.ts'
 import { checkPinSize, MAX_PIN_BYTES, PIN_KEY_PREFIX, PinsetWriter } from './pinset_writer.ts'
@@ -68,7 +69,7 @@ export interface PinState extends StateReader {
 
 /** Opens (creating) the state at a KV path; ':memory:' for tests. */
 export async function openKvState(path: string): Promise<PinState> {
-  const kv = await Deno.openKv(path)
+  const kv = await openKvFile(path)
   return kvState(kv, true)
 }
 

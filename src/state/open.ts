@@ -9,6 +9,7 @@
  */
 import { isAbsolute, join } from 'node:path'
 import type { ServiceConfig } from '../service_config.ts'
+import { openKvFile } from './kv_file.ts'
 import { openKvState, type PinState } from './kv_state.ts'
 
 /** The data folder of a peer. */
@@ -29,7 +30,7 @@ export function stateDbPath(configDir: string, cfg: ServiceConfig): string {
  */
 export async function openStateDb(configDir: string, cfg: ServiceConfig): Promise<Deno.Kv> {
   await Deno.mkdir(dataFolder(configDir, cfg), { recursive: true })
-  return await Deno.openKv(stateDbPath(configDir, cfg))
+  return await openKvFile(stateDbPath(configDir, cfg))
 }
 
 /** Opens the peer's state (creating the folder). */

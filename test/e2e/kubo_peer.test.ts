@@ -5,6 +5,7 @@
  */
 import { deepEqual, equal, match, ok } from 'node:assert/strict'
 import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { startKubo } from '../support/kubo.ts'
 import { runMain, startPeerProcess } from '../support/peer.ts'
 
@@ -18,6 +19,22 @@ async function kuboPins(apiUrl: string): Promise<Map<string, string>> {
     if (o.Type !== 'indirect') out.set(o.Cid, o.Type)
   }
   return out
+}
+
+/**
+ * The expiry index of a stopped peer's state database: the peer (with its task's permissions)
+ * makes Deno KV's index partial (src/state/kv_file.ts).
+ */
+function expiryIndex(configDir: string): string {
+  const db = new DatabaseSync(join(configDir, 'raft', 'state.kv'), { readOnly: true })
+  try {
+    const row = db.prepare(
+      `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'kv_expiration_ms_idx'`,
+    ).get() as { sql: string }
+    return row.sql
+  } finally {
+    db.close()
+  }
 }
 
 async function waitFor(what: string, fn: () => Promise<boolean>, ms = 20_000) {
@@ -120,6 +137,7 @@ Deno.test('e2e with Kubo: pin, status, update, recover, unpin, restarts and stat
 
     await t.step('a graceful restart keeps the pinset', async () => {
       equal(await peer.stop(), 0)
+      match(expiryIndex(peer.configDir), /WHERE expiration_ms >= 0$/)
       peer = await startPeerProcess({ ipfs: kubo.apiMultiaddr, configDir: peer.configDir })
       const ls = await peer.ctl(['pin', 'ls'])
       equal(ls.code, 0, ls.stderr)
@@ -182,6 +200,7 @@ Deno.test('e2e with Kubo: pin, status, update, recover, unpin, restarts and stat
       ok(bad.stderr.startsWith('error importing state'), bad.stderr)
       const imp = await runMain(['service', '--config', dir, 'state', 'import', '-f', file])
       equal(imp.code, 0, imp.stderr)
+      match(expiryIndex(dir), /WHERE expiration_ms >= 0$/, 'the imported database too')
       peer = await startPeerProcess({ ipfs: kubo.apiMultiaddr, configDir: dir })
       const st = await peer.ctl(['--enc=json', 'status', a])
       equal(st.code, 0, st.stderr)

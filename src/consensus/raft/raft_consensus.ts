@@ -59,6 +59,7 @@
  */
 import type { ApplyHooks, Consensus, LogOp, StateReader } from '../../components.ts'
 import { ConsensusError, errorMessage, ShutdownError } from '../../errors.ts'
+import { openKvFile } from '../../state/kv_file.ts'
 import type { PinState } from '../../state/kv_state.ts'
 import { normalizeCid } from '../../types/cid.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
@@ -268,7 +269,7 @@ class RaftHost {
   async #open(): Promise<void> {
     const deps = this.#deps
     if (typeof deps.kv === 'string') {
-      this.#kv = await Deno.openKv(deps.kv)
+      this.#kv = await openKvFile(deps.kv)
       this.#ownsKv = true
     } else {
       this.#kv = deps.kv
