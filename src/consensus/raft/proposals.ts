@@ -43,12 +43,14 @@ export interface ProposalsDeps {
     RaftConfig,
     'commit_retries' | 'commit_retry_delay' | 'wait_for_leader_timeout' | 'network_timeout'
   >
-  tuning: { maxOpsPerEntry: number; maxEntryBytes: number }
+  tuning: { maxOpsPerEntry: number; maxEntryBytes: number; maxForwardsInFlight: number }
   clock: Clock
   log: Logger
   /** Proposes one entry to the core (appended here when leading, else forwarded). */
   propose(data: Uint8Array): ProposalResult
   leaderKnown(): boolean
+  /** The leader this peer follows, or null when it leads or knows none. */
+  followedLeader(): string | null
   /** Asks the loop for a look (a retry queued an operation again). */
   schedule(): void
   stopped(): boolean
@@ -69,6 +71,8 @@ interface InFlight {
   deadline: number
   /** Where the leader appended it (undefined when forwarded). */
   index?: number
+  /** The leader it was forwarded to (counted in that leader's window until settled). */
+  forwardedTo?: string
 }
 
 /** This peer's proposals; see the module comment. */
@@ -80,6 +84,8 @@ export class Proposals {
   readonly #localIndex = new Map<number, number>()
   #seq = 0
   readonly #retryTimers = new Set<CancelTimer>()
+  /** Batches forwarded to `#window.leader` and not settled yet. */
+  #window = { leader: '', n: 0 }
 
   constructor(deps: ProposalsDeps) {
     this.#d = deps
@@ -114,10 +120,23 @@ export class Proposals {
     })
   }
 
-  /** Turns queued operations into log entries (forwarded by the core when we follow). */
+  /**
+   * Turns queued operations into log entries (forwarded by the core when we follow). A follower
+   * keeps at most `maxForwardsInFlight` batches on their way to its leader: what arrives
+   * meanwhile waits for one of them to settle and goes in one batch. Without the window a busy
+   * follower forwarded nearly every operation on its own (each inbound message runs the loop),
+   * and the leader appended and replicated each as an entry: ~7× the Raft messages of the same
+   * load through the leader.
+   */
   flush(): void {
     if (this.#queue.length === 0) return
     if (!this.#d.leaderKnown()) return
+    const followed = this.#d.followedLeader()
+    if (followed !== null) {
+      // Forwards to an earlier leader no longer hold the window: they settle by their deadline.
+      if (this.#window.leader !== followed) this.#window = { leader: followed, n: 0 }
+      if (this.#window.n >= this.#d.tuning.maxForwardsInFlight) return
+    }
     const { maxOpsPerEntry, maxEntryBytes } = this.#d.tuning
     let i = 0
     const q = this.#queue
@@ -155,8 +174,15 @@ export class Proposals {
       if ('index' in res) {
         f.index = res.index
         this.#localIndex.set(res.index, seq)
+      } else if (followed !== null) {
+        f.forwardedTo = followed
+        this.#window.n++
       }
       this.#inflight.set(seq, f)
+      if (f.forwardedTo !== undefined && this.#window.n >= this.#d.tuning.maxForwardsInFlight) {
+        this.#queue = q.slice(i)
+        return
+      }
     }
     this.#queue = []
   }
@@ -242,6 +268,13 @@ export class Proposals {
     this.#inflight.delete(seq)
     if (f.index !== undefined && this.#localIndex.get(f.index) === seq) {
       this.#localIndex.delete(f.index)
+    }
+    if (
+      f.forwardedTo !== undefined && f.forwardedTo === this.#window.leader && this.#window.n > 0
+    ) {
+      this.#window.n--
+      // What waited for the window goes now.
+      if (this.#queue.length > 0) this.#d.schedule()
     }
     return f
   }

@@ -106,6 +106,8 @@ export interface RaftTuning {
   applyHoldMs?: number
   /** Most pin and unpin operations held before the hold rides along with the next write (512). */
   applyHoldMaxOps?: number
+  /** Most batches a follower keeps on their way to the leader (see proposals.ts; default 2). */
+  maxForwardsInFlight?: number
 }
 
 /** What `raftConsensus` needs. */
@@ -169,6 +171,7 @@ const DEFAULT_TUNING: Required<RaftTuning> = {
   snapshotChunkBytes: WIRE_CHUNK_BYTES,
   applyHoldMs: 50,
   applyHoldMaxOps: 512,
+  maxForwardsInFlight: 2,
 }
 
 /** Ticks and tick length derived from the config section (see the module comment). */
@@ -246,6 +249,10 @@ class RaftHost {
       log: this.#log,
       propose: (data) => this.#node.propose(data),
       leaderKnown: () => this.#node.basicStatus().leader !== null,
+      followedLeader: () => {
+        const leader = this.#node.basicStatus().leader
+        return leader === this.#self ? null : leader
+      },
       schedule: () => this.#schedule(),
       stopped: () => this.#stopped,
     })
