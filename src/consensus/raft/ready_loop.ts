@@ -28,12 +28,11 @@
  * entries, a term or vote) go to disk without them. The hold is due after `holdMs` or at
  * `holdMaxOps` operations, and then rides along with the next Ready's commit (or commits on its
  * own if none comes within another `holdMs`); a read that needs it ends it at once (`flushHeld`).
- * The host fences its reads on that
- * (`holds`, `heldThrough`), so an acknowledged pin is never missing from a read here; the apply
- * hooks run once the writes are durable, as always. Entries not yet durable in this peer's log, a
- * term or vote change, a snapshot or a membership change are never held: such a Ready applies
- * what is held with its own writes, in one commit. A crash loses only what is held, which the
- * log replays at the next start.
+ * The host fences its reads on that (`holds`, `heldThrough`), so an acknowledged pin is never
+ * missing from a read here; the apply hooks run once the writes are durable, as always. Entries
+ * not yet durable in this peer's log, a term or vote change, a snapshot or a membership change
+ * are never held: such a Ready applies what is held with its own writes, in one commit. A crash
+ * loses only what is held, which the log replays at the next start.
  *
  * @example
  * ```ts
