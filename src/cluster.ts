@@ -825,6 +825,8 @@ function bareID(id: string, error: string): ID {
 
 /** Rejects a pin the state could not store, before it reaches a batch it would fail whole. */
 function checkPinSize(pin: Pin) {
+  // The entry encodes every pin anyway; here only one that might be too large is encoded.
+  if (storedJsonBound(pin) <= MAX_PIN_BYTES) return
   // Bytes, as the state counts them: a name in a non-Latin script takes 2–3 bytes a character.
   const size = new TextEncoder().encode(encodePin(storedPin(pin))).length
   if (size > MAX_PIN_BYTES) {
@@ -833,6 +835,25 @@ function checkPinSize(pin: Pin) {
         `together must stay under ${MAX_PIN_BYTES} bytes)`,
     )
   }
+}
+
+/**
+ * At least the bytes of a pin's stored JSON (`encodePin(storedPin(pin))`), without encoding it:
+ * its fixed fields and their names stay under 1 KiB, and a string's UTF-16 unit takes at most 6
+ * bytes of JSON (`\uXXXX`), plus its quotes and comma.
+ */
+function storedJsonBound(pin: Pin): number {
+  let units = pin.name.length + pin.cid.length + (pin.pin_update?.length ?? 0) +
+    (pin.reference?.length ?? 0) + pin.expire_at.length + pin.timestamp.length
+  let strings = 6
+  for (const a of pin.allocations ?? []) units += a.length
+  for (const o of pin.origins ?? []) units += o.length
+  strings += (pin.allocations?.length ?? 0) + (pin.origins?.length ?? 0)
+  for (const [k, v] of Object.entries(pin.metadata ?? {})) {
+    units += k.length + String(v).length
+    strings += 2
+  }
+  return 1024 + 6 * units + 3 * strings
 }
 
 /** Go's `time.IsZero` on an `expire_at`: unset. */

@@ -621,6 +621,18 @@ Deno.test('pin: a pin over the state limit is refused, counted in bytes as the s
       /pin is too large to store/,
     )
     assert.equal(s.consensus.log.length, 1)
+
+    // Metadata counts too, each entry as the state stores it; just under the limit is taken.
+    const metadata: Record<string, string> = {}
+    for (let i = 0; i < 700; i++) metadata[`key-${i}`] = 'v'.repeat(90)
+    await assert.rejects(
+      s.cluster.pin(await cidOf(4), opts({ metadata })),
+      /^ValidationError: pin is too large to store: 7\d{4} bytes of JSON/,
+    )
+    for (let i = 600; i < 700; i++) delete metadata[`key-${i}`]
+    const taken = await s.cluster.pin(await cidOf(5), opts({ metadata }))
+    assert.equal(Object.keys(taken.metadata ?? {}).length, 600)
+    assert.equal(s.consensus.log.length, 2)
   })
 })
 
