@@ -43,7 +43,12 @@ export interface ProposalsDeps {
     RaftConfig,
     'commit_retries' | 'commit_retry_delay' | 'wait_for_leader_timeout' | 'network_timeout'
   >
-  tuning: { maxOpsPerEntry: number; maxEntryBytes: number; maxForwardsInFlight: number }
+  tuning: {
+    maxOpsPerEntry: number
+    maxEntryBytes: number
+    maxForwardsInFlight: number
+    forwardPatienceMs: number
+  }
   clock: Clock
   log: Logger
   /** Proposes one entry to the core (appended here when leading, else forwarded). */
@@ -71,7 +76,7 @@ interface InFlight {
   deadline: number
   /** Where the leader appended it (undefined when forwarded). */
   index?: number
-  /** The leader it was forwarded to (counted in that leader's window until settled). */
+  /** The leader it was forwarded to, if forwarded. */
   forwardedTo?: string
 }
 
@@ -84,8 +89,8 @@ export class Proposals {
   readonly #localIndex = new Map<number, number>()
   #seq = 0
   readonly #retryTimers = new Set<CancelTimer>()
-  /** Batches forwarded to `#window.leader` and not settled yet. */
-  #window = { leader: '', n: 0 }
+  /** Batches forwarded to `#window.leader`, not settled yet, and when (seq → time). */
+  #window = { leader: '', sent: new Map<number, number>() }
 
   constructor(deps: ProposalsDeps) {
     this.#d = deps
@@ -126,16 +131,16 @@ export class Proposals {
    * meanwhile waits for one of them to settle and goes in one batch. Without the window a busy
    * follower forwarded nearly every operation on its own (each inbound message runs the loop),
    * and the leader appended and replicated each as an entry: ~7× the Raft messages of the same
-   * load through the leader.
+   * load through the leader. A forward unanswered after `forwardPatienceMs` stops holding the
+   * window (it stays in flight until its own deadline): one the network or a busy leader dropped
+   * delays the others by that, not by `network_timeout`.
    */
   flush(): void {
     if (this.#queue.length === 0) return
     if (!this.#d.leaderKnown()) return
     const followed = this.#d.followedLeader()
     if (followed !== null) {
-      // Forwards to an earlier leader no longer hold the window: they settle by their deadline.
-      if (this.#window.leader !== followed) this.#window = { leader: followed, n: 0 }
-      if (this.#window.n >= this.#d.tuning.maxForwardsInFlight) return
+      if (this.#windowFull(followed)) return
     }
     const { maxOpsPerEntry, maxEntryBytes } = this.#d.tuning
     let i = 0
@@ -176,10 +181,10 @@ export class Proposals {
         this.#localIndex.set(res.index, seq)
       } else if (followed !== null) {
         f.forwardedTo = followed
-        this.#window.n++
+        this.#window.sent.set(seq, this.#d.clock.now())
       }
       this.#inflight.set(seq, f)
-      if (f.forwardedTo !== undefined && this.#window.n >= this.#d.tuning.maxForwardsInFlight) {
+      if (f.forwardedTo !== undefined && this.#windowFull(followed!)) {
         this.#queue = q.slice(i)
         return
       }
@@ -269,14 +274,25 @@ export class Proposals {
     if (f.index !== undefined && this.#localIndex.get(f.index) === seq) {
       this.#localIndex.delete(f.index)
     }
-    if (
-      f.forwardedTo !== undefined && f.forwardedTo === this.#window.leader && this.#window.n > 0
-    ) {
-      this.#window.n--
+    if (this.#window.sent.delete(seq) && this.#queue.length > 0) {
       // What waited for the window goes now.
-      if (this.#queue.length > 0) this.#d.schedule()
+      this.#d.schedule()
     }
     return f
+  }
+
+  /**
+   * True if `leader`'s window holds `maxForwardsInFlight` forwards still within their patience.
+   * Forwards to an earlier leader no longer count: they settle by their own deadline.
+   */
+  #windowFull(leader: string): boolean {
+    const w = this.#window
+    if (w.leader !== leader) this.#window = { leader, sent: new Map() }
+    const { maxForwardsInFlight, forwardPatienceMs } = this.#d.tuning
+    if (this.#window.sent.size < maxForwardsInFlight) return false
+    const since = this.#d.clock.now() - forwardPatienceMs
+    for (const [seq, at] of this.#window.sent) if (at <= since) this.#window.sent.delete(seq)
+    return this.#window.sent.size >= maxForwardsInFlight
   }
 
   /** A proposal failed in a way worth retrying: again after `commit_retry_delay`, or give up. */

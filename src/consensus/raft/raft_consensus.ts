@@ -108,6 +108,8 @@ export interface RaftTuning {
   applyHoldMaxOps?: number
   /** Most batches a follower keeps on their way to the leader (see proposals.ts; default 2). */
   maxForwardsInFlight?: number
+  /** How long an unanswered forward holds a follower's window (default 500 ms). */
+  forwardPatienceMs?: number
 }
 
 /** What `raftConsensus` needs. */
@@ -172,6 +174,7 @@ const DEFAULT_TUNING: Required<RaftTuning> = {
   applyHoldMs: 50,
   applyHoldMaxOps: 512,
   maxForwardsInFlight: 2,
+  forwardPatienceMs: 500,
 }
 
 /** Ticks and tick length derived from the config section (see the module comment). */

@@ -1,7 +1,7 @@
 /**
  * A follower's forward window (proposals.ts): at most `maxForwardsInFlight` batches on their way
  * to the leader; what arrives meanwhile waits and goes as one batch when one settles. A leader has
- * no window; a new leader, a settled batch or a deadline frees the window.
+ * no window; a new leader, a settled batch or a forward's patience frees the window.
  */
 import assert from 'node:assert/strict'
 import { raftSection } from '../../../src/consensus/raft/config.ts'
@@ -20,7 +20,12 @@ function setup(window = 2) {
   const p = new Proposals({
     self: 'me',
     cfg: { ...raftSection.defaults(), network_timeout: 1000, commit_retries: 0 },
-    tuning: { maxOpsPerEntry: 256, maxEntryBytes: 256 * 1024, maxForwardsInFlight: window },
+    tuning: {
+      maxOpsPerEntry: 256,
+      maxEntryBytes: 256 * 1024,
+      maxForwardsInFlight: window,
+      forwardPatienceMs: 500,
+    },
     clock,
     log: nullLogger,
     propose: (data): ProposalResult => {
@@ -78,7 +83,7 @@ Deno.test('a follower keeps two batches in flight; what waits goes as one batch 
   await Promise.all([b.done, c.done, d.done, e.done])
 })
 
-Deno.test("a leader has no window; a new leader or a deadline frees a follower's", async () => {
+Deno.test("a leader has no window; a new leader or an unanswered forward's patience frees a follower's", async () => {
   const t = setup(1)
   await t.submit(1)
   t.p.flush()
@@ -92,15 +97,20 @@ Deno.test("a leader has no window; a new leader or a deadline frees a follower's
   assert.equal(t.proposed.length, 2)
   assert.deepEqual(t.proposed[1].cids, [waiting.cid])
 
-  // The forward to M never settles: its deadline frees the window (and fails it: no retries).
+  // The forward to M is never answered (dropped on the way): after forwardPatienceMs it no
+  // longer holds the window, though it stays in flight until its own deadline.
   const late = await t.submit(3)
   t.p.flush()
   assert.equal(t.proposed.length, 2)
-  await t.clock.advance(1001)
-  t.p.expire(t.clock.now())
-  await assert.rejects(waiting.done, /network_timeout/)
+  await t.clock.advance(499)
+  t.p.flush()
+  assert.equal(t.proposed.length, 2, 'still within its patience')
+  await t.clock.advance(2)
   t.p.flush()
   assert.deepEqual(t.proposed[2].cids, [late.cid])
+  await t.clock.advance(500)
+  t.p.expire(t.clock.now())
+  await assert.rejects(waiting.done, /network_timeout/, 'its deadline still fails it (no retries)')
 
   // Leading: every flush proposes at once.
   t.follow(null)
