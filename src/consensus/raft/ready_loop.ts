@@ -78,16 +78,15 @@ export interface ReadyHandlers {
   afterReady(): Promise<void>
 }
 
-/** Two stagings, one after the other, as one. */
-function joinStaged(a: StagedApply, b: StagedApply): StagedApply {
-  if (b.lastIndex < 0) return a
-  return {
-    groups: [...a.groups, ...b.groups],
-    lastIndex: b.lastIndex,
-    batches: [...a.batches, ...b.batches],
-    confChanges: [...a.confChanges, ...b.confChanges],
-    duplicates: a.duplicates + b.duplicates,
-  }
+/** Appends staging `b` to `into` (which the caller owns: a hold gathers many Readys). */
+function appendStaged(into: StagedApply, b: StagedApply): StagedApply {
+  if (b.lastIndex < 0) return into
+  into.groups.push(...b.groups)
+  into.batches.push(...b.batches)
+  into.confChanges.push(...b.confChanges)
+  into.lastIndex = b.lastIndex
+  into.duplicates += b.duplicates
+  return into
 }
 
 function emptyStaged(): StagedApply {
@@ -319,16 +318,7 @@ export class ReadyLoop {
       const durable = d.storage.hardState()
       if (rd.hardState.term !== durable.term || rd.hardState.vote !== durable.vote) return false
     }
-    const held = this.#held
-    if (held) {
-      // Appended in place: a hold gathers many Readys.
-      held.groups.push(...staged.groups)
-      held.batches.push(...staged.batches)
-      held.lastIndex = staged.lastIndex
-      held.duplicates += staged.duplicates
-    } else {
-      this.#held = { ...staged, groups: [...staged.groups], batches: [...staged.batches] }
-    }
+    this.#held = appendStaged(this.#held ?? emptyStaged(), staged)
     for (const b of staged.batches) {
       this.#heldOps += b.ops.length
       for (const op of b.ops) this.#heldCids.add(op.cid)
@@ -362,7 +352,7 @@ export class ReadyLoop {
     this.#overdue = false
     this.#cancelHoldTimer?.()
     this.#cancelHoldTimer = undefined
-    return joinStaged(held, staged)
+    return appendStaged(held, staged)
   }
 
   /** Commits what is held on its own (no Ready brought a write to ride along with). */
