@@ -14,7 +14,7 @@
  *
  * @example
  * ```ts
- * const proposals = new Proposals({ self, cfg, tuning, clock, log, propose, leaderKnown, schedule, stopped })
+ * const proposals = new Proposals({ self, cfg, tuning, clock, log, propose, leader, schedule, stopped })
  * proposals.resumeAfter(fsm.lastSeq(self))
  * const done = proposals.submit(encodeOp(op)) // resolves once committed and in the log here
  * proposals.flush()                           // in the loop, before each Ready
@@ -53,9 +53,8 @@ export interface ProposalsDeps {
   log: Logger
   /** Proposes one entry to the core (appended here when leading, else forwarded). */
   propose(data: Uint8Array): ProposalResult
-  leaderKnown(): boolean
-  /** The leader this peer follows, or null when it leads or knows none. */
-  followedLeader(): string | null
+  /** The leader as this peer knows it (itself when leading), or null. */
+  leader(): string | null
   /** Asks the loop for a look (a retry queued an operation again). */
   schedule(): void
   stopped(): boolean
@@ -137,11 +136,11 @@ export class Proposals {
    */
   flush(): void {
     if (this.#queue.length === 0) return
-    if (!this.#d.leaderKnown()) return
-    const followed = this.#d.followedLeader()
-    if (followed !== null) {
-      if (this.#windowFull(followed)) return
-    }
+    const leader = this.#d.leader()
+    if (leader === null) return
+    // The leader this peer forwards to, if it follows one.
+    const followed = leader === this.#d.self ? null : leader
+    if (followed !== null && this.#windowFull(followed)) return
     const { maxOpsPerEntry, maxEntryBytes } = this.#d.tuning
     let i = 0
     const q = this.#queue
@@ -184,7 +183,7 @@ export class Proposals {
         this.#window.sent.set(seq, this.#d.clock.now())
       }
       this.#inflight.set(seq, f)
-      if (f.forwardedTo !== undefined && this.#windowFull(followed!)) {
+      if (f.forwardedTo !== undefined && this.#windowFull(f.forwardedTo)) {
         this.#queue = q.slice(i)
         return
       }
@@ -286,8 +285,7 @@ export class Proposals {
    * Forwards to an earlier leader no longer count: they settle by their own deadline.
    */
   #windowFull(leader: string): boolean {
-    const w = this.#window
-    if (w.leader !== leader) this.#window = { leader, sent: new Map() }
+    if (this.#window.leader !== leader) this.#window = { leader, sent: new Map() }
     const { maxForwardsInFlight, forwardPatienceMs } = this.#d.tuning
     if (this.#window.sent.size < maxForwardsInFlight) return false
     const since = this.#d.clock.now() - forwardPatienceMs

@@ -251,11 +251,7 @@ class RaftHost {
       clock: this.#clock,
       log: this.#log,
       propose: (data) => this.#node.propose(data),
-      leaderKnown: () => this.#node.basicStatus().leader !== null,
-      followedLeader: () => {
-        const leader = this.#node.basicStatus().leader
-        return leader === this.#self ? null : leader
-      },
+      leader: () => this.#node.basicStatus().leader,
       schedule: () => this.#schedule(),
       stopped: () => this.#stopped,
     })

@@ -33,8 +33,7 @@ function setup(window = 2) {
       proposed.push({ seq: b.seq, cids: b.ops.map((o) => o.cid) })
       return followed === null ? { index: proposed.length, term: 1 } : { forwardedTo: followed }
     },
-    leaderKnown: () => true,
-    followedLeader: () => followed,
+    leader: () => followed ?? 'me',
     schedule: () => void schedules++,
     stopped: () => false,
   })
