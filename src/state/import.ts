@@ -63,7 +63,8 @@ export async function replacePinset(
       if (await exists(path)) {
         // Opened even without carryOver: closing it folds its write-ahead log into the file (a
         // log left beside the old file would be replayed into the new one after the rename).
-        const old = await openKvFile(path)
+        // Plainly: it is about to be replaced, so its index is not worth rewriting.
+        const old = await Deno.openKv(path)
         try {
           await opts.carryOver?.(old, kv)
         } finally {

@@ -24,7 +24,6 @@
 import { basename, dirname, join } from 'node:path'
 import type { ConfState } from './core/mod.ts'
 import { carryOverRaftState, forgetIdleRaftData, inspectRaftData } from './kv_storage.ts'
-import { openKvFile } from '../../state/kv_file.ts'
 import { PIN_KEY_PREFIX } from '../../state/pinset_writer.ts'
 import { ClusterError } from '../../errors.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
@@ -313,7 +312,8 @@ export async function cleanupDataFolder(
   let empty = true
   if (await exists(db)) {
     try {
-      const kv = await openKvFile(db)
+      // Only read, then kept as a backup or deleted: opened as Deno KV made it.
+      const kv = await Deno.openKv(db)
       try {
         const s = await readStoredData(kv)
         empty = !s.raft && !s.pins
