@@ -838,7 +838,8 @@ function checkPinSize(pin: Pin) {
 }
 
 /**
- * At least the bytes of a pin's stored JSON (`encodePin(storedPin(pin))`), without encoding it:
+ * An upper bound on the bytes of a pin's stored JSON (`encodePin(storedPin(pin))`), without
+ * encoding it:
  * its fixed fields and their names stay under 1 KiB, and a string's UTF-16 unit takes at most 6
  * bytes of JSON (`\uXXXX`), plus its quotes and comma.
  */

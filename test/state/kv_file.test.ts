@@ -7,29 +7,29 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { openKvFile, slimExpiryIndex } from '../../src/state/kv_file.ts'
 
-function indexSql(path: string): string | undefined {
+/** The first row `sql` gives on a read-only connection to the database at `path`. */
+function queryOne<T>(path: string, sql: string): T | undefined {
   const db = new DatabaseSync(path, { readOnly: true })
   try {
-    const row = db.prepare(
-      `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'kv_expiration_ms_idx'`,
-    ).get() as { sql?: string } | undefined
-    return row?.sql
+    return db.prepare(sql).get() as T | undefined
   } finally {
     db.close()
   }
 }
 
+function indexSql(path: string): string | undefined {
+  return queryOne<{ sql?: string }>(
+    path,
+    `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'kv_expiration_ms_idx'`,
+  )?.sql
+}
+
 /** Rows of the expiry index (a partial index holds only the keys that expire). */
 function indexRows(path: string): number {
-  const db = new DatabaseSync(path, { readOnly: true })
-  try {
-    const row = db.prepare(
-      `SELECT count(*) AS n FROM kv INDEXED BY kv_expiration_ms_idx WHERE expiration_ms >= 0`,
-    ).get() as { n: number }
-    return row.n
-  } finally {
-    db.close()
-  }
+  return queryOne<{ n: number }>(
+    path,
+    `SELECT count(*) AS n FROM kv INDEXED BY kv_expiration_ms_idx WHERE expiration_ms >= 0`,
+  )!.n
 }
 
 Deno.test('openKvFile: the expiry index covers only keys that expire, and KV works as before', async () => {
