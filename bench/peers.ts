@@ -14,6 +14,7 @@
  */
 import { taskFlags } from '../test/support/peer.ts'
 import { join } from 'node:path'
+import { freePort } from '../src/util/free_port.ts'
 
 /** Which implementation. */
 export type ImplKey = 'ours' | 'go'
@@ -128,13 +129,7 @@ export function implementations(paths: ImplPaths): Record<ImplKey, Implementatio
   }
 }
 
-/** A free TCP port on 127.0.0.1 (the OS picks; the listener is closed at once). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: '127.0.0.1', port: 0 })
-  const port = (l.addr as Deno.NetAddr).port
-  l.close()
-  return port
-}
+export { freePort }
 
 /** The addresses a configured peer uses. */
 export interface PeerPorts {

@@ -20,13 +20,7 @@ import { type Ctx, doing } from './context.ts'
 const OVERWRITE_PROMPT = 'The configuration file will be overwritten. Continue? [y/n]:'
 
 import { exists } from '../../src/util/fs.ts'
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: '127.0.0.1', port: 0 })
-  const port = (l.addr as Deno.NetAddr).port
-  l.close()
-  return port
-}
+import { freePort } from '../../src/util/free_port.ts'
 
 function withPort(maddr: string, port: number): string {
   return maddr.replace(/\/(tcp|udp)\/\d+/, `/$1/${port}`)
@@ -80,26 +74,14 @@ export async function initConfig(
     const cfg = defaultServiceConfig({ connector: opts.ipfs, peers: peerIds }, env)
     if (opts.publicNetwork && cfg.embedded) cfg.embedded.public_network = true
     if (opts.randomPorts) {
-      cfg.cluster.listen_multiaddress = await Promise.all(
-        cfg.cluster.listen_multiaddress.map(async (a) => withPort(a, await freePort())),
-      )
+      const random = (addrs: string[]) => addrs.map((a) => withPort(a, freePort()))
+      cfg.cluster.listen_multiaddress = random(cfg.cluster.listen_multiaddress)
       for (const api of [cfg.restapi, cfg.pinsvcapi]) {
-        if (api) {
-          api.http_listen_multiaddress = await Promise.all(
-            api.http_listen_multiaddress.map(async (a) => withPort(a, await freePort())),
-          )
-        }
+        if (api) api.http_listen_multiaddress = random(api.http_listen_multiaddress)
       }
-      if (cfg.embedded) {
-        cfg.embedded.listen_multiaddress = await Promise.all(
-          cfg.embedded.listen_multiaddress.map(async (a) => withPort(a, await freePort())),
-        )
-      }
+      if (cfg.embedded) cfg.embedded.listen_multiaddress = random(cfg.embedded.listen_multiaddress)
       if (cfg.ipfsproxy) {
-        cfg.ipfsproxy.listen_multiaddress = withPort(
-          cfg.ipfsproxy.listen_multiaddress,
-          await freePort(),
-        )
+        cfg.ipfsproxy.listen_multiaddress = withPort(cfg.ipfsproxy.listen_multiaddress, freePort())
       }
     }
     try {

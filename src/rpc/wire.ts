@@ -148,10 +148,12 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
           ch.send(encodeFrame([ERROR, ...errorToWire(stopping.signal.reason)])).catch(() => {})
           return ch.close()
         }
-        const call = new ServedCall(ch, peer, f)
+        const call = new ServedCall(ch, between, peer, f)
         ch.listener = call
         const run = call.run().finally(() => {
           running.delete(run)
+          // Handed back before its last frame went out (`answer`), or ended without one.
+          if (ch.listener !== call) return
           if (!call.gone) return void (ch.listener = between)
           served.delete(ch)
           ch.close()
@@ -178,6 +180,8 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
 
     constructor(
       readonly ch: Channel,
+      /** What the stream's frames go to once this call has answered. */
+      readonly next: Listener,
       readonly peer: string,
       readonly f: Extract<Frame, [typeof CALL, ...unknown[]]>,
     ) {
@@ -245,7 +249,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
           await this.ch.send(encodeFrame([CREDIT, WINDOW]), signal)
           result = await raceAbort(handler(args, this.#uploaded(signal), ctx), signal)
         }
-        await this.ch.send(encodeFrame([DONE, result]), signal)
+        await this.#answer(encodeFrame([DONE, result]), signal)
       } catch (err) {
         if (!(err instanceof RpcForbiddenError || err instanceof RpcUnknownMethodError)) {
           log.debug(`${method} from ${this.peer}: ${errorMessage(err)}`)
@@ -254,11 +258,21 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
         }
         if (!this.gone && this.ch.writable) {
           const frame = encodeFrame([ERROR, ...errorToWire(err)])
-          await this.ch.send(frame, clock.timeoutSignal(CLOSE_TIMEOUT_MS)).catch(() => {})
+          await this.#answer(frame, clock.timeoutSignal(CLOSE_TIMEOUT_MS)).catch(() => {})
         }
       } finally {
         this.#scope.done()
       }
+    }
+
+    /**
+     * Sends the call's last frame (DONE or ERROR), handing the stream back first: the caller may
+     * send its next CALL as soon as the answer arrives, which can be before this send's wait for
+     * drain is over. A CALL reaching this call instead would be an unexpected frame, and reset.
+     */
+    #answer(frame: Framed, signal: AbortSignal): Promise<void> {
+      if (this.ch.listener === this) this.ch.listener = this.next
+      return this.ch.send(frame, signal)
     }
 
     /** The caller's upload, read as the handler asks, granting credit as batches are used. */

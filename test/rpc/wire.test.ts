@@ -29,7 +29,8 @@ import { startHost } from '../../src/net/host.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PinInfo } from '../../src/types/mod.ts'
 import * as lp from 'it-length-prefixed'
-import { ITEMS } from '../../src/rpc/frames.ts'
+import { CALL, DONE, encodeFrame, type Frame, FrameDecoder, ITEMS } from '../../src/rpc/frames.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
 
 /** A promise that settles when the signal aborts, with its reason. */
 function aborted(signal: AbortSignal): Promise<unknown> {
@@ -61,6 +62,39 @@ Deno.test('unary: the result arrives with its key order; the callee knows the ca
     assert.deepEqual(callers, [a.id])
     for (let i = 0; i < 50; i++) await a.rpc.client.call(b.id, 'Cluster.Version', [])
     assert.equal(rpcStreams(a, b.id), 1)
+  } finally {
+    await stopAll([a, b])
+  }
+})
+
+Deno.test('unary: a callee still waiting for its answer to drain takes the next call on that stream (no reset)', async () => {
+  const big = 'x'.repeat(1 << 20)
+  const [a, b] = await rpcPeers(2, () => ({
+    'Cluster.Version': () => Promise.resolve(big),
+    'PinTracker.Status': () => Promise.resolve(pinInfo(7)),
+  }))
+  try {
+    const stream = await a.host.libp2p.dialProtocol(peerIdFromString(b.id), RPC_PROTOCOL_ID)
+    const frames: Frame[] = []
+    const dec = new FrameDecoder()
+    let reset = false
+    stream.addEventListener('message', (e) => frames.push(...dec.push(e.data)))
+    stream.addEventListener('close', (e) => reset = !!e.error)
+    // Not reading: the 1 MiB answer outgrows yamux's window and b waits for it to drain.
+    stream.pause()
+    stream.send(encodeFrame([CALL, 'Cluster.Version', [], null, 0]))
+    const served = () =>
+      b.host.libp2p.getConnections().flatMap((c) => c.streams)
+        .filter((s) => s.protocol === RPC_PROTOCOL_ID)
+    await waitFor(() => served().some((s) => s.writableNeedsDrain), { timeoutMs: 10_000 })
+    stream.send(encodeFrame([CALL, 'PinTracker.Status', ['bafyX'], null, 0]))
+    stream.resume()
+    await waitFor(() => frames.length === 2 || reset, { timeoutMs: 10_000 })
+    assert.equal(reset, false)
+    assert.deepEqual(frames.map((f) => f[0]), [DONE, DONE])
+    assert.equal((frames[0] as [number, string])[1].length, big.length)
+    assert.deepEqual(frames[1], [DONE, pinInfo(7)])
+    await stream.close()
   } finally {
     await stopAll([a, b])
   }

@@ -16,39 +16,8 @@ const MAIN = join(ROOT, 'cli', 'main.ts')
 /** Where the Go tools are built (test/tools/build-go-tools.sh). */
 export const TOOLS_BIN = join(ROOT, '.tools', 'bin')
 
-/**
- * A free TCP port on 127.0.0.1 for a listener a test starts later. Picked below the kernel's
- * ephemeral range, which the OS hands out for outgoing connections too: a port taken from that
- * range (`port: 0`) could become some client socket's local port before the listener binds it,
- * and the peer then fails with "address already in use". Never the same port twice per process.
- */
-export function freePort(): number {
-  for (let i = 0; i < 1000; i++) {
-    const port = EPHEMERAL_FLOOR - 1 - Math.floor(Math.random() * (EPHEMERAL_FLOOR - 10_000))
-    if (handedOut.has(port)) continue
-    try {
-      Deno.listen({ hostname: '127.0.0.1', port }).close()
-    } catch {
-      continue // in use
-    }
-    handedOut.add(port)
-    return port
-  }
-  throw new Error('no free TCP port below the ephemeral range')
-}
-
-const handedOut = new Set<number>()
-/** The first port of the kernel's ephemeral range (32768 when it cannot be read). */
-const EPHEMERAL_FLOOR = (() => {
-  try {
-    const first = Number(
-      Deno.readTextFileSync('/proc/sys/net/ipv4/ip_local_port_range').split(/\s+/)[0],
-    )
-    return first > 11_000 ? first : 32768
-  } catch {
-    return 32768
-  }
-})()
+/** A free TCP port for a listener a test starts later (below the ephemeral range). */
+export { freePort } from '../../src/util/free_port.ts'
 
 /** Result of a CLI run. */
 export interface RunResult {

@@ -149,6 +149,17 @@ Deno.test('init --randomports picks distinct, non-default ports for every listen
     for (const p of ports) assert.ok(p > 0 && ![9094, 9095, 9096, 9097].includes(p), `port ${p}`)
     // The IPFS daemon address is not ours to move.
     assert.equal(cfg.ipfshttp?.node_multiaddress, '/ip4/127.0.0.1/tcp/5001')
+    // With the embedded node, its swarm listeners too, none shared with another listener.
+    const e = await svc(['-c', dir, 'init', '-f', '--randomports', '--ipfs', 'embedded'])
+    assert.equal(e.code, 0, e.stderr)
+    const ecfg = await loadServiceConfig(dir)
+    const eaddrs = [
+      ...ecfg.cluster.listen_multiaddress,
+      ...ecfg.restapi!.http_listen_multiaddress,
+      ...ecfg.embedded!.listen_multiaddress,
+    ]
+    const eports = eaddrs.map((a) => Number(/\/(?:tcp|udp)\/(\d+)/.exec(a)![1]))
+    assert.equal(new Set(eports).size, eports.length, `distinct: ${eports}`)
   }))
 
 Deno.test('init --peers writes the peerstore and raft init_peerset', () =>
