@@ -109,6 +109,9 @@ const MAX_ALERTS = 1000
  * unresponsive peer must not hold the answer).
  */
 export const MEMBER_CALL_TIMEOUT_MS = 15_000
+/** How often an informer whose metrics carry no TTL is asked again, halved (the reference's). */
+const DEFAULT_INFORMER_TTL_MS = 30_000
+const NS_PER_MS = 1_000_000
 
 /** One cluster peer. */
 export class Cluster implements ClusterRPC {
@@ -152,7 +155,7 @@ export class Cluster implements ClusterRPC {
     await this.#d.tracker.start(s)
     const c = this.#d.config
     this.#loops.push(
-      this.#every(0, () => this.#pushInformers()),
+      ...this.#d.informers.map((inf) => this.#informerLoop(inf)),
       this.#every(c.monitor_ping_interval, () => this.#ping()),
       // First after one interval, as the reference's timer: at start the tracker's sync pass is
       // walking the pinset already, and a second walk doubled the start-up CPU.
@@ -174,7 +177,7 @@ export class Cluster implements ClusterRPC {
     return this.#stopped
   }
 
-  /** Runs `fn` after `firstMs`, then every `intervalMs` (0: the informers' interval) until stop. */
+  /** Runs `fn` after `firstMs`, then every `intervalMs` until stop. */
   #every(intervalMs: number, fn: () => Promise<void>, firstMs = 0): Promise<void> {
     const signal = this.#stop.signal
     const clock = this.#clock
@@ -186,25 +189,73 @@ export class Cluster implements ClusterRPC {
         } catch (err) {
           if (!signal.aborted) this.#log.warn(`loop: ${errorMessage(err)}`)
         }
-        await clock.sleep(intervalMs || this.#informerInterval(), signal)
+        await clock.sleep(intervalMs, signal)
       }
     })().catch((err) => {
       if (!signal.aborted) this.#log.error(`loop stopped: ${errorMessage(err)}`)
     })
   }
 
-  #informerInterval(): number {
-    // Informers refresh at half their shortest TTL, as the reference does.
-    return this.#d.config.informer_push_interval || 15_000
+  /**
+   * Publishes an informer's metrics at once, then again at half the shortest TTL among them (30 s
+   * when none has one), or at a quarter of it after a failure — the reference's cadence, so a
+   * metric is renewed well before it expires whatever its TTL. Invalid metrics (the tags
+   * informer's when no tags are set) are not published.
+   */
+  #informerLoop(inf: Informer): Promise<void> {
+    const signal = this.#stop.signal
+    let failures = 0
+    return (async () => {
+      for (;;) {
+        const { minTtlMs, failed } = await this.#pushInformer(inf)
+        const ttl = minTtlMs > 0 ? minTtlMs : DEFAULT_INFORMER_TTL_MS
+        if (failed) {
+          // The first failure of a streak is an error, then every tenth (as the reference).
+          if (failures++ % 10 === 0) this.#log.error(`informer ${inf.name()}: metrics not sent`)
+        } else failures = 0
+        await this.#clock.sleep(failed ? ttl / 4 : ttl / 2, signal)
+      }
+    })().catch((err) => {
+      if (!signal.aborted) this.#log.error(`informer ${inf.name()} stopped: ${errorMessage(err)}`)
+    })
   }
 
-  async #pushInformers(): Promise<void> {
+  /** Publishes one informer's valid metrics; the shortest TTL among them, and whether any failed. */
+  async #pushInformer(inf: Informer): Promise<{ minTtlMs: number; failed: boolean }> {
+    let minTtlMs = 0
+    let failed = false
+    let metrics: Metric[]
+    try {
+      metrics = await inf.getMetrics(this.#stop.signal)
+    } catch (err) {
+      if (this.#stop.signal.aborted) throw err
+      this.#log.warn(`informer ${inf.name()}: ${errorMessage(err)}`)
+      return { minTtlMs, failed: true }
+    }
+    const now = this.#clock.now()
+    for (const m of metrics) {
+      if (!m.valid) continue
+      const ttl = m.expire / NS_PER_MS - now
+      if (ttl > 0 && (minTtlMs === 0 || ttl < minTtlMs)) minTtlMs = ttl
+      try {
+        await this.#d.monitor.publishMetric(m, this.#stop.signal)
+      } catch (err) {
+        if (this.#stop.signal.aborted) throw err
+        this.#log.warn(`sending metric ${m.name}: ${errorMessage(err)}`)
+        failed = true
+      }
+    }
+    return { minTtlMs, failed }
+  }
+
+  /**
+   * Publishes every informer's metrics now, beside their loops (the IPFS connector calls this
+   * every `informer_trigger_interval` pins, so freespace and the queue stay fresh under load).
+   */
+  triggerInformers(): void {
+    if (this.#stop.signal.aborted) return
     for (const inf of this.#d.informers) {
-      const metrics = await inf.getMetrics(this.#stop.signal).catch((err) => {
-        this.#log.warn(`informer ${inf.name()}: ${errorMessage(err)}`)
-        return [] as Metric[]
-      })
-      for (const m of metrics) if (m.valid) await this.#d.monitor.publishMetric(m)
+      this.#pushInformer(inf).catch(() => {})
     }
   }
 

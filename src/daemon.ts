@@ -157,7 +157,10 @@ async function build(
   // The reference saves the peerstore only if the peer became ready.
   stack.push({ name: 'host', stop: () => host.stop({ save: wasReady && !departed }) })
 
-  const ipfs: IPFSConnector = await (await connector)(opts)
+  // The connector triggers the informers (`informer_trigger_interval`); the cluster, built
+  // later, pushes them.
+  let triggerInformers = () => {}
+  const ipfs: IPFSConnector = await (await connector)(opts, () => triggerInformers())
   stack.push({ name: 'ipfs connector', stop: () => ipfs.stop() })
 
   // API requests mark the foreground; the tracker's catch-up steps aside while it is busy.
@@ -212,7 +215,11 @@ async function build(
   })
   stack.push({ name: 'rpc', stop: () => rpc.stop() })
 
-  const monitor = buildMonitor(cfg, ident.id)
+  const monitor = buildMonitor(cfg, {
+    pubsub: host.pubsub,
+    peers: () => consensus.status().voters,
+    log: opts.logging.get('monitor'),
+  })
   stack.push({ name: 'monitor', stop: () => monitor.stop() })
   const informers: Informer[] = buildInformers(cfg, ipfs, tracker, ident.id)
   stack.push({
@@ -235,6 +242,7 @@ async function build(
       (await Promise.all(peers.map((p) => host.peerAddresses(p)))).flat(),
     log,
   })
+  triggerInformers = () => cluster.triggerInformers()
   Object.assign(
     handlers,
     rpcHandlers({
@@ -371,7 +379,10 @@ async function build(
 }
 
 /** Builds (and, for the embedded node, starts) the configured IPFS connector of a peer. */
-type ConnectorFactory = (opts: PeerOptions) => Promise<IPFSConnector>
+type ConnectorFactory = (
+  opts: PeerOptions,
+  triggerInformers: () => void,
+) => Promise<IPFSConnector>
 
 /**
  * Loads the module of the configured IPFS connector only: the embedded node's (Helia and its
@@ -398,7 +409,10 @@ async function loadConnector(cfg: ServiceConfig): Promise<ConnectorFactory> {
       return ipfs
     }
   }
-  return () => Promise.resolve(ipfsHttpConnector(cfg.ipfshttp ?? ipfsHttpSection.defaults()))
+  return (_opts, triggerInformers) =>
+    Promise.resolve(
+      ipfsHttpConnector(cfg.ipfshttp ?? ipfsHttpSection.defaults(), { triggerInformers }),
+    )
 }
 
 /** Options of runDaemon: a peer plus the process's signals. */

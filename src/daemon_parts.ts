@@ -1,7 +1,7 @@
 /**
  * The parts of a peer chosen by which sections service.json holds: informers (only those with a
  * section, as the reference), the allocator (`allocate_by` ["freespace"] when the section is
- * absent) and the peer monitor.
+ * absent) and the peer monitor with its gossipsub transport.
  */
 import type { Informer, IPFSConnector, PeerMonitor, PinTracker } from './components.ts'
 import type { ServiceConfig } from './service_config.ts'
@@ -13,6 +13,9 @@ import { balancedAllocator } from './allocator/balanced.ts'
 import { allocationFunction } from './allocator/allocate.ts'
 import { localMonitor } from './monitor/local.ts'
 import { pubsubmonSection } from './monitor/config.ts'
+import { pubsubMetrics } from './monitor/pubsub_transport.ts'
+import type { GossipSub } from './net/pubsub.ts'
+import type { Logger } from './util/log.ts'
 
 /** Informers for the sections present. */
 export function buildInformers(
@@ -29,9 +32,20 @@ export function buildInformers(
   return out
 }
 
-/** The peer monitor (metrics of this peer; other peers' arrive with the RPC transport). */
-export function buildMonitor(cfg: ServiceConfig, peerId: string): PeerMonitor {
-  return localMonitor(cfg.pubsubmon ?? pubsubmonSection.defaults(), { peers: () => [peerId] })
+/**
+ * The peer monitor: metrics to and from the other peers over the host's gossipsub; the peerset it
+ * answers for and checks is `peers()` (Raft's voters, as the reference's Raft peers).
+ */
+export function buildMonitor(
+  cfg: ServiceConfig,
+  deps: { pubsub: GossipSub; peers: () => string[]; log: Logger },
+): PeerMonitor {
+  const { log } = deps
+  return localMonitor(cfg.pubsubmon ?? pubsubmonSection.defaults(), {
+    peers: deps.peers,
+    transport: pubsubMetrics({ pubsub: deps.pubsub, log: (level, msg) => log[level](msg) }),
+    log: (level, msg) => log[level](msg),
+  })
 }
 
 /** The allocation function the cluster calls. */

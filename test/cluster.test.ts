@@ -11,7 +11,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { type AllocationRequest, Cluster } from '../src/cluster.ts'
 import { type ClusterConfig, clusterSection } from '../src/cluster/config.ts'
-import type { Consensus, PeerMonitor, PinTracker } from '../src/components.ts'
+import type { Consensus, Informer, PeerMonitor, PinTracker } from '../src/components.ts'
 import { ClusterError, NotFoundError, PIN_NOT_FOUND, ValidationError } from '../src/errors.ts'
 import { kvState, MAX_PIN_BYTES, type PinState } from '../src/state/kv_state.ts'
 import {
@@ -30,7 +30,7 @@ import type { Logger } from '../src/util/log.ts'
 import { rpcHandlers } from '../src/rpc/handlers.ts'
 import { fakeIpfs } from './support/fake_ipfs.ts'
 import { RpcMesh } from './support/rpc_mesh.ts'
-import { manualClock } from './support/manual_clock.ts'
+import { type ManualClock, manualClock } from './support/manual_clock.ts'
 import { waitFor } from './support/wait.ts'
 
 const SELF = '12D3KooWD9yGCdZAvQJzAGyiFHbqu1GpDeovwoDuQ7QKW8k4Yd8N'
@@ -99,13 +99,20 @@ function fakeMonitor() {
   const published: Metric[] = []
   let wake: (() => void) | undefined
   const queue: Alert[] = []
-  const monitor: PeerMonitor & { published: Metric[]; raise(a: Alert): void } = {
+  const monitor: PeerMonitor & {
+    published: Metric[]
+    /** Names whose publishing fails. */
+    failing: Set<string>
+    raise(a: Alert): void
+  } = {
     published,
+    failing: new Set(),
     raise(a) {
       queue.push(a)
       wake?.()
     },
     publishMetric(m) {
+      if (monitor.failing.has(m.name)) return Promise.reject(new Error(`cannot send ${m.name}`))
       published.push(m)
       return Promise.resolve()
     },
@@ -148,7 +155,7 @@ interface Setup {
 
 async function setup(
   config: Partial<ClusterConfig> = {},
-  o: { allocate?: false } = {},
+  o: { allocate?: false; informers?: (clock: ManualClock) => Informer[] } = {},
 ): Promise<Setup> {
   const kv = await Deno.openKv(':memory:')
   const state = kvState(kv)
@@ -172,7 +179,7 @@ async function setup(
     tracker,
     ipfs,
     monitor,
-    informers: [],
+    informers: o.informers?.(clock) ?? [],
     rpc: mesh.client(SELF),
     allocate: o.allocate === false ? undefined : (req) => {
       allocations.push(structuredClone(req))
@@ -210,7 +217,7 @@ async function setup(
 async function withCluster(
   config: Partial<ClusterConfig>,
   fn: (s: Setup) => Promise<void>,
-  o: { allocate?: false } = {},
+  o: Parameters<typeof setup>[1] = {},
 ): Promise<void> {
   const s = await setup(config, o)
   try {
@@ -355,6 +362,73 @@ Deno.test('follower mode: StateSync leaves expired pins alone and alerts are not
     s.monitor.raise({ ...newMetric('ping', OTHER, '', 1000, s.clock.now()), triggered_at: '' })
     await s.clock.advance(0)
     assert.deepEqual(await s.cluster.alerts(), [])
+  })
+})
+
+// ---- informers ----
+
+/** An informer of one metric with this TTL; invalid when `valid` is false; throws when asked. */
+function informer(
+  clock: ManualClock,
+  name: string,
+  ttlMs: number,
+  o: { valid?: boolean; throws?: () => boolean } = {},
+): Informer {
+  return {
+    name: () => name,
+    getMetrics() {
+      if (o.throws?.()) return Promise.reject(new Error(`${name} broke`))
+      return Promise.resolve([{
+        ...newMetric(name, SELF, '1', ttlMs, clock.now()),
+        valid: o.valid ?? true,
+      }])
+    },
+    stop: () => Promise.resolve(),
+  }
+}
+
+Deno.test('informers: each published at once, then at half its TTL, a quarter after a failure; invalid ones never; a trigger publishes now', async () => {
+  let queueBroken = true
+  await withCluster({ monitor_ping_interval: 3_600_000 }, async (s) => {
+    const t0 = s.clock.now()
+    const times = (name: string) =>
+      s.monitor.published.filter((m) => m.name === name).map((m) => (m.received_at / 1e6) - t0)
+    await s.cluster.start()
+    await s.clock.advance(0)
+    // freespace: TTL 2 s, renewed every second.
+    await s.clock.advance(2_500)
+    assert.deepEqual(times('freespace'), [0, 1000, 2000])
+    // Its sending fails at 3 s: retried a quarter TTL later.
+    s.monitor.failing.add('freespace')
+    await s.clock.advance(500) // t = 3000: fails
+    s.monitor.failing.delete('freespace')
+    await s.clock.advance(500) // t = 3500: sent, next at 4500
+    await s.clock.advance(1_000)
+    assert.deepEqual(times('freespace'), [0, 1000, 2000, 3500, 4500])
+    assert.ok(s.logs.some((l) => l === 'warn sending metric freespace: cannot send freespace'))
+    // tags: invalid (no tags set), never published; pinqueue threw at first: no TTL known, so
+    // again after 30 s / 4, then every 30 s / 2 … of its own TTL once known (8 s → 4 s).
+    assert.deepEqual(times('tag:none'), [])
+    assert.deepEqual(times('pinqueue'), [])
+    queueBroken = false
+    await s.clock.advance(7_500 - 4_500)
+    await s.clock.advance(4_000)
+    assert.deepEqual(times('pinqueue'), [7_500, 11_500])
+    assert.ok(s.logs.includes('error informer pinqueue: metrics not sent'), s.logs.join('\n'))
+    // A trigger publishes every informer's valid metrics now, beside their loops.
+    const before = s.monitor.published.length
+    s.cluster.triggerInformers()
+    await s.clock.advance(0)
+    assert.deepEqual(
+      s.monitor.published.slice(before).map((m) => m.name).sort(),
+      ['freespace', 'pinqueue'],
+    )
+  }, {
+    informers: (clock) => [
+      informer(clock, 'freespace', 2_000),
+      informer(clock, 'tag:none', 30_000, { valid: false }),
+      informer(clock, 'pinqueue', 8_000, { throws: () => queueBroken }),
+    ],
   })
 })
 
@@ -662,7 +736,7 @@ Deno.test('start: ping at once then every monitor_ping_interval; StateSync first
     assert.equal(pings().length, 2)
 
     // Not at start (the reference's timer): the expired pin is still there until 60 s.
-    const asleep = () => s.clock.pending() === 3 // informers, ping and StateSync loops
+    const asleep = () => s.clock.pending() === 2 // ping and StateSync loops (no informers here)
     assert.ok(await s.state.has(expired.cid))
     await s.clock.advance(44_999)
     assert.ok(await s.state.has(expired.cid))

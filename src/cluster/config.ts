@@ -14,7 +14,6 @@ import {
   int,
   maddrList,
   nested,
-  num,
   str,
   strList,
 } from '../config/schema.ts'
@@ -83,7 +82,6 @@ export const clusterSection = defineSection('cluster', '', {
   // Multiaddrs of members to join through when this peer has no Raft data yet: what
   // `daemon --bootstrap` does, kept in service.json (IPFS Cluster 1.1.6 ignores the key).
   bootstrap: { ...maddrList([]), omitDefault: true },
-  informer_push_interval: { ...num(0), hidden: true },
 }, {
   legacy: {
     id: IDENTITY,

@@ -1,12 +1,12 @@
 /**
- * The peer monitor: keeps the metrics this peer publishes (and, once a transport is plugged in,
- * those other peers publish), answers the latest valid metrics for allocation, and raises alerts
- * every `check_interval` for peers whose latest metric expired.
+ * The peer monitor: keeps the metrics this peer publishes and those other peers publish, answers
+ * the latest valid metrics for allocation, and raises alerts every `check_interval` for peers
+ * whose latest metric expired.
  *
- * The transport (gossipsub topic `monitor.metrics` in a later issue) plugs in through
- * `MetricsTransport`: `publish` sends this peer's metrics to the others, and the handler given
- * to `subscribe` receives theirs. The monitor stores its own metrics directly, so a transport
- * must not echo this peer's messages back.
+ * Metrics travel through a `MetricsTransport` (pubsub_transport.ts: the gossipsub topic
+ * `monitor.metrics`): `publish` sends this peer's metrics to the others, and the handler given to
+ * `subscribe` receives theirs. The monitor stores its own metrics directly, so a transport must
+ * not echo this peer's messages back.
  *
  * @example
  * ```ts

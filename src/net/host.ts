@@ -18,7 +18,8 @@
  * the re-bootstrap loop tops connections up to (as in the reference), and `grace_period` has no
  * counterpart (docs/compat.md).
  *
- * The RPC wire and the Raft transport ride on `host.libp2p`.
+ * The RPC wire and the Raft transport ride on `host.libp2p`; the peer monitor's metrics on its
+ * gossipsub (`host.pubsub`, pubsub.ts).
  *
  * @example
  * ```ts
@@ -49,6 +50,12 @@ import { type Clock, systemClock } from '../util/clock.ts'
 import { type Logger, nullLogger } from '../util/log.ts'
 import { ClusterError, errorMessage } from '../errors.ts'
 import type { ClusterConfig } from '../cluster/config.ts'
+import {
+  clusterGossipsub,
+  type GossipSub,
+  type PubsubOptions,
+  pubsubOptionsFrom,
+} from './pubsub.ts'
 
 /** Options of the cluster host. */
 export interface HostOptions {
@@ -69,6 +76,8 @@ export interface HostOptions {
   peerstoreFile?: string
   /** How long one dial may take (`dial_peer_timeout`); default 3 s. */
   dialTimeout?: number
+  /** Gossipsub's settings (`cluster.pubsub`); default its defaults. */
+  pubsub?: PubsubOptions
   clock?: Clock
   log?: Logger
   /** Shuffles peers of equal priority; default Math.random. */
@@ -78,6 +87,8 @@ export interface HostOptions {
 /** A running host. */
 export interface ClusterHost {
   libp2p: Libp2p
+  /** The host's gossipsub (pubsub.ts). */
+  pubsub: GossipSub
   peerId: string
   /** Peers the start-up bootstrap connected to (the reference logs a ping metric for each). */
   bootstrapped: string[]
@@ -134,6 +145,7 @@ export function hostOptionsFrom(
     peerAddresses: cfg.peer_addresses ?? [],
     peerstoreFile: isAbsolute(file) ? file : join(configDir, file),
     dialTimeout: cfg.dial_peer_timeout,
+    pubsub: pubsubOptionsFrom(cfg.pubsub),
   }
 }
 
@@ -171,7 +183,7 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
     // not updated for six, after which the RPC wire and Raft could no longer dial a member by
     // its ID. The book decides what is dropped (`forget`).
     peerStore: { maxAddressAge: Infinity, maxPeerAge: Infinity },
-    services: { identify: identify(), ping: ping() },
+    services: { identify: identify(), ping: ping(), pubsub: clusterGossipsub(opts.pubsub) },
   }).catch((err) => failures.rethrow('cluster.listen_multiaddress', err))
   const peerId = node.peerId.toString()
   const book = peerBook(peerId)
@@ -265,6 +277,7 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
   let stopped: Promise<void> | undefined
   return {
     libp2p: node,
+    pubsub: node.services.pubsub,
     peerId,
     bootstrapped,
     addresses() {

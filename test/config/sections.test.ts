@@ -51,7 +51,7 @@ Deno.test('sections the reference init does not write: numpin and embedded defau
 
 Deno.test('cluster: the hidden and omitted keys stay out of the file unless set', () => {
   const json = clusterSection.toJSON(clusterSection.defaults())
-  for (const k of ['follower_mode', 'peerstore_file', 'informer_push_interval']) {
+  for (const k of ['follower_mode', 'peerstore_file']) {
     assert.ok(!(k in json), k)
   }
   const set = clusterSection.toJSON({
