@@ -64,6 +64,7 @@ import {
 import type { Logger } from './util/log.ts'
 import { nullLogger } from './util/log.ts'
 import { type Clock, systemClock } from './util/clock.ts'
+import { closestChecker } from './cluster/distance.ts'
 
 /** What a Cluster is built from. */
 export interface ClusterDeps {
@@ -276,24 +277,89 @@ export class Cluster implements ClusterRPC {
       for await (const a of this.#d.monitor.alerts(this.#stop.signal)) {
         // A follower can do nothing about an alert, so it does not record them (reference).
         if (this.#d.config.follower_mode) continue
+        this.#log.warn(`metric alert for ${a.name}: Peer: ${a.peer}.`)
         if (this.#alerts.length > MAX_ALERTS) this.#alerts.length = 0
         this.#alerts.unshift(a)
+        if (a.name === 'ping' && !this.#d.config.disable_repinning) this.#repinLater(a.peer)
       }
     } catch (err) {
       if (!isAbortError(err)) this.#log.warn(`alerts: ${errorMessage(err)}`)
     }
   }
 
+  /** Re-pin passes, one at a time, in alert order: a pass walks the whole pinset. */
+  #repins: Promise<void> = Promise.resolve()
+
+  #repinLater(dead: string): void {
+    this.#repins = this.#repins.then(async () =>
+      void await this.#repinAway(dead, { onlyClosest: true })
+    )
+      .catch((err) => {
+        if (!this.#stop.signal.aborted) {
+          this.#log.error(`re-allocating the pins of ${dead}: ${errorMessage(err)}`)
+        }
+      })
+  }
+
+  /**
+   * Re-allocates the pins allocated to `from` (a peer whose ping expired, or one being removed)
+   * with `from` excluded: a pin whose other holders still reach its `replication_factor_min`
+   * keeps its allocations (and is not written again), others get new peers. After an alert, each
+   * pin is handled by the one member closest to it (distance.ts), so that a dead peer's pins are
+   * spread over the live ones and none is re-pinned twice. Streams the pinset.
+   */
+  async #repinAway(from: string, o: { onlyClosest: boolean }): Promise<number> {
+    const signal = this.#stop.signal
+    const members = await this.#d.consensus.peers(signal)
+    const closest = closestChecker(this.peerId, members.filter((p) => p !== from))
+    let moved = 0
+    for await (const pin of this.#d.consensus.state().list(signal)) {
+      if (!pin.allocations?.includes(from)) continue
+      if (o.onlyClosest && !closest(pin.cid)) continue
+      try {
+        if (await this.#reallocate(pin, from, signal)) moved++
+      } catch (err) {
+        if (signal.aborted) throw err
+        this.#log.error(`re-allocating ${pin.cid} away from ${from}: ${errorMessage(err)}`)
+      }
+    }
+    if (moved > 0) this.#log.info(`re-allocated ${moved} pins away from ${from}`)
+    return moved
+  }
+
+  /** Allocates `pin` again without `from`; true if its allocations changed and were committed. */
+  async #reallocate(pin: Pin, from: string, signal: AbortSignal): Promise<boolean> {
+    if (isPinEverywhere(pin) || !this.#d.allocate) return false
+    const allocations = await this.#d.allocate({
+      cid: pin.cid,
+      rfMin: pin.replication_factor_min,
+      rfMax: pin.replication_factor_max,
+      current: pin.allocations,
+      userAllocations: pin.user_allocations ?? [],
+      blacklist: [from],
+    })
+    const same = allocations.length === pin.allocations.length &&
+      allocations.every((p, i) => p === pin.allocations[i])
+    if (same) return false
+    const repinned: Pin = { ...pin, allocations, timestamp: formatTime(this.#clock.now()) }
+    await this.#d.consensus.logPin(repinned, signal)
+    this.#log.info(`repinned ${pin.cid} out of ${from}`)
+    return true
+  }
+
   /**
    * Unpins pins whose `expire_at` has passed (the reference's StateSync): strictly before now, and
    * never a pin whose `expire_at` is the zero time or the Unix epoch (both mean "no expiry").
-   * Followers leave that to the peers that may write.
+   * Each expired pin is unpinned by the one member closest to it (distance.ts). Followers leave
+   * that to the peers that may write.
    */
   async stateSync(): Promise<void> {
     if (this.#d.config.follower_mode) return
     const now = this.#clock.now()
+    // Only the member closest to an expired pin unpins it: one unpin, not one per peer.
+    const closest = closestChecker(this.peerId, await this.#d.consensus.peers(this.#stop.signal))
     for await (const pin of this.#d.consensus.state().list(this.#stop.signal)) {
-      if (!expiredAt(pin, now)) continue
+      if (!expiredAt(pin, now) || !closest(pin.cid)) continue
       this.#log.info(`unpinning ${pin.cid}: pin expired at ${pin.expire_at}`)
       await this.#unpinPin(pin, this.#stop.signal).catch((err) =>
         this.#log.error(`unpinning expired ${pin.cid}: ${errorMessage(err)}`)
@@ -390,6 +456,11 @@ export class Cluster implements ClusterRPC {
     const members = await this.#d.consensus.peers(signal)
     if (members.length === 1 && members[0] === id) {
       throw new ClusterError('cannot remove ourselves from a 1-peer cluster')
+    }
+    // Its pins move first: once removed, it could no longer be told (reference: vacatePeer).
+    if (!this.#d.config.disable_repinning) {
+      this.#log.info(`re-allocating all CIDs directly associated to ${id}`)
+      await this.#repinAway(id, { onlyClosest: false })
     }
     await this.#d.consensus.rmPeer(id, signal)
     this.#log.info(`Peer removed ${id}`)

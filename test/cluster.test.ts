@@ -10,6 +10,9 @@ import assert from 'node:assert/strict'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { type AllocationRequest, Cluster } from '../src/cluster.ts'
+import { closestChecker } from '../src/cluster/distance.ts'
+import { allocationFunction } from '../src/allocator/allocate.ts'
+import { balancedAllocator } from '../src/allocator/balanced.ts'
 import { type ClusterConfig, clusterSection } from '../src/cluster/config.ts'
 import type { Consensus, Informer, PeerMonitor, PinTracker } from '../src/components.ts'
 import { ClusterError, NotFoundError, PIN_NOT_FOUND, ValidationError } from '../src/errors.ts'
@@ -155,7 +158,11 @@ interface Setup {
 
 async function setup(
   config: Partial<ClusterConfig> = {},
-  o: { allocate?: false; informers?: (clock: ManualClock) => Informer[] } = {},
+  o: {
+    /** false: none; a function: this one; default: a fake that records what it is asked. */
+    allocate?: false | ((req: AllocationRequest) => Promise<string[]>)
+    informers?: (clock: ManualClock) => Informer[]
+  } = {},
 ): Promise<Setup> {
   const kv = await Deno.openKv(':memory:')
   const state = kvState(kv)
@@ -181,10 +188,14 @@ async function setup(
     monitor,
     informers: o.informers?.(clock) ?? [],
     rpc: mesh.client(SELF),
-    allocate: o.allocate === false ? undefined : (req) => {
-      allocations.push(structuredClone(req))
-      return Promise.resolve([SELF, OTHER].slice(0, Math.max(1, req.rfMax)))
-    },
+    allocate: o.allocate === false
+      ? undefined
+      : typeof o.allocate === 'function'
+      ? o.allocate
+      : (req) => {
+        allocations.push(structuredClone(req))
+        return Promise.resolve([SELF, OTHER].slice(0, Math.max(1, req.rfMax)))
+      },
     clock,
     log,
   })
@@ -429,6 +440,134 @@ Deno.test('informers: each published at once, then at half its TTL, a quarter af
       informer(clock, 'tag:none', 30_000, { valid: false }),
       informer(clock, 'pinqueue', 8_000, { throws: () => queueBroken }),
     ],
+  })
+})
+
+// ---- repinning ----
+
+const PEER_A = '12D3KooWSpYaZGEBCRnpXeAgZyFtXUxPgzukPGnXfFdjxwxFkA1K'
+const DEAD = '12D3KooWQm2JRqKuYBoFEg8MgFfVeXjQkwmhpsRDPGzfsk8yvhm8'
+
+/**
+ * The real allocation over a fixed view: every live member (SELF, OTHER, PEER_A) with free space,
+ * most on OTHER; the dead peer has no metric (blacklisted anyway).
+ */
+function realAllocate(clock: ManualClock) {
+  const space: [string, number][] = [[SELF, 100], [OTHER, 300], [PEER_A, 200]]
+  return allocationFunction({
+    allocator: balancedAllocator({ allocate_by: ['freespace'] }),
+    monitor: {
+      latestMetrics: (name: string) =>
+        name !== 'freespace'
+          ? []
+          : space.map(([p, w]) => newMetric('freespace', p, String(w), 60_000, clock.now(), w)),
+    },
+  })
+}
+
+/** Pins `n` CIDs with these factors and allocations straight into the state. */
+async function seedPins(
+  s: Setup,
+  tag: string,
+  n: number,
+  rf: [number, number],
+  allocations: string[],
+) {
+  const pins: Pin[] = []
+  for (let i = 0; i < n; i++) {
+    pins.push(
+      newPin(await cidOf(`${tag} ${i}`), {
+        ...defaultPinOptions(),
+        replication_factor_min: rf[0],
+        replication_factor_max: rf[1],
+      }),
+    )
+    pins[i].allocations = allocations
+  }
+  await s.state.apply(pins.map((pin) => ({ type: 'pin' as const, pin })))
+  return pins
+}
+
+Deno.test('repinning: a ping alert moves the dead peer’s pins below rf min, only those this peer is closest to; others keep their allocations', async () => {
+  let clock!: ManualClock
+  await withCluster({ disable_repinning: false, monitor_ping_interval: 3_600_000 }, async (s) => {
+    const members = [SELF, OTHER, PEER_A, DEAD]
+    s.consensus.peers = () => Promise.resolve(members)
+    const under = await seedPins(s, 'under', 40, [2, 2], [DEAD, PEER_A])
+    const enough = await seedPins(s, 'enough', 10, [1, 2], [DEAD, PEER_A])
+    const elsewhere = await seedPins(s, 'elsewhere', 10, [2, 2], [OTHER, PEER_A])
+    await s.cluster.start()
+    s.monitor.raise({ ...newMetric('ping', DEAD, '', 1000, s.clock.now()), triggered_at: 'now' })
+    const mine = closestChecker(SELF, [SELF, OTHER, PEER_A])
+    const expected = under.filter((p) => mine(p.cid)).map((p) => p.cid).sort()
+    assert.ok(
+      expected.length > 3 && expected.length < 30,
+      `${expected.length} of 40 are this peer's`,
+    )
+    await waitFor(() => s.consensus.log.length === expected.length, { what: 'the re-pins' })
+    await s.clock.advance(100)
+    assert.deepEqual(s.consensus.log.map((l) => l.pin.cid).sort(), expected)
+    for (const { op, pin } of s.consensus.log) {
+      assert.equal(op, 'pin')
+      // PEER_A stays; the free-est live peer joins it; the dead one is gone.
+      assert.deepEqual(pin.allocations, [PEER_A, OTHER], pin.cid)
+    }
+    for (const p of [...enough, ...elsewhere]) {
+      assert.deepEqual((await s.state.get(p.cid))!.allocations, p.allocations, 'unchanged')
+    }
+    assert.equal((await s.cluster.alerts())[0].peer, DEAD)
+    assert.ok(s.logs.includes(`warn metric alert for ping: Peer: ${DEAD}.`), s.logs.join('\n'))
+  }, { allocate: (req) => realAllocate(clock)(req), informers: (c) => ((clock = c), []) })
+})
+
+Deno.test('repinning: with disable_repinning (the default) an alert is recorded and nothing moves', async () => {
+  await withCluster({ monitor_ping_interval: 3_600_000 }, async (s) => {
+    s.consensus.peers = () => Promise.resolve([SELF, OTHER, PEER_A, DEAD])
+    await seedPins(s, 'under', 20, [2, 2], [DEAD, PEER_A])
+    await s.cluster.start()
+    s.monitor.raise({ ...newMetric('ping', DEAD, '', 1000, s.clock.now()), triggered_at: 'now' })
+    await waitFor(async () => (await s.cluster.alerts()).length === 1, { what: 'the alert' })
+    s.monitor.raise({ ...newMetric('ping', OTHER, '', 1000, s.clock.now()), triggered_at: 'later' })
+    await waitFor(async () => (await s.cluster.alerts()).length === 2, { what: 'the second alert' })
+    await s.clock.advance(100)
+    assert.equal(s.consensus.log.length, 0)
+  })
+})
+
+Deno.test('peers rm: the removed peer’s pins move first (all of them), then it leaves the peerset', async () => {
+  let clock!: ManualClock
+  await withCluster({ disable_repinning: false }, async (s) => {
+    s.consensus.peers = () => Promise.resolve([SELF, OTHER, PEER_A, DEAD])
+    const order: string[] = []
+    const logPin = s.consensus.logPin
+    s.consensus.logPin = (pin, signal) => (order.push(`pin ${pin.cid}`), logPin(pin, signal))
+    s.consensus.rmPeer = (id) => (order.push(`rm ${id}`), Promise.resolve())
+    const under = await seedPins(s, 'under', 12, [2, 2], [DEAD, PEER_A])
+    await s.cluster.peerRemove(DEAD)
+    assert.equal(order.length, 13)
+    assert.equal(order.at(-1), `rm ${DEAD}`)
+    assert.deepEqual(order.slice(0, -1).sort(), under.map((p) => `pin ${p.cid}`).sort())
+    for (const p of under) {
+      assert.deepEqual((await s.state.get(p.cid))!.allocations, [PEER_A, OTHER])
+    }
+  }, { allocate: (req) => realAllocate(clock)(req), informers: (c) => ((clock = c), []) })
+})
+
+Deno.test('StateSync: an expired pin is unpinned by the one member closest to it', async () => {
+  await withCluster({}, async (s) => {
+    const members = [SELF, OTHER, PEER_A]
+    s.consensus.peers = () => Promise.resolve(members)
+    const expired: Pin[] = []
+    for (let i = 0; i < 30; i++) {
+      expired.push(newPin(await cidOf(`exp ${i}`), { expire_at: formatTime(s.clock.now() - 1000) }))
+    }
+    await s.state.apply(expired.map((pin) => ({ type: 'pin' as const, pin })))
+    await s.cluster.stateSync()
+    const mine = closestChecker(SELF, members)
+    const want = expired.filter((p) => mine(p.cid)).map((p) => p.cid).sort()
+    assert.ok(want.length > 0 && want.length < 30)
+    assert.deepEqual(s.consensus.log.map((l) => l.pin.cid).sort(), want)
+    assert.ok(s.consensus.log.every((l) => l.op === 'unpin'))
   })
 })
 

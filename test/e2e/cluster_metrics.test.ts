@@ -3,7 +3,9 @@
  * peer over gossipsub (`GET /monitor/metrics/{name}`, `ctl health metrics`); with
  * `informer.disk.metric_ttl` at 2 s each peer renews its freespace every second, so all three stay
  * valid and a pin with replication 2 finds its two peers (before, metrics went out every 15 s
- * whatever their TTL and every such pin failed with "not enough peers to allocate").
+ * whatever their TTL and every such pin failed with "not enough peers to allocate"). With
+ * repinning on, kill -9 of a holder raises a ping alert on the others and its pins are re-allocated
+ * to the live peers and pinned by their Kubos.
  */
 import { deepEqual, equal, match, ok } from 'node:assert/strict'
 import { waitFor } from '../support/wait.ts'
@@ -100,6 +102,104 @@ Deno.test({
             false,
             'the third Kubo does not pin it',
           )
+        },
+      )
+    } finally {
+      await cluster.close()
+    }
+  },
+})
+
+/** How long after a kill -9 the live peers' Kubos must hold the dead holder's pins. */
+const REPIN_BOUND_MS = 20_000
+
+Deno.test({
+  name:
+    'e2e cluster: kill -9 of a holder with repinning on — an alert, and its pins move to the live peers',
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const { cluster, kubos } = await kuboCluster(3, {
+      edit(cfg) {
+        // Pings every second (valid 2 s), checked every second.
+        quickTimings(cfg)
+        cfg.monitor.pubsubmon.check_interval = '1s'
+        cfg.cluster.disable_repinning = false
+        cfg.cluster.replication_factor_min = 2
+        cfg.cluster.replication_factor_max = 2
+      },
+    })
+    try {
+      cluster.startAll()
+      await waitAllReady(cluster)
+      for (const p of cluster.peers) {
+        await waitFor(async () => {
+          const r = await cluster.request(p, 'GET', '/monitor/metrics/freespace')
+          return r.status === 200 && JSON.parse(r.body).length === 3
+        }, { what: `${p.name}: every freespace`, timeoutMs: 30_000 })
+      }
+      const [p0] = cluster.peers
+      const pins: { cid: string; allocations: string[] }[] = []
+      for (let i = 0; i < 6; i++) {
+        const cid = await content(kubos[0], `repin ${i}`)
+        const r = await cluster.request(p0, 'POST', `/pins/${cid}`)
+        equal(r.status, 200, r.body)
+        pins.push({ cid, allocations: JSON.parse(r.body).allocations })
+      }
+      // The dead peer: a holder of some pins, not the entry peer.
+      const dead = cluster.peers.find((p) =>
+        p !== p0 && pins.some((x) => x.allocations.includes(p.id))
+      )!
+      const moved = pins.filter((x) => x.allocations.includes(dead.id))
+      const live = cluster.peers.filter((p) => p !== dead)
+      for (const x of pins) {
+        await waitFor(async () => {
+          for (const p of cluster.peers) {
+            if (x.allocations.includes(p.id) && !(await kuboPins(kubos[p.index])).has(x.cid)) {
+              return false
+            }
+          }
+          return true
+        }, { what: `${x.cid} on its holders`, timeoutMs: 30_000 })
+      }
+
+      await cluster.kill9(dead)
+      const killedAt = Date.now()
+
+      await t.step('the live peers raise a ping alert for it', async () => {
+        for (const p of live) {
+          await waitFor(async () => {
+            const r = await ctl(p, ['health', 'alerts'])
+            return r.code === 0 && r.stdout.includes(`${dead.id}: ping.`)
+          }, { what: `${p.name}: the alert`, timeoutMs: REPIN_BOUND_MS })
+        }
+      })
+
+      await t.step(
+        'its pins are re-allocated to the two live peers and pinned by their Kubos',
+        async () => {
+          const want = live.map((p) => p.id).sort()
+          for (const x of moved) {
+            await waitFor(async () => {
+              const r = await cluster.request(p0, 'GET', `/allocations/${x.cid}`)
+              if (r.status !== 200) return false
+              return JSON.stringify([...JSON.parse(r.body).allocations].sort()) ===
+                JSON.stringify(want)
+            }, { what: `${x.cid} re-allocated`, timeoutMs: REPIN_BOUND_MS })
+            for (const p of live) {
+              await waitFor(async () => (await kuboPins(kubos[p.index])).has(x.cid), {
+                what: `${x.cid} on ${p.name}'s Kubo`,
+                timeoutMs: REPIN_BOUND_MS,
+              })
+            }
+          }
+          const took = Date.now() - killedAt
+          ok(took < REPIN_BOUND_MS, `${took} ms`)
+          // The others were not touched.
+          for (const x of pins.filter((y) => !y.allocations.includes(dead.id))) {
+            const r = await cluster.request(p0, 'GET', `/allocations/${x.cid}`)
+            deepEqual(JSON.parse(r.body).allocations, x.allocations)
+          }
         },
       )
     } finally {
