@@ -104,6 +104,87 @@ Deno.test({
           )
         },
       )
+
+      await t.step(
+        'ctl pin add --wait --replication 2 returns once two peers pin; status: 2 PINNED, 1 REMOTE',
+        async () => {
+          const cid = await content(kubos[1], 'wait for two')
+          const r = await ctl(p1, [
+            'pin',
+            'add',
+            '--wait',
+            '--wait-timeout',
+            '60s',
+            '--replication',
+            '2',
+            cid,
+          ])
+          equal(r.code, 0, r.stderr)
+          equal(r.stdout.match(/: PINNED \|/g)?.length, 2, r.stdout)
+          await waitFor(async () => {
+            const st = await ctl(p0, ['status', cid])
+            return st.stdout.match(/: PINNED \|/g)?.length === 2 &&
+              st.stdout.match(/: REMOTE \|/g)?.length === 1
+          }, { what: '2 PINNED and 1 REMOTE', timeoutMs: 30_000 })
+        },
+      )
+
+      await t.step(
+        'a re-pin with other factors shrinks, then grows the allocations; a peer that loses one unpins',
+        async () => {
+          const cid = await content(kubos[0], 'shrink and grow')
+          const two = JSON.parse(
+            (await cluster.request(p0, 'POST', `/pins/${cid}?replication-min=2&replication-max=2`))
+              .body,
+          )
+          equal(two.allocations.length, 2)
+          const holders = () => cluster.peers.filter((p) => two.allocations.includes(p.id))
+          for (const p of holders()) {
+            await waitFor(async () => (await kuboPins(kubos[p.index])).has(cid), {
+              what: `${p.name} pins`,
+              timeoutMs: 30_000,
+            })
+          }
+          // The same factors again: the same allocations.
+          const again = JSON.parse(
+            (await cluster.request(p0, 'POST', `/pins/${cid}?replication-min=2&replication-max=2`))
+              .body,
+          )
+          deepEqual(again.allocations, two.allocations)
+          const one = JSON.parse(
+            (await cluster.request(p0, 'POST', `/pins/${cid}?replication-min=1&replication-max=1`))
+              .body,
+          )
+          deepEqual(one.allocations, [two.allocations[0]])
+          const dropped = holders().find((p) => p.id === two.allocations[1])!
+          await waitFor(async () => !(await kuboPins(kubos[dropped.index])).has(cid), {
+            what: `${dropped.name} unpins what it no longer holds`,
+            timeoutMs: 30_000,
+          })
+          const three = JSON.parse(
+            (await cluster.request(p0, 'POST', `/pins/${cid}?replication-min=3&replication-max=3`))
+              .body,
+          )
+          deepEqual([...three.allocations].sort(), ids)
+          equal(three.allocations[0], two.allocations[0], 'the current holder comes first')
+          for (const k of kubos) {
+            await waitFor(async () => (await kuboPins(k)).has(cid), {
+              what: 'every Kubo pins',
+              timeoutMs: 30_000,
+            })
+          }
+          const four = await cluster.request(
+            p0,
+            'POST',
+            `/pins/${cid}?replication-min=4&replication-max=4`,
+          )
+          equal(four.status, 500, four.body)
+          match(
+            four.body,
+            /not enough peers to allocate CID\. Needed at least: 1\. Wanted at most: 1\. Available candidates: 0\./,
+          )
+        },
+      )
     } finally {
       await cluster.close()
     }
