@@ -5,7 +5,7 @@
  * valid and a pin with replication 2 finds its two peers (before, metrics went out every 15 s
  * whatever their TTL and every such pin failed with "not enough peers to allocate"). With
  * repinning on, kill -9 of a holder raises a ping alert on the others and its pins are re-allocated
- * to the live peers and pinned by their Kubos.
+ * to the live peers and pinned by their Kubos; back, the peer's Kubo drops what it no longer holds.
  */
 import { deepEqual, equal, match, ok } from 'node:assert/strict'
 import { waitFor } from '../support/wait.ts'
@@ -280,6 +280,26 @@ Deno.test({
           for (const x of pins.filter((y) => !y.allocations.includes(dead.id))) {
             const r = await cluster.request(p0, 'GET', `/allocations/${x.cid}`)
             deepEqual(JSON.parse(r.body).allocations, x.allocations)
+          }
+        },
+      )
+
+      await t.step(
+        'the peer returns: its Kubo drops what it no longer holds; its ping is back',
+        async () => {
+          cluster.start(dead)
+          await cluster.waitReady(dead)
+          for (const x of moved) {
+            await waitFor(async () => !(await kuboPins(kubos[dead.index])).has(x.cid), {
+              what: `${dead.name}'s Kubo unpins ${x.cid}`,
+              timeoutMs: 30_000,
+            })
+          }
+          for (const p of live) {
+            await waitFor(async () => {
+              const r = await cluster.request(p, 'GET', '/monitor/metrics/ping')
+              return JSON.parse(r.body).some((m: { peer: string }) => m.peer === dead.id)
+            }, { what: `${p.name}: ${dead.name}'s ping again`, timeoutMs: 30_000 })
           }
         },
       )
