@@ -86,6 +86,8 @@ export interface ClusterDeps {
   addresses?: () => string[]
   /** The cluster addresses (with /p2p/) this peer knows for other peers. */
   peerAddresses?: (peers: string[]) => Promise<string[]>
+  /** The cluster host's traffic by libp2p protocol (none: `{}`). */
+  bandwidth?: () => Record<string, BandwidthStats>
   /** Time for timestamps, expiry and the loops' intervals (default: the system clock). */
   clock?: Clock
   log?: Logger
@@ -871,7 +873,7 @@ export class Cluster implements ClusterRPC {
   }
 
   bandwidthByProtocol(): Promise<Record<string, BandwidthStats>> {
-    return Promise.resolve({})
+    return Promise.resolve(this.#d.bandwidth?.() ?? {})
   }
 
   /**

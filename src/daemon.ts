@@ -240,6 +240,7 @@ async function build(
     addresses: () => host.addresses(),
     peerAddresses: async (peers) =>
       (await Promise.all(peers.map((p) => host.peerAddresses(p)))).flat(),
+    bandwidth: () => host.bandwidth(),
     log,
   })
   triggerInformers = () => cluster.triggerInformers()

@@ -56,6 +56,8 @@ import {
   type PubsubOptions,
   pubsubOptionsFrom,
 } from './pubsub.ts'
+import { bandwidthMeter } from './bandwidth.ts'
+import type { BandwidthStats } from '../components.ts'
 
 /** Options of the cluster host. */
 export interface HostOptions {
@@ -106,6 +108,8 @@ export interface ClusterHost {
   knownPeers(): Promise<string[]>
   /** The addresses known for a peer (the book's and libp2p's), each with /p2p/<peerId>. */
   peerAddresses(peerId: string): Promise<string[]>
+  /** Bytes and rates by libp2p protocol (bandwidth.ts), for `GET /health/bandwidth`. */
+  bandwidth(): Record<string, BandwidthStats>
   /** Resolves once no re-bootstrap round is running. */
   idle(): Promise<void>
   /** Stops the loop, saves the peerstore (unless `save: false`), stops libp2p; idempotent. */
@@ -161,7 +165,9 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
   const dialTimeout = opts.dialTimeout ?? 3000
   const listen = opts.listen.filter((a) => a.includes('/tcp/') && !a.includes('/quic'))
   const failures = listenFailures()
+  const meter = bandwidthMeter({ clock })
   const node = await createLibp2p({
+    metrics: meter.metrics,
     privateKey: opts.privateKey,
     addresses: {
       listen,
@@ -184,7 +190,10 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
     // its ID. The book decides what is dropped (`forget`).
     peerStore: { maxAddressAge: Infinity, maxPeerAge: Infinity },
     services: { identify: identify(), ping: ping(), pubsub: clusterGossipsub(opts.pubsub) },
-  }).catch((err) => failures.rethrow('cluster.listen_multiaddress', err))
+  }).catch((err) => {
+    meter.stop()
+    return failures.rethrow('cluster.listen_multiaddress', err)
+  })
   const peerId = node.peerId.toString()
   const book = peerBook(peerId)
 
@@ -244,6 +253,7 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
       await importAddrs(await loadPeerstore(opts.peerstoreFile), (i) => i + 1, opts.peerstoreFile)
     }
   } catch (err) {
+    meter.stop()
     await node.stop()
     throw err
   }
@@ -319,6 +329,7 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
         // not a peer ID libp2p knows: nothing stored
       }
     },
+    bandwidth: () => meter.byProtocol(),
     idle: () => loop.idle(),
     stop(stopOpts) {
       stopped ??= (async () => {
@@ -329,6 +340,7 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
           log.error(`could not save the peerstore to ${opts.peerstoreFile}: ${errorMessage(err)}`)
         }
         await node.stop()
+        meter.stop()
       })()
       return stopped
     },

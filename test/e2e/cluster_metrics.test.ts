@@ -65,6 +65,19 @@ Deno.test({
         deepEqual(lines.map((l) => l.split(' ')[0]).sort(), ids)
       })
 
+      await t.step('ctl health bandwidth: traffic by libp2p protocol', async () => {
+        const r = await ctl(p0, ['health', 'bandwidth'])
+        equal(r.code, 0, r.stderr)
+        for (const proto of ['/meshsub/1.2.0', '/ipfs-cluster-deno/rpc/1.0.0', '/ipfs/id/1.0.0']) {
+          const line = r.stdout.split('\n').find((l) => l.trim().startsWith(`${proto}:`))
+          ok(line, r.stdout)
+          match(
+            line,
+            /: In: +[\d.]+ [kMGTP]?B\. Out: +[\d.]+ [kMGTP]?B\. RateIn: [\d.]+B\/s\. RateOut: [\d.]+B\/s$/,
+          )
+        }
+      })
+
       await t.step(
         'with a 2 s TTL the freespace metrics stay valid: renewed every second',
         async () => {
