@@ -251,6 +251,23 @@ export class Cluster implements ClusterRPC {
     return { minTtlMs, failed }
   }
 
+  #lastPublishedNow = -Infinity
+
+  /**
+   * Publishes every informer's metrics and the ping now, at most once a second: another peer
+   * started listening (a peer that starts, returns or joins) and would otherwise wait up to half
+   * their TTL to hear them.
+   */
+  publishMetricsNow(): void {
+    const now = this.#clock.now()
+    // Not before start: the informers need IPFS, the ping its identity.
+    if (!this.#loops.length || this.#stop.signal.aborted) return
+    if (now - this.#lastPublishedNow < 1000) return
+    this.#lastPublishedNow = now
+    this.triggerInformers()
+    this.#ping().catch(() => {})
+  }
+
   /**
    * Publishes every informer's metrics now, beside their loops (the IPFS connector calls this
    * every `informer_trigger_interval` pins, so freespace and the queue stay fresh under load).

@@ -41,6 +41,7 @@ import { Foreground } from './util/foreground.ts'
 import { statelessSection } from './pintracker/config.ts'
 import { restApi } from './api/rest/server.ts'
 import { buildAllocate, buildInformers, buildMonitor } from './daemon_parts.ts'
+import { pubsubMetrics } from './monitor/pubsub_transport.ts'
 import { errorMessage } from './errors.ts'
 import { NoLeaderError } from './consensus/raft/core/errors.ts'
 import { systemClock } from './util/clock.ts'
@@ -215,10 +216,15 @@ async function build(
   })
   stack.push({ name: 'rpc', stop: () => rpc.stop() })
 
-  const monitor = buildMonitor(cfg, {
+  const monitorLog = opts.logging.get('monitor')
+  const metricsTransport = pubsubMetrics({
     pubsub: host.pubsub,
+    log: (level, msg) => monitorLog[level](msg),
+  })
+  const monitor = buildMonitor(cfg, {
+    transport: metricsTransport,
     peers: () => consensus.status().voters,
-    log: opts.logging.get('monitor'),
+    log: monitorLog,
   })
   stack.push({ name: 'monitor', stop: () => monitor.stop() })
   const informers: Informer[] = buildInformers(cfg, ipfs, tracker, ident.id)
@@ -236,7 +242,7 @@ async function build(
     monitor,
     informers,
     rpc: rpc.client,
-    allocate: buildAllocate(cfg, monitor),
+    allocate: buildAllocate(cfg, monitor, (p) => consensus.isTrustedPeer(p), log),
     addresses: () => host.addresses(),
     peerAddresses: async (peers) =>
       (await Promise.all(peers.map((p) => host.peerAddresses(p)))).flat(),
@@ -244,6 +250,12 @@ async function build(
     log,
   })
   triggerInformers = () => cluster.triggerInformers()
+  // A peer that starts (or returns) hears every other peer's metrics at once, not after up to
+  // half their TTL: each peer publishes its own when it sees a new subscriber.
+  stack.push({
+    name: 'metrics to new peers',
+    stop: metricsTransport.onNewSubscriber(() => cluster.publishMetricsNow()),
+  })
   Object.assign(
     handlers,
     rpcHandlers({

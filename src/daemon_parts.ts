@@ -11,10 +11,8 @@ import { tagsInformer } from './informer/tags.ts'
 import { pinqueueInformer } from './informer/pinqueue.ts'
 import { balancedAllocator } from './allocator/balanced.ts'
 import { allocationFunction } from './allocator/allocate.ts'
-import { localMonitor } from './monitor/local.ts'
+import { localMonitor, type MetricsTransport } from './monitor/local.ts'
 import { pubsubmonSection } from './monitor/config.ts'
-import { pubsubMetrics } from './monitor/pubsub_transport.ts'
-import type { GossipSub } from './net/pubsub.ts'
 import type { Logger } from './util/log.ts'
 
 /** Informers for the sections present. */
@@ -33,23 +31,38 @@ export function buildInformers(
 }
 
 /**
- * The peer monitor: metrics to and from the other peers over the host's gossipsub; the peerset it
- * answers for and checks is `peers()` (Raft's voters, as the reference's Raft peers).
+ * The peer monitor over a metrics transport (the host's gossipsub: pubsub_transport.ts); the
+ * peerset it answers for and checks is `peers()` (Raft's voters, as the reference's Raft peers).
  */
 export function buildMonitor(
   cfg: ServiceConfig,
-  deps: { pubsub: GossipSub; peers: () => string[]; log: Logger },
+  deps: { transport: MetricsTransport; peers: () => string[]; log: Logger },
 ): PeerMonitor {
   const { log } = deps
   return localMonitor(cfg.pubsubmon ?? pubsubmonSection.defaults(), {
     peers: deps.peers,
-    transport: pubsubMetrics({ pubsub: deps.pubsub, log: (level, msg) => log[level](msg) }),
+    transport: deps.transport,
     log: (level, msg) => log[level](msg),
   })
 }
 
-/** The allocation function the cluster calls. */
-export function buildAllocate(cfg: ServiceConfig, monitor: PeerMonitor) {
+/**
+ * The allocation function the cluster calls; `pin_only_on_trusted_peers` /
+ * `pin_only_on_untrusted_peers` with the consensus's trust (under Raft every member is trusted).
+ */
+export function buildAllocate(
+  cfg: ServiceConfig,
+  monitor: PeerMonitor,
+  isTrusted: (peer: string) => boolean,
+  log: Logger,
+) {
   const allocator = balancedAllocator(cfg.balanced ?? { allocate_by: ['freespace'] })
-  return allocationFunction({ allocator, monitor })
+  return allocationFunction({
+    allocator,
+    monitor,
+    isTrusted,
+    onlyTrusted: cfg.cluster.pin_only_on_trusted_peers,
+    onlyUntrusted: cfg.cluster.pin_only_on_untrusted_peers,
+    log: (msg) => log.warn(msg),
+  })
 }

@@ -443,6 +443,29 @@ Deno.test('informers: each published at once, then at half its TTL, a quarter af
   })
 })
 
+Deno.test('publishMetricsNow: every informer and the ping at once, not before start, at most once a second', async () => {
+  await withCluster({ monitor_ping_interval: 3_600_000 }, async (s) => {
+    const count = () => s.monitor.published.length
+    s.cluster.publishMetricsNow()
+    await s.clock.advance(0)
+    assert.equal(count(), 0, 'not started')
+    await s.cluster.start()
+    await s.clock.advance(0)
+    const names = () => s.monitor.published.map((m) => m.name).sort()
+    assert.deepEqual(names(), ['freespace', 'ping'])
+    s.cluster.publishMetricsNow()
+    await s.clock.advance(0)
+    assert.deepEqual(names(), ['freespace', 'freespace', 'ping', 'ping'])
+    s.cluster.publishMetricsNow() // within the second: nothing
+    await s.clock.advance(999)
+    assert.equal(count(), 4)
+    await s.clock.advance(1)
+    s.cluster.publishMetricsNow()
+    await s.clock.advance(0)
+    assert.equal(count(), 6)
+  }, { informers: (clock) => [informer(clock, 'freespace', 60_000)] })
+})
+
 // ---- repinning ----
 
 const PEER_A = '12D3KooWSpYaZGEBCRnpXeAgZyFtXUxPgzukPGnXfFdjxwxFkA1K'

@@ -14,7 +14,7 @@
  * @module
  */
 import type { GossipSub } from '../net/pubsub.ts'
-import type { Message } from '@libp2p/gossipsub'
+import type { Message, SubscriptionChangeData } from '@libp2p/gossipsub'
 import type { MetricsTransport } from './local.ts'
 import { decodeMetric, encodeMetric } from './metric_codec.ts'
 import { errorMessage } from '../errors.ts'
@@ -29,14 +29,34 @@ export interface PubsubMetricsDeps {
   log?: (level: 'debug' | 'warn', msg: string) => void
 }
 
+/** The metrics transport, and word of peers that start listening to it. */
+export interface PubsubMetrics extends MetricsTransport {
+  /**
+   * Calls `cb` with the peer ID of each peer that subscribes to the topic (a peer that starts,
+   * returns or connects); returns an unsubscribe.
+   */
+  onNewSubscriber(cb: (peer: string) => void): () => void
+}
+
 /** The monitor's transport over the host's gossipsub. */
-export function pubsubMetrics(deps: PubsubMetricsDeps): MetricsTransport {
+export function pubsubMetrics(deps: PubsubMetricsDeps): PubsubMetrics {
   const { pubsub } = deps
   const log = deps.log ?? (() => {})
   return {
     async publish(m: Metric): Promise<void> {
       // Receivers stamp `received_at` themselves; a Go peer sends it empty.
       await pubsub.publish(METRICS_TOPIC, encodeMetric({ ...m, received_at: 0 }))
+    },
+
+    onNewSubscriber(cb: (peer: string) => void): () => void {
+      const onChange = (evt: CustomEvent<SubscriptionChangeData>) => {
+        const joined = evt.detail.subscriptions.some((s) =>
+          s.topic === METRICS_TOPIC && s.subscribe
+        )
+        if (joined) cb(evt.detail.peerId.toString())
+      }
+      pubsub.addEventListener('subscription-change', onChange)
+      return () => pubsub.removeEventListener('subscription-change', onChange)
     },
 
     subscribe(onMetric: (m: Metric) => void): () => void {

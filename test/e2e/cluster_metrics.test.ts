@@ -302,6 +302,14 @@ Deno.test({
         async () => {
           cluster.start(dead)
           await cluster.waitReady(dead)
+          // The others publish their metrics when it subscribes: it holds their freespace (TTL
+          // 30 s here, renewed every 15 s) within seconds, not after up to 15 s.
+          const ready = Date.now()
+          await waitFor(async () => {
+            const r = await cluster.request(dead, 'GET', '/monitor/metrics/freespace')
+            return r.status === 200 && JSON.parse(r.body).length === 3
+          }, { what: `${dead.name} holds every freespace`, timeoutMs: 30_000 })
+          ok(Date.now() - ready < 5_000, `${Date.now() - ready} ms after READY`)
           for (const x of moved) {
             await waitFor(async () => !(await kuboPins(kubos[dead.index])).has(x.cid), {
               what: `${dead.name}'s Kubo unpins ${x.cid}`,

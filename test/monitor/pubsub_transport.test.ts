@@ -121,3 +121,29 @@ Deno.test('pubsub metrics: a payload that is not a metric is dropped; later metr
     await stop(peers)
   }
 })
+
+Deno.test('pubsub metrics: a peer that starts listening is announced to the others', async () => {
+  const [a, b] = await line(2)
+  const c = await startHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    secret: 'b'.repeat(64),
+  })
+  const seen: string[] = []
+  const off = pubsubMetrics({ pubsub: a.host.pubsub }).onNewSubscriber((p) => seen.push(p))
+  try {
+    await c.connect(a.host.addresses()[0])
+    // Connected but not listening yet: nothing.
+    await new Promise((r) => setTimeout(r, 200))
+    assert.ok(!seen.includes(c.peerId))
+    const monitor = localMonitor({ check_interval: 3_600_000 }, {
+      transport: pubsubMetrics({ pubsub: c.pubsub }),
+    })
+    await waitFor(() => seen.includes(c.peerId), { what: "c's subscription at a" })
+    await monitor.stop()
+  } finally {
+    off()
+    await c.stop({ save: false })
+    await stop([a, b])
+  }
+})
