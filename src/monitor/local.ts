@@ -74,8 +74,8 @@ export function localMonitor(config: PubsubmonConfig, deps: LocalMonitorDeps = {
 
   function logMetric(m: Metric): void {
     if (stopped) return
-    store.add(m, now())
-    checker.reset(m.peer, m.name)
+    // A metric older than the one held (it came late) neither replaces it nor ends an alert.
+    if (store.add(m, now())) checker.reset(m.peer, m.name)
   }
 
   function emit(a: Alert): void {

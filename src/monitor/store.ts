@@ -48,13 +48,19 @@ export class MetricWindow {
 export class MetricsStore {
   #byName = new Map<string, Map<string, MetricWindow>>()
 
-  /** Stores a metric, stamping `received_at` with the receiver's clock (epoch ms `now`). */
-  add(m: Metric, now: number): Metric {
-    const stored = { ...m, received_at: now * NS_PER_MS }
+  /**
+   * Stores a metric, stamping `received_at` with the receiver's clock (epoch ms `now`). One that
+   * expires before the peer's latest of that name is older than it — gossip delivers two
+   * messages of one peer by different paths, in either order — and is dropped: undefined.
+   */
+  add(m: Metric, now: number): Metric | undefined {
     let byPeer = this.#byName.get(m.name)
     if (!byPeer) this.#byName.set(m.name, byPeer = new Map())
     let w = byPeer.get(m.peer)
     if (!w) byPeer.set(m.peer, w = new MetricWindow())
+    const latest = w.latest()
+    if (latest && m.expire < latest.expire) return undefined
+    const stored = { ...m, received_at: now * NS_PER_MS }
     w.add(stored)
     return stored
   }

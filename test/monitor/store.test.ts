@@ -33,3 +33,14 @@ Deno.test('latestValid: latest per peer, only valid and unexpired, ordered by pe
   s.removePeer('pA')
   assert.deepEqual(s.latestValid('freespace', T + 1000).map((m) => m.peer), ['pB'])
 })
+
+Deno.test('add: a metric expiring before the latest one held is older (it came late): dropped', () => {
+  const s = new MetricsStore()
+  assert.ok(s.add(newMetric('freespace', 'pA', 'new', 10_000, T + 1000), T + 1000))
+  assert.equal(s.add(newMetric('freespace', 'pA', 'old', 10_000, T), T + 1001), undefined)
+  assert.equal(s.peerLatest('freespace', 'pA')?.value, 'new')
+  // The same expiry (a repeat) and later ones are taken.
+  assert.ok(s.add(newMetric('freespace', 'pA', 'again', 10_000, T + 1000), T + 1002))
+  assert.ok(s.add(newMetric('freespace', 'pA', 'newer', 10_000, T + 2000), T + 2000))
+  assert.equal(s.peerLatest('freespace', 'pA')?.value, 'newer')
+})
