@@ -114,6 +114,8 @@ const MAX_ALERTS = 1000
 export const MEMBER_CALL_TIMEOUT_MS = 15_000
 /** How often an informer whose metrics carry no TTL is asked again, halved (the reference's). */
 const DEFAULT_INFORMER_TTL_MS = 30_000
+/** Re-allocations of a dead or removed peer's pins committed at once. */
+const REPINS_IN_FLIGHT = 64
 const NS_PER_MS = 1_000_000
 
 /** One cluster peer. */
@@ -332,16 +334,23 @@ export class Cluster implements ClusterRPC {
     const members = await this.#d.consensus.peers(signal)
     const closest = closestChecker(this.peerId, members.filter((p) => p !== from))
     let moved = 0
+    // Several at once, as many clients would: each waits for its commit, and commits group.
+    const running = new Set<Promise<void>>()
     for await (const pin of this.#d.consensus.state().list(signal)) {
       if (!pin.allocations?.includes(from)) continue
       if (o.onlyClosest && !closest(pin.cid)) continue
-      try {
-        if (await this.#reallocate(pin, from, signal)) moved++
-      } catch (err) {
-        if (signal.aborted) throw err
-        this.#log.error(`re-allocating ${pin.cid} away from ${from}: ${errorMessage(err)}`)
-      }
+      const one: Promise<void> = this.#reallocate(pin, from, signal).then((changed) => {
+        if (changed) moved++
+      }, (err) => {
+        if (!signal.aborted) {
+          this.#log.error(`re-allocating ${pin.cid} away from ${from}: ${errorMessage(err)}`)
+        }
+      }).finally(() => running.delete(one))
+      running.add(one)
+      if (running.size >= REPINS_IN_FLIGHT) await Promise.race(running)
     }
+    await Promise.all(running)
+    signal.throwIfAborted()
     if (moved > 0) this.#log.info(`re-allocated ${moved} pins away from ${from}`)
     return moved
   }

@@ -189,12 +189,14 @@ export interface PinAllocator extends Component {
   /**
    * Orders candidate peers best first. `current` holds peers already allocated, `priority` the
    * user's allocations; each map goes from peer ID to that peer's metrics (one per needed name).
+   * With `limit`, only the first `limit` peers of that order.
    */
   allocate(
     cid: string,
     current: Map<string, Metric[]>,
     candidates: Map<string, Metric[]>,
     priority: Map<string, Metric[]>,
+    limit?: number,
   ): Promise<string[]>
 }
 

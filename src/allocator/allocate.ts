@@ -91,7 +91,7 @@ export async function allocate(input: AllocateInput): Promise<string[]> {
 
   const available = [...priority.keys(), ...candidates.keys()]
   if (available.length < needed) throw notEnough(input, needed, wanted, available)
-  const ordered = await input.allocator.allocate(input.cid, current, candidates, priority)
+  const ordered = await input.allocator.allocate(input.cid, current, candidates, priority, wanted)
   if (ordered.length < needed) throw notEnough(input, needed, wanted, ordered)
   return [...currentPeers, ...ordered.slice(0, Math.min(wanted, ordered.length))]
 }

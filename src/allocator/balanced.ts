@@ -39,43 +39,72 @@ export function balancedAllocator(config: BalancedConfig): PinAllocator {
   const by = config.allocate_by ?? []
   return {
     metrics: () => [...by],
-    allocate(_cid, _current, candidates, priority) {
-      const first = sortedPeers(partitionMetrics(byName(priority), by))
-      const last = sortedPeers(partitionMetrics(byName(candidates), by))
+    allocate(_cid, _current, candidates, priority, limit = Infinity) {
+      const first = sortedPeers(partitionMetrics(byName(priority), by), limit)
+      const last = sortedPeers(partitionMetrics(byName(candidates), by), limit - first.length)
       return Promise.resolve([...first, ...last])
     },
     stop: () => Promise.resolve(),
   }
 }
 
-/** Peer → metrics becomes metric name → one metric per peer. */
-function byName(set: Map<string, Metric[]>): Map<string, Metric[]> {
-  const out = new Map<string, Metric[]>()
+/** Metric name → peer → its metric. */
+type MetricsByName = Map<string, Map<string, Metric>>
+
+/** Peer → metrics becomes metric name → peer → metric. */
+function byName(set: Map<string, Metric[]>): MetricsByName {
+  const out: MetricsByName = new Map()
   for (const [peer, metrics] of set) {
     for (const m of metrics) {
-      const list = out.get(m.name) ?? []
-      list.push(m.peer ? m : { ...m, peer })
-      out.set(m.name, list)
+      let byPeer = out.get(m.name)
+      if (!byPeer) out.set(m.name, byPeer = new Map())
+      byPeer.set(peer, m.peer ? m : { ...m, peer })
     }
   }
   return out
 }
 
-/** Partitions the set by `by[0]`, each partition recursively by the rest, and sorts them. */
-export function partitionMetrics(set: Map<string, Metric[]>, by: string[]): Partitioned {
+/**
+ * Partitions the peers by `by[0]`, each partition recursively by the rest, and sorts them. A
+ * partition's peers look their next metrics up by peer: no pass over every metric per partition.
+ */
+export function partitionMetrics(
+  set: MetricsByName,
+  by: string[],
+  peers?: readonly string[],
+): Partitioned {
   const [root, ...rest] = by
   if (root === undefined) return { partitions: [], next: 0, noMore: true }
-  const partitions = partitionValues(set.get(root) ?? [])
+  const rootMetrics = set.get(root)
+  const metrics: Metric[] = []
+  if (rootMetrics) {
+    if (!peers) metrics.push(...rootMetrics.values())
+    else {
+      for (const p of peers) {
+        const m = rootMetrics.get(p)
+        if (m) metrics.push(m)
+      }
+    }
+  }
+  const partitions = partitionValues(metrics)
   if (rest.length) {
     for (const p of partitions) {
-      const members = new Set(p.peers)
-      const filtered = new Map<string, Metric[]>()
-      for (const [name, metrics] of set) {
-        if (name === root) continue
-        const inPartition = metrics.filter((m) => members.has(m.peer))
-        if (inPartition.length) filtered.set(name, inPartition)
+      if (p.peers.length === 1) {
+        // One peer: its sub-partitions would be a chain of one partition each, adding each
+        // further metric's weight. The same sums, without building the chain; a peer missing a
+        // further metric ends its chain empty, so it is never chosen (as the chain would).
+        const peer = p.peers[0]
+        for (const name of rest) {
+          const m = set.get(name)?.get(peer)
+          if (!m) {
+            p.peers = []
+            break
+          }
+          p.aggregatedWeight += m.weight
+        }
+        continue
       }
-      p.sub = partitionMetrics(filtered, rest)
+      p.sub = partitionMetrics(set, rest, p.peers)
       for (const sp of p.sub.partitions) p.aggregatedWeight += sp.aggregatedWeight
     }
   }
@@ -128,10 +157,17 @@ function partitionValues(metrics: Metric[]): Partition[] {
   return partitions
 }
 
-/** Every peer once, never twice from one partition while another still has peers. */
-export function sortedPeers(pm: Partitioned): string[] {
+/**
+ * Every peer once (the first `limit` of them), never twice from one partition while another
+ * still has peers.
+ */
+export function sortedPeers(pm: Partitioned, limit = Infinity): string[] {
   const out: string[] = []
-  for (let p = chooseNext(pm); p !== undefined; p = chooseNext(pm)) out.push(p)
+  while (out.length < limit) {
+    const p = chooseNext(pm)
+    if (p === undefined) break
+    out.push(p)
+  }
   return out
 }
 

@@ -127,7 +127,7 @@ export function localMonitor(config: PubsubmonConfig, deps: LocalMonitorDeps = {
 
     latestMetrics(name: string): Metric[] {
       const latest = store.latestValid(name, now())
-      if (!deps.peers) return latest
+      if (!deps.peers) return latest.slice()
       let peers: Set<string>
       try {
         peers = new Set(deps.peers())

@@ -47,6 +47,13 @@ export class MetricWindow {
 /** Metrics by name, then by peer. */
 export class MetricsStore {
   #byName = new Map<string, Map<string, MetricWindow>>()
+  /**
+   * `latestValid` answers by name, kept until a metric of that name arrives or a peer is removed
+   * (`#version`), or the first of them expires: every pin's allocation asks, metrics change
+   * every few seconds.
+   */
+  #latest = new Map<string, { list: Metric[]; version: number; until: number }>()
+  #version = 0
 
   /**
    * Stores a metric, stamping `received_at` with the receiver's clock (epoch ms `now`). One that
@@ -62,17 +69,31 @@ export class MetricsStore {
     if (latest && m.expire < latest.expire) return undefined
     const stored = { ...m, received_at: now * NS_PER_MS }
     w.add(stored)
+    this.#version++
     return stored
   }
 
-  /** The latest metric of each peer for a name, when valid and unexpired; by peer, then expiry. */
-  latestValid(name: string, now: number): Metric[] {
+  /**
+   * The latest metric of each peer for a name, when valid and unexpired; by peer, then expiry.
+   * The list is shared with later calls until it changes: read it, do not change it.
+   */
+  latestValid(name: string, now: number): readonly Metric[] {
+    const cached = this.#latest.get(name)
+    if (cached && cached.version === this.#version && now * NS_PER_MS < cached.until) {
+      return cached.list
+    }
     const out: Metric[] = []
+    let until = Infinity
     for (const w of this.#byName.get(name)?.values() ?? []) {
       const m = w.latest()
-      if (m && m.valid && !metricExpired(m, now)) out.push(m)
+      if (m && m.valid && !metricExpired(m, now)) {
+        out.push(m)
+        if (m.expire < until) until = m.expire
+      }
     }
-    return out.sort((a, b) => a.peer === b.peer ? a.expire - b.expire : a.peer < b.peer ? -1 : 1)
+    out.sort((a, b) => a.peer === b.peer ? a.expire - b.expire : a.peer < b.peer ? -1 : 1)
+    this.#latest.set(name, { list: out, version: this.#version, until })
+    return out
   }
 
   /** The latest metric of a peer for a name, expired or not. */
@@ -105,5 +126,6 @@ export class MetricsStore {
   /** Forgets a peer (it left the cluster). */
   removePeer(peer: string): void {
     for (const byPeer of this.#byName.values()) byPeer.delete(peer)
+    this.#version++
   }
 }

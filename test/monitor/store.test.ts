@@ -44,3 +44,16 @@ Deno.test('add: a metric expiring before the latest one held is older (it came l
   assert.ok(s.add(newMetric('freespace', 'pA', 'newer', 10_000, T + 2000), T + 2000))
   assert.equal(s.peerLatest('freespace', 'pA')?.value, 'newer')
 })
+
+Deno.test('latestValid: a repeated ask answers the same list until a metric arrives, a peer leaves or one expires', () => {
+  const s = new MetricsStore()
+  s.add(newMetric('freespace', 'pA', '1', 10_000, T), T)
+  s.add(newMetric('freespace', 'pB', '1', 1_000, T), T) // expires at T + 1000
+  const first = s.latestValid('freespace', T + 10)
+  assert.equal(s.latestValid('freespace', T + 20), first, 'the same answer')
+  assert.deepEqual(s.latestValid('freespace', T + 1000).map((m) => m.peer), ['pA'], 'pB expired')
+  s.add(newMetric('freespace', 'pC', '1', 10_000, T + 1001), T + 1001)
+  assert.deepEqual(s.latestValid('freespace', T + 1002).map((m) => m.peer), ['pA', 'pC'])
+  s.removePeer('pA')
+  assert.deepEqual(s.latestValid('freespace', T + 1003).map((m) => m.peer), ['pC'])
+})
