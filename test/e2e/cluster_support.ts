@@ -10,14 +10,14 @@
  * ```
  */
 import { type ClusterOptions, type ClusterPeer, TestCluster } from '../support/cluster.ts'
-import { type KuboDaemon, startKubo } from '../support/kubo.ts'
+import { type KuboDaemon, startKubo, type StartKuboOptions } from '../support/kubo.ts'
 import { runMain, type RunResult } from '../support/peer.ts'
 import { waitFor } from '../support/wait.ts'
 
 /** A cluster of `peers` founders, peer `i` beside `kubos[i]` (joiners' Kubos are appended). */
 export async function kuboCluster(
   peers: number,
-  opts: Partial<ClusterOptions> = {},
+  opts: Partial<ClusterOptions> & { kubo?: (index: number) => StartKuboOptions } = {},
 ): Promise<{ cluster: TestCluster; kubos: KuboDaemon[] }> {
   const kubos: KuboDaemon[] = []
   const cluster = await TestCluster.create({
@@ -25,7 +25,7 @@ export async function kuboCluster(
     peers,
     ...opts,
     ipfs: async (index) => {
-      const k = await startKubo()
+      const k = await startKubo(opts.kubo?.(index))
       kubos[index] = k
       return { api: k.apiMultiaddr, stop: k.stop }
     },
