@@ -26,7 +26,8 @@
  *   else (a crash, a pin removed in IPFS meanwhile, an import) walks as usual.
  * - `resync()` (a Raft snapshot replaced the pinset) starts a new sync pass at once, replacing
  *   the running one: the snapshot's pins never went through `track`. Before start, it makes the
- *   start-up pass walk whatever the mark says.
+ *   start-up pass walk whatever the mark says. Either way the pins IPFS holds that the new
+ *   pinset allocates elsewhere are unpinned, as `track` would have done for each.
  *
  * @example
  * ```ts
@@ -714,7 +715,35 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     }
   }
 
-  return {
+  /**
+   * After a restored snapshot: unpins from IPFS what it holds and the new pinset allocates to
+   * other peers. Log entries tell `track` of every re-allocation; a snapshot replaces the pinset
+   * at once, so a peer that was down while the log moved on (and was compacted) learns of them
+   * only here. One walk of the state, parsing only the pins IPFS holds.
+   */
+  async function dropRemoteHeld(): Promise<void> {
+    const signal = stopSignal
+    try {
+      const held = await ipfsPinKeys(signal, true)
+      let dropped = 0
+      for await (const { cid, value } of deps.state().scan({ signal })) {
+        if (!held.hasCid(cid)) continue
+        const pin = JSON.parse(decoder.decode(value)) as Pin
+        if (pin.type === 'meta-pin' || !isRemote(pin)) continue
+        await tracker.track(pin)
+        dropped++
+      }
+      if (dropped > 0) {
+        log('info', `after a restored pinset: ${dropped} pins allocated elsewhere unpinned`)
+      }
+    } catch (err) {
+      if (!stopSignal.aborted) {
+        log('warn', `dropping pins allocated elsewhere: ${errorMessage(err)}`)
+      }
+    }
+  }
+
+  const tracker: StatelessTracker = {
     start(_signal?: AbortSignal): Promise<void> {
       if (started || stopSignal.aborted) return Promise.resolve()
       started = true
@@ -729,6 +758,8 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       }
       loops.push(worker(() => unpinQueue.shift(), unpinWaiters, doUnpin))
       loops.push(syncLoop())
+      // A snapshot restored before start (a follower back behind a compacted log).
+      if (restoredBeforeStart) loops.push(dropRemoteHeld())
       return Promise.resolve()
     },
 
@@ -787,6 +818,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       // starts; the mark was taken before that). After stop nothing walks.
       if (!started) restoredBeforeStart = true
       if (!started || stopSignal.aborted) return
+      loops.push(dropRemoteHeld())
       // A fresh pass (never the start-up one: the mark described the pinset before the restore)
       // replaces the one walking the old pinset; a pass already waiting to run walks the new one.
       if (nextPass && !nextPass.done) return
@@ -828,6 +860,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       return stopping
     },
   }
+  return tracker
 }
 
 const decoder = new TextDecoder()

@@ -505,6 +505,30 @@ Deno.test('statusAll and recoverAll stream in the state key order, operations an
   assert.deepEqual(recovered, [...gone, ...missing].sort(), 'in key order')
 })
 
+Deno.test('resync: what IPFS holds and the restored pinset allocates elsewhere is unpinned, after start and before it', async () => {
+  for (const before of [false, true]) {
+    await using s = setup()
+    // Held here; the restored pinset moved two of them to another peer.
+    const kept = await localPin(s, 1)
+    const moved = [await localPin(s, 2), await localPin(s, 3)]
+    for (const p of [kept, ...moved]) await s.ipfs.pin(p)
+    const elsewhere = await localPin(s, 4, { allocations: [OTHER] }) // never held here
+    if (!before) {
+      await s.tracker.start()
+      await waitFor(() => !s.tracker.syncing())
+    }
+    for (const p of moved) s.state.put({ ...p, allocations: [OTHER] })
+    s.tracker.resync()
+    if (before) await s.tracker.start()
+    await waitFor(() => moved.every((p) => !s.ipfs.isPinned(p.cid)), {
+      what: `unpinned (${before})`,
+    })
+    assert.ok(s.ipfs.isPinned(kept.cid), 'what is still allocated here stays')
+    assert.equal(s.ipfs.isPinned(elsewhere.cid), false)
+    for (const p of moved) assert.equal((await s.tracker.status(p.cid)).status, 'remote')
+  }
+})
+
 Deno.test('resync walks the state again: pins that arrived without track (a restored snapshot) are pinned', async () => {
   await using s = setup()
   await s.tracker.start()
