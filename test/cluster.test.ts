@@ -34,6 +34,7 @@ import { rpcHandlers } from '../src/rpc/handlers.ts'
 import { fakeIpfs } from './support/fake_ipfs.ts'
 import { RpcMesh } from './support/rpc_mesh.ts'
 import { type ManualClock, manualClock } from './support/manual_clock.ts'
+import { alertQueue } from './support/alert_queue.ts'
 import { waitFor } from './support/wait.ts'
 
 const SELF = '12D3KooWD9yGCdZAvQJzAGyiFHbqu1GpDeovwoDuQ7QKW8k4Yd8N'
@@ -100,8 +101,7 @@ function fakeTracker(): PinTracker & { started: number } {
 /** A monitor that records published metrics and hands out the alerts a test raises. */
 function fakeMonitor() {
   const published: Metric[] = []
-  let wake: (() => void) | undefined
-  const queue: Alert[] = []
+  const q = alertQueue()
   const monitor: PeerMonitor & {
     published: Metric[]
     /** Names whose publishing fails. */
@@ -110,10 +110,7 @@ function fakeMonitor() {
   } = {
     published,
     failing: new Set(),
-    raise(a) {
-      queue.push(a)
-      wake?.()
-    },
+    raise: q.raise,
     publishMetric(m) {
       if (monitor.failing.has(m.name)) return Promise.reject(new Error(`cannot send ${m.name}`))
       published.push(m)
@@ -121,19 +118,7 @@ function fakeMonitor() {
     },
     latestMetrics: () => [],
     metricNames: () => [],
-    async *alerts(signal) {
-      while (!signal?.aborted) {
-        const a = queue.shift()
-        if (a) {
-          yield a
-          continue
-        }
-        await new Promise<void>((r) => {
-          wake = r
-          signal?.addEventListener('abort', () => r(), { once: true })
-        })
-      }
-    },
+    alerts: q.alerts,
     stop: () => Promise.resolve(),
   }
   return monitor

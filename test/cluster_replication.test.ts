@@ -31,6 +31,7 @@ import { KvCluster, testConfig } from './consensus/raft/kv_cluster.ts'
 import { type FakeIpfs, fakeIpfs } from './support/fake_ipfs.ts'
 import { RpcMesh } from './support/rpc_mesh.ts'
 import { turn } from './support/manual_clock.ts'
+import { alertQueue } from './support/alert_queue.ts'
 import { NotFoundError } from '../src/errors.ts'
 
 const IDS = [
@@ -67,29 +68,13 @@ function sharedView() {
       return newMetric('freespace', p, String(free), 60_000, now, free)
     })
   const monitor = (clock: { now(): number }) => {
-    const queue: Alert[] = []
-    let wake: (() => void) | undefined
+    const q = alertQueue()
     const m: PeerMonitor & { raise(a: Alert): void } = {
-      raise(a) {
-        queue.push(a)
-        wake?.()
-      },
+      raise: q.raise,
       publishMetric: () => Promise.resolve(),
       latestMetrics: (name) => metrics(name, clock.now()),
       metricNames: () => ['freespace'],
-      async *alerts(signal) {
-        while (!signal?.aborted) {
-          const a = queue.shift()
-          if (a) {
-            yield a
-            continue
-          }
-          await new Promise<void>((r) => {
-            wake = r
-            signal?.addEventListener('abort', () => r(), { once: true })
-          })
-        }
-      },
+      alerts: q.alerts,
       stop: () => Promise.resolve(),
     }
     return m

@@ -14,6 +14,7 @@ import {
   kuboPins,
   quickTimings,
   waitAllReady,
+  waitMetricPeers,
 } from './cluster_support.ts'
 
 // deno-lint-ignore no-explicit-any
@@ -38,10 +39,7 @@ Deno.test({
       await waitAllReady(cluster)
       const [p0, p1] = cluster.peers
       // Every peer's ping, but only the two with room send freespace.
-      await waitFor(async () => {
-        const r = await cluster.request(p1, 'GET', '/monitor/metrics/ping')
-        return JSON.parse(r.body).length === 3
-      }, { what: 'three pings', timeoutMs: 30_000 })
+      await waitMetricPeers(cluster, p1, 'ping', 3)
       const free = JSON.parse((await cluster.request(p1, 'GET', '/monitor/metrics/freespace')).body)
       deepEqual(free.map((m: { peer: string }) => m.peer).sort(), [p0.id, p1.id].sort())
       for (let i = 0; i < 4; i++) {
@@ -91,10 +89,7 @@ Deno.test({
       await waitAllReady(cluster)
       const [p0] = cluster.peers
       for (const p of cluster.peers) {
-        await waitFor(async () => {
-          const r = await cluster.request(p, 'GET', '/monitor/metrics/freespace')
-          return JSON.parse(r.body).length === 3
-        }, { what: `${p.name}: every freespace`, timeoutMs: 30_000 })
+        await waitMetricPeers(cluster, p, 'freespace', 3)
       }
       const pins: { cid: string; allocations: string[] }[] = []
       for (let i = 0; i < 4; i++) {

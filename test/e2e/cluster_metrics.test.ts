@@ -16,6 +16,7 @@ import {
   kuboPins,
   quickTimings,
   waitAllReady,
+  waitMetricPeers,
 } from './cluster_support.ts'
 
 Deno.test({
@@ -227,10 +228,7 @@ Deno.test({
       cluster.startAll()
       await waitAllReady(cluster)
       for (const p of cluster.peers) {
-        await waitFor(async () => {
-          const r = await cluster.request(p, 'GET', '/monitor/metrics/freespace')
-          return r.status === 200 && JSON.parse(r.body).length === 3
-        }, { what: `${p.name}: every freespace`, timeoutMs: 30_000 })
+        await waitMetricPeers(cluster, p, 'freespace', 3)
       }
       const [p0] = cluster.peers
       const pins: { cid: string; allocations: string[] }[] = []
@@ -305,10 +303,7 @@ Deno.test({
           // The others publish their metrics when it subscribes: it holds their freespace (TTL
           // 30 s here, renewed every 15 s) within seconds, not after up to 15 s.
           const ready = Date.now()
-          await waitFor(async () => {
-            const r = await cluster.request(dead, 'GET', '/monitor/metrics/freespace')
-            return r.status === 200 && JSON.parse(r.body).length === 3
-          }, { what: `${dead.name} holds every freespace`, timeoutMs: 30_000 })
+          await waitMetricPeers(cluster, dead, 'freespace', 3)
           ok(Date.now() - ready < 5_000, `${Date.now() - ready} ms after READY`)
           for (const x of moved) {
             await waitFor(async () => !(await kuboPins(kubos[dead.index])).has(x.cid), {

@@ -102,3 +102,16 @@ export async function waitAllReady(
 export async function listed(cluster: TestCluster, p: ClusterPeer): Promise<string[]> {
   return ndjson((await cluster.request(p, 'GET', '/peers')).body).map((id) => id.id).sort()
 }
+
+/** Waits until `peer` holds a valid `name` metric of `n` peers (`GET /monitor/metrics/{name}`). */
+export async function waitMetricPeers(
+  cluster: TestCluster,
+  peer: ClusterPeer,
+  name: string,
+  n: number,
+): Promise<void> {
+  await waitFor(async () => {
+    const r = await cluster.request(peer, 'GET', `/monitor/metrics/${name}`)
+    return r.status === 200 && JSON.parse(r.body).length === n
+  }, { what: `${peer.name}: ${name} of ${n} peers`, timeoutMs: 30_000 })
+}

@@ -13,6 +13,7 @@ import {
   kuboPins,
   quickTimings,
   waitAllReady,
+  waitMetricPeers,
 } from './cluster_support.ts'
 
 Deno.test({
@@ -35,10 +36,7 @@ Deno.test({
       await waitAllReady(cluster)
       const [p0] = cluster.peers
       for (const name of ['tag:group', 'freespace']) {
-        await waitFor(async () => {
-          const r = await cluster.request(p0, 'GET', `/monitor/metrics/${name}`)
-          return r.status === 200 && JSON.parse(r.body).length === 4
-        }, { what: `${name} of four peers`, timeoutMs: 30_000 })
+        await waitMetricPeers(cluster, p0, name, 4)
       }
       const groupOf = new Map(cluster.peers.map((p) => [p.id, group(p.index)]))
 
