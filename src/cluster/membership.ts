@@ -127,8 +127,10 @@ export async function watchRemoval(d: WatchDeps): Promise<string> {
   let known: string[] = d.known ?? []
   let quiet = 0
   const askAfter = d.askAfterRounds ?? 3
-  for (;;) {
-    await d.clock.sleep(d.intervalMs, d.signal)
+  // The first look is at once: a peer removed within its first interval (right after it became
+  // ready) must have been seen as a member to be seen removed.
+  for (let first = true;; first = false) {
+    if (!first) await d.clock.sleep(d.intervalMs, d.signal)
     let peers: string[]
     try {
       peers = await d.consensus.peers(d.signal)

@@ -136,6 +136,25 @@ Deno.test('the watch reports a removal once the peerset no longer holds this pee
   assert.equal(result, 'this peer was removed from the cluster')
 })
 
+Deno.test('a peer removed within its first interval (right after it became ready) is seen removed', async () => {
+  const clock = manualClock()
+  let peers = ['a', 'me']
+  let result: string | undefined
+  const p = watchRemoval({
+    self: 'me',
+    consensus: { peers: () => Promise.resolve(peers), leader: () => Promise.resolve('a') },
+    rpc: fakeRpc('me', () => Promise.reject(new Error('unused'))),
+    clock,
+    intervalMs: 1000,
+    signal: new AbortController().signal,
+  }).then((r) => result = r)
+  await clock.advance(0) // the first look, at once: a member
+  peers = ['a']
+  await clock.advance(1000)
+  await p
+  assert.equal(result, 'this peer was removed from the cluster')
+})
+
 Deno.test('a joining peer is not removed before it was ever a member', async () => {
   const clock = manualClock()
   const ac = new AbortController()

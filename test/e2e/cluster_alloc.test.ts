@@ -121,7 +121,15 @@ Deno.test({
       }
       const peers = await ctl(p0, ['peers', 'ls'])
       ok(!peers.stdout.includes(gone.id), peers.stdout)
-      await waitFor(() => !gone.proc!.running(), { what: `${gone.name} stops`, timeoutMs: 30_000 })
+      try {
+        await waitFor(() => !gone.proc!.running(), {
+          what: `${gone.name} stops`,
+          timeoutMs: 30_000,
+        })
+      } catch (err) {
+        const log = await Deno.readTextFile(gone.proc!.logPath).catch(() => '')
+        throw new Error(`${(err as Error).message}; its log ends:\n${log.slice(-3000)}`)
+      }
     } finally {
       await cluster.close()
     }
