@@ -38,6 +38,7 @@ import {
   type IPFSID,
   isPinEverywhere,
   type Metric,
+  metricTtlMs,
   newMetric,
   normalizeCid,
   parseCid,
@@ -116,7 +117,6 @@ export const MEMBER_CALL_TIMEOUT_MS = 15_000
 const DEFAULT_INFORMER_TTL_MS = 30_000
 /** Re-allocations of a dead or removed peer's pins committed at once. */
 const REPINS_IN_FLIGHT = 64
-const NS_PER_MS = 1_000_000
 
 /** One cluster peer. */
 export class Cluster implements ClusterRPC {
@@ -129,6 +129,10 @@ export class Cluster implements ClusterRPC {
   #stop = new AbortController()
   #stopped: Promise<void> | undefined
   #loops: Promise<void>[] = []
+  /** When `publishMetricsNow` last published (epoch ms). */
+  #lastPublishedNow = -Infinity
+  /** Re-pin passes, one at a time, in alert order: a pass walks the whole pinset. */
+  #repins: Promise<void> = Promise.resolve()
 
   constructor(deps: ClusterDeps) {
     this.#d = deps
@@ -240,7 +244,7 @@ export class Cluster implements ClusterRPC {
     const now = this.#clock.now()
     for (const m of metrics) {
       if (!m.valid) continue
-      const ttl = m.expire / NS_PER_MS - now
+      const ttl = metricTtlMs(m, now)
       if (ttl > 0 && (minTtlMs === 0 || ttl < minTtlMs)) minTtlMs = ttl
       try {
         await this.#d.monitor.publishMetric(m, this.#stop.signal)
@@ -252,8 +256,6 @@ export class Cluster implements ClusterRPC {
     }
     return { minTtlMs, failed }
   }
-
-  #lastPublishedNow = -Infinity
 
   /**
    * Publishes every informer's metrics and the ping now, at most once a second: another peer
@@ -307,9 +309,6 @@ export class Cluster implements ClusterRPC {
       if (!isAbortError(err)) this.#log.warn(`alerts: ${errorMessage(err)}`)
     }
   }
-
-  /** Re-pin passes, one at a time, in alert order: a pass walks the whole pinset. */
-  #repins: Promise<void> = Promise.resolve()
 
   #repinLater(dead: string): void {
     this.#repins = this.#repins.then(async () =>

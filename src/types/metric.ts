@@ -49,6 +49,11 @@ export function newMetric(
   }
 }
 
+/** Milliseconds the metric is still valid for at `now` (epoch ms); negative once expired. */
+export function metricTtlMs(m: Metric, now: number): number {
+  return m.expire / NS_PER_MS - now
+}
+
 /** True when the metric has expired at `now` (epoch ms). */
 export function metricExpired(m: Metric, now: number): boolean {
   return m.expire <= now * NS_PER_MS
