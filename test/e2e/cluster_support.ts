@@ -109,9 +109,10 @@ export async function waitMetricPeers(
   peer: ClusterPeer,
   name: string,
   n: number,
+  timeoutMs = 30_000,
 ): Promise<void> {
   await waitFor(async () => {
     const r = await cluster.request(peer, 'GET', `/monitor/metrics/${name}`)
     return r.status === 200 && JSON.parse(r.body).length === n
-  }, { what: `${peer.name}: ${name} of ${n} peers`, timeoutMs: 30_000 })
+  }, { what: `${peer.name}: ${name} of ${n} peers`, timeoutMs })
 }
