@@ -286,11 +286,14 @@ export class ReadyLoop {
       for (const m of snaps) handlers.sendSnapshot(m)
       return
     }
-    // What was held goes first, in the same commit — if it is due and this Ready writes
-    // anything of its own (one that only sends messages leaves it held).
-    const own = rd.entries.length > 0 || staged.groups.length > 0 ||
+    // What was held goes first, in the same commit: always when this Ready applies entries of its
+    // own — they come after the held ones, and the applied index it records must not pass writes
+    // that are not on disk (a crash would skip them; a later unpin would be undone by the held
+    // pin) — and else once due, if it writes anything (one that only sends messages leaves it).
+    const applies = staged.groups.length > 0
+    const own = rd.entries.length > 0 || applies ||
       this.#hardStateToWrite(rd, staged) !== undefined
-    const all = own && this.#due() ? this.#takeHeld(staged) : staged
+    const all = applies || (own && this.#due()) ? this.#takeHeld(staged) : staged
     const hs = this.#hardStateToWrite(rd, all)
     if (rd.entries.length > 0 || hs || all.groups.length > 0) {
       await storage.persist(rd.entries, hs, all.groups)

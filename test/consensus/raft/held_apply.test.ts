@@ -157,3 +157,27 @@ Deno.test('a clean stop writes what is held; a crash leaves it committed in the 
     await c.close()
   }
 })
+
+Deno.test('a Ready that applies entries it cannot hold (a membership change) writes what is held first: the applied index never passes what is on disk', async () => {
+  const c = new KvCluster(['a', 'b', 'c'], testConfig(), LONG_HOLD)
+  try {
+    await c.startAll()
+    const leader = await c.waitLeader()
+    const p = await testPin(1, 'before the change')
+    await leader.consensus.logPin(p)
+    for (const n of c.nodes.values()) {
+      await c.until(() => n.consensus.status().commit >= leader.consensus.status().commit, 'commit')
+    }
+    assert.equal(await leader.state.has(p.cid), false, 'held')
+    // A learner added: every member applies that change in a Ready of its own, not held.
+    const d = await c.start('d', { initialVoters: [] })
+    await leader.consensus.addPeer('d')
+    await c.converge()
+    for (const [id, n] of c.nodes) {
+      if (n === d) continue
+      assert.ok(await n.state.has(p.cid), `${id}: the held pin is on disk with the change after it`)
+    }
+  } finally {
+    await c.close()
+  }
+})
