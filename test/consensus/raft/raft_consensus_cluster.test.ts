@@ -17,8 +17,7 @@ async function assertSamePinsets(c: KvCluster): Promise<Map<string, string>> {
   await c.converge()
   const nodes = [...c.nodes.entries()]
   const sets = await Promise.all(nodes.map(([, n]) => pinsetOf(n.state)))
-  // Each node's id, pins and Raft view, should the sets differ (a flake seen once in CI: one
-  // founder's pinset empty after converge; kept to explain the next one).
+  // Should the sets differ, each node's pins and Raft view say which and how far it got.
   const views = nodes.map(([id, n], i) => {
     const st = n.consensus.status()
     return `${id}: ${
