@@ -9,11 +9,8 @@ import assert from 'node:assert/strict'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { Cluster } from '../src/cluster.ts'
-import { clusterSection } from '../src/cluster/config.ts'
 import type { PeerMonitor } from '../src/components.ts'
-import { statelessSection } from '../src/pintracker/config.ts'
-import { type StatelessTracker, statelessTracker } from '../src/pintracker/stateless.ts'
-import { rpcHandlers } from '../src/rpc/handlers.ts'
+import type { StatelessTracker } from '../src/pintracker/stateless.ts'
 import {
   defaultPinOptions,
   type GlobalPinInfo,
@@ -24,6 +21,7 @@ import {
 import { parseStatusFilter } from '../src/types/status.ts'
 import { makeDot } from '../cli/ctl/graph.ts'
 import { KvCluster, testConfig, type TestNode } from './consensus/raft/kv_cluster.ts'
+import { inProcessPeer } from './support/in_process_peer.ts'
 import { type FakeIpfs, fakeIpfs } from './support/fake_ipfs.ts'
 import { RpcMesh } from './support/rpc_mesh.ts'
 import { RpcForbiddenError } from '../src/rpc/errors.ts'
@@ -83,45 +81,16 @@ async function threePeers(): Promise<Setup> {
     )
     ipfs.connectSwarms = (addrs) => (ipfs.connected.push(...addrs), Promise.resolve())
     ipfs.swarmPeers = () => Promise.resolve(IPFS_PEERS.filter((p) => p !== IPFS_PEERS[i]))
-    const started: { node?: TestNode } = {}
-    const tracker = statelessTracker(statelessSection.defaults(), {
-      peerId: id,
-      peername: () => name,
-      ipfs,
-      state: () => started.node!.state,
-      ipfsId: () => ({ id: IPFS_PEERS[i], addresses: [`/ip4/127.0.0.1/tcp/${4001 + i}`] }),
-      clock: kvc.clock,
-    })
-    const node = started.node = await kvc.start(id, {
-      hooks: {
-        onPin: (p) => void tracker.track(p).catch(() => {}),
-        onUnpin: (p) => void tracker.untrack(p).catch(() => {}),
-        onRestore: () => tracker.resync(),
-      },
-    })
-    const cluster = new Cluster({
-      config: { ...clusterSection.defaults(), peername: name },
-      peerId: id,
-      consensus: node.consensus,
-      tracker,
-      ipfs,
-      monitor: monitor(),
-      informers: [],
-      rpc: mesh.client(id),
-      clock: kvc.clock,
-    })
     const trusted = new Set(ids)
-    mesh.serve(
+    const { node, tracker, cluster } = await inProcessPeer(kvc, mesh, {
       id,
-      rpcHandlers({
-        cluster,
-        tracker,
-        ipfs,
-        consensus: node.consensus,
-        connectedPeers: () => ids.filter((p) => p !== id),
-      }),
-      (caller) => trusted.has(caller),
-    )
+      name,
+      ipfs,
+      ipfsId: { id: IPFS_PEERS[i], addresses: [`/ip4/127.0.0.1/tcp/${4001 + i}`] },
+      monitor: monitor(),
+      connectedPeers: () => ids.filter((p) => p !== id),
+      isTrusted: (caller) => trusted.has(caller),
+    })
     peers.push({ id, name, node, ipfs, tracker, cluster, trusted })
   }
   await Promise.all(peers.map((p) => p.cluster.start()))

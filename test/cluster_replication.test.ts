@@ -12,13 +12,11 @@ import assert from 'node:assert/strict'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { Cluster } from '../src/cluster.ts'
-import { type ClusterConfig, clusterSection } from '../src/cluster/config.ts'
+import type { ClusterConfig } from '../src/cluster/config.ts'
 import type { PeerMonitor } from '../src/components.ts'
 import { allocationFunction } from '../src/allocator/allocate.ts'
 import { balancedAllocator } from '../src/allocator/balanced.ts'
-import { statelessSection } from '../src/pintracker/config.ts'
-import { type StatelessTracker, statelessTracker } from '../src/pintracker/stateless.ts'
-import { rpcHandlers } from '../src/rpc/handlers.ts'
+import type { StatelessTracker } from '../src/pintracker/stateless.ts'
 import {
   type Alert,
   defaultPinOptions,
@@ -30,6 +28,7 @@ import {
 import { KvCluster, testConfig } from './consensus/raft/kv_cluster.ts'
 import { type FakeIpfs, fakeIpfs } from './support/fake_ipfs.ts'
 import { RpcMesh } from './support/rpc_mesh.ts'
+import { inProcessPeer } from './support/in_process_peer.ts'
 import { turn } from './support/manual_clock.ts'
 import { alertQueue } from './support/alert_queue.ts'
 import { NotFoundError } from '../src/errors.ts'
@@ -99,43 +98,19 @@ async function fivePeers(config: Partial<ClusterConfig> = {}): Promise<Setup> {
   const downs = new Set<string>()
   for (const [i, id] of IDS.entries()) {
     const ipfs = fakeIpfs({ id: IPFS_IDS[i], addresses: [`/ip4/127.0.0.1/tcp/${4001 + i}`] })
-    const started: { node?: ReturnType<KvCluster['get']> } = {}
-    const tracker = statelessTracker(statelessSection.defaults(), {
-      peerId: id,
-      peername: () => `peer${i}`,
-      ipfs,
-      state: () => started.node!.state,
-      ipfsId: () => ({ id: IPFS_IDS[i], addresses: [] }),
-      clock: kvc.clock,
-    })
-    const node = started.node = await kvc.start(id, {
-      hooks: {
-        onPin: (p) => void tracker.track(p).catch(() => {}),
-        onUnpin: (p) => void tracker.untrack(p).catch(() => {}),
-        onRestore: () => tracker.resync(),
-      },
-    })
     const monitor = view.monitor(kvc.clock)
-    const cluster = new Cluster({
-      config: { ...clusterSection.defaults(), peername: `peer${i}`, ...config },
-      peerId: id,
-      consensus: node.consensus,
-      tracker,
+    const { tracker, cluster } = await inProcessPeer(kvc, mesh, {
+      id,
+      name: `peer${i}`,
       ipfs,
+      ipfsId: { id: IPFS_IDS[i], addresses: [] },
       monitor,
-      informers: [],
-      rpc: mesh.client(id),
+      config,
       allocate: allocationFunction({
         allocator: balancedAllocator({ allocate_by: ['freespace'] }),
         monitor,
       }),
-      clock: kvc.clock,
     })
-    mesh.serve(
-      id,
-      rpcHandlers({ cluster, tracker, ipfs, consensus: node.consensus, connectedPeers: () => [] }),
-      () => true,
-    )
     peers.push({ id, index: i, ipfs, tracker, cluster, raise: (a) => monitor.raise(a) })
   }
   await kvc.waitLeader()
