@@ -357,14 +357,7 @@ export class Cluster implements ClusterRPC {
   /** Allocates `pin` again without `from`; true if its allocations changed and were committed. */
   async #reallocate(pin: Pin, from: string, signal: AbortSignal): Promise<boolean> {
     if (isPinEverywhere(pin) || !this.#d.allocate) return false
-    const allocations = await this.#d.allocate({
-      cid: pin.cid,
-      rfMin: pin.replication_factor_min,
-      rfMax: pin.replication_factor_max,
-      current: pin.allocations,
-      userAllocations: pin.user_allocations ?? [],
-      blacklist: [from],
-    })
+    const allocations = await this.#allocate(pin, pin, [from])
     const same = allocations.length === pin.allocations.length &&
       allocations.every((p, i) => p === pin.allocations[i])
     if (same) return false
@@ -648,14 +641,18 @@ export class Cluster implements ClusterRPC {
     }
   }
 
-  async #allocate(pin: Pin, existing: Pin | undefined): Promise<string[]> {
+  async #allocate(
+    pin: Pin,
+    existing: Pin | undefined,
+    blacklist: string[] = [],
+  ): Promise<string[]> {
     const req: AllocationRequest = {
       cid: pin.cid,
       rfMin: pin.replication_factor_min,
       rfMax: pin.replication_factor_max,
       current: existing?.allocations ?? [],
       userAllocations: pin.user_allocations ?? [],
-      blacklist: [],
+      blacklist,
     }
     if (this.#d.allocate) return await this.#d.allocate(req)
     return [this.peerId]

@@ -728,8 +728,8 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       let dropped = 0
       for await (const { cid, value } of deps.state().scan({ signal })) {
         if (!held.hasCid(cid)) continue
-        const pin = JSON.parse(decoder.decode(value)) as Pin
-        if (pin.type === 'meta-pin' || !isRemote(pin)) continue
+        const pin = parseStoredPin(value)
+        if (!pin || pin.type === 'meta-pin' || !isRemote(pin)) continue
         await tracker.track(pin)
         dropped++
       }
