@@ -117,6 +117,8 @@ export const MEMBER_CALL_TIMEOUT_MS = 15_000
 const DEFAULT_INFORMER_TTL_MS = 30_000
 /** Re-allocations of a dead or removed peer's pins committed at once. */
 const REPINS_IN_FLIGHT = 64
+/** The CID an allocation for content not yet added is asked for (the empty identity block). */
+const NO_CID_YET = 'bafkqaaa'
 
 /** One cluster peer. */
 export class Cluster implements ClusterRPC {
@@ -586,13 +588,21 @@ export class Cluster implements ClusterRPC {
   }
 
   async pin(cid: string, opts: PinOptions, signal?: AbortSignal): Promise<Pin> {
+    return await this.commitPin(newPin(cid, opts), signal)
+  }
+
+  /**
+   * Commits a prepared pin (the reference's `Cluster.Pin` of a whole Pin): its type, reference
+   * and depth as given, its allocations kept when set (the adder sends content to its
+   * destinations first, then pins there), allocated otherwise.
+   */
+  async commitPin(given: Pin, signal?: AbortSignal): Promise<Pin> {
     this.#checkWritable()
-    const c = normalizeCid(cid)
-    if (opts.pin_update && normalizeCid(opts.pin_update) !== c) {
-      return await this.#pinUpdate(opts.pin_update, c, opts, signal)
+    const pin: Pin = { ...given, cid: normalizeCid(given.cid) }
+    if (pin.pin_update && normalizeCid(pin.pin_update) !== pin.cid) {
+      return await this.#pinUpdate(pin.pin_update, pin.cid, pin, signal)
     }
-    const pin = newPin(c, opts)
-    const existing = await this.#d.consensus.state().get(c)
+    const existing = await this.#d.consensus.state().get(pin.cid)
     this.#setupReplication(pin)
     if (!isZeroTime(pin.expire_at) && parseTime(pin.expire_at) < this.#clock.now()) {
       throw new ValidationError('pin.ExpireAt set before current time')
@@ -611,13 +621,30 @@ export class Cluster implements ClusterRPC {
         )
       }
     }
+    // The reference checks a pin's type only when it re-pins; a bad first pin is as bad.
+    checkPinType(pin)
     pin.timestamp = formatTime(this.#clock.now())
-    if (!isPinEverywhere(pin)) {
+    if (pin.type !== 'meta-pin' && pin.allocations.length === 0 && !isPinEverywhere(pin)) {
       pin.allocations = await this.#allocate(pin, existing)
     }
     checkPinSize(pin)
     await this.#d.consensus.logPin(pin, signal)
     return pin
+  }
+
+  /**
+   * Where added content goes before it is pinned (the reference's BlockAllocate): the pin's
+   * allocation, or every peer with a valid `ping` metric for replication -1.
+   */
+  async blockAllocate(opts: PinOptions, _signal?: AbortSignal): Promise<string[]> {
+    this.#checkWritable()
+    const pin = newPin(NO_CID_YET, opts)
+    this.#setupReplication(pin)
+    if (isPinEverywhere(pin)) {
+      const peers = this.#d.monitor.latestMetrics('ping').map((m) => m.peer)
+      return peers.includes(this.peerId) ? peers : [this.peerId, ...peers]
+    }
+    return await this.#allocate(pin, undefined)
   }
 
   /** 0 means the configured factor; then the reference's checks, in its order and words. */
@@ -661,7 +688,7 @@ export class Cluster implements ClusterRPC {
   async #pinUpdate(
     from: string,
     to: string,
-    opts: PinOptions,
+    opts: Pick<PinOptions, 'name' | 'expire_at'>,
     signal?: AbortSignal,
   ): Promise<Pin> {
     const existing = await this.#d.consensus.state().get(from)
@@ -970,6 +997,31 @@ function bareID(id: string, error: string): ID {
 }
 
 /** Rejects a pin the state could not store, before it reaches a batch it would fail whole. */
+/** The reference's rules for each pin type (checkPinType), in its words. */
+function checkPinType(pin: Pin): void {
+  const fail = (msg: string) => {
+    throw new ValidationError(msg)
+  }
+  switch (pin.type) {
+    case 'pin':
+      if (pin.reference) fail('data pins should not reference other pins')
+      break
+    case 'shard-pin':
+      if (pin.max_depth !== 1) fail('must pin shards go depth 1')
+      break
+    case 'clusterdag-pin':
+      if (pin.max_depth !== 0) fail('must pin roots directly')
+      if (!pin.reference) fail('clusterDAG pins should reference a Meta pin')
+      break
+    case 'meta-pin':
+      if (pin.allocations.length !== 0) fail('meta pin should not specify allocations')
+      if (!pin.reference) fail('metaPins should reference a ClusterDAG')
+      break
+    default:
+      fail('unrecognized pin type')
+  }
+}
+
 function checkPinSize(pin: Pin) {
   // The entry encodes every pin anyway; here only one that might be too large is encoded.
   if (storedJsonBound(pin) <= MAX_PIN_BYTES) return

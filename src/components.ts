@@ -228,6 +228,13 @@ export interface ClusterRPC {
   peerRemove(id: string, signal?: AbortSignal): Promise<void>
   pin(cid: string, opts: PinOptions, signal?: AbortSignal): Promise<Pin>
   pinPath(path: string, opts: PinOptions, signal?: AbortSignal): Promise<Pin>
+  /**
+   * Commits a prepared pin: type, reference and depth as given (shard, cluster DAG and meta pins
+   * of a sharded add), allocations kept when set, allocated otherwise.
+   */
+  commitPin(pin: Pin, signal?: AbortSignal): Promise<Pin>
+  /** Where added content goes before its pin (allocation; every peer for replication -1). */
+  blockAllocate(opts: PinOptions, signal?: AbortSignal): Promise<string[]>
   unpin(cid: string, signal?: AbortSignal): Promise<Pin>
   unpinPath(path: string, signal?: AbortSignal): Promise<Pin>
   pinGet(cid: string, signal?: AbortSignal): Promise<Pin>

@@ -40,6 +40,7 @@ import { statelessTracker } from './pintracker/stateless.ts'
 import { Foreground } from './util/foreground.ts'
 import { statelessSection } from './pintracker/config.ts'
 import { restApi } from './api/rest/server.ts'
+import { contentAdder } from './adder/content.ts'
 import { buildAllocate, buildInformers, buildMonitor } from './daemon_parts.ts'
 import { pubsubMetrics } from './monitor/pubsub_transport.ts'
 import { errorMessage } from './errors.ts'
@@ -289,12 +290,20 @@ async function build(
   })
 
   const apis: API[] = []
+  // What the REST API's and the IPFS proxy's adds go through: allocated, streamed to each
+  // destination's IPFS over the cluster RPC (this peer's own without the wire).
+  const add = contentAdder({
+    self: ident.id,
+    cluster,
+    blockStream: (peer, blocks, signal) =>
+      rpc.client.upload(peer, 'IPFSConnector.BlockStream', [], blocks, { signal }),
+  })
   if (cfg.restapi) {
     const api = restApi(cfg.restapi, {
       cluster,
       configDir: opts.configDir,
       peerId: ident.id,
-      ipfs,
+      add,
       log: opts.logging.get('restapi'),
       accessLog: opts.logging.get('restapilog'),
       foreground,

@@ -111,5 +111,5 @@ Deno.test('module graph: the daemon reaches Helia and the UnixFS importer only d
     [],
   )
   ok(daemon.dynamic.includes('src/ipfsconn/embedded/connector.ts'), daemon.dynamic.join(' '))
-  ok(daemon.dynamic.includes('src/api/common/adder.ts'), daemon.dynamic.join(' '))
+  ok(daemon.dynamic.includes('src/adder/adder.ts'), daemon.dynamic.join(' '))
 })

@@ -204,6 +204,21 @@ export function fakeCluster(opts: FakeClusterOptions = {}): FakeCluster {
       call('pin', cid, o)
       return Promise.resolve(doPin(cid, o))
     },
+    commitPin(pin) {
+      call('commitPin', pin)
+      const p: Pin = { ...pin, cid: normalizeCid(pin.cid) }
+      p.timestamp = formatTime(Math.floor(now() / 1000) * 1000)
+      if (p.allocations.length === 0 && p.replication_factor_min !== -1) p.allocations = [peerId]
+      pinset.set(p.cid, p)
+      encoded.set(p.cid, enc.encode(encodePin(p)))
+      return Promise.resolve(p)
+    },
+    blockAllocate(o) {
+      call('blockAllocate', o)
+      return Promise.resolve(
+        o.replication_factor_min === -1 ? [peerId, ...otherPeers.map((p) => p.id)] : [peerId],
+      )
+    },
     pinPath(path, o) {
       call('pinPath', path, o)
       return Promise.resolve(doPin(pathCid(path), o))

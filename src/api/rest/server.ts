@@ -5,14 +5,14 @@
  *
  * @example
  * ```ts
- * const api = restApi(cfg, { cluster, configDir, peerId, ipfs })
+ * const api = restApi(cfg, { cluster, configDir, peerId, add: contentAdder(…) })
  * await api.start()
  * const res = await api.handler(new Request('http://x/version')) // in-process, no socket
  * ```
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { posix } from 'node:path'
-import type { ClusterRPC, IPFSConnector } from '../../components.ts'
+import type { ClusterRPC } from '../../components.ts'
 import { ClusterError, errorMessage, ValidationError } from '../../errors.ts'
 import { normalizeCid, parseCid } from '../../types/cid.ts'
 import { PIN_TYPE_BITS, pinOptionsFromQuery } from '../../types/pin.ts'
@@ -20,8 +20,8 @@ import type { GlobalPinInfo } from '../../types/pininfo.ts'
 import { parseStatusFilter } from '../../types/status.ts'
 import type { Logger } from '../../util/log.ts'
 import type { Foreground } from '../../util/foreground.ts'
-import { addParamsFromQuery } from '../common/add_params.ts'
-import type { AddedOutput } from '../common/adder.ts'
+import { addParamsFromQuery } from '../../adder/add_params.ts'
+import type { AddContent, AddedOutput } from '../../adder/content.ts'
 import { readBody } from '../common/body.ts'
 import { type ApiRoute, type HttpApi, httpApi, type RequestContext } from '../common/http_api.ts'
 import { multipartBoundary, MultipartReader } from '../common/multipart.ts'
@@ -34,10 +34,10 @@ export interface RestApiDeps {
   cluster: ClusterRPC
   /** The folder holding service.json; relative TLS and log paths are resolved against it. */
   configDir: string
-  /** This peer's ID (shown as the allocation of added content). */
+  /** This peer's ID. */
   peerId: string
-  /** The IPFS daemon; without it `POST /add` answers 500. */
-  ipfs?: IPFSConnector
+  /** Adds content through the cluster; without it `POST /add` answers 500. */
+  add?: AddContent
   log?: Logger
   /** Receives access log lines when `http_log_file` is not set. */
   accessLog?: Logger
@@ -199,22 +199,16 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
 
   async function add(ctx: RequestContext): Promise<Response> {
     // The UnixFS importer loads with the first /add, not with the peer (docs/performance.md).
-    const { addMultipart, checkAddParams } = await import('../common/adder.ts')
+    const { checkAddParams } = await import('../../adder/adder.ts')
     const boundary = multipartBoundary(ctx.req.headers.get('content-type'))
     const params = addParamsFromQuery(ctx.query)
     checkAddParams(params)
-    if (!deps.ipfs) {
-      throw new ClusterError('cannot add: this peer has no IPFS connector')
-    }
+    if (!deps.add) throw new ClusterError('cannot add: this peer has no IPFS connector')
     if (!ctx.req.body) throw new ValidationError('request body is empty')
     const reader = new MultipartReader(ctx.req.body, boundary)
     const ac = new AbortController()
     const signal = AbortSignal.any([ac.signal, ctx.signal])
-    const outputs = addMultipart(reader, params, {
-      ipfs: deps.ipfs,
-      pin: (cid, opts, s) => cluster.pin(cid, opts, s),
-      allocations: () => [deps.peerId],
-    }, signal)
+    const outputs = deps.add(reader, params, signal)
     if (!params.stream_channels) {
       const all: AddedOutput[] = []
       try {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { IPFSError } from '../../../src/errors.ts'
-import type { PinOptions } from '../../../src/types/pin.ts'
+import type { Pin } from '../../../src/types/pin.ts'
 import { FAKE_PEER_ID } from '../../support/fake_cluster.ts'
 import { fakeIpfs } from '../../support/fake_ipfs.ts'
 import {
@@ -49,8 +49,9 @@ Deno.test("add: one small file gives Kubo's CID, streams its blocks, pins the ro
   }])
   const bytes = await ipfs.blockGet('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
   assert.ok(bytes.length > 0)
-  const pinCall = cluster.calls.find((c) => c.method === 'pin')
-  assert.equal(pinCall?.args[0], 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
+  const pinCall = cluster.calls.find((c) => c.method === 'commitPin')
+  assert.equal((pinCall?.args[0] as Pin).cid, 'QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o')
+  assert.deepEqual((pinCall?.args[0] as Pin).allocations, [FAKE_PEER_ID])
   assert.ok(cluster.pinset.has('QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o'))
 })
 
@@ -151,14 +152,14 @@ Deno.test('add: pin options reach the root pin (mode forced recursive); no-pin s
     [{ path: 'hello.txt', content: 'hello world\n' }],
     '?name=greeting&replication-min=1&replication-max=2&meta-k=v&mode=direct',
   )
-  const opts = cluster.calls.find((c) => c.method === 'pin')?.args[1] as PinOptions
+  const opts = cluster.calls.find((c) => c.method === 'commitPin')?.args[0] as Pin
   assert.equal(opts.name, 'greeting')
   assert.equal(opts.replication_factor_min, 1)
   assert.equal(opts.replication_factor_max, 2)
   assert.deepEqual(opts.metadata, { k: 'v' })
   assert.equal(opts.mode, 'recursive')
   ;({ cluster } = await addOk([{ path: 'hello.txt', content: 'hello world\n' }], '?no-pin=true'))
-  assert.equal(cluster.calls.filter((c) => c.method === 'pin').length, 0)
+  assert.equal(cluster.calls.filter((c) => c.method === 'commitPin').length, 0)
 })
 
 Deno.test('add: stream-channels=false answers one JSON array', async () => {
@@ -276,7 +277,7 @@ Deno.test('add: a broken or empty multipart body is a 400 with the reason; nothi
       const err = await json(res) as { code: number; message: string }
       assert.equal(err.code, 400, what)
       assert.match(err.message, re, `${what} ${stream}`)
-      assert.equal(cluster.calls.length, 0, what)
+      assert.equal(cluster.calls.filter((c) => c.method === 'commitPin').length, 0, what)
       assert.equal(cluster.pinset.size, 0, what)
     }
   }
@@ -293,7 +294,7 @@ Deno.test('add: an IPFS failure before the first output is a 500 with its messag
     code: 500,
     message: 'failed to put block on all destinations',
   })
-  assert.equal(r.cluster.calls.length, 0)
+  assert.equal(r.cluster.calls.filter((c) => c.method === 'commitPin').length, 0)
 })
 
 Deno.test('add: without an IPFS connector the peer answers 500', async () => {

@@ -9,7 +9,7 @@ import { restApi } from '../../../src/api/rest/server.ts'
 import { defaultPinOptions } from '../../../src/types/mod.ts'
 import { FAKE_PEER_ID, fakeCluster } from '../../support/fake_cluster.ts'
 import { fakeIpfs } from '../../support/fake_ipfs.ts'
-import { restConfig } from './helpers.ts'
+import { contentAdderOver, restConfig } from './helpers.ts'
 
 async function ctl(host: string, args: string[]) {
   const out = await new Deno.Command(BIN, {
@@ -31,7 +31,7 @@ async function withServer(
     cluster,
     configDir: Deno.cwd(),
     peerId: FAKE_PEER_ID,
-    ipfs: fakeIpfs(),
+    add: contentAdderOver(cluster, fakeIpfs()),
   })
   await api.start()
   try {

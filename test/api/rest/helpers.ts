@@ -9,6 +9,17 @@ import type { HttpApi } from '../../../src/api/common/http_api.ts'
 import type { IPFSConnector } from '../../../src/components.ts'
 import { FAKE_PEER_ID, type FakeCluster, fakeCluster } from '../../support/fake_cluster.ts'
 import { fakeIpfs } from '../../support/fake_ipfs.ts'
+import { type AddContent, contentAdder } from '../../../src/adder/content.ts'
+import type { ClusterRPC } from '../../../src/components.ts'
+
+/** An adder of the fake peer: every block goes to `ipfs`, whichever peer it is for. */
+export function contentAdderOver(cluster: ClusterRPC, ipfs: IPFSConnector): AddContent {
+  return contentAdder({
+    self: FAKE_PEER_ID,
+    cluster,
+    blockStream: (_peer, blocks, signal) => ipfs.blockStream(blocks, signal),
+  })
+}
 
 /** A REST config: the defaults, a random local port, and the given keys (JSON form). */
 export function restConfig(overrides: Record<string, unknown> = {}): RestApiConfig {
@@ -25,7 +36,7 @@ export function testApi(
     cluster,
     configDir: extra.configDir ?? Deno.cwd(),
     peerId: FAKE_PEER_ID,
-    ipfs: extra.ipfs,
+    add: extra.ipfs ? contentAdderOver(cluster, extra.ipfs) : undefined,
   })
   return { api, cluster }
 }

@@ -9,8 +9,8 @@
  * p.raw_leaves // true (cid-version > 0 turns raw leaves on unless raw-leaves says otherwise)
  * ```
  */
-import { ValidationError } from '../../errors.ts'
-import { type PinOptions, pinOptionsFromQuery } from '../../types/pin.ts'
+import { ValidationError } from '../errors.ts'
+import { type PinOptions, pinOptionsFromQuery } from '../types/pin.ts'
 
 /** Everything an add request can ask for. */
 export interface AddParams {

@@ -12,8 +12,8 @@
  */
 import * as cborg from 'cborg'
 import { CID } from 'multiformats/cid'
-import { ValidationError } from '../../errors.ts'
-import { loadHasher } from '../../types/multihash.ts'
+import { ValidationError } from '../errors.ts'
+import { loadHasher } from '../types/multihash.ts'
 
 const MAX_HEADER = 1 << 20
 /** Kubo's largest block (2 MiB) plus room for its CID. */

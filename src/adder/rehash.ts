@@ -18,7 +18,7 @@
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import type { MultihashHasher } from 'multiformats/hashes/interface'
-import { ValidationError } from '../../errors.ts'
+import { ValidationError } from '../errors.ts'
 
 const IDENTITY = 0x00
 /** Kubo refuses identity CIDs holding more than this many bytes (boxo verifcid). */

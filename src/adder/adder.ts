@@ -1,10 +1,14 @@
 /**
  * Adding content through the cluster (the reference's `adder` with its single DAG service):
  * multipart parts (files, directories, symlinks) are chunked into a UnixFS DAG with
- * ipfs-unixfs-importer (re-hashed by a Rehasher for another hash function than sha2-256), the
- * blocks stream to the IPFS daemon in one `blockStream` call while they are built, and the root is
- * pinned in the cluster. Output items follow `ipfs add`: one per file
- * as it completes, then the directories (children before parents, siblings by name), root last.
+ * ipfs-unixfs-importer (re-hashed by a Rehasher for another hash function than sha2-256). Before
+ * the first block the cluster allocates the content (`blockAllocate`: the pin's allocation, every
+ * peer for replication -1); the blocks then stream, while they are built, to every destination's
+ * IPFS daemon in one `blockStream` call each (another peer's over the cluster RPC), and the root
+ * is pinned on those destinations. A destination that fails is dropped (it fetches the content
+ * when it pins); the add fails only when every destination did. Output items follow `ipfs add`:
+ * one per file as it completes, then the directories (children before parents, siblings by
+ * name), root last.
  *
  * Without wrap-with-directory, each top-level part is imported on its own and the last one's
  * root is pinned, as in the reference.
@@ -26,35 +30,17 @@ import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced, trickle } from 'ipfs-unixfs-importer/layout'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import type { IPFSConnector } from '../../components.ts'
-import { ValidationError } from '../../errors.ts'
-import { addHashFunction, loadHasher } from '../../types/multihash.ts'
-import type { PinOptions } from '../../types/pin.ts'
+import type { AddedOutput, AdderDeps, Block } from './content.ts'
+import { ClusterError, errorMessage, ValidationError } from '../errors.ts'
+import { addHashFunction, loadHasher } from '../types/multihash.ts'
+import { newPin } from '../types/pin.ts'
 import type { AddParams } from './add_params.ts'
-import type { MultipartPart, MultipartReader } from './multipart.ts'
-import { parseHeaderParams } from './multipart.ts'
+import type { MultipartPart, MultipartReader } from '../api/common/multipart.ts'
+import { parseHeaderParams } from '../api/common/multipart.ts'
 import { CarReader, unixfsFileSize } from './car.ts'
-import { AsyncQueue } from './queue.ts'
-import { readText } from './body.ts'
+import { AsyncQueue } from '../api/common/queue.ts'
+import { readText } from '../api/common/body.ts'
 import { Rehasher } from './rehash.ts'
-
-/** One output item of an add (`AddedOutput`); progress items carry `bytes` and a null cid. */
-export interface AddedOutput {
-  name: string
-  cid: string | null
-  bytes?: number
-  size?: number
-  allocations?: string[]
-}
-
-/** What adding needs from the peer. */
-export interface AdderDeps {
-  ipfs: Pick<IPFSConnector, 'blockStream'>
-  /** Pins the root in the cluster (mode recursive). */
-  pin(cid: string, opts: PinOptions, signal?: AbortSignal): Promise<unknown>
-  /** The peers the content goes to, shown in each output item. */
-  allocations(): string[]
-}
 
 /** Kubo's largest chunk (2 MiB block minus overhead). */
 const CHUNK_SIZE_LIMIT = 2 * 1024 * 1024 - 256
@@ -178,17 +164,76 @@ function compareDirs(a: string, b: string): number {
   }
 }
 
-/** Where the importer writes blocks: a bounded queue drained by one IPFS blockStream call. */
+/** One destination of an add: its queue of blocks and the streaming call draining it. */
+interface Destination {
+  peer: string
+  queue: AsyncQueue<Block>
+  streaming: Promise<void>
+  error?: unknown
+}
+
+/**
+ * Where the importer writes blocks: one bounded queue per destination, each drained by one
+ * `blockStream` call, so the slowest destination paces the add and memory stays bounded.
+ * Destinations are chosen on the first block (as the reference's BlockAllocate).
+ */
 class BlockSink {
-  readonly #queue = new AsyncQueue<{ cid: string; bytes: Uint8Array }>(BLOCK_QUEUE)
-  #streaming: Promise<void> | undefined
+  #dests: Destination[] | undefined
+  #allocating: Promise<Destination[]> | undefined
   #recent: string[] = []
+  #finishing = false
   blocks = 0
+  /** The peers the content goes to: the root's allocations and each output's `allocations`. */
+  allocations: string[] = []
 
   /** Set when adding with another hash function than the importer's sha2-256. */
   rehash: Rehasher | undefined
 
-  constructor(readonly ipfs: AdderDeps['ipfs'], readonly signal: AbortSignal) {}
+  constructor(
+    readonly deps: AdderDeps,
+    readonly params: AddParams,
+    readonly signal: AbortSignal,
+  ) {}
+
+  /** Allocates (once) and starts a streaming call to each destination. */
+  #destinations(): Promise<Destination[]> {
+    this.#allocating ??= (async () => {
+      const { deps, params } = this
+      const allocated = await deps.cluster.blockAllocate(params.pin, this.signal)
+      let sendTo = allocated
+      this.allocations = [...allocated]
+      if (params.local) {
+        // Blocks only to this peer, which replaces the last allocation unless the user chose
+        // the allocations (reference).
+        if (
+          !allocated.includes(deps.self) && (params.pin.user_allocations ?? []).length === 0 &&
+          allocated.length > 0
+        ) {
+          this.allocations[allocated.length - 1] = deps.self
+        }
+        sendTo = [deps.self]
+      }
+      if (sendTo.length === 0) sendTo = [deps.self]
+      this.#dests = sendTo.map((peer) => {
+        const queue = new AsyncQueue<Block>(BLOCK_QUEUE)
+        const d: Destination = { peer, queue, streaming: Promise.resolve() }
+        d.streaming = deps.blockStream(peer, queue, this.signal).then(
+          () => {
+            // A call that ends before the last block was sent stored only some of them.
+            if (!this.#finishing) d.error = new Error('the destination stopped reading blocks')
+            queue.close(d.error)
+          },
+          (err) => {
+            d.error = err
+            queue.close(err)
+          },
+        )
+        return d
+      })
+      return this.#dests!
+    })()
+    return this.#allocating
+  }
 
   /**
    * Takes a block from the importer (or a CAR). The importer goes on with the CID it made; with a
@@ -200,33 +245,42 @@ class BlockSink {
     if (this.#recent.includes(key)) return cid
     this.#recent.push(key)
     if (this.#recent.length > 8) this.#recent.shift()
-    let block = { cid: key, bytes }
+    let block: Block = { cid: key, bytes }
     if (this.rehash) {
       const r = await this.rehash.block(cid, bytes)
       block = { cid: r.cid.toString(), bytes: r.bytes }
     }
-    if (!this.#streaming) {
-      this.#streaming = this.ipfs.blockStream(this.#queue, this.signal).catch((err) => {
-        this.#queue.close(err)
-        throw err
-      })
-      // finish() reports the failure; until then it must not count as an unhandled rejection.
-      this.#streaming.catch(() => {})
-    }
+    const dests = this.#dests ?? await this.#destinations()
     this.blocks++
-    await this.#queue.push(block)
+    const live = dests.filter((d) => d.error === undefined)
+    if (live.length === 0) throw this.#allFailed()
+    if (live.length === 1) {
+      await live[0].queue.push(block).catch(() => {})
+    } else {
+      await Promise.all(live.map((d) => d.queue.push(block).catch(() => {})))
+    }
+    if (dests.every((d) => d.error !== undefined)) throw this.#allFailed()
     return cid
   }
 
-  /** Waits until every block is stored. */
+  #allFailed(): unknown {
+    const dests = this.#dests ?? []
+    if (dests.length === 1) return dests[0].error
+    const errs = dests.map((d) => `${d.peer}: ${errorMessage(d.error)}`)
+    return new ClusterError(`failed to put block on all destinations: ${errs.join('; ')}`)
+  }
+
+  /** Waits until every destination stored every block; fails when none did. */
   async finish(): Promise<void> {
-    this.#queue.close()
-    await this.#streaming
+    this.#finishing = true
+    const dests = this.#dests ?? []
+    for (const d of dests) d.queue.close()
+    await Promise.all(dests.map((d) => d.streaming))
+    if (dests.length > 0 && dests.every((d) => d.error !== undefined)) throw this.#allFailed()
   }
 
   abort(err: unknown): void {
-    this.#queue.close(err)
-    this.#streaming?.catch(() => {})
+    for (const d of this.#dests ?? []) d.queue.close(err)
   }
 }
 
@@ -257,10 +311,9 @@ export function addMultipart(
     held.push(item)
     holdTimer ??= setTimeout(release, HOLD_MS)
   }
-  const sink = new BlockSink(deps.ipfs, signal)
+  const sink = new BlockSink(deps, params, signal)
   const parts = new PartStream(reader)
   const opts = importerOptions(params)
-  const allocations = deps.allocations()
 
   /** Import candidates for the parts under `top` ('' = all parts), with progress output. */
   async function* candidates(top: string | undefined): AsyncIterable<ImportCandidate> {
@@ -342,7 +395,7 @@ export function addMultipart(
         name: e.path ?? '',
         cid: (rehashed?.cid ?? e.cid).toString(),
         size: rehashed?.size ?? Number(e.size),
-        allocations,
+        allocations: sink.allocations,
       }
       if ((e.path ?? '') === rootPath) root = item.cid as string
       if (e.unixfs?.isDirectory()) dirs.push(item)
@@ -355,7 +408,12 @@ export function addMultipart(
       const hasher = sink.rehash?.hasher ?? sha256
       const empty = CID.create(opts.cidVersion ?? 0, DAG_PB, await hasher.digest(EMPTY_DIR))
       for (const path of dirParts) {
-        dirs.push({ name: path, cid: empty.toString(), size: EMPTY_DIR.length, allocations })
+        dirs.push({
+          name: path,
+          cid: empty.toString(),
+          size: EMPTY_DIR.length,
+          allocations: sink.allocations,
+        })
       }
     }
     dirs.sort((a, b) => compareDirs(a.name, b.name))
@@ -392,7 +450,7 @@ export function addMultipart(
     const item: AddedOutput = { name: partPath(part), cid: root.toString() }
     if (bytes) item.bytes = bytes
     if (size) item.size = size
-    item.allocations = allocations
+    item.allocations = sink.allocations
     await emit(item)
     return root.toString()
   }
@@ -419,7 +477,11 @@ export function addMultipart(
       throw new ValidationError('no files were added: the request has no file parts')
     }
     await sink.finish()
-    if (!params.no_pin) await deps.pin(root, params.pin, signal)
+    if (params.no_pin) return
+    // Pinned where the blocks went; for replication -1 everywhere (allocations cleared).
+    const pin = newPin(root, { ...params.pin, mode: 'recursive' })
+    if (pin.replication_factor_min !== -1) pin.allocations = [...sink.allocations]
+    await deps.cluster.commitPin(pin, signal)
   }
 
   run().then(
