@@ -13,6 +13,8 @@ export interface CliIO {
   stdout(s: string): void | Promise<void>
   stderr(s: string): void | Promise<void>
   env: Record<string, string>
+  /** stderr is a terminal (progress bars go there). */
+  stderrIsTerminal?: boolean
   stdin(): ReadableStream<Uint8Array>
   /** Asks a yes/no question; no answer (EOF) means no. */
   confirm(question: string): Promise<boolean>
@@ -46,6 +48,7 @@ export function stdio(): CliIO {
     stdout: write(Deno.stdout),
     stderr: write(Deno.stderr),
     env: Deno.env.toObject(),
+    stderrIsTerminal: Deno.stderr.isTerminal(),
     stdin: () => Deno.stdin.readable,
     async confirm(question) {
       write(Deno.stdout)(`${question} `)

@@ -41,7 +41,12 @@ export async function main(args: string[]): Promise<number> {
   }
   if (mode === 'ctl') {
     const { ctlMain } = await import('./ctl/main.ts')
-    return await ctlMain(rest, { stdout: io.stdout, stderr: io.stderr, env: io.env })
+    return await ctlMain(rest, {
+      stdout: io.stdout,
+      stderr: io.stderr,
+      env: io.env,
+      stderrIsTerminal: io.stderrIsTerminal,
+    })
   }
   await io.stderr(
     'usage: ipfs-cluster <service|ctl> [arguments...]\n' +

@@ -30,6 +30,8 @@ import {
 import { goJsonIndent } from './format_json.ts'
 import { escapeControl } from '../../src/util/escape.ts'
 import { makeDot } from './graph.ts'
+import { type ProgressBar, progressBar } from './progress.ts'
+import { systemClock } from '../../src/util/clock.ts'
 
 /** A command or a group of subcommands. */
 export interface Command extends HelpEntry {
@@ -270,15 +272,28 @@ async function addAction(ctx: ActionContext): Promise<void> {
   const buffered: AddedOutput[] = []
   let last: AddedOutput | undefined
   let addError: unknown
+  // On a terminal, a progress bar on stderr while the content uploads (quiet modes hide it, as
+  // `ipfs add -q` does); elsewhere nothing but the outputs.
+  let bar: ProgressBar | undefined
+  const onSent = ctx.io.stderrIsTerminal && !q
+    ? (sent: number, total: number | undefined) => {
+      bar ??= progressBar({ total, write: ctx.io.stderr, clock: ctx.io.clock ?? systemClock })
+      bar.update(sent)
+    }
+    : undefined
   try {
-    for await (const v of ctx.client().add(paths, p)) {
+    for await (const v of ctx.client().add(paths, p, { onSent })) {
       last = v
       if (buffer) buffered.push(v)
-      else if (!qq) await ctx.print(v, (o) => formatAddedOutput(o, q))
+      else if (!qq) {
+        await bar?.clear()
+        await ctx.print(v, (o) => formatAddedOutput(o, q))
+      }
     }
   } catch (err) {
     addError = err
   }
+  await bar?.done()
   if (last?.cid) {
     if (buffer) {
       const list = qq ? [last] : buffered

@@ -28,6 +28,8 @@ export interface CtlIO {
    * deadlines, request timeouts (default: the system clock; tests pass a manual one).
    */
   clock?: Clock
+  /** stderr is a terminal: `add` draws its progress bar there. Default false. */
+  stderrIsTerminal?: boolean
   /** Writes `health graph --file`; default Deno.writeTextFile. */
   writeFile?: (path: string, text: string) => Promise<void>
 }

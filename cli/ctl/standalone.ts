@@ -20,6 +20,7 @@ if (import.meta.main) {
     stderr: write(Deno.stderr),
     env: Deno.env.toObject(),
     stdin: Deno.stdin.readable,
+    stderrIsTerminal: Deno.stderr.isTerminal(),
   })
   Deno.exit(code)
 }

@@ -99,6 +99,15 @@ export interface CallOptions {
   signal?: AbortSignal
 }
 
+/** Options of `add`. */
+export interface AddOptions extends CallOptions {
+  /**
+   * Told how many body bytes went out so far, and the files' total size (undefined for URLs),
+   * as the upload proceeds (a progress bar).
+   */
+  onSent?: (sent: number, total: number | undefined) => void
+}
+
 /** Options of status, recover and GC calls. */
 export interface LocalOptions extends CallOptions {
   /** Only the contacted peer answers. */
@@ -158,7 +167,7 @@ export interface RestClient {
   /** GET /health/graph */
   graph(o?: CallOptions): Promise<ConnectGraph>
   /** POST /add (stream): local paths (files, or directories with `recursive`) and http(s) URLs */
-  add(paths: string[], params?: Partial<AddParams>, o?: CallOptions): AsyncIterable<AddedOutput>
+  add(paths: string[], params?: Partial<AddParams>, o?: AddOptions): AsyncIterable<AddedOutput>
   /** POST /token */
   getToken(o?: CallOptions): Promise<string>
   /** GET /health (204 when up) */
@@ -380,11 +389,15 @@ export function restClient(opts: RestClientOptions = {}): RestClient {
       const p: AddParams = { ...defaultAddParams(), ...params, stream_channels: true }
       return (async function* () {
         const body = await addBody(paths, p, o?.signal)
+        const onSent = o?.onSent
+        const total = onSent ? await body.contentSize() : undefined
         yield* stream({
           method: 'POST',
           path: `/add?${addParamsToQuery(p)}`,
           headers: { 'Content-Type': `multipart/form-data; boundary=${body.boundary}` },
-          body: () => body.stream(),
+          body: onSent
+            ? () => counted(body.stream(), (n) => onSent(n, total))
+            : () => body.stream(),
           signal: o?.signal,
         }, decodeAddedOutput)
       })()
@@ -398,6 +411,19 @@ export function restClient(opts: RestClientOptions = {}): RestClient {
     waitFor: (cid, target, o) => waitFor(client, cid, target, { clock, ...o }),
   }
   return client
+}
+
+/** Passes chunks through, telling `onSent` the running byte count. */
+async function* counted(
+  chunks: AsyncIterable<Uint8Array>,
+  onSent: (sent: number) => void,
+): AsyncIterable<Uint8Array> {
+  let sent = 0
+  for await (const c of chunks) {
+    yield c
+    sent += c.length
+    onSent(sent)
+  }
 }
 
 function authHeader(opts: RestClientOptions): string | undefined {

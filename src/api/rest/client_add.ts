@@ -65,6 +65,8 @@ export function addParamsToQuery(p: AddParams): string {
 export interface AddBody {
   boundary: string
   stream(): AsyncIterable<Uint8Array>
+  /** Bytes of file content it will send (a progress bar's total); undefined with a URL. */
+  contentSize(): Promise<number | undefined>
 }
 
 /** File mode and mtime, as boxo puts them in the part's `name="file?mode=…&mtime=…"`. */
@@ -116,7 +118,30 @@ export async function addBody(
   return {
     boundary,
     stream: () => multipart(top, boundary, signal),
+    contentSize: () => contentSize(top),
   }
+}
+
+/** The bytes of the files under the entries (what multipart sends of content). */
+async function contentSize(top: Entry[]): Promise<number | undefined> {
+  let total = 0
+  const walk = async (e: Entry): Promise<boolean> => {
+    if (e.kind === 'file') {
+      if (e.abs === undefined || /^https?:/i.test(e.abs)) return false
+      total += (await Deno.stat(e.abs)).size
+    } else if (e.kind === 'dir') {
+      for await (const d of Deno.readDir(e.abs)) {
+        if (!e.hidden && d.name.startsWith('.')) continue
+        const child = `${e.abs}/${d.name}`
+        if (!await walk(await entryFor(d.name, child, await Deno.lstat(child), e.hidden))) {
+          return false
+        }
+      }
+    }
+    return true
+  }
+  for (const e of top) if (!await walk(e)) return undefined
+  return total
 }
 
 async function entryFor(

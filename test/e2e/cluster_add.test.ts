@@ -1,0 +1,177 @@
+/**
+ * End to end, adding across peers: three founders as real processes beside real Kubos, content
+ * added through one peer's REST API with our ctl. The blocks go to the allocated peers' Kubos over
+ * the cluster RPC before the pin (each destination holds every block offline, the receiving peer's
+ * Kubo none when it is not allocated), `--local` keeps them on the receiving peer, replication -1
+ * sends them everywhere, and a CAR upload travels the same way.
+ */
+import { deepEqual, equal, ok } from 'node:assert/strict'
+import { join } from 'node:path'
+import { type KuboDaemon, startKubo } from '../support/kubo.ts'
+import { waitFor } from '../support/wait.ts'
+import {
+  ctl,
+  kuboCluster,
+  kuboPins,
+  quickTimings,
+  waitAllReady,
+  waitMetricPeers,
+} from './cluster_support.ts'
+
+/** The bytes of `cid` read from a Kubo without the network (null when a block is missing). */
+async function offlineCat(kubo: KuboDaemon, cid: string): Promise<Uint8Array | null> {
+  const res = await fetch(`${kubo.apiUrl}/api/v0/cat?arg=${cid}&offline=true`, { method: 'POST' })
+  const bytes = new Uint8Array(await res.arrayBuffer())
+  // Kubo answers 200 and puts a missing block's error in the X-Stream-Error trailer: compare sizes.
+  return res.ok ? bytes : null
+}
+
+/** Whether a Kubo holds the block `cid` itself (no fetching). */
+async function hasBlock(kubo: KuboDaemon, cid: string): Promise<boolean> {
+  const res = await fetch(`${kubo.apiUrl}/api/v0/block/stat?arg=${cid}&offline=true`, {
+    method: 'POST',
+  })
+  await res.body?.cancel()
+  return res.ok
+}
+
+const sameBytes = (a: Uint8Array | null, b: Uint8Array) =>
+  a !== null && a.length === b.length && a.every((x, i) => x === b[i])
+
+Deno.test({
+  name: 'e2e cluster add: blocks go to the allocated peers’ Kubos first, then the pin',
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const { cluster, kubos } = await kuboCluster(3, { edit: quickTimings })
+    const dir = await Deno.makeTempDir()
+    try {
+      cluster.startAll()
+      await waitAllReady(cluster)
+      const [p0, p1, p2] = cluster.peers
+      for (const p of cluster.peers) await waitMetricPeers(cluster, p, 'freespace', 3, 60_000)
+      const file = async (name: string, size: number) => {
+        const bytes = crypto.getRandomValues(new Uint8Array(65536))
+        const all = new Uint8Array(size)
+        for (let off = 0; off < size; off += bytes.length) {
+          all.set(bytes.subarray(0, Math.min(bytes.length, size - off)), off)
+          bytes[0]++ // no two chunks alike
+        }
+        const path = join(dir, name)
+        await Deno.writeFile(path, all)
+        return { path, bytes: all }
+      }
+      const addVia = async (peer: typeof p0, args: string[]) => {
+        const r = await ctl(peer, ['--enc=json', 'add', ...args])
+        equal(r.code, 0, r.stderr + r.stdout)
+        const outs = r.stdout.trim().split(/\n(?=\{)/).map((s) => JSON.parse(s))
+        return outs[outs.length - 1] as { cid: string; allocations: string[] }
+      }
+      const pinOf = async (cid: string) => {
+        const r = await ctl(p0, ['--enc=json', 'pin', 'ls', cid])
+        equal(r.code, 0, r.stderr)
+        return JSON.parse(r.stdout) as { allocations: string[]; replication_factor_min: number }
+      }
+
+      await t.step(
+        'replication 2 on two other peers: only their Kubos get the blocks',
+        async () => {
+          const f = await file('two.bin', 3 * 1024 * 1024 + 123)
+          const out = await addVia(p0, [
+            '--replication-min',
+            '2',
+            '--replication-max',
+            '2',
+            '--allocations',
+            `${p1.id},${p2.id}`,
+            f.path,
+          ])
+          deepEqual([...out.allocations].sort(), [p1.id, p2.id].sort())
+          deepEqual([...(await pinOf(out.cid)).allocations].sort(), [p1.id, p2.id].sort())
+          // Sent before the pin was committed: every block is there without the network.
+          for (const i of [1, 2]) {
+            ok(sameBytes(await offlineCat(kubos[i], out.cid), f.bytes), `Kubo ${i} holds it all`)
+          }
+          equal(await hasBlock(kubos[0], out.cid), false, 'the receiving peer’s Kubo has none')
+          await waitFor(async () =>
+            (await kuboPins(kubos[1])).has(out.cid) &&
+            (await kuboPins(kubos[2])).has(out.cid), {
+            what: 'both holders pin it',
+            timeoutMs: 30_000,
+          })
+        },
+      )
+
+      await t.step(
+        '--local: the blocks stay on the receiving peer, which is allocated',
+        async () => {
+          const f = await file('local.bin', 600_000)
+          const out = await addVia(p1, [
+            '--local',
+            '--replication-min',
+            '1',
+            '--replication-max',
+            '1',
+            f.path,
+          ])
+          deepEqual(out.allocations, [p1.id])
+          ok(sameBytes(await offlineCat(kubos[1], out.cid), f.bytes))
+          equal(await hasBlock(kubos[0], out.cid), false)
+          equal(await hasBlock(kubos[2], out.cid), false)
+          await waitFor(async () => (await kuboPins(kubos[1])).has(out.cid), {
+            what: 'peer 1 pins it',
+            timeoutMs: 30_000,
+          })
+        },
+      )
+
+      await t.step('replication -1: every Kubo gets the blocks and pins them', async () => {
+        const f = await file('all.bin', 1_100_000)
+        const out = await addVia(p2, ['--replication-min', '-1', '--replication-max', '-1', f.path])
+        deepEqual([...out.allocations].sort(), cluster.peers.map((p) => p.id).sort())
+        deepEqual((await pinOf(out.cid)).allocations, [], 'pinned everywhere: no allocations')
+        for (const k of kubos) ok(sameBytes(await offlineCat(k, out.cid), f.bytes))
+        await waitFor(async () => {
+          for (const k of kubos) if (!(await kuboPins(k)).has(out.cid)) return false
+          return true
+        }, { what: 'every Kubo pins it', timeoutMs: 30_000 })
+      })
+
+      await t.step('a CAR file: its blocks to the allocated peers, its root pinned', async () => {
+        // The CAR comes from a Kubo outside the cluster, so no cluster Kubo has its blocks.
+        const outside = await startKubo({ offline: true })
+        let root: string
+        const f = await file('car-src.bin', 700_000)
+        const carPath = join(dir, 'content.car')
+        try {
+          root = await outside.add(f.bytes)
+          const res = await fetch(`${outside.apiUrl}/api/v0/dag/export?arg=${root}`, {
+            method: 'POST',
+          })
+          equal(res.status, 200)
+          await Deno.writeFile(carPath, new Uint8Array(await res.arrayBuffer()))
+        } finally {
+          await outside.stop()
+        }
+        const out = await addVia(p0, [
+          '--format',
+          'car',
+          '--replication-min',
+          '2',
+          '--replication-max',
+          '2',
+          '--allocations',
+          `${p0.id},${p2.id}`,
+          carPath,
+        ])
+        equal(out.cid, root)
+        deepEqual([...out.allocations].sort(), [p0.id, p2.id].sort())
+        for (const i of [0, 2]) ok(sameBytes(await offlineCat(kubos[i], root), f.bytes))
+        equal(await hasBlock(kubos[1], root), false)
+      })
+    } finally {
+      await cluster.close()
+      await Deno.remove(dir, { recursive: true })
+    }
+  },
+})
