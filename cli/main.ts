@@ -63,6 +63,12 @@ if (import.meta.main) {
     e.preventDefault()
     console.error(`unhandled rejection: ${e.reason instanceof Error ? e.reason.stack : e.reason}`)
   })
+  // The same for an exception thrown in a libp2p event listener or timer (seen: `Uncaught null`
+  // after a connection's encryption failed mid-transfer): one connection's fault, not the peer's.
+  globalThis.addEventListener('error', (e) => {
+    e.preventDefault()
+    console.error(`uncaught exception: ${e.error instanceof Error ? e.error.stack : e.error}`)
+  })
   const code = await main(Deno.args)
   flushLogs()
   Deno.exit(code)

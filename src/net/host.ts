@@ -36,6 +36,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
+import { fixXsalsa20 } from './xsalsa20_fix.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -126,6 +127,12 @@ export class ConnectError extends ClusterError {
   }
 }
 
+/** pnet's protector, with its cipher's shared memory kept from growing without end. */
+function protector(secret: string) {
+  fixXsalsa20()
+  return preSharedKey({ psk: secretToSwarmKey(secret) })
+}
+
 /** Turns a 64-hex cluster secret into the swarm.key v1 text libp2p's pnet expects. */
 export function secretToSwarmKey(secretHex: string): Uint8Array {
   return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${secretHex}`)
@@ -178,7 +185,7 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionProtector: checkSecret(
-      opts.secret ? preSharedKey({ psk: secretToSwarmKey(opts.secret) }) : undefined,
+      opts.secret ? protector(opts.secret) : undefined,
       { log, clock },
     ),
     connectionManager: {
