@@ -66,6 +66,7 @@ import type { Logger } from './util/log.ts'
 import { nullLogger } from './util/log.ts'
 import { type Clock, systemClock } from './util/clock.ts'
 import { closestChecker } from './cluster/distance.ts'
+import { decodeLinkMap } from './adder/sharding.ts'
 
 /** What a Cluster is built from. */
 export interface ClusterDeps {
@@ -719,7 +720,10 @@ export class Cluster implements ClusterRPC {
   async #unpinPin(pin: Pin, signal?: AbortSignal): Promise<Pin> {
     switch (pin.type) {
       case 'pin':
+        await this.#d.consensus.logUnpin(pin, signal)
+        return pin
       case 'meta-pin':
+        await this.#unpinShardedDag(pin, signal)
         await this.#d.consensus.logUnpin(pin, signal)
         return pin
       case 'shard-pin':
@@ -731,6 +735,80 @@ export class Cluster implements ClusterRPC {
       default:
         throw new ClusterError('unrecognized pin type')
     }
+  }
+
+  /**
+   * Unpins what a meta pin stands for (the reference's unpinClusterDag): every shard its cluster
+   * DAG links (the node read through this peer's IPFS), then the cluster DAG. Parts already gone
+   * from the pinset are skipped, so a retry after an interrupted unpin finishes it (the reference
+   * then fails on the missing cluster DAG and the meta pin stays for good); a shard that another
+   * cluster DAG links too is kept (the reference unpins it, breaking the other content).
+   */
+  async #unpinShardedDag(meta: Pin, signal?: AbortSignal): Promise<void> {
+    // Nothing to walk (the reference fails, and such a pin, imported, could never be removed).
+    if (!meta.reference) return this.#log.warn(`meta pin ${meta.cid} references no cluster DAG`)
+    const state = this.#d.consensus.state()
+    const dag = await state.get(meta.reference)
+    if (!dag) return // unpinned before, after its shards
+    if (dag.type !== 'clusterdag-pin') {
+      throw new ClusterError(
+        `could not get clusterDAG pin from state. Malformed pin?: ${dag.cid} is a ${dag.type}`,
+      )
+    }
+    const shards = await this.#clusterDagLinks(dag.cid, signal)
+    const shared = await this.#sharedShards(dag.cid, new Set(shards), signal)
+    const unpinShard = async (cid: string) => {
+      const shard = await state.get(cid)
+      if (!shard || shard.type !== 'shard-pin') return
+      if (shared.has(cid)) {
+        return this.#log.info(`keeping shard ${cid}: another cluster DAG links it`)
+      }
+      await this.#d.consensus.logUnpin(shard, signal)
+    }
+    // Several at once: each waits for its commit, and commits group.
+    for (let i = 0; i < shards.length; i += REPINS_IN_FLIGHT) {
+      await Promise.all(shards.slice(i, i + REPINS_IN_FLIGHT).map(unpinShard))
+    }
+    await this.#d.consensus.logUnpin(dag, signal)
+  }
+
+  /** The shard CIDs a cluster DAG node links, in the reference's error words. */
+  async #clusterDagLinks(cid: string, signal?: AbortSignal): Promise<string[]> {
+    let block: Uint8Array
+    try {
+      block = await this.#d.ipfs.blockGet(cid, signal)
+    } catch (err) {
+      signal?.throwIfAborted()
+      throw new ClusterError(`error reading clusterDAG block from ipfs: ${errorMessage(err)}`)
+    }
+    try {
+      return decodeLinkMap(block).map(normalizeCid)
+    } catch (err) {
+      throw new ClusterError(`error parsing clusterDAG block: ${errorMessage(err)}`)
+    }
+  }
+
+  /** Which of `shards` another cluster DAG of the pinset links too (one walk of the pinset). */
+  async #sharedShards(
+    except: string,
+    shards: Set<string>,
+    signal?: AbortSignal,
+  ): Promise<Set<string>> {
+    const shared = new Set<string>()
+    for await (const other of this.pins(PIN_TYPE_BITS['clusterdag-pin'], signal)) {
+      if (other.cid === except) continue
+      let links: string[]
+      try {
+        links = await this.#clusterDagLinks(other.cid, signal)
+      } catch (err) {
+        signal?.throwIfAborted()
+        // Unknown is not shared: the unpin goes on, as the reference's always does.
+        this.#log.warn(`cannot tell the shards of ${other.cid}: ${errorMessage(err)}`)
+        continue
+      }
+      for (const cid of links) if (shards.has(cid)) shared.add(cid)
+    }
+    return shared
   }
 
   async unpinPath(path: string, signal?: AbortSignal): Promise<Pin> {
@@ -794,7 +872,9 @@ export class Cluster implements ClusterRPC {
     } else {
       const asked = this.#d.config.follower_mode
         ? [this.peerId]
-        : isPinEverywhere(pin)
+        : isPinEverywhere(pin) || pin.type === 'meta-pin'
+        // A meta pin has no allocations: every member's tracker answers `sharded` (the
+        // reference asks none and reports `remote` everywhere unless replication is -1).
         ? members
         : pin.allocations
       for (const p of members) {
