@@ -23,6 +23,7 @@ import type {
   GlobalRepoGC,
   Informer,
   IPFSConnector,
+  IPFSRepoStat,
   PeerMonitor,
   PinTracker,
   RepoGC,
@@ -987,6 +988,34 @@ export class Cluster implements ClusterRPC {
       out.error = errorMessage(err)
     }
     return out
+  }
+
+  /**
+   * The repo usage of every member's IPFS, summed, as the reference's proxy `repo/stat` adds it
+   * up: members are asked at once; one that fails is logged and left out, one that refuses the
+   * call is left out silently.
+   */
+  async repoStat(signal?: AbortSignal): Promise<IPFSRepoStat> {
+    const members = await this.#d.consensus.peers(signal)
+    const stats = await Promise.all(members.map(async (peer) => {
+      try {
+        return await this.#d.rpc.call(peer, 'IPFSConnector.RepoStat', [], {
+          signal,
+          timeoutMs: MEMBER_CALL_TIMEOUT_MS,
+        })
+      } catch (err) {
+        signal?.throwIfAborted()
+        if (!isForbidden(err)) this.#log.error(`${peer} repo/stat errored: ${errorMessage(err)}`)
+        return undefined
+      }
+    }))
+    const total: IPFSRepoStat = { repoSize: 0, storageMax: 0 }
+    for (const s of stats) {
+      if (!s) continue
+      total.repoSize += s.repoSize
+      total.storageMax += s.storageMax
+    }
+    return total
   }
 
   metricNames(): Promise<string[]> {

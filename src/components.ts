@@ -58,8 +58,11 @@ export interface IPFSConnector extends Component {
   id(signal?: AbortSignal): Promise<IPFSID>
   /** Pins with the pin's mode/max_depth; resolves when pinned. Idempotent. */
   pin(pin: Pin, opts?: IPFSPinOptions): Promise<void>
-  /** Unpins; "not pinned" counts as success. */
-  unpin(cid: string, signal?: AbortSignal): Promise<void>
+  /**
+   * Unpins; "not pinned" counts as success. `maxDepth` is the pin's `max_depth`: a
+   * depth-limited pin (a shard) also drops whatever the connector pinned below its node for it.
+   */
+  unpin(cid: string, signal?: AbortSignal, maxDepth?: number): Promise<void>
   /** How the daemon holds this one CID (checked at the pin's depth). */
   pinLsCid(pin: Pin, signal?: AbortSignal): Promise<IPFSPinStatus>
   /** Streams the daemon's pins of the given type; CIDs are canonical strings. */
@@ -254,6 +257,11 @@ export interface ClusterRPC {
   recoverAllLocal(signal?: AbortSignal): AsyncIterable<GlobalPinInfo>
   repoGC(signal?: AbortSignal): Promise<GlobalRepoGC>
   repoGCLocal(signal?: AbortSignal): Promise<RepoGC>
+  /**
+   * Every member's IPFS repo usage, summed (the IPFS proxy's `repo/stat`); a member that fails
+   * or refuses is left out.
+   */
+  repoStat(signal?: AbortSignal): Promise<IPFSRepoStat>
   metricNames(signal?: AbortSignal): Promise<string[]>
   latestMetrics(name: string, signal?: AbortSignal): Promise<Metric[]>
   alerts(signal?: AbortSignal): Promise<Alert[]>

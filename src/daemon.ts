@@ -40,6 +40,7 @@ import { statelessTracker } from './pintracker/stateless.ts'
 import { Foreground } from './util/foreground.ts'
 import { statelessSection } from './pintracker/config.ts'
 import { restApi } from './api/rest/server.ts'
+import { ipfsProxy } from './api/ipfsproxy/server.ts'
 import { contentAdder } from './adder/content.ts'
 import { buildAllocate, buildInformers, buildMonitor } from './daemon_parts.ts'
 import { pubsubMetrics } from './monitor/pubsub_transport.ts'
@@ -311,6 +312,23 @@ async function build(
     await api.start()
     apis.push(api)
     stack.push({ name: 'rest api', stop: () => api.stop() })
+  }
+  if (cfg.ipfsproxy) {
+    // Kubo's RPC API beside Kubo: pins, adds and repo calls become the cluster's, the rest goes
+    // to Kubo unchanged.
+    const api = ipfsProxy(cfg.ipfsproxy, {
+      cluster,
+      add,
+      resolve: (path, signal) => ipfs.resolve(path, signal),
+      configDir: opts.configDir,
+      version: cluster.version(),
+      log: opts.logging.get('ipfsproxy'),
+      accessLog: opts.logging.get('ipfsproxylog'),
+      foreground,
+    })
+    await api.start()
+    apis.push(api)
+    stack.push({ name: 'ipfs proxy', stop: () => api.stop() })
   }
 
   let stopped: Promise<void> | undefined

@@ -270,6 +270,8 @@ export function defaultServiceConfig(
     // a file that has them loads with a warning. See docs/compat.md.
     if (section.unimplemented) continue
     if (key === 'ipfshttp' && connector !== 'ipfshttp') continue
+    // The IPFS proxy stands in front of a Kubo: an embedded node has no RPC API behind it.
+    if (key === 'ipfsproxy' && connector !== 'ipfshttp') continue
     if (key === 'embedded' && connector !== 'embedded') continue
     ;(cfg as Record<string, unknown>)[key] = section.load(undefined, env)
   }

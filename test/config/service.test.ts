@@ -40,6 +40,7 @@ function listForm(o: O): O {
     if ('http_listen_multiaddress' in api) {
       api.http_listen_multiaddress = [api.http_listen_multiaddress].flat()
     }
+    if ('listen_multiaddress' in api) api.listen_multiaddress = [api.listen_multiaddress].flat()
   }
   return c
 }
@@ -68,9 +69,8 @@ function loadWarned(text: string, env: Record<string, string> = {}) {
   return { cfg, warnings }
 }
 
-/** What loading a file holding api.ipfsproxy and api.pinsvcapi (as the reference writes) says. */
+/** What loading a file holding api.pinsvcapi (as the reference writes) says. */
 const UNSERVED_APIS = [
-  'api.ipfsproxy: the IPFS proxy API is not implemented here: not started',
   'api.pinsvcapi: the Pinning Service API is not implemented here: not started',
 ]
 
@@ -103,11 +103,10 @@ Deno.test('defaults equal what the reference init writes, less what is not imple
   // Deliberate addition: informer.numpin is written (the reference never writes it).
   assert.deepEqual(ours.informer.numpin, { metric_ttl: '10s' })
   delete ours.informer.numpin
-  // Deliberate omission: no IPFS proxy and no Pinning Service API here, so no sections for them
-  // (a file that has them loads, with a warning).
-  assert.deepEqual(Object.keys(ours.api), ['restapi'])
+  // Deliberate omission: no Pinning Service API here, so no section for it
+  // (a file that has it loads, with a warning).
+  assert.deepEqual(Object.keys(ours.api), ['ipfsproxy', 'restapi'])
   const want = listForm(GO)
-  delete want.api.ipfsproxy
   delete want.api.pinsvcapi
   assert.deepEqual(ours, want)
   // Key order too: the saved file reads like the reference's.
@@ -126,7 +125,8 @@ Deno.test('defaults: §3.2 values in their loaded (ms) form', () => {
   assert.equal(cfg.cluster.pubsub.seen_messages_ttl, 30 * 60_000)
   assert.equal(cfg.raft?.wait_for_leader_timeout, 15_000)
   assert.equal(cfg.raft?.snapshot_threshold, 8192)
-  assert.equal(cfg.ipfsproxy, undefined, 'not implemented, not written')
+  assert.deepEqual(cfg.ipfsproxy?.listen_multiaddress, ['/ip4/127.0.0.1/tcp/9095'])
+  assert.equal(defaultServiceConfig({ connector: 'embedded' }).ipfsproxy, undefined, 'no Kubo')
   assert.equal(cfg.pinsvcapi, undefined, 'not implemented, not written')
   assert.equal(cfg.stateless?.max_pin_queue_size, 1_000_000)
   assert.deepEqual(cfg.balanced?.allocate_by, ['tag:group', 'freespace'])
@@ -501,7 +501,6 @@ Deno.test('old-style service.json (IPFS Cluster ≤ 0.10 keys, as its own test c
   assert.deepEqual(older.warnings.map((w) => w.slice(0, w.indexOf(':'))), [
     'state',
     'consensus.raft.start_as_leader',
-    'api.ipfsproxy',
     'api.pinsvcapi',
     'api.restapi.listen_multiaddress',
     'ipfs_connector.ipfshttp.proxy_listen_multiaddress',

@@ -51,6 +51,7 @@ Deno.test({
       cfg.cluster.listen_multiaddress = [`/ip4/127.0.0.1/tcp/${freePort()}`]
       cfg.cluster.mdns_interval = '0s'
       cfg.api.restapi.http_listen_multiaddress = `/ip4/127.0.0.1/tcp/${freePort()}`
+      cfg.api.ipfsproxy.listen_multiaddress = `/ip4/127.0.0.1/tcp/${freePort()}`
       cfg.ipfs_connector = { embedded: {} }
       await Deno.writeTextFile(file, JSON.stringify(cfg, null, 2))
 
@@ -70,7 +71,6 @@ Deno.test({
         once('cluster.id: IPFS Cluster 0.10 and older kept the identity here')
         once('cluster.private_key: IPFS Cluster 0.10 and older kept the identity here')
         once('cluster.replication_factor: IPFS Cluster 0.9 and older; ignored')
-        once('api.ipfsproxy: the IPFS proxy API is not implemented here: not started')
         once('api.pinsvcapi: the Pinning Service API is not implemented here: not started')
         once('consensus.crdt: CRDT consensus is not implemented here; this peer runs Raft')
         once('datastore.pebble: ignored: the pinset lives in Deno KV')

@@ -17,6 +17,7 @@ import type {
   ClusterRPC,
   ConnectGraph,
   GlobalRepoGC,
+  IPFSRepoStat,
   RepoGC,
 } from '../../src/components.ts'
 import { NotFoundError, PIN_NOT_FOUND, ValidationError } from '../../src/errors.ts'
@@ -59,6 +60,8 @@ export interface FakeCluster extends ClusterRPC {
   readonly otherPeers: ID[]
   /** Alerts returned by `alerts()`. */
   alertList: Alert[]
+  /** What `repoStat()` answers (the sum over the cluster's IPFS daemons). */
+  repoStatValue: IPFSRepoStat
 }
 
 /** Options of the fake. */
@@ -181,6 +184,7 @@ export function fakeCluster(opts: FakeClusterOptions = {}): FakeCluster {
     failAfter: 0,
     otherPeers,
     alertList: [],
+    repoStatValue: { repoSize: 1000, storageMax: 10_000 },
     id: (_s) => {
       call('id')
       return Promise.resolve(id())
@@ -304,6 +308,10 @@ export function fakeCluster(opts: FakeClusterOptions = {}): FakeCluster {
     repoGCLocal() {
       call('repoGCLocal')
       return Promise.resolve(gc())
+    },
+    repoStat() {
+      call('repoStat')
+      return Promise.resolve({ ...fake.repoStatValue })
     },
     metricNames() {
       call('metricNames')

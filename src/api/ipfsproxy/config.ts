@@ -1,7 +1,13 @@
 /**
  * The `api.ipfsproxy` section (env CLUSTER_IPFSPROXY_<KEY>): the keys of IPFS Cluster 1.1.6
  * `api/ipfsproxy/config.go` (jsonConfig), plus the `proxy_*` keys of its v0.8.0–v0.9.0 releases.
- * The proxy itself is not implemented here: a file with this section loads, with a warning.
+ * `init` writes it (with the Kubo connector), and the daemon starts the proxy when a file has it.
+ *
+ * @example
+ * ```ts
+ * const cfg = ipfsProxySection.load({ node_multiaddress: '/unix//run/ipfs/api.sock' })
+ * cfg.listen_multiaddress // ['/ip4/127.0.0.1/tcp/9095']
+ * ```
  */
 import {
   bool,
@@ -10,13 +16,16 @@ import {
   duration,
   int,
   maddr,
+  maddrList,
   str,
   strList,
 } from '../../config/schema.ts'
+import { parseNodeAddress } from '../../ipfsconn/ipfshttp/address.ts'
 
 /** Field definitions of `api.ipfsproxy`. */
 export const ipfsProxySection = defineSection('api.ipfsproxy', 'IPFSPROXY', {
-  listen_multiaddress: maddr('/ip4/127.0.0.1/tcp/9095'),
+  // A list, as the reference's config.Strings (one address is written as a plain string there).
+  listen_multiaddress: maddrList(['/ip4/127.0.0.1/tcp/9095']),
   node_multiaddress: maddr('/ip4/127.0.0.1/tcp/5001'),
   node_https: { ...bool(false), omitDefault: true },
   log_file: str(''),
@@ -35,7 +44,20 @@ export const ipfsProxySection = defineSection('api.ipfsproxy', 'IPFSPROXY', {
         k,
       ) => [`proxy_${k}`, `IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): ${k} replaces it`]),
   ),
-  unimplemented: 'the IPFS proxy API is not implemented here: not started',
+  validate(cfg) {
+    if (cfg.listen_multiaddress.length === 0) return 'listen_multiaddress not set'
+    if (!cfg.extract_headers_path.startsWith('/')) {
+      return `extract_headers_path must be a path starting with "/", got ${
+        JSON.stringify(cfg.extract_headers_path)
+      }`
+    }
+    try {
+      parseNodeAddress(cfg.node_multiaddress)
+    } catch (err) {
+      // The parser names the connector's key; this one is the proxy's.
+      return (err as Error).message.replace(/^ipfs_connector\.ipfshttp\./, '')
+    }
+  },
 })
 
 /** The loaded `api.ipfsproxy` section. */

@@ -26,8 +26,15 @@
 /** Where the server listens: a TCP host and port, or a unix socket path. */
 export type Http1Target = { hostname: string; port: number } | { unixPath: string }
 
-/** One request. The method is always POST (the Kubo RPC API takes nothing else). */
+/** One request: a POST unless told otherwise (the Kubo RPC API takes nothing else). */
 export interface Http1Request {
+  /**
+   * The method: POST by default. The IPFS proxy forwards its clients' other methods (GET, HEAD,
+   * OPTIONS…) to Kubo unchanged.
+   */
+  method?: string
+  /** More request headers, sent as given (the IPFS proxy forwards a client's headers). */
+  headers?: Iterable<[string, string]>
   /** Path and query (`/api/v0/pin/ls?arg=…`), already escaped. */
   path: string
   /** Sent with its length, or streamed with chunked encoding while the answer is read. */
@@ -427,8 +434,10 @@ export class Http1Client {
     }
     try {
       const body = req.body
-      let head = `POST ${req.path} HTTP/1.1\r\nHost: ${this.#host}\r\n`
+      const method = req.method ?? 'POST'
+      let head = `${method} ${req.path} HTTP/1.1\r\nHost: ${this.#host}\r\n`
       if (req.contentType) head += `Content-Type: ${req.contentType}\r\n`
+      if (req.headers) head += headerLines(req.headers)
       if (body instanceof ReadableStream) {
         await c.write(encoder.encode(head + 'Transfer-Encoding: chunked\r\n\r\n'))
         writing = this.#stream(c, body).then(
@@ -452,7 +461,7 @@ export class Http1Client {
           await c.write(encoder.encode(head))
         }
       }
-      return await this.#readHead(c, release, () => writeError, signal)
+      return await this.#readHead(c, release, () => writeError, signal, method === 'HEAD')
     } catch (err) {
       signal?.removeEventListener('abort', onAbort)
       if (signal?.aborted) throw signal.reason
@@ -489,6 +498,7 @@ export class Http1Client {
     release: (reusable: boolean) => void,
     failure: () => unknown,
     signal?: AbortSignal,
+    head = false,
   ): Promise<Http1Response> {
     for (;;) {
       let end: number
@@ -515,12 +525,25 @@ export class Http1Client {
         ? !/\bclose\b/i.test(connection)
         : /\bkeep-alive\b/i.test(connection)
       const rel = (reusable: boolean) => release(reusable && keepAlive)
-      return new Http1Response(status, headers, c, framingOf(status, headers), rel, {
+      const framing: Framing = head ? { kind: 'length', left: 0 } : framingOf(status, headers)
+      return new Http1Response(status, headers, c, framing, rel, {
         failure,
         signal,
       })
     }
   }
+}
+
+/** `Name: value` lines; a name or value that could split the request head is refused. */
+function headerLines(headers: Iterable<[string, string]>): string {
+  let out = ''
+  for (const [k, v] of headers) {
+    if (/[\r\n:]/.test(k) || /[\r\n]/.test(v)) {
+      throw new TypeError(`invalid request header ${JSON.stringify(k)}`)
+    }
+    out += `${k}: ${v}\r\n`
+  }
+  return out
 }
 
 function framingOf(status: number, headers: Map<string, string>): Framing {

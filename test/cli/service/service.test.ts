@@ -140,10 +140,13 @@ Deno.test('init --randomports picks distinct, non-default ports for every listen
     const r = await svc(['-c', dir, 'init', '--randomports'])
     assert.equal(r.code, 0, r.stderr)
     const cfg = await loadServiceConfig(dir)
-    // The IPFS proxy and the Pinning Service API are not implemented, so not written.
+    // The Pinning Service API is not implemented, so not written.
     assert.equal(cfg.pinsvcapi, undefined)
-    assert.equal(cfg.ipfsproxy, undefined)
-    const addrs = [...cfg.cluster.listen_multiaddress, ...cfg.restapi!.http_listen_multiaddress]
+    const addrs = [
+      ...cfg.cluster.listen_multiaddress,
+      ...cfg.restapi!.http_listen_multiaddress,
+      ...cfg.ipfsproxy!.listen_multiaddress,
+    ]
     const ports = addrs.map((a) => Number(/\/(?:tcp|udp)\/(\d+)/.exec(a)![1]))
     assert.equal(new Set(ports).size, ports.length, `distinct: ${ports}`)
     for (const p of ports) assert.ok(p > 0 && ![9094, 9095, 9096, 9097].includes(p), `port ${p}`)
