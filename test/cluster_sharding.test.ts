@@ -35,6 +35,8 @@ interface Peer {
   ipfs: FakeIpfs
   tracker: StatelessTracker
   cluster: Cluster
+  /** The unpins its tracker asked of its IPFS: CID and the pin's depth. */
+  unpins: [string, number | undefined][]
 }
 
 interface Setup {
@@ -60,6 +62,12 @@ async function threePeers(): Promise<Setup> {
   const peers: Peer[] = []
   for (const [i, id] of IDS.entries()) {
     const ipfs = fakeIpfs({ id: `ipfs-${i}` })
+    const unpins: [string, number | undefined][] = []
+    const unpin = ipfs.unpin
+    ipfs.unpin = (cid, signal, depth) => {
+      unpins.push([cid, depth])
+      return unpin(cid, signal)
+    }
     const { node, tracker, cluster } = await inProcessPeer(kvc, mesh, {
       id,
       name: `peer${i}`,
@@ -69,7 +77,7 @@ async function threePeers(): Promise<Setup> {
       // Replication 1 unless a pin says otherwise (allocations come preset from the adder).
       config: { replication_factor_min: 1, replication_factor_max: 1 },
     })
-    peers.push({ id, node, ipfs, tracker, cluster })
+    peers.push({ id, node, ipfs, tracker, cluster, unpins })
   }
   await kvc.waitLeader()
   await Promise.all(peers.map((p) => p.cluster.start()))
@@ -223,6 +231,11 @@ Deno.test('sharding: a shard or the cluster DAG cannot be unpinned directly; the
     new Map(pins.map((p) => [p.cid, []])),
     'no IPFS holds a shard or the cluster DAG any more',
   )
+  // Each shard was unpinned at its depth (so that a connector drops the blocks below it too).
+  for (const [i, shard] of pins.slice(0, 3).entries()) {
+    assert.deepEqual(s.peers[i].unpins.filter(([c]) => c === shard.cid), [[shard.cid, 1]])
+  }
+  for (const p of s.peers) assert.deepEqual(p.unpins.filter(([c]) => c === dag.cid), [[dag.cid, 0]])
   await assert.rejects(s.peers[0].cluster.unpin(root), /pin is not part of the pinset/)
 })
 

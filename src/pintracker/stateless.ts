@@ -282,11 +282,16 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   }
 
   const doPin = (op: Operation) => deps.ipfs.pin(op.pin, { signal: op.signal() })
-  const doUnpin = (op: Operation) => unpinIgnoringNotPinned(op.cid, op.signal())
+  const doUnpin = (op: Operation) => unpinIgnoringNotPinned(op.cid, op.signal(), op.pin.max_depth)
 
-  async function unpinIgnoringNotPinned(cid: string, signal: AbortSignal): Promise<void> {
+  /** `maxDepth`: the pin's, so that a shard's connector also drops what it pinned below it. */
+  async function unpinIgnoringNotPinned(
+    cid: string,
+    signal: AbortSignal,
+    maxDepth: number,
+  ): Promise<void> {
     try {
-      await deps.ipfs.unpin(cid, signal)
+      await deps.ipfs.unpin(cid, signal, maxDepth)
     } catch (err) {
       // Connectors already treat "not pinned" as success; this guards one that does not.
       if (!/not pinned/i.test(errorMessage(err))) throw err
@@ -773,7 +778,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       if (!op) return
       running.add(op)
       try {
-        await unpinIgnoringNotPinned(pin.cid, op.signal())
+        await unpinIgnoringNotPinned(pin.cid, op.signal(), pin.max_depth)
       } catch (err) {
         op.cancel()
         op.setError(errorMessage(err), now())

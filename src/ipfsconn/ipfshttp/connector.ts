@@ -24,6 +24,7 @@ import { formatDuration } from '../../types/duration.ts'
 import type { IPFSID } from '../../types/id.ts'
 import type { Pin } from '../../types/pin.ts'
 import { parseNodeAddress } from './address.ts'
+import { blockLinks } from './links.ts'
 import {
   IPFSRequestError,
   type KuboCall,
@@ -204,7 +205,8 @@ class IPFSHttpConnector implements IPFSConnector {
           return
         }
       }
-      if (origins || opts.onProgress) await this.#pinAdd([pin], opts)
+      if (pin.max_depth > 0) await this.#pinToDepth(pin, signal)
+      else if (origins || opts.onProgress) await this.#pinAdd([pin], opts)
       else await this.#pinTogether(pin, signal)
       this.#log.info(`IPFS Pin request succeeded: ${pin.cid}`)
     } finally {
@@ -213,11 +215,16 @@ class IPFSHttpConnector implements IPFSConnector {
     }
   }
 
-  async unpin(cid: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * `pin/rm`; "not pinned" counts as done. A depth-limited pin (`maxDepth` > 0) first drops the
+   * direct pins of the blocks below its node (see `#pinToDepth`), read from this daemon's copy.
+   */
+  async unpin(cid: string, signal?: AbortSignal, maxDepth = -1): Promise<void> {
     this.#checkStopped()
     if (this.#cfg.unpin_disable) {
       throw new IPFSError('ipfs unpinning is disallowed by configuration on this peer')
     }
+    if (maxDepth > 0) await this.#unpinBelow(cid, maxDepth, signal)
     try {
       await this.#postJson(`pin/rm?arg=${cid}`, signal, this.#cfg.unpin_timeout)
       this.#log.info(`IPFS Unpin request succeeded: ${cid}`)
@@ -404,8 +411,14 @@ class IPFSHttpConnector implements IPFSConnector {
     return cidOfResolvedPath(v.Path)
   }
 
-  async blockGet(cid: string, signal?: AbortSignal): Promise<Uint8Array> {
-    const call = this.#call(`block/get?arg=${cid}`, signal, this.#cfg.ipfs_request_timeout)
+  blockGet(cid: string, signal?: AbortSignal): Promise<Uint8Array> {
+    return this.#blockGet(cid, signal, false)
+  }
+
+  /** `block/get`; `offline`: only this daemon's copy (Kubo's per-request `offline` option). */
+  async #blockGet(cid: string, signal: AbortSignal | undefined, offline: boolean) {
+    const path = `block/get?arg=${cid}${offline ? '&offline=true' : ''}`
+    const call = this.#call(path, signal, this.#cfg.ipfs_request_timeout)
     try {
       const res = await call.post()
       return await res.bytes()
@@ -503,7 +516,7 @@ class IPFSHttpConnector implements IPFSConnector {
 
   async #pinLsCid(
     cid: string,
-    type: 'recursive' | 'direct',
+    type: 'recursive' | 'direct' | 'all',
     signal?: AbortSignal,
   ): Promise<IPFSPinStatus> {
     const call = this.#call(
@@ -646,6 +659,103 @@ class IPFSHttpConnector implements IPFSConnector {
     if (!isPinnedAtDepth(status, pin.max_depth)) {
       throw new IPFSError(`IPFS pin/add of ${pin.cid} ended without pinning it (${path})`)
     }
+  }
+
+  /**
+   * A depth-limited pin: a shard, its node and the blocks it links (depth 1). Kubo has none (its
+   * `max-depth` was never merged; the option the reference sends is ignored and the whole DAG
+   * below gets pinned, so the peer of a file's last shard, which links the file's root, would
+   * fetch and hold all of it). Every block within the depth is pinned direct, in batches, and
+   * the node last: once the node is pinned, so is everything below it.
+   */
+  async #pinToDepth(pin: Pin, signal?: AbortSignal): Promise<void> {
+    const below = await this.#blocksBelow(pin.cid, pin.max_depth, false, signal)
+    for (let i = 0; i < below.length; i += MAX_PIN_BATCH) {
+      await this.#pinDirect(below.slice(i, i + MAX_PIN_BATCH), pin, signal)
+    }
+    await this.#pinDirect([pin.cid], pin, signal)
+  }
+
+  /** Direct pins of `cids` in one `pin/add`; if it fails as a whole, one at a time. */
+  async #pinDirect(cids: string[], like: Pin, signal?: AbortSignal): Promise<void> {
+    const pins = cids.map((cid): Pin => ({ ...like, cid, max_depth: 0, mode: 'direct' }))
+    const alone = async (p: Pin) => {
+      try {
+        await this.#pinAdd([p], { signal })
+      } catch (err) {
+        // Pinned recursively already (by a user, or an older peer): held, and more.
+        if (!/already pinned recursively/.test(errorMessage(err))) throw err
+      }
+    }
+    if (pins.length === 1) return alone(pins[0])
+    try {
+      await this.#pinAdd(pins, { signal }, false)
+    } catch (err) {
+      if (signal?.aborted || this.#client.stopped) throw err
+      for (const p of pins) await alone(p)
+    }
+  }
+
+  /**
+   * Drops the direct pins `#pinToDepth` made below a node. Only this daemon's copy of the blocks
+   * is read: a node it no longer has is logged and its children left pinned (nothing else says
+   * what they were). Blocks pinned recursively (by someone else) keep their pin.
+   */
+  async #unpinBelow(cid: string, depth: number, signal?: AbortSignal): Promise<void> {
+    let below: string[]
+    try {
+      below = await this.#blocksBelow(cid, depth, true, signal)
+    } catch (err) {
+      if (signal?.aborted || this.#client.stopped) throw err
+      this.#log.warn(`unpin ${cid}: blocks below it left pinned: ${errorMessage(err)}`)
+      return
+    }
+    const rm = (cids: string[]) =>
+      this.#postJson(
+        `pin/rm?${cids.map((c) => `arg=${c}&`).join('')}recursive=false`,
+        signal,
+        this.#cfg.unpin_timeout,
+      )
+    for (let i = 0; i < below.length; i += MAX_PIN_BATCH) {
+      const batch = below.slice(i, i + MAX_PIN_BATCH)
+      try {
+        await rm(batch)
+        continue
+      } catch (err) {
+        if (signal?.aborted || this.#client.stopped) throw err
+      }
+      // Kubo stops at the first CID it cannot unpin, keeping the rest: each alone.
+      for (const c of batch) {
+        await rm([c]).catch((err) => {
+          if (!/not pinned|pinned recursively/.test(errorMessage(err))) throw err
+        })
+      }
+    }
+  }
+
+  /** The CIDs within `depth` links below `root` (not `root`), each once, parents first. */
+  async #blocksBelow(
+    root: string,
+    depth: number,
+    offline: boolean,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    const out: string[] = []
+    const seen = new Set<string>([parseCid(root).toString()])
+    let level = [root]
+    for (let d = 0; d < depth && level.length > 0; d++) {
+      const next: string[] = []
+      for (const c of level) {
+        for (const link of blockLinks(c, await this.#blockGet(c, signal, offline))) {
+          if (seen.has(link)) continue
+          seen.add(link)
+          next.push(link)
+        }
+      }
+      out.push(...next)
+      level = next
+    }
+    return out
   }
 
   async #pinUpdate(from: string, to: string, signal?: AbortSignal): Promise<void> {

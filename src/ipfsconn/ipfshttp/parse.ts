@@ -22,21 +22,28 @@ export function pinStatusFromType(t: unknown): IPFSPinStatus | undefined {
   return undefined
 }
 
-/** The `type` to ask `pin/ls` for a pin of this depth (-1 = recursive, 0 = direct, n = recursive). */
-export function pinTypeForDepth(maxDepth: number): 'recursive' | 'direct' {
-  return maxDepth === 0 ? 'direct' : 'recursive'
+/**
+ * The `type` to ask `pin/ls` for a pin of this depth: -1 recursive, 0 direct, and for a
+ * depth-limited pin (n > 0) `all`: its node is pinned direct here (see the connector's
+ * `#pinToDepth`), recursively by the reference.
+ */
+export function pinTypeForDepth(maxDepth: number): 'recursive' | 'direct' | 'all' {
+  return maxDepth < 0 ? 'recursive' : maxDepth === 0 ? 'direct' : 'all'
 }
 
-/** Whether a status satisfies a pin of this depth (partial-depth pins count as recursive). */
+/** Whether a status satisfies a pin of this depth (a depth-limited pin: direct or recursive). */
 export function isPinnedAtDepth(status: IPFSPinStatus, maxDepth: number): boolean {
-  return maxDepth === 0 ? status === 'direct' : status === 'recursive'
+  if (maxDepth < 0) return status === 'recursive'
+  if (maxDepth === 0) return status === 'direct'
+  return status === 'direct' || status === 'recursive'
 }
 
-/** The pin/add options of a depth, in the reference's order (`url.Values.Encode`, sorted). */
+/**
+ * The pin/add options of a recursive or direct pin. (The reference sends `max-depth=n` for a
+ * depth-limited one, which Kubo ignores; the connector pins those block by block instead.)
+ */
 export function pinAddArgs(maxDepth: number): string {
-  if (maxDepth < 0) return 'recursive=true'
-  if (maxDepth === 0) return 'recursive=false'
-  return `max-depth=${maxDepth}&recursive=true`
+  return maxDepth === 0 ? 'recursive=false' : 'recursive=true'
 }
 
 /** A non-negative count sent as a number or a numeric string; absent = 0. */

@@ -98,16 +98,20 @@ Deno.test('pin types and depths', () => {
   assert.equal(pinStatusFromType(3), undefined)
   assert.equal(pinTypeForDepth(-1), 'recursive')
   assert.equal(pinTypeForDepth(0), 'direct')
-  assert.equal(pinTypeForDepth(3), 'recursive')
+  // A depth-limited pin's node is direct here, recursive when the reference pinned it.
+  assert.equal(pinTypeForDepth(3), 'all')
   assert.equal(isPinnedAtDepth('recursive', -1), true)
   assert.equal(isPinnedAtDepth('direct', -1), false)
   assert.equal(isPinnedAtDepth('direct', 0), true)
   assert.equal(isPinnedAtDepth('recursive', 0), false)
   assert.equal(isPinnedAtDepth('recursive', 2), true)
+  assert.equal(isPinnedAtDepth('direct', 1), true)
+  assert.equal(isPinnedAtDepth('indirect', 1), false)
   assert.equal(isPinnedAtDepth('indirect', -1), false)
   assert.equal(pinAddArgs(-1), 'recursive=true')
   assert.equal(pinAddArgs(0), 'recursive=false')
-  assert.equal(pinAddArgs(5), 'max-depth=5&recursive=true')
+  // Kubo has no max-depth: a depth-limited pin is never sent as one pin/add.
+  assert.equal(pinAddArgs(5), 'recursive=true')
 })
 
 Deno.test('toCount accepts numbers and numeric strings only', () => {
