@@ -300,7 +300,15 @@ export function ipfsProxy(config: IPFSProxyConfig, deps: IpfsProxyDeps): IpfsPro
 
   async function repoStat(ctx: ProxyContext): Promise<Response> {
     const s = await cluster.repoStat(ctx.signal)
-    return r.json(200, { RepoSize: s.repoSize, StorageMax: s.storageMax })
+    // Kubo's other fields, empty (the reference sends only the two sizes): kubo-rpc-client
+    // fails on an answer without NumObjects. The cluster counts no objects.
+    return r.json(200, {
+      RepoSize: s.repoSize,
+      StorageMax: s.storageMax,
+      NumObjects: 0,
+      RepoPath: '',
+      Version: '',
+    })
   }
 
   async function repoGC(ctx: ProxyContext): Promise<Response> {
@@ -463,8 +471,11 @@ export function ipfsProxy(config: IPFSProxyConfig, deps: IpfsProxyDeps): IpfsPro
         try {
           return await route.handler(ctx)
         } catch (err) {
-          const res = r.error(err)
-          if (res.status >= 500) log.error(`${req.method} ${url.pathname}: ${errorMessage(err)}`)
+          // Kubo's clients read a 404 as "Command not found" (go-ipfs-cmds): a missing pin is a
+          // 500, as Kubo answers it; bad input stays a 400, which they read as the error it is.
+          const status = statusOf(err)
+          const res = r.error(err, status === 404 ? 500 : status)
+          if (status >= 500) log.error(`${req.method} ${url.pathname}: ${errorMessage(err)}`)
           return res
         }
       })(),
