@@ -440,37 +440,18 @@ export function encodeLinkMap(links: readonly string[]): Uint8Array {
       `a shard node holds at most ${MAX_SHARD_LINKS} links, not ${links.length}`,
     )
   }
-  const parts: Uint8Array[] = [cborHead(5, links.length)]
-  let size = parts[0].length
-  const text = new TextEncoder()
-  for (let i = 0; i < links.length; i++) {
-    const key = text.encode(String(i))
-    const cid = parseCid(links[i]).bytes
-    // text key, tag 42, byte string of 0x00 ‖ the CID's bytes (a CIDv0's are its multihash)
-    const head = cborHead(3, key.length)
-    const link = cborHead(2, cid.length + 1)
-    const entry = new Uint8Array(head.length + key.length + 2 + link.length + 1 + cid.length)
-    let at = 0
-    entry.set(head, at)
-    at += head.length
-    entry.set(key, at)
-    at += key.length
-    entry[at++] = 0xd8
-    entry[at++] = 42
-    entry.set(link, at)
-    at += link.length
-    entry[at++] = 0
-    entry.set(cid, at)
-    parts.push(entry)
-    size += entry.length
-  }
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
+  const map: Record<string, CID> = {}
+  for (let i = 0; i < links.length; i++) map[String(i)] = parseCid(links[i])
+  // cborg sorts map keys shorter first, then bytewise: the reference's (RFC 7049) order.
+  return cborg.encode(map, { typeEncoders: { Object: encodeLink } })
+}
+
+/** A CID as tag 42 of 0x00 ‖ its bytes (a CIDv0's bytes are its multihash). */
+function encodeLink(v: unknown): cborg.Token[] | null {
+  if (!(v instanceof CID)) return null
+  const bytes = new Uint8Array(v.bytes.length + 1)
+  bytes.set(v.bytes, 1)
+  return [new cborg.Token(cborg.Type.tag, 42), new cborg.Token(cborg.Type.bytes, bytes)]
 }
 
 /**
@@ -532,13 +513,4 @@ export function decodeLinkMap(bytes: Uint8Array): string[] {
     links.push(link.toString())
   }
   return links
-}
-
-/** A CBOR head: major type and argument (up to 2^32-1). */
-function cborHead(major: number, n: number): Uint8Array {
-  const m = major << 5
-  if (n < 24) return Uint8Array.of(m | n)
-  if (n < 0x100) return Uint8Array.of(m | 24, n)
-  if (n < 0x10000) return Uint8Array.of(m | 25, n >> 8, n & 0xff)
-  return Uint8Array.of(m | 26, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
 }
