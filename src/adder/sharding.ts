@@ -17,11 +17,13 @@
  *
  * Node bytes and CIDs are the reference's (test/adder/fixtures/go_sharding_vectors.json holds
  * what IPFS Cluster 1.1.6 produced). Where the reference loses data this builder departs from
- * it (see /tmp/i9/shard_spec.md §9 and docs): a shard also closes at `MAX_SHARD_LINKS` blocks, so
- * that a shard node is one block and depth 1 covers its data (the reference builds an indirect
- * node and still pins it at depth 1); an add that would need more shards than one cluster DAG
- * node links is refused; pins are handed back at the end, so a failed add leaves none behind;
- * shard and cluster DAG pins never expire on their own (the meta pin's expiry removes them all).
+ * it: a shard also closes at `MAX_SHARD_LINKS` blocks, so that a shard node is one block and
+ * depth 1 covers its data (the reference then builds an indirect node and still pins it at
+ * depth 1, which leaves the data unpinned); an add that would need more shards than one cluster
+ * DAG node links is refused (the reference's indirect cluster DAG is pinned direct, its leaves
+ * not at all); pins are handed back at the end, so a failed add leaves none behind (the
+ * reference pins each shard as it completes, and a shard cannot be unpinned directly); shard
+ * and cluster DAG pins never expire on their own (the meta pin's expiry removes them all).
  *
  * Blocks stream: each one goes to its shard's destinations as it arrives (through a bounded
  * queue), and the builder keeps only the current shard's links (CIDs) and sizes, plus a compact
@@ -55,8 +57,8 @@ import { DigestSet } from '../util/digest_set.ts'
 import { type Logger, nullLogger } from '../util/log.ts'
 
 /**
- * Links in one shard or cluster DAG node: the reference's `MaxLinks`, what fits in a 256 KiB
- * block with keys of up to four digits.
+ * Links in one shard or cluster DAG node: the reference's `MaxLinks` (a full node of CIDv1 links
+ * is 274,157 bytes: one block for Kubo and bitswap).
  */
 export const MAX_SHARD_LINKS = 5984
 
@@ -225,8 +227,8 @@ export class ShardedDagBuilder {
   async finish(root: string): Promise<ShardedDag> {
     this.#checkOpen()
     const rootCid = parseCid(root).toString()
+    this.#done = true // one finish, whatever happens next
     if (this.#current) await this.#flush()
-    this.#done = true
     if (this.#shards.length === 0) {
       throw new ValidationError('nothing to shard: the add produced no blocks')
     }
