@@ -57,6 +57,12 @@ export interface KuboUpstream {
   close(): void
 }
 
+/**
+ * Bytes read from Kubo at a time (the connector reads 16 KiB): fewer reads for a `cat` of
+ * gigabytes; Kubo writes 32 KiB chunks, so a read still returns at most one.
+ */
+const READ_BYTES = 256 * 1024
+
 /** Headers that concern one connection only (RFC 9110 §7.6.1), never forwarded either way. */
 const HOP_BY_HOP = new Set([
   'connection',
@@ -164,6 +170,7 @@ export function kuboUpstream(cfg: UpstreamConfig, deps: { log?: Logger } = {}): 
     ? `http+unix://${addr.unixPath}`
     : `${scheme}://${addr.baseUrl.slice('http://'.length, -addr.path.length)}`
   const client = new Http1Client(target, {
+    readBytes: READ_BYTES,
     dial: cfg.node_https && 'hostname' in target
       ? (t) =>
         Deno.connectTls({ hostname: (t as { hostname: string }).hostname, port: target.port })

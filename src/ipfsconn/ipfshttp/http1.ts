@@ -72,14 +72,16 @@ const dial: Dialer = (t) =>
 
 /** A connection and its read buffer (unread bytes are `buf[start, end)`). */
 class Connection {
-  buf = new Uint8Array(READ_BYTES)
+  buf: Uint8Array
   start = 0
   end = 0
   /** Bytes of an answer were received on this connection during the current request. */
   answered = false
   closed = false
 
-  constructor(readonly conn: Deno.Conn) {}
+  constructor(readonly conn: Deno.Conn, readBytes = READ_BYTES) {
+    this.buf = new Uint8Array(readBytes)
+  }
 
   /** Reads more bytes into the buffer; false at the end of the stream. */
   async fill(limit = Infinity): Promise<boolean> {
@@ -334,7 +336,14 @@ export class Http1Client {
   readonly #open = new Set<Connection>()
   #closed = false
 
-  constructor(target: Http1Target, opts: { dial?: Dialer } = {}) {
+  readonly #readBytes: number
+
+  /**
+   * `readBytes`: each connection's read buffer (16 KiB). The IPFS proxy, which passes bodies of
+   * gigabytes through, asks for more.
+   */
+  constructor(target: Http1Target, opts: { dial?: Dialer; readBytes?: number } = {}) {
+    this.#readBytes = opts.readBytes ?? READ_BYTES
     this.#target = target
     this.#dial = opts.dial ?? dial
     this.#host = 'unixPath' in target
@@ -403,7 +412,7 @@ export class Http1Client {
     }
     // Requests and chunks are written whole: Nagle's delay would only hold back streamed bodies.
     if ('setNoDelay' in conn) (conn as Deno.TcpConn).setNoDelay(true)
-    const c = new Connection(conn)
+    const c = new Connection(conn, this.#readBytes)
     if (this.#closed) {
       c.close()
       throw new Deno.errors.BadResource('HTTP client is closed')
