@@ -1,14 +1,15 @@
 /**
  * The RPC wire between two cluster hosts on 127.0.0.1 (TCP + Noise + Yamux + pnet): unary
- * round-trips a second with 1 and 64 calls in flight, and PinInfo-shaped items a second through a
- * streamed call (`PinTracker.StatusAll`). Both hosts in this process by default; `--processes`
+ * round-trips a second with 1 and 64 calls in flight, PinInfo-shaped items a second through a
+ * streamed call (`PinTracker.StatusAll`), and MiB a second of 256 KiB blocks through an upload
+ * (`IPFSConnector.BlockStream`, what an add sends to each destination). Both hosts in this process by default; `--processes`
  * puts the callee in a second process (this file with `--serve`).
  *
  * @example
  * ```sh
  * deno run -A bench/rpc.ts                         # both hosts here
  * deno run -A bench/rpc.ts --processes             # callee in its own process
- * deno run -A bench/rpc.ts --seconds 2 --items 100000
+ * deno run -A bench/rpc.ts --seconds 2 --items 100000 --mib 512
  * ```
  */
 import '../src/deno_shim.ts'
@@ -21,9 +22,12 @@ import type { RpcClient, RpcHandlers } from '../src/rpc/methods.ts'
 import { rpcWire } from '../src/rpc/wire.ts'
 import { handlersWith, pinInfo, rpcPeers, SECRET, stopAll } from '../test/rpc/hosts.ts'
 
-/** The callee's methods: a version and a status stream of `n` items. */
+/** The callee's methods: a version, a status stream of `n` items, a sink for blocks. */
 const handlers: Partial<RpcHandlers> = {
   'Cluster.Version': () => Promise.resolve('1.1.6'),
+  'IPFSConnector.BlockStream': async (_args, blocks) => {
+    for await (const _ of blocks) { /* stored nowhere: the wire is measured */ }
+  },
   'PinTracker.StatusAll': async function* ([n]) {
     for (let i = 0; i < n; i++) yield pinInfo(i)
   },
@@ -86,13 +90,35 @@ async function streamRate(
   }
 }
 
-async function measure(client: RpcClient, peer: string, seconds: number, items: number) {
+/** MiB a second of `mib` MiB of distinct 256 KiB blocks (a UnixFS leaf's size) uploaded. */
+function uploadRate(client: RpcClient, peer: string, mib: number): Promise<Rate> {
+  return timed(async () => {
+    const bytes = crypto.getRandomValues(new Uint8Array(65536))
+    const leaf = new Uint8Array(262158)
+    for (let i = 0; i < 4; i++) leaf.set(bytes, i * 65536)
+    async function* blocks() {
+      for (let i = 0; i < mib * 4; i++) yield { cid: `leaf-${i}`, bytes: leaf }
+    }
+    await client.upload(peer, 'IPFSConnector.BlockStream', [], blocks())
+    return mib
+  })
+}
+
+async function measure(
+  client: RpcClient,
+  peer: string,
+  seconds: number,
+  items: number,
+  mib: number,
+) {
   await unaryRate(client, peer, 8, 0.5) // warm-up: streams opened, code compiled
   await streamRate(client, peer, Math.min(items, 20_000))
+  await uploadRate(client, peer, 16)
   const c1 = await unaryRate(client, peer, 1, seconds)
   const c64 = await unaryRate(client, peer, 64, seconds)
   const stream = await streamRate(client, peer, items)
-  return { c1, c64, stream }
+  const upload = await uploadRate(client, peer, mib)
+  return { c1, c64, stream, upload }
 }
 
 /** The callee of `--processes`: prints its address, serves until stdin closes. */
@@ -113,16 +139,16 @@ async function serve(): Promise<void> {
   await host.stop()
 }
 
-async function inOneProcess(seconds: number, items: number) {
+async function inOneProcess(seconds: number, items: number, mib: number) {
   const [a, b] = await rpcPeers(2, () => handlers)
   try {
-    return await measure(a.rpc.client, b.id, seconds, items)
+    return await measure(a.rpc.client, b.id, seconds, items, mib)
   } finally {
     await stopAll([a, b])
   }
 }
 
-async function inTwoProcesses(seconds: number, items: number) {
+async function inTwoProcesses(seconds: number, items: number, mib: number) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ['run', '-A', new URL(import.meta.url).pathname, '--serve'],
     stdin: 'piped',
@@ -153,7 +179,7 @@ async function inTwoProcesses(seconds: number, items: number) {
       isTrusted: () => true,
     })
     try {
-      return await measure(rpc.client, peer, seconds, items)
+      return await measure(rpc.client, peer, seconds, items, mib)
     } finally {
       await rpc.stop()
       await host.stop()
@@ -173,15 +199,17 @@ export async function rpcMain(args: string[]): Promise<void> {
       processes: { type: 'boolean', default: false },
       seconds: { type: 'string', default: '3' },
       items: { type: 'string', default: '200000' },
+      mib: { type: 'string', default: '256' },
     },
   })
   if (values.serve) return await serve()
   const seconds = Number(values.seconds)
   const items = Number(values.items)
+  const mib = Number(values.mib)
   const where = values.processes ? 'two processes' : 'one process'
   const r = values.processes
-    ? await inTwoProcesses(seconds, items)
-    : await inOneProcess(seconds, items)
+    ? await inTwoProcesses(seconds, items, mib)
+    : await inOneProcess(seconds, items, mib)
   const fmt = (x: Rate) =>
     `${Math.round(x.perS).toLocaleString('en-US')}/s (${x.cpuUs.toFixed(1)} µs CPU each${
       values.processes ? ', caller only' : ''
@@ -190,6 +218,11 @@ export async function rpcMain(args: string[]): Promise<void> {
   console.log(`  unary round-trips, 1 in flight:   ${fmt(r.c1)}`)
   console.log(`  unary round-trips, 64 in flight:  ${fmt(r.c64)}`)
   console.log(`  streamed PinInfo items (${items.toLocaleString('en-US')}): ${fmt(r.stream)}`)
+  console.log(
+    `  uploaded 256 KiB blocks (${mib} MiB): ${r.upload.perS.toFixed(1)} MiB/s (${
+      (r.upload.cpuUs / 1000).toFixed(1)
+    } ms CPU a MiB${values.processes ? ', caller only' : ''})`,
+  )
   console.log(
     `  RSS while streaming: ${Math.round(r.stream.rssBefore)} MiB before, ${
       Math.round(r.stream.rssPeak)

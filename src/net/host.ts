@@ -192,6 +192,12 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
       maxConnections: opts.connectionManager?.highWater,
       dialTimeout,
     },
+    // libp2p 3 pings every connection every 10 s and by default aborts it when a ping is late.
+    // Behind a bulk transfer (an add streaming blocks to a peer) a ping waits in the same TCP
+    // queue as megabytes of data, so it was late and the transfer's connection was cut ("The
+    // operation was aborted due to timeout"). Cluster peers judge each other by their ping metrics
+    // and Raft's heartbeats; a connection ends when its socket does (as with the Go original).
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     // Cluster peers are few and known: libp2p forgets addresses not seen for an hour and peers
     // not updated for six, after which the RPC wire and Raft could no longer dial a member by
     // its ID. The book decides what is dropped (`forget`).

@@ -391,10 +391,15 @@ export function restClient(opts: RestClientOptions = {}): RestClient {
         const body = await addBody(paths, p, o?.signal)
         const onSent = o?.onSent
         const total = onSent ? await body.contentSize() : undefined
+        const length = await body.length()
+        const headers: Record<string, string> = {
+          'Content-Type': `multipart/form-data; boundary=${body.boundary}`,
+        }
+        if (length !== undefined) headers['Content-Length'] = String(length)
         yield* stream({
           method: 'POST',
           path: `/add?${addParamsToQuery(p)}`,
-          headers: { 'Content-Type': `multipart/form-data; boundary=${body.boundary}` },
+          headers,
           body: onSent
             ? () => counted(body.stream(), (n) => onSent(n, total))
             : () => body.stream(),

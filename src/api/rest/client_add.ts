@@ -67,6 +67,12 @@ export interface AddBody {
   stream(): AsyncIterable<Uint8Array>
   /** Bytes of file content it will send (a progress bar's total); undefined with a URL. */
   contentSize(): Promise<number | undefined>
+  /**
+   * The whole body's length (sent as Content-Length), undefined with a URL. A chunked upload
+   * costs Deno's HTTP server far more CPU while it reads slower than the client sends (an add
+   * to other peers): 65 ms a MiB against 6 (docs/performance.md).
+   */
+  length(): Promise<number | undefined>
 }
 
 /** File mode and mtime, as boxo puts them in the part's `name="file?mode=…&mtime=…"`. */
@@ -118,6 +124,7 @@ export async function addBody(
   return {
     boundary,
     stream: () => multipart(top, boundary, signal),
+    length: () => multipartLength(top, boundary),
     contentSize: () => contentSize(top),
   }
 }
@@ -125,22 +132,11 @@ export async function addBody(
 /** The bytes of the files under the entries (what multipart sends of content). */
 async function contentSize(top: Entry[]): Promise<number | undefined> {
   let total = 0
-  const walk = async (e: Entry): Promise<boolean> => {
-    if (e.kind === 'file') {
-      if (e.abs === undefined || /^https?:/i.test(e.abs)) return false
-      total += (await Deno.stat(e.abs)).size
-    } else if (e.kind === 'dir') {
-      for await (const d of Deno.readDir(e.abs)) {
-        if (!e.hidden && d.name.startsWith('.')) continue
-        const child = `${e.abs}/${d.name}`
-        if (!await walk(await entryFor(d.name, child, await Deno.lstat(child), e.hidden))) {
-          return false
-        }
-      }
-    }
-    return true
+  for await (const p of pieces(top, '')) {
+    if (p instanceof Uint8Array) continue
+    if (p.abs === undefined || isUrl(p.abs)) return undefined
+    total += (await Deno.stat(p.abs)).size
   }
-  for (const e of top) if (!await walk(e)) return undefined
   return total
 }
 
@@ -201,11 +197,15 @@ async function* download(url: URL, signal?: AbortSignal): AsyncGenerator<Uint8Ar
 
 const enc = new TextEncoder()
 
-async function* multipart(
+/** A piece of the body: framing bytes, or the content of a file (read when streaming). */
+type Piece = Uint8Array | Extract<Entry, { kind: 'file' }>
+
+/** The body as pieces, depth first: one walk for both `stream()` and `length()`. */
+async function* pieces(
   top: Entry[],
   boundary: string,
   signal?: AbortSignal,
-): AsyncGenerator<Uint8Array> {
+): AsyncGenerator<Piece> {
   let first = true
   const header = (e: Entry, name: string, type: string) => {
     const lines = [first ? `--${boundary}\r\n` : `\r\n--${boundary}\r\n`]
@@ -219,16 +219,13 @@ async function* multipart(
     lines.push(`Content-Type: ${type}\r\n\r\n`)
     return enc.encode(lines.join(''))
   }
-  async function* walk(e: Entry, path: string): AsyncGenerator<Uint8Array> {
+  async function* walk(e: Entry, path: string): AsyncGenerator<Piece> {
     signal?.throwIfAborted()
     const name = path ? `${path}/${e.name}` : e.name
     switch (e.kind) {
       case 'file':
         yield header(e, name, 'application/octet-stream')
-        for await (const chunk of e.open()) {
-          signal?.throwIfAborted()
-          yield chunk
-        }
+        yield e
         return
       case 'symlink':
         yield header(e, name, 'application/symlink')
@@ -252,6 +249,45 @@ async function* multipart(
   for (const e of top) yield* walk(e, '')
   yield enc.encode(`\r\n--${boundary}--\r\n`)
 }
+
+async function* multipart(
+  top: Entry[],
+  boundary: string,
+  signal?: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  for await (const p of pieces(top, boundary, signal)) {
+    if (p instanceof Uint8Array) {
+      yield p
+      continue
+    }
+    // With a Content-Length sent, a file that changed size since would corrupt the request.
+    const expected = p.abs !== undefined && !isUrl(p.abs)
+      ? (await Deno.stat(p.abs)).size
+      : undefined
+    let n = 0
+    for await (const chunk of p.open()) {
+      signal?.throwIfAborted()
+      n += chunk.length
+      yield chunk
+    }
+    if (expected !== undefined && n !== expected) {
+      throw new Error(`${p.abs} changed size while it was being added`)
+    }
+  }
+}
+
+/** The body's exact length, or undefined when a URL's content is part of it. */
+async function multipartLength(top: Entry[], boundary: string): Promise<number | undefined> {
+  let total = 0
+  for await (const p of pieces(top, boundary)) {
+    if (p instanceof Uint8Array) total += p.length
+    else if (p.abs === undefined || isUrl(p.abs)) return undefined
+    else total += (await Deno.stat(p.abs)).size
+  }
+  return total
+}
+
+const isUrl = (s: string) => /^https?:/i.test(s)
 
 /** Go's url.QueryEscape: only A-Z a-z 0-9 - _ . ~ stay; space becomes '+'. */
 export function queryEscape(s: string): string {
