@@ -14,7 +14,7 @@
  */
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { memoryOf, sampleRss } from './process.ts'
+import { cpuSecondsOf, memoryOf, sampleRss } from './process.ts'
 import { type ClusterPeer, TestCluster } from '../test/support/cluster.ts'
 import { type KuboDaemon, startKubo } from '../test/support/kubo.ts'
 import { runCmd, runMain } from '../test/support/peer.ts'
@@ -40,10 +40,13 @@ interface AddRun {
   seconds: number
   allocations: string[]
   rss: { peer: string; before: number; peak: number }[]
+  /** CPU seconds of each peer and each Kubo during the add. */
+  cpu: { name: string; seconds: number }[]
 }
 
 async function timedCtlAdd(
   peers: ClusterPeer[],
+  kubos: KuboDaemon[],
   via: ClusterPeer,
   label: string,
   file: string,
@@ -51,6 +54,8 @@ async function timedCtlAdd(
 ): Promise<AddRun> {
   const before = await Promise.all(peers.map(async (p) => (await memoryOf(p.proc!.pid))?.rss ?? 0))
   const samplers = peers.map((p) => sampleRss(p.proc!.pid, 50))
+  const pids = [...peers.map((p) => p.proc!.pid), ...kubos.map((k) => k.pid)]
+  const cpu0 = await Promise.all(pids.map(cpuSecondsOf))
   const t0 = performance.now()
   const r = await runMain(
     [
@@ -69,6 +74,7 @@ async function timedCtlAdd(
     { timeoutMs: 1_800_000 },
   )
   const seconds = (performance.now() - t0) / 1000
+  const cpu1 = await Promise.all(pids.map(cpuSecondsOf))
   const peaks = await Promise.all(samplers.map((s) => s.stop()))
   if (r.code !== 0) throw new Error(`ctl add failed: ${r.stderr}${r.stdout}`)
   const outs = r.stdout.trim().split(/\n(?=\{)/).map((s) => JSON.parse(s))
@@ -77,6 +83,10 @@ async function timedCtlAdd(
     seconds,
     allocations: outs.at(-1).allocations,
     rss: peers.map((p, i) => ({ peer: p.name, before: before[i], peak: peaks[i] })),
+    cpu: pids.map((_, i) => ({
+      name: i < peers.length ? peers[i].name : `kubo${i - peers.length}`,
+      seconds: cpu1[i] - cpu0[i],
+    })),
   }
 }
 
@@ -114,12 +124,14 @@ async function main() {
     }
     const [p0, p1, p2] = cluster.peers
 
+    const kuboCpu0 = await cpuSecondsOf(kubos[0].pid)
     const t0 = performance.now()
     const plain = await runCmd(IPFS, ['--api', kubos[0].apiMultiaddr, 'add', '-Q', file], {
       env: { IPFS_PATH: join(work, 'no-repo') },
       timeoutMs: 1_800_000,
     })
     const kuboSeconds = (performance.now() - t0) / 1000
+    const kuboCpu = await cpuSecondsOf(kubos[0].pid) - kuboCpu0
     if (plain.code !== 0) throw new Error(`ipfs add failed: ${plain.stderr}`)
     // Gone again, so that the cluster's adds store every block anew.
     await runCmd(IPFS, ['--api', kubos[0].apiMultiaddr, 'pin', 'rm', plain.stdout.trim()], {
@@ -130,7 +142,14 @@ async function main() {
     })
 
     const runs = [
-      await timedCtlAdd(cluster.peers, p0, 'ctl add, rf 2, allocated by the cluster', file, []),
+      await timedCtlAdd(
+        cluster.peers,
+        kubos,
+        p0,
+        'ctl add, rf 2, allocated by the cluster',
+        file,
+        [],
+      ),
     ]
     // Unpinned everywhere and collected, so that the second add stores every block anew.
     const root = plain.stdout.trim()
@@ -148,7 +167,7 @@ async function main() {
       })
     }
     runs.push(
-      await timedCtlAdd(cluster.peers, p0, 'ctl add, rf 2, to the two other peers', file, [
+      await timedCtlAdd(cluster.peers, kubos, p0, 'ctl add, rf 2, to the two other peers', file, [
         '--allocations',
         `${p1.id},${p2.id}`,
       ]),
@@ -156,7 +175,11 @@ async function main() {
 
     const rate = (s: number) => (mib / s).toFixed(1)
     console.log(`\n${mib} MiB, three peers, replication 2`)
-    console.log(`  ipfs add to one Kubo: ${kuboSeconds.toFixed(2)} s, ${rate(kuboSeconds)} MiB/s`)
+    console.log(
+      `  ipfs add to one Kubo: ${kuboSeconds.toFixed(2)} s, ${rate(kuboSeconds)} MiB/s, ${
+        kuboCpu.toFixed(1)
+      } CPU s in the daemon`,
+    )
     for (const r of runs) {
       const names = r.allocations.map((a) => cluster.peers.find((p) => p.id === a)?.name ?? a)
       console.log(
@@ -164,6 +187,7 @@ async function main() {
           (kuboSeconds / r.seconds * 100).toFixed(0)
         } % of Kubo's), to ${names.join(', ')}`,
       )
+      console.log(`    CPU s: ${r.cpu.map((c) => `${c.name} ${c.seconds.toFixed(1)}`).join(', ')}`)
       for (const m of r.rss) {
         console.log(
           `    ${m.peer} RSS ${(m.before / MiB).toFixed(0)} MiB before, peak ${

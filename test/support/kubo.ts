@@ -33,6 +33,8 @@ export interface StartKuboOptions {
 
 /** A running Kubo daemon. */
 export interface KuboDaemon {
+  /** The daemon's process ID (benches read its CPU time). */
+  pid: number
   /** `http://127.0.0.1:<port>` (append `/api/v0/<cmd>`). */
   apiUrl: string
   /** `/ip4/127.0.0.1/tcp/<port>`: what `node_multiaddress` takes. */
@@ -218,6 +220,7 @@ export async function startKubo(opts: StartKuboOptions = {}): Promise<KuboDaemon
     const startMs = Math.round(performance.now() - t0)
     const proc = child
     const daemon: KuboDaemon = {
+      pid: proc.pid,
       apiUrl,
       apiMultiaddr,
       apiUnixMultiaddr: opts.unixSocket ? `/unix${join(repoPath, 'api.sock')}` : undefined,
