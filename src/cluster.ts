@@ -15,6 +15,7 @@
  * const pin = await cluster.pin(cid, defaultPinOptions())
  * ```
  */
+import type { AllocationRequest } from './allocator/allocate.ts'
 import type {
   BandwidthStats,
   ClusterRPC,
@@ -96,15 +97,8 @@ export interface ClusterDeps {
   log?: Logger
 }
 
-/** What the cluster asks the allocator. */
-export interface AllocationRequest {
-  cid: string
-  rfMin: number
-  rfMax: number
-  current: string[]
-  userAllocations: string[]
-  blacklist: string[]
-}
+/** What the cluster asks the allocator (allocator/allocate.ts). */
+export type { AllocationRequest }
 
 const FOLLOWER_ERROR =
   'this peer is configured to be in follower mode. Write operations are disabled'
@@ -638,7 +632,11 @@ export class Cluster implements ClusterRPC {
    * Where added content goes before it is pinned (the reference's BlockAllocate): the pin's
    * allocation, or every peer with a valid `ping` metric for replication -1.
    */
-  async blockAllocate(opts: PinOptions, _signal?: AbortSignal): Promise<string[]> {
+  async blockAllocate(
+    opts: PinOptions,
+    _signal?: AbortSignal,
+    sent?: ReadonlyMap<string, number>,
+  ): Promise<string[]> {
     this.#checkWritable()
     const pin = newPin(NO_CID_YET, opts)
     this.#setupReplication(pin)
@@ -646,7 +644,7 @@ export class Cluster implements ClusterRPC {
       const peers = this.#d.monitor.latestMetrics('ping').map((m) => m.peer)
       return peers.includes(this.peerId) ? peers : [this.peerId, ...peers]
     }
-    return await this.#allocate(pin, undefined)
+    return await this.#allocate(pin, undefined, [], sent)
   }
 
   /** 0 means the configured factor; then the reference's checks, in its order and words. */
@@ -674,6 +672,7 @@ export class Cluster implements ClusterRPC {
     pin: Pin,
     existing: Pin | undefined,
     blacklist: string[] = [],
+    sent?: ReadonlyMap<string, number>,
   ): Promise<string[]> {
     const req: AllocationRequest = {
       cid: pin.cid,
@@ -682,6 +681,7 @@ export class Cluster implements ClusterRPC {
       current: existing?.allocations ?? [],
       userAllocations: pin.user_allocations ?? [],
       blacklist,
+      sent,
     }
     if (this.#d.allocate) return await this.#d.allocate(req)
     return [this.peerId]

@@ -236,8 +236,15 @@ export interface ClusterRPC {
    * of a sharded add), allocations kept when set, allocated otherwise.
    */
   commitPin(pin: Pin, signal?: AbortSignal): Promise<Pin>
-  /** Where added content goes before its pin (allocation; every peer for replication -1). */
-  blockAllocate(opts: PinOptions, signal?: AbortSignal): Promise<string[]>
+  /**
+   * Where added content goes before its pin (allocation; every peer for replication -1).
+   * `sent`: bytes this add already sent to each peer (a sharded add), taken off their freespace.
+   */
+  blockAllocate(
+    opts: PinOptions,
+    signal?: AbortSignal,
+    sent?: ReadonlyMap<string, number>,
+  ): Promise<string[]>
   unpin(cid: string, signal?: AbortSignal): Promise<Pin>
   unpinPath(path: string, signal?: AbortSignal): Promise<Pin>
   pinGet(cid: string, signal?: AbortSignal): Promise<Pin>

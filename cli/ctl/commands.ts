@@ -246,7 +246,11 @@ async function addAction(ctx: ActionContext): Promise<void> {
   }
   p.no_pin = f.bool('no-pin')
   p.format = f.string('format')
-  p.shard = false
+  p.shard = f.bool('shard')
+  p.shard_size = f.int('shard-size')
+  if (p.shard_size <= 0) {
+    await ctx.fail('', new Error('--shard-size must be a positive number of bytes'))
+  }
   p.recursive = f.bool('recursive')
   p.local = f.bool('local')
   p.layout = f.string('layout')
@@ -467,6 +471,17 @@ content.
         usage: 'Optional comma-separated list of peer IDs',
       },
       { names: ['no-pin'], kind: 'bool', usage: 'Do not pin after adding' },
+      {
+        names: ['shard'],
+        kind: 'bool',
+        usage: 'Split the DAG into shards, each allocated on its own (content bigger than a peer)',
+      },
+      {
+        names: ['shard-size'],
+        kind: 'int',
+        usage: 'Bytes of blocks in one shard (with --shard)',
+        default: 104857600,
+      },
       { names: ['wait'], kind: 'bool', usage: WAIT_DESC },
       { names: ['wait-timeout', 'wt'], kind: 'duration', usage: WAIT_TIMEOUT_DESC, default: 0 },
       {

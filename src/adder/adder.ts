@@ -41,6 +41,7 @@ import { CarReader, unixfsFileSize } from './car.ts'
 import { AsyncQueue } from '../api/common/queue.ts'
 import { readText } from '../api/common/body.ts'
 import { Rehasher } from './rehash.ts'
+import { ShardedDagBuilder, type ShardInfo } from './sharding.ts'
 
 /** Kubo's largest chunk (2 MiB block minus overhead). */
 const CHUNK_SIZE_LIMIT = 2 * 1024 * 1024 - 256
@@ -95,7 +96,9 @@ export function checkAddParams(p: AddParams): void {
   if (p.cid_version === 0 && hash.code !== SHA2_256 && p.format !== 'car') {
     throw new ValidationError('CIDv0 only supports sha2-256') // Kubo's words
   }
-  if (p.shard) throw new ValidationError('sharding (shard=true) is not supported')
+  if (p.shard && p.format === 'car') {
+    throw new ValidationError('a CAR file cannot be sharded: add it without shard=true')
+  }
   if (p.format === 'car' && p.wrap) throw new ValidationError('cannot wrap a CAR file upload')
 }
 
@@ -173,20 +176,78 @@ interface Destination {
 }
 
 /**
- * Where the importer writes blocks: one bounded queue per destination, each drained by one
- * `blockStream` call, so the slowest destination paces the add and memory stays bounded.
- * Destinations are chosen on the first block (as the reference's BlockAllocate).
+ * Streams `blocks` to every peer of `peers` (one `blockStream` call each, each behind a bounded
+ * queue, so the slowest destination paces the add and memory stays bounded). A destination that
+ * fails is dropped (it fetches the content when it pins, as in the reference); this fails only
+ * when every destination did.
  */
-class BlockSink {
-  #dests: Destination[] | undefined
-  #allocating: Promise<Destination[]> | undefined
-  #recent: string[] = []
-  #finishing = false
-  blocks = 0
-  /** The peers the content goes to: the root's allocations and each output's `allocations`. */
-  allocations: string[] = []
+export async function sendToPeers(
+  deps: Pick<AdderDeps, 'blockStream'>,
+  peers: string[],
+  blocks: AsyncIterable<Block>,
+  signal: AbortSignal,
+): Promise<void> {
+  let reading = true
+  const dests = peers.map((peer) => {
+    const queue = new AsyncQueue<Block>(BLOCK_QUEUE)
+    const d: Destination = { peer, queue, streaming: Promise.resolve() }
+    d.streaming = deps.blockStream(peer, queue, signal).then(
+      () => {
+        // A call that ends before the last block was sent stored only some of them.
+        if (reading) d.error = new Error('the destination stopped reading blocks')
+        queue.close(d.error)
+      },
+      (err) => {
+        d.error = err
+        queue.close(err)
+      },
+    )
+    return d
+  })
+  const allFailed = () => {
+    if (dests.length === 1) return dests[0].error
+    const errs = dests.map((d) => `${d.peer}: ${errorMessage(d.error)}`)
+    return new ClusterError(`failed to put block on all destinations: ${errs.join('; ')}`)
+  }
+  try {
+    for await (const block of blocks) {
+      const live = dests.filter((d) => d.error === undefined)
+      if (live.length === 0) throw allFailed()
+      if (live.length === 1) await live[0].queue.push(block).catch(() => {})
+      else await Promise.all(live.map((d) => d.queue.push(block).catch(() => {})))
+    }
+  } catch (err) {
+    for (const d of dests) d.queue.close(err)
+    await Promise.all(dests.map((d) => d.streaming))
+    throw err
+  }
+  reading = false
+  for (const d of dests) d.queue.close()
+  await Promise.all(dests.map((d) => d.streaming))
+  if (dests.length > 0 && dests.every((d) => d.error !== undefined)) throw allFailed()
+}
 
+/** Where the importer's blocks go: `put` each, then `finish`. */
+interface Sink {
+  put(cid: CID, bytes: Uint8Array): Promise<CID>
   /** Set when adding with another hash function than the importer's sha2-256. */
+  rehash: Rehasher | undefined
+  /** The peers the content went to (each output's `allocations`). */
+  allocations: string[]
+  blocks: number
+}
+
+/**
+ * The blocks of a plain add: to the destinations chosen on the first block (the reference's
+ * BlockAllocate), all of them through one `sendToPeers`.
+ */
+class BlockSink implements Sink {
+  #queue: AsyncQueue<Block> | undefined
+  #starting: Promise<AsyncQueue<Block>> | undefined
+  #sending: Promise<void> | undefined
+  #recent: string[] = []
+  blocks = 0
+  allocations: string[] = []
   rehash: Rehasher | undefined
 
   constructor(
@@ -195,44 +256,30 @@ class BlockSink {
     readonly signal: AbortSignal,
   ) {}
 
-  /** Allocates (once) and starts a streaming call to each destination. */
-  #destinations(): Promise<Destination[]> {
-    this.#allocating ??= (async () => {
-      const { deps, params } = this
-      const allocated = await deps.cluster.blockAllocate(params.pin, this.signal)
-      let sendTo = allocated
-      this.allocations = [...allocated]
-      if (params.local) {
-        // Blocks only to this peer, which replaces the last allocation unless the user chose
-        // the allocations (reference).
-        if (
-          !allocated.includes(deps.self) && (params.pin.user_allocations ?? []).length === 0 &&
-          allocated.length > 0
-        ) {
-          this.allocations[allocated.length - 1] = deps.self
-        }
-        sendTo = [deps.self]
+  /** Allocates and starts sending, on the first block. */
+  async #start(): Promise<AsyncQueue<Block>> {
+    const { deps, params } = this
+    const allocated = await deps.cluster.blockAllocate(params.pin, this.signal)
+    let sendTo = allocated
+    this.allocations = [...allocated]
+    if (params.local) {
+      // Blocks only to this peer, which replaces the last allocation unless the user chose
+      // the allocations (reference).
+      if (
+        !allocated.includes(deps.self) && (params.pin.user_allocations ?? []).length === 0 &&
+        allocated.length > 0
+      ) {
+        this.allocations[allocated.length - 1] = deps.self
       }
-      if (sendTo.length === 0) sendTo = [deps.self]
-      this.#dests = sendTo.map((peer) => {
-        const queue = new AsyncQueue<Block>(BLOCK_QUEUE)
-        const d: Destination = { peer, queue, streaming: Promise.resolve() }
-        d.streaming = deps.blockStream(peer, queue, this.signal).then(
-          () => {
-            // A call that ends before the last block was sent stored only some of them.
-            if (!this.#finishing) d.error = new Error('the destination stopped reading blocks')
-            queue.close(d.error)
-          },
-          (err) => {
-            d.error = err
-            queue.close(err)
-          },
-        )
-        return d
-      })
-      return this.#dests!
-    })()
-    return this.#allocating
+      sendTo = [deps.self]
+    }
+    if (sendTo.length === 0) sendTo = [deps.self]
+    const queue = new AsyncQueue<Block>(BLOCK_QUEUE)
+    this.#sending = sendToPeers(deps, sendTo, queue, this.signal)
+    // A failure is thrown by put() (the queue closes with it) or by finish().
+    this.#sending.catch((err) => queue.close(err))
+    this.#queue = queue
+    return queue
   }
 
   /**
@@ -240,47 +287,95 @@ class BlockSink {
    * Rehasher, the block travels under its new CID and the outputs are mapped through `rehash`.
    */
   put = async (cid: CID, bytes: Uint8Array): Promise<CID> => {
-    const key = cid.toString()
-    // Identical chunks produce the same block back to back: send it once (as the reference does).
-    if (this.#recent.includes(key)) return cid
-    this.#recent.push(key)
-    if (this.#recent.length > 8) this.#recent.shift()
-    let block: Block = { cid: key, bytes }
-    if (this.rehash) {
-      const r = await this.rehash.block(cid, bytes)
-      block = { cid: r.cid.toString(), bytes: r.bytes }
-    }
-    const dests = this.#dests ?? await this.#destinations()
+    const block = await takeBlock(this, this.#recent, cid, bytes)
+    if (!block) return cid
+    // The importer puts several blocks at once: one allocation, one send.
+    const queue = this.#queue ?? await (this.#starting ??= this.#start())
     this.blocks++
-    const live = dests.filter((d) => d.error === undefined)
-    if (live.length === 0) throw this.#allFailed()
-    if (live.length === 1) {
-      await live[0].queue.push(block).catch(() => {})
-    } else {
-      await Promise.all(live.map((d) => d.queue.push(block).catch(() => {})))
+    try {
+      await queue.push(block)
+    } catch (err) {
+      await this.#sending // the reason sending stopped, when it did
+      throw err
     }
-    if (dests.every((d) => d.error !== undefined)) throw this.#allFailed()
     return cid
-  }
-
-  #allFailed(): unknown {
-    const dests = this.#dests ?? []
-    if (dests.length === 1) return dests[0].error
-    const errs = dests.map((d) => `${d.peer}: ${errorMessage(d.error)}`)
-    return new ClusterError(`failed to put block on all destinations: ${errs.join('; ')}`)
   }
 
   /** Waits until every destination stored every block; fails when none did. */
   async finish(): Promise<void> {
-    this.#finishing = true
-    const dests = this.#dests ?? []
-    for (const d of dests) d.queue.close()
-    await Promise.all(dests.map((d) => d.streaming))
-    if (dests.length > 0 && dests.every((d) => d.error !== undefined)) throw this.#allFailed()
+    this.#queue?.close()
+    await this.#sending
   }
 
   abort(err: unknown): void {
-    for (const d of this.#dests ?? []) d.queue.close(err)
+    this.#queue?.close(err)
+    this.#sending?.catch(() => {})
+  }
+}
+
+/**
+ * The block to send for what the importer made, or null for a repeat of a recent block:
+ * identical chunks come back to back, and go once (as the reference does).
+ */
+async function takeBlock(
+  sink: Pick<Sink, 'rehash'>,
+  recent: string[],
+  cid: CID,
+  bytes: Uint8Array,
+): Promise<Block | null> {
+  const key = cid.toString()
+  if (recent.includes(key)) return null
+  recent.push(key)
+  if (recent.length > 8) recent.shift()
+  if (!sink.rehash) return { cid: key, bytes }
+  const r = await sink.rehash.block(cid, bytes)
+  return { cid: r.cid.toString(), bytes: r.bytes }
+}
+
+/**
+ * The blocks of a sharded add (`shard=true`): into a ShardedDagBuilder, which allocates each
+ * shard and sends its blocks there; `commit` pins the shards, the cluster DAG and the root's
+ * meta pin.
+ */
+class ShardSink implements Sink {
+  readonly builder: ShardedDagBuilder
+  #recent: string[] = []
+  blocks = 0
+  /** A sharded add's outputs name no allocation: each shard has its own. */
+  allocations: string[] = []
+  rehash: Rehasher | undefined
+
+  constructor(
+    readonly deps: AdderDeps,
+    readonly params: AddParams,
+    readonly signal: AbortSignal,
+    onShard: (s: ShardInfo) => void,
+  ) {
+    this.builder = new ShardedDagBuilder(params.pin, {
+      allocate: (req, s) => deps.cluster.blockAllocate(params.pin, s, req.bytesSent),
+      send: (peers, blocks, s) => sendToPeers(deps, peers, blocks, s),
+      clusterDagPeers: [deps.self],
+      onShard,
+    }, signal)
+  }
+
+  /** The builder takes one block at a time; the importer puts several at once. */
+  #chain: Promise<unknown> = Promise.resolve()
+
+  put = (cid: CID, bytes: Uint8Array): Promise<CID> => {
+    const next = this.#chain.then(async () => {
+      const block = await takeBlock(this, this.#recent, cid, bytes)
+      if (!block) return cid
+      this.blocks++
+      await this.builder.add(block)
+      return cid
+    })
+    this.#chain = next.catch(() => {})
+    return next
+  }
+
+  abort(err: unknown): void {
+    this.builder.abort(err).catch(() => {})
   }
 }
 
@@ -311,7 +406,18 @@ export function addMultipart(
     held.push(item)
     holdTimer ??= setTimeout(release, HOLD_MS)
   }
-  const sink = new BlockSink(deps, params, signal)
+  const sink = params.shard
+    ? new ShardSink(deps, params, signal, (sh) => {
+      // Streamed in the order the shards complete, as the reference's output.
+      void emit({
+        name: `shard-${sh.index}`,
+        cid: sh.cid,
+        size: sh.size,
+        allocations: sh.allocations,
+      })
+        .catch(() => {})
+    })
+    : new BlockSink(deps, params, signal)
   const parts = new PartStream(reader)
   const opts = importerOptions(params)
 
@@ -475,6 +581,19 @@ export function addMultipart(
     }
     if (root === undefined) {
       throw new ValidationError('no files were added: the request has no file parts')
+    }
+    if (sink instanceof ShardSink) {
+      const dag = await sink.builder.finish(root)
+      await emit({
+        name: `${params.pin.name}-clusterDAG`,
+        cid: dag.clusterDag.cid,
+        size: dag.clusterDag.size,
+      })
+      if (params.no_pin) return
+      // Shards first, then the cluster DAG, then the root's meta pin: nothing references a pin
+      // not yet committed.
+      for (const pin of dag.pins) await deps.cluster.commitPin(pin, signal)
+      return
     }
     await sink.finish()
     if (params.no_pin) return

@@ -113,10 +113,16 @@ function notEnough(
 }
 
 /** The allocation request as the cluster makes it (no metrics, no allocator). */
-export type AllocationRequest = Pick<
-  AllocateInput,
-  'cid' | 'rfMin' | 'rfMax' | 'current' | 'userAllocations' | 'blacklist'
->
+export type AllocationRequest =
+  & Pick<AllocateInput, 'cid' | 'rfMin' | 'rfMax' | 'current' | 'userAllocations' | 'blacklist'>
+  & {
+    /**
+     * Bytes a running add already sent to each peer (a sharded add allocating its next shard):
+     * taken off their `freespace`, which lags behind until their next metric, so that the
+     * shards spread instead of piling onto the peers that looked emptiest at the start.
+     */
+    sent?: ReadonlyMap<string, number>
+  }
 
 /**
  * Binds `allocate` to an allocator and a monitor: the function the cluster calls. Metrics are
@@ -136,7 +142,17 @@ export function allocationFunction(
   return (req) => {
     const metricsByName = new Map<string, Metric[]>()
     for (const name of deps.allocator.metrics()) {
-      metricsByName.set(name, deps.monitor.latestMetrics(name))
+      let ms = deps.monitor.latestMetrics(name)
+      const sent = req.sent
+      if (name === 'freespace' && sent?.size) {
+        ms = ms.map((m) => {
+          const used = sent.get(m.peer) ?? 0
+          if (!used) return m
+          const left = Math.max(0, Number(m.value) - used)
+          return { ...m, value: String(left), weight: left }
+        })
+      }
+      metricsByName.set(name, ms)
     }
     return allocate({ ...deps, ...req, metricsByName })
   }

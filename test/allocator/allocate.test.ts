@@ -124,3 +124,23 @@ Deno.test('allocationFunction reads the latest metrics from the monitor', async 
   assert.deepEqual(got, ['p2'])
   assert.deepEqual(asked, ['tag:group', 'freespace'])
 })
+
+Deno.test('allocationFunction: bytes a running add sent to a peer come off its freespace', async () => {
+  const monitor = {
+    latestMetrics: (name: string) =>
+      name === 'freespace' ? [free('a', 1_000_000), free('b', 1_000_000)] : [],
+  }
+  const alloc = allocationFunction({
+    allocator: balancedAllocator({ allocate_by: ['freespace'] }),
+    monitor,
+  })
+  const req = { cid: 'x', rfMin: 1, rfMax: 1, current: [], userAllocations: [], blacklist: [] }
+  const first = await alloc(req)
+  const other = first[0] === 'a' ? 'b' : 'a'
+  // The first shard's megabyte went to `first`: the next one goes to the other peer, and back.
+  assert.deepEqual(await alloc({ ...req, sent: new Map([[first[0], 600_000]]) }), [other])
+  assert.deepEqual(
+    await alloc({ ...req, sent: new Map([[first[0], 600_000], [other, 700_000]]) }),
+    first,
+  )
+})

@@ -3,7 +3,9 @@
  * added through one peer's REST API with our ctl. The blocks go to the allocated peers' Kubos over
  * the cluster RPC before the pin (each destination holds every block offline, the receiving peer's
  * Kubo none when it is not allocated), `--local` keeps them on the receiving peer, replication -1
- * sends them everywhere, and a CAR upload travels the same way.
+ * sends them everywhere, and a CAR upload travels the same way. A sharded add (`--shard`) spreads
+ * its shards over the peers, its root reads `sharded`, every Kubo reads the whole content back,
+ * and `pin rm` of the root removes every shard.
  */
 import { deepEqual, equal, ok } from 'node:assert/strict'
 import { join } from 'node:path'
@@ -168,6 +170,109 @@ Deno.test({
         deepEqual([...out.allocations].sort(), [p0.id, p2.id].sort())
         for (const i of [0, 2]) ok(sameBytes(await offlineCat(kubos[i], root), f.bytes))
         equal(await hasBlock(kubos[1], root), false)
+      })
+    } finally {
+      await cluster.close()
+      await Deno.remove(dir, { recursive: true })
+    }
+  },
+})
+
+Deno.test({
+  name: 'e2e cluster add --shard: shards spread over the peers, any Kubo reads it all, pin rm',
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    // Fresh Kubos hold about the same: each shard then goes to the peer this add sent least.
+    const { cluster, kubos } = await kuboCluster(3, { edit: quickTimings })
+    const dir = await Deno.makeTempDir()
+    try {
+      cluster.startAll()
+      await waitAllReady(cluster)
+      const [p0, p1, p2] = cluster.peers
+      for (const p of cluster.peers) await waitMetricPeers(cluster, p, 'freespace', 3, 60_000)
+      const file = async (name: string, size: number) => {
+        const all = new Uint8Array(size)
+        for (let off = 0; off < size; off += 65536) {
+          crypto.getRandomValues(all.subarray(off, Math.min(size, off + 65536)))
+        }
+        const path = join(dir, name)
+        await Deno.writeFile(path, all)
+        return { path, bytes: all }
+      }
+
+      await t.step('--shard: shards spread over the peers, the root is sharded', async () => {
+        const f = await file('big.bin', 3_500_000)
+        const r = await ctl(p1, [
+          '--enc=json',
+          'add',
+          '--shard',
+          '--shard-size',
+          String(1 << 20),
+          '--replication-min',
+          '1',
+          '--replication-max',
+          '1',
+          '--name',
+          'big',
+          f.path,
+        ])
+        equal(r.code, 0, r.stderr + r.stdout)
+        const outs = r.stdout.trim().split(/\n(?=\{)/).map((s) => JSON.parse(s)) as {
+          name: string
+          cid: string
+          allocations?: string[]
+        }[]
+        const shards = outs.filter((o) => /^shard-\d+$/.test(o.name))
+        ok(shards.length >= 3, r.stdout)
+        const holders = new Set(shards.flatMap((s) => s.allocations ?? []))
+        ok(holders.size >= 2, `shards on ${holders.size} peer(s): ${r.stdout}`)
+        equal(outs.at(-1)!.name, 'big-clusterDAG')
+        const root = outs.find((o) => o.name === 'big.bin')!.cid
+
+        const st = await ctl(p0, ['--enc=json', 'status', root])
+        equal(st.code, 0, st.stderr)
+        const peerMap = JSON.parse(st.stdout).peer_map as Record<string, { status: string }>
+        deepEqual(Object.values(peerMap).map((v) => v.status), ['sharded', 'sharded', 'sharded'])
+
+        // Each shard node is pinned by the Kubo of its allocation.
+        for (const s of shards) {
+          const i = cluster.peers.findIndex((p) => p.id === s.allocations![0])
+          await waitFor(async () => (await kuboPins(kubos[i])).has(s.cid), {
+            what: `${s.name} pinned on p${i}`,
+            timeoutMs: 30_000,
+          })
+        }
+        // Every Kubo reads every byte back, from the others over bitswap where it lacks blocks.
+        for (const a of kubos) {
+          for (const b of kubos) {
+            if (a === b) continue
+            await fetch(`${a.apiUrl}/api/v0/swarm/connect?arg=${b.swarmAddrs[0]}`, {
+              method: 'POST',
+            }).then((res) => res.body?.cancel())
+          }
+        }
+        for (const [i, k] of kubos.entries()) {
+          const res = await fetch(`${k.apiUrl}/api/v0/cat?arg=${root}`, {
+            method: 'POST',
+            signal: AbortSignal.timeout(60_000),
+          })
+          ok(sameBytes(new Uint8Array(await res.arrayBuffer()), f.bytes), `Kubo ${i} reads it all`)
+        }
+
+        const rm = await ctl(p2, ['pin', 'rm', root])
+        equal(rm.code, 0, rm.stderr + rm.stdout)
+        const ls = await ctl(p0, ['--enc=json', 'pin', 'ls'])
+        for (const s of [...shards.map((s) => s.cid), root, outs.at(-1)!.cid]) {
+          equal(ls.stdout.includes(s), false, `${s} left the pinset`)
+        }
+        await waitFor(async () => {
+          for (const k of kubos) {
+            const pins = await kuboPins(k)
+            if (shards.some((s) => pins.has(s.cid))) return false
+          }
+          return true
+        }, { what: 'every Kubo drops the shards', timeoutMs: 30_000 })
       })
     } finally {
       await cluster.close()

@@ -197,7 +197,7 @@ Deno.test('add: bad parameters are a 400 before anything is added', async () => 
     ['?chunker=size-0', /chunker size must be greater than 0/],
     ['?chunker=size-9999999', /maximum chunk size/],
     ['?hash=nope', /^hash function name not known: "nope"/],
-    ['?shard=true', /sharding/],
+    ['?shard=true&format=car', /a CAR file cannot be sharded/],
     ['?format=car&wrap-with-directory=true', /^cannot wrap a CAR file upload$/],
     ['?replication-min=x', /replication-min invalid/],
   ]
