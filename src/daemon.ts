@@ -41,6 +41,8 @@ import { Foreground } from './util/foreground.ts'
 import { statelessSection } from './pintracker/config.ts'
 import { restApi } from './api/rest/server.ts'
 import { ipfsProxy } from './api/ipfsproxy/server.ts'
+import { pinSvcApi } from './api/pinsvc/server.ts'
+import { requestIndex } from './api/pinsvc/index.ts'
 import { contentAdder } from './adder/content.ts'
 import { buildAllocate, buildInformers, buildMonitor } from './daemon_parts.ts'
 import { pubsubMetrics } from './monitor/pubsub_transport.ts'
@@ -149,6 +151,25 @@ async function build(
     log.warn(`pin tracker mark: ${errorMessage(err)}`)
     return undefined
   })
+  // API requests mark the foreground; background work (the tracker's catch-up, the Pinning
+  // Service index) steps aside while it is busy.
+  const foreground = new Foreground()
+  // The Pinning Service API's index of requests, beside the pinset and fed by the apply hooks:
+  // opened before consensus applies anything (it checks its clean-stop mark against the applied
+  // index), stopped after consensus (its mark then covers every hook).
+  const requests = cfg.pinsvcapi
+    ? requestIndex({
+      kv: db,
+      state,
+      appliedIndex: () => state.appliedIndex(),
+      foreground,
+      log: opts.logging.get('pinsvcapi'),
+    })
+    : undefined
+  if (requests) {
+    await requests.open()
+    stack.push({ name: 'pinning service index', stop: () => requests.stop() })
+  }
 
   // The peerstore file and peer_addresses load into the host, which dials the first members.
   const host: ClusterHost = await startHost({
@@ -166,8 +187,6 @@ async function build(
   const ipfs: IPFSConnector = await (await connector)(opts, () => triggerInformers())
   stack.push({ name: 'ipfs connector', stop: () => ipfs.stop() })
 
-  // API requests mark the foreground; the tracker's catch-up steps aside while it is busy.
-  const foreground = new Foreground()
   let ipfsIdCache: { id?: string; addresses?: string[] } = {}
   const trackerLog = opts.logging.get('pintracker')
   const tracker: PinTracker = statelessTracker(cfg.stateless ?? statelessSection.defaults(), {
@@ -199,9 +218,18 @@ async function build(
     // The tracker logs its own failures (rate-limited); a rejection here is one of those, or
     // the tracker stopping.
     hooks: {
-      onPin: (pin) => void tracker.track(pin).catch(() => {}),
-      onUnpin: (pin) => void tracker.untrack(pin).catch(() => {}),
-      onRestore: () => tracker.resync(),
+      onPin: (pin) => {
+        void tracker.track(pin).catch(() => {})
+        requests?.onPin(pin)
+      },
+      onUnpin: (pin) => {
+        void tracker.untrack(pin).catch(() => {})
+        requests?.onUnpin(pin)
+      },
+      onRestore: () => {
+        tracker.resync()
+        requests?.onRestore()
+      },
     },
     log: consensusLog,
   })
@@ -329,6 +357,19 @@ async function build(
     await api.start()
     apis.push(api)
     stack.push({ name: 'ipfs proxy', stop: () => api.stop() })
+  }
+  if (cfg.pinsvcapi && requests) {
+    const api = pinSvcApi(cfg.pinsvcapi, {
+      cluster,
+      index: requests,
+      configDir: opts.configDir,
+      log: opts.logging.get('pinsvcapi'),
+      accessLog: opts.logging.get('pinsvcapilog'),
+      foreground,
+    })
+    await api.start()
+    apis.push(api)
+    stack.push({ name: 'pinning service api', stop: () => api.stop() })
   }
 
   let stopped: Promise<void> | undefined

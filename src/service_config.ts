@@ -16,7 +16,8 @@ import { ConfigError } from './errors.ts'
 import { type ClusterConfig, clusterSection, newSecret } from './cluster/config.ts'
 import { raftSection } from './consensus/raft/config.ts'
 import { crdtSection } from './consensus/crdt/config.ts'
-import { pinSvcApiSection, restApiSection } from './api/rest/config.ts'
+import { restApiSection } from './api/rest/config.ts'
+import { pinSvcApiSection } from './api/pinsvc/config.ts'
 import { ipfsProxySection } from './api/ipfsproxy/config.ts'
 import { ipfsHttpSection } from './ipfsconn/ipfshttp/config.ts'
 import { embeddedSection } from './ipfsconn/embedded/config.ts'
@@ -266,8 +267,8 @@ export function defaultServiceConfig(
   for (const [key, { section }] of Object.entries(SECTIONS)) {
     // informer.numpin is written and started too (the reference's init skips it and its daemon
     // never wires it): the pin count is a metric operators ask for. Sections of components this
-    // implementation does not have (the IPFS proxy, the Pinning Service API) are not written:
-    // a file that has them loads with a warning. See docs/compat.md.
+    // implementation does not have are not written: a file that has them loads with a warning.
+    // See docs/compat.md.
     if (section.unimplemented) continue
     if (key === 'ipfshttp' && connector !== 'ipfshttp') continue
     // The IPFS proxy stands in front of a Kubo: an embedded node has no RPC API behind it.

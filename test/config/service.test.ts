@@ -69,10 +69,8 @@ function loadWarned(text: string, env: Record<string, string> = {}) {
   return { cfg, warnings }
 }
 
-/** What loading a file holding api.pinsvcapi (as the reference writes) says. */
-const UNSERVED_APIS = [
-  'api.pinsvcapi: the Pinning Service API is not implemented here: not started',
-]
+/** What loading a file holding every API the reference writes says: nothing, all are served. */
+const UNSERVED_APIS: string[] = []
 
 Deno.test('the Go raft service.json loads and saves back byte for byte', () => {
   const { cfg, warnings } = loadWarned(GO_TEXT)
@@ -103,11 +101,8 @@ Deno.test('defaults equal what the reference init writes, less what is not imple
   // Deliberate addition: informer.numpin is written (the reference never writes it).
   assert.deepEqual(ours.informer.numpin, { metric_ttl: '10s' })
   delete ours.informer.numpin
-  // Deliberate omission: no Pinning Service API here, so no section for it
-  // (a file that has it loads, with a warning).
-  assert.deepEqual(Object.keys(ours.api), ['ipfsproxy', 'restapi'])
+  assert.deepEqual(Object.keys(ours.api), ['ipfsproxy', 'pinsvcapi', 'restapi'])
   const want = listForm(GO)
-  delete want.api.pinsvcapi
   assert.deepEqual(ours, want)
   // Key order too: the saved file reads like the reference's.
   assert.equal(JSON.stringify(ours), JSON.stringify(want))
@@ -127,7 +122,7 @@ Deno.test('defaults: §3.2 values in their loaded (ms) form', () => {
   assert.equal(cfg.raft?.snapshot_threshold, 8192)
   assert.deepEqual(cfg.ipfsproxy?.listen_multiaddress, ['/ip4/127.0.0.1/tcp/9095'])
   assert.equal(defaultServiceConfig({ connector: 'embedded' }).ipfsproxy, undefined, 'no Kubo')
-  assert.equal(cfg.pinsvcapi, undefined, 'not implemented, not written')
+  assert.deepEqual(cfg.pinsvcapi?.http_listen_multiaddress, ['/ip4/127.0.0.1/tcp/9097'])
   assert.equal(cfg.stateless?.max_pin_queue_size, 1_000_000)
   assert.deepEqual(cfg.balanced?.allocate_by, ['tag:group', 'freespace'])
   assert.deepEqual(cfg.tags?.tags, { group: 'default' })
@@ -501,7 +496,6 @@ Deno.test('old-style service.json (IPFS Cluster ≤ 0.10 keys, as its own test c
   assert.deepEqual(older.warnings.map((w) => w.slice(0, w.indexOf(':'))), [
     'state',
     'consensus.raft.start_as_leader',
-    'api.pinsvcapi',
     'api.restapi.listen_multiaddress',
     'ipfs_connector.ipfshttp.proxy_listen_multiaddress',
     'monitor.pubsubmon.failure_threshold',

@@ -71,7 +71,6 @@ Deno.test({
         once('cluster.id: IPFS Cluster 0.10 and older kept the identity here')
         once('cluster.private_key: IPFS Cluster 0.10 and older kept the identity here')
         once('cluster.replication_factor: IPFS Cluster 0.9 and older; ignored')
-        once('api.pinsvcapi: the Pinning Service API is not implemented here: not started')
         once('consensus.crdt: CRDT consensus is not implemented here; this peer runs Raft')
         once('datastore.pebble: ignored: the pinset lives in Deno KV')
         once('monitor.monbasic: the basic monitor of IPFS Cluster 0.10 and older; ignored')

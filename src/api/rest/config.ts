@@ -1,8 +1,8 @@
 /**
- * The `api.restapi` section (env CLUSTER_RESTAPI_<KEY>). The Pinning Service API shares the
- * same server settings under `api.pinsvcapi`, so both sections are built here from one template:
- * the keys of IPFS Cluster 1.1.6 `api/common/config.go` (jsonConfig), plus the legacy key its
- * `api/rest/config.go` read up to v0.9.0.
+ * The `api.restapi` section (env CLUSTER_RESTAPI_<KEY>), and the template every HTTP API's section
+ * is built from (`api.pinsvcapi` in api/pinsvc/config.ts shares it): the keys of IPFS Cluster
+ * 1.1.6 `api/common/config.go` (jsonConfig), plus the legacy key its `api/rest/config.go` read up
+ * to v0.9.0.
  */
 import {
   bool,
@@ -62,13 +62,21 @@ export function headerMap(def: Record<string, string[]> = {}): Field<Record<stri
 
 const NO_LIBP2P = 'the API is served over HTTP only, with no libp2p-http endpoint'
 
-/** Keys of older releases, accepted and reported. */
-const legacy = {
+/** Keys of older releases, accepted and reported (every HTTP API's section). */
+export const legacy = {
   listen_multiaddress: 'IPFS Cluster 0.9 and older; ignored (as 1.1.6 does): ' +
     'http_listen_multiaddress replaces it',
 }
 
-function httpApiFields(port: number) {
+/**
+ * The fields of an HTTP API's section (`api/common` of the reference), listening on `port`.
+ *
+ * @example
+ * ```ts
+ * defineSection('api.pinsvcapi', 'PINSVCAPI', httpApiFields(9097), { validate: checkTls, legacy })
+ * ```
+ */
+export function httpApiFields(port: number) {
   return {
     http_listen_multiaddress: maddrList([`/ip4/127.0.0.1/tcp/${port}`]),
     ssl_cert_file: { ...str(''), omitDefault: true },
@@ -105,7 +113,8 @@ function httpApiFields(port: number) {
   }
 }
 
-const checkTls = (c: { ssl_cert_file: string; ssl_key_file: string }) =>
+/** The cross-key check of an HTTP API's section. */
+export const checkTls = (c: { ssl_cert_file: string; ssl_key_file: string }) =>
   (c.ssl_cert_file === '') !== (c.ssl_key_file === '')
     ? 'ssl_cert_file and ssl_key_file must be set together'
     : undefined
@@ -115,17 +124,6 @@ export const restApiSection = defineSection('api.restapi', 'RESTAPI', httpApiFie
   validate: checkTls,
   legacy,
 })
-/** Field definitions of `api.pinsvcapi`. */
-export const pinSvcApiSection = defineSection(
-  'api.pinsvcapi',
-  'PINSVCAPI',
-  httpApiFields(9097),
-  {
-    validate: checkTls,
-    legacy,
-    unimplemented: 'the Pinning Service API is not implemented here: not started',
-  },
-)
 
 /** The loaded `api.restapi` section (durations in ms). */
 export type RestApiConfig = ConfigOf<typeof restApiSection.fields>

@@ -140,11 +140,10 @@ Deno.test('init --randomports picks distinct, non-default ports for every listen
     const r = await svc(['-c', dir, 'init', '--randomports'])
     assert.equal(r.code, 0, r.stderr)
     const cfg = await loadServiceConfig(dir)
-    // The Pinning Service API is not implemented, so not written.
-    assert.equal(cfg.pinsvcapi, undefined)
     const addrs = [
       ...cfg.cluster.listen_multiaddress,
       ...cfg.restapi!.http_listen_multiaddress,
+      ...cfg.pinsvcapi!.http_listen_multiaddress,
       ...cfg.ipfsproxy!.listen_multiaddress,
     ]
     const ports = addrs.map((a) => Number(/\/(?:tcp|udp)\/(\d+)/.exec(a)![1]))
