@@ -38,6 +38,8 @@ async function writeContent(path: string, mib: number): Promise<void> {
 interface AddRun {
   label: string
   seconds: number
+  /** The content's root CID, as the cluster added it. */
+  cid: string
   allocations: string[]
   rss: { peer: string; before: number; peak: number }[]
   /** CPU seconds of each peer and each Kubo during the add. */
@@ -81,6 +83,7 @@ async function timedCtlAdd(
   return {
     label,
     seconds,
+    cid: outs.at(-1).cid,
     allocations: outs.at(-1).allocations,
     rss: peers.map((p, i) => ({ peer: p.name, before: before[i], peak: peaks[i] })),
     cpu: pids.map((_, i) => ({
@@ -152,7 +155,10 @@ async function main() {
       ),
     ]
     // Unpinned everywhere and collected, so that the second add stores every block anew.
-    const root = plain.stdout.trim()
+    const root = runs[0].cid
+    if (root !== plain.stdout.trim()) {
+      throw new Error(`the cluster added ${root}, Kubo ${plain.stdout.trim()}: not the same DAG`)
+    }
     const rm = await cluster.request(p0, 'DELETE', `/pins/${root}`)
     if (rm.status !== 200) throw new Error(`pin rm: ${rm.status} ${rm.body}`)
     for (const k of kubos) {

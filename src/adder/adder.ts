@@ -390,6 +390,7 @@ export function addMultipart(
   signal: AbortSignal,
 ): AsyncIterable<AddedOutput> {
   checkAddParams(params)
+  fixUint64Varints() // files of 2 to 4 GiB: Kubo's CIDs
   const out = new AsyncQueue<AddedOutput>()
   // Outputs are held back until the add ends or HOLD_MS passed: a short add that fails (IPFS
   // down, pin refused) then answers 500 with the error instead of 200 and a cut stream.

@@ -111,6 +111,14 @@ Deno.test("compat: every command's --help lists the options and texts of ipfs-cl
   }
 })
 
+/**
+ * Options of our ctl that the reference's lacks (docs/compat.md), by command: left out of the
+ * comparison, and checked to be there.
+ */
+const CTL_EXTENSIONS: Record<string, string[]> = {
+  add: ['--shard', '--shard-size value'],
+}
+
 Deno.test("compat: -h and --help of every ipfs-cluster-ctl command read as ipfs-cluster-ctl 1.1.6's", async () => {
   const paths: string[][] = []
   for (const c of COMMANDS) {
@@ -131,7 +139,13 @@ Deno.test("compat: -h and --help of every ipfs-cluster-ctl command read as ipfs-
         equal(text(o.get(title)), text(g.get(title)), `${what}: ${title}`)
       }
       for (const title of ['OPTIONS', 'COMMANDS']) {
-        deepEqual(rows(o.get(title)), rows(g.get(title)), `${what}: ${title}`)
+        const ourRows = rows(o.get(title))
+        if (title === 'OPTIONS') {
+          for (const ext of CTL_EXTENSIONS[path.join(' ')] ?? []) {
+            ok(ourRows.delete(ext), `${what}: our option ${ext} is listed`)
+          }
+        }
+        deepEqual(ourRows, rows(g.get(title)), `${what}: ${title}`)
       }
     }
   }
