@@ -42,6 +42,7 @@ import { AsyncQueue } from '../api/common/queue.ts'
 import { readText } from '../api/common/body.ts'
 import { Rehasher } from './rehash.ts'
 import { ShardedDagBuilder, type ShardInfo } from './sharding.ts'
+import { fixUint64Varints } from './varint_fix.ts'
 
 /** Kubo's largest chunk (2 MiB block minus overhead). */
 const CHUNK_SIZE_LIMIT = 2 * 1024 * 1024 - 256
