@@ -234,6 +234,8 @@ export function requestIndex(deps: RequestIndexDeps): RequestIndex {
   let hurry: (() => void) | undefined
   let worker: Promise<void> | undefined
   let stopped: Promise<void> | undefined
+  /** Callers of `ready` waiting (the rebuild goes at full speed for them). */
+  let readyWaiting = 0
   /** `ready` and `settled` callers: their conditions are looked at after each step. */
   const waiters = new Waiters(clock, () => false)
   const cidWaiters = new Map<string, Set<(ids: ReadonlySet<string>) => void>>()
@@ -463,9 +465,14 @@ export function requestIndex(deps: RequestIndexDeps): RequestIndex {
 
   const foregroundBusy = () => deps.foreground?.busy() ?? false
 
-  /** True when a hook batch should go now: someone waits, too many wait, or the peer is idle. */
+  /**
+   * True when background work should go now: the peer is idle, too many CIDs wait, a listing
+   * waits for the rebuild (its own request must not slow the rebuild down), or a write waits for
+   * its CID.
+   */
   function urgent(): boolean {
     if (stopping || pending.size >= PENDING_CAP || !foregroundBusy()) return true
+    if (rebuild !== undefined && readyWaiting > 0) return true
     for (const cid of cidWaiters.keys()) if (pending.has(cid)) return true
     return false
   }
@@ -666,8 +673,15 @@ export function requestIndex(deps: RequestIndexDeps): RequestIndex {
     rebuilding: () => rebuild !== undefined,
     rebuildProgress: () => (rebuild === undefined ? 0 : merged),
     ranksReady: () => ranks !== undefined,
-    ready(signal) {
-      return waiters.waitFor(() => rebuild === undefined || stopping, Infinity, signal, noTimeout)
+    async ready(signal) {
+      if (rebuild === undefined) return
+      readyWaiting++
+      poke()
+      try {
+        await waiters.waitFor(() => rebuild === undefined || stopping, Infinity, signal, noTimeout)
+      } finally {
+        readyWaiting--
+      }
     },
     settled(signal) {
       const target = seq

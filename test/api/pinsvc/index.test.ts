@@ -373,3 +373,29 @@ Deno.test('index: steps aside while the peer serves, but not for a write someone
     kv.close()
   }
 })
+
+Deno.test('index: a rebuild steps aside too, unless a listing waits for it', async () => {
+  const kv = await Deno.openKv(':memory:')
+  const state = kvState(kv)
+  const clock = manualClock()
+  const index = requestIndex({
+    kv,
+    state,
+    appliedIndex: () => state.appliedIndex(),
+    foreground: { busy: () => true },
+    clock,
+  })
+  try {
+    const pins = Array.from({ length: 5000 }, (_, i) => plainPin(i + 1))
+    await state.apply(pins.map((pin) => ({ type: 'pin', pin })))
+    await index.open()
+    for (let i = 0; i < 300; i++) await turn()
+    assert.ok(index.rebuilding(), 'a step a second while the peer serves (no time passed)')
+    assert.ok(index.rebuildProgress() < 5000)
+    await index.ready() // a listing waiting: the rest goes at once, no time passing
+    assert.equal(index.count(), 5000)
+  } finally {
+    await index.stop()
+    kv.close()
+  }
+})
