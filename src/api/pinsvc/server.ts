@@ -19,7 +19,7 @@
  * @module
  */
 import type { ClusterRPC } from '../../components.ts'
-import { NotFoundError } from '../../errors.ts'
+import { errorMessage, NotFoundError } from '../../errors.ts'
 import { defaultPinOptions, type Pin, type PinOptions } from '../../types/pin.ts'
 import type { GlobalPinInfo } from '../../types/pininfo.ts'
 import { type Clock, systemClock } from '../../util/clock.ts'
@@ -166,9 +166,16 @@ export function pinSvcApi(config: PinSvcApiConfig, deps: PinSvcApiDeps): HttpApi
     if (!ok && !s.aborted) log.debug(`index does not show the change of ${cid} yet; answering`)
   }
 
+  /** The CID's status; `queued` when the cluster cannot say (the request is written anyway). */
   async function statusOf(cid: string, signal: AbortSignal) {
-    const gpi = await cluster.status(cid, signal)
-    return { status: svcStatusOf(gpi), gpi }
+    try {
+      const gpi = await cluster.status(cid, signal)
+      return { status: svcStatusOf(gpi), gpi }
+    } catch (err) {
+      signal.throwIfAborted()
+      log.warn(`status of ${cid}: ${errorMessage(err)}; answering queued`)
+      return { status: 'queued' as SvcStatus, gpi: undefined }
+    }
   }
 
   /** The PinStatus answer of a request just written. */

@@ -359,3 +359,14 @@ Deno.test("auth: Bearer tokens of POST /token, 401 in the spec's body otherwise"
     assert.match(await failure(bad, 401, 'UNAUTHORIZED'), /invalid token/)
     assert.equal((await h.call('GET', '/health')).status, 204, 'health needs no auth')
   }, { basic_auth_credentials: { admin: 'secret' } }))
+
+Deno.test('a pin written while the cluster cannot tell its status is answered queued', () =>
+  withApi(async (h) => {
+    h.cluster.fail.set('status', new Error('no quorum'))
+    const st = await add(h, { cid: CID0, name: 'later' })
+    assert.equal(st.status, 'queued')
+    assert.ok(h.cluster.pinset.has(CID0), 'pinned all the same')
+    // A listing needs the statuses: the cluster's error, in the spec's body.
+    const res = await h.call('GET', '/pins')
+    assert.equal(await failure(res, 500, 'INTERNAL_SERVER_ERROR'), 'no quorum')
+  }))
