@@ -681,8 +681,8 @@ export class Cluster implements ClusterRPC {
       current: existing?.allocations ?? [],
       userAllocations: pin.user_allocations ?? [],
       blacklist,
-      sent,
     }
+    if (sent) req.sent = sent
     if (this.#d.allocate) return await this.#d.allocate(req)
     return [this.peerId]
   }
