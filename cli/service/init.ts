@@ -80,7 +80,9 @@ export async function initConfig(
         if (api) api.http_listen_multiaddress = random(api.http_listen_multiaddress)
       }
       if (cfg.embedded) cfg.embedded.listen_multiaddress = random(cfg.embedded.listen_multiaddress)
-      if (cfg.ipfsproxy) cfg.ipfsproxy.listen_multiaddress = random(cfg.ipfsproxy.listen_multiaddress)
+      if (cfg.ipfsproxy) {
+        cfg.ipfsproxy.listen_multiaddress = random(cfg.ipfsproxy.listen_multiaddress)
+      }
     }
     try {
       await saveServiceConfig(configDir, cfg)

@@ -26,9 +26,9 @@ Deno.test('progress: units, durations and one frame of the bar', () => {
   equal(shortDuration(3725), '1h2m5s')
   const half = renderProgress({ sent: 512 << 20, total: 1 << 30, elapsedMs: 4000 }, 80)
   equal(half.length <= 80, true)
-  match(half, /^\[=+> +\]  50% 512 MiB \/ 1\.0 GiB  128 MiB\/s  ETA 4s$/)
+  match(half, /^\[=+> +\] {2}50% 512 MiB \/ 1\.0 GiB {2}128 MiB\/s {2}ETA 4s$/)
   const full = renderProgress({ sent: 1 << 30, total: 1 << 30, elapsedMs: 8000 }, 80)
-  match(full, /^\[=+\] 100% 1\.0 GiB \/ 1\.0 GiB  128 MiB\/s  ETA 0s$/)
+  match(full, /^\[=+\] 100% 1\.0 GiB \/ 1\.0 GiB {2}128 MiB\/s {2}ETA 0s$/)
   equal(
     renderProgress({ sent: 3 << 20, elapsedMs: 1000 }),
     '3.0 MiB  3.0 MiB/s',
@@ -48,8 +48,8 @@ Deno.test('progress: redraws at most every interval, always the last frame, wipe
   bar.update(1000) // the end is always drawn
   await bar.done()
   equal(out.length, 4, JSON.stringify(out))
-  match(out[0], /^\r\[=.*  10% 100 B \/ 1000 B/)
-  match(out[1], /  60% 600 B/)
+  match(out[0], /^\r\[=.* {2}10% 100 B \/ 1000 B/)
+  match(out[1], / {2}60% 600 B/)
   match(out[2], /^\r\[=+\] 100%/)
   deepEqual(out[3], '\r' + ' '.repeat(out[2].length - 1) + '\r')
 })
