@@ -13,26 +13,8 @@
  * ```
  */
 
-/** Runs functions one at a time per key; different keys run concurrently. */
-export class KeyedMutex {
-  #tails = new Map<string, Promise<void>>()
-
-  /** Runs `fn` once every earlier call with the same key has settled. */
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#tails.get(key)
-    let release!: () => void
-    const mine = new Promise<void>((resolve) => release = resolve)
-    const tail = prev ? prev.then(() => mine) : mine
-    this.#tails.set(key, tail)
-    try {
-      if (prev) await prev
-      return await fn()
-    } finally {
-      release()
-      if (this.#tails.get(key) === tail) this.#tails.delete(key)
-    }
-  }
-}
+// One KeyedMutex for the program: the Pinning Service API serialises its writes of a CID with it.
+export { KeyedMutex } from '../../util/keyed_mutex.ts'
 
 interface Waiter {
   write: boolean
