@@ -40,29 +40,45 @@ async function hasBlock(kubo: KuboDaemon, cid: string): Promise<boolean> {
 const sameBytes = (a: Uint8Array | null, b: Uint8Array) =>
   a !== null && a.length === b.length && a.every((x, i) => x === b[i])
 
+/** A file of `size` random bytes in `dir`. */
+async function randomFile(dir: string, name: string, size: number) {
+  const bytes = new Uint8Array(size)
+  for (let off = 0; off < size; off += 65536) {
+    crypto.getRandomValues(bytes.subarray(off, Math.min(size, off + 65536)))
+  }
+  const path = join(dir, name)
+  await Deno.writeFile(path, bytes)
+  return { path, bytes }
+}
+
+/**
+ * Three founders beside fresh Kubos, every peer knowing every peer's freespace (what an allocation
+ * needs), and a temporary folder; all stopped and removed afterwards.
+ */
+async function withThreePeers(
+  fn: (c: Awaited<ReturnType<typeof kuboCluster>>, dir: string) => Promise<void>,
+): Promise<void> {
+  const c = await kuboCluster(3, { edit: quickTimings })
+  const dir = await Deno.makeTempDir()
+  try {
+    c.cluster.startAll()
+    await waitAllReady(c.cluster)
+    for (const p of c.cluster.peers) await waitMetricPeers(c.cluster, p, 'freespace', 3, 60_000)
+    await fn(c, dir)
+  } finally {
+    await c.cluster.close()
+    await Deno.remove(dir, { recursive: true })
+  }
+}
+
 Deno.test({
   name: 'e2e cluster add: blocks go to the allocated peers’ Kubos first, then the pin',
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn(t) {
-    const { cluster, kubos } = await kuboCluster(3, { edit: quickTimings })
-    const dir = await Deno.makeTempDir()
-    try {
-      cluster.startAll()
-      await waitAllReady(cluster)
+  fn: (t) =>
+    withThreePeers(async ({ cluster, kubos }, dir) => {
       const [p0, p1, p2] = cluster.peers
-      for (const p of cluster.peers) await waitMetricPeers(cluster, p, 'freespace', 3, 60_000)
-      const file = async (name: string, size: number) => {
-        const bytes = crypto.getRandomValues(new Uint8Array(65536))
-        const all = new Uint8Array(size)
-        for (let off = 0; off < size; off += bytes.length) {
-          all.set(bytes.subarray(0, Math.min(bytes.length, size - off)), off)
-          bytes[0]++ // no two chunks alike
-        }
-        const path = join(dir, name)
-        await Deno.writeFile(path, all)
-        return { path, bytes: all }
-      }
+      const file = (name: string, size: number) => randomFile(dir, name, size)
       const addVia = async (peer: typeof p0, args: string[]) => {
         const r = await ctl(peer, ['--enc=json', 'add', ...args])
         equal(r.code, 0, r.stderr + r.stdout)
@@ -171,35 +187,18 @@ Deno.test({
         for (const i of [0, 2]) ok(sameBytes(await offlineCat(kubos[i], root), f.bytes))
         equal(await hasBlock(kubos[1], root), false)
       })
-    } finally {
-      await cluster.close()
-      await Deno.remove(dir, { recursive: true })
-    }
-  },
+    }),
 })
 
 Deno.test({
   name: 'e2e cluster add --shard: shards spread over the peers, any Kubo reads it all, pin rm',
   sanitizeResources: false,
   sanitizeOps: false,
-  async fn(t) {
-    // Fresh Kubos hold about the same: each shard then goes to the peer this add sent least.
-    const { cluster, kubos } = await kuboCluster(3, { edit: quickTimings })
-    const dir = await Deno.makeTempDir()
-    try {
-      cluster.startAll()
-      await waitAllReady(cluster)
+  // Fresh Kubos hold about the same: each shard then goes to the peer this add sent least.
+  fn: (t) =>
+    withThreePeers(async ({ cluster, kubos }, dir) => {
       const [p0, p1, p2] = cluster.peers
-      for (const p of cluster.peers) await waitMetricPeers(cluster, p, 'freespace', 3, 60_000)
-      const file = async (name: string, size: number) => {
-        const all = new Uint8Array(size)
-        for (let off = 0; off < size; off += 65536) {
-          crypto.getRandomValues(all.subarray(off, Math.min(size, off + 65536)))
-        }
-        const path = join(dir, name)
-        await Deno.writeFile(path, all)
-        return { path, bytes: all }
-      }
+      const file = (name: string, size: number) => randomFile(dir, name, size)
 
       await t.step('--shard: shards spread over the peers, the root is sharded', async () => {
         const f = await file('big.bin', 3_500_000)
@@ -274,9 +273,5 @@ Deno.test({
           return true
         }, { what: 'every Kubo drops the shards', timeoutMs: 30_000 })
       })
-    } finally {
-      await cluster.close()
-      await Deno.remove(dir, { recursive: true })
-    }
-  },
+    }),
 })
