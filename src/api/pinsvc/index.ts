@@ -53,7 +53,7 @@ import {
   planCommits,
   setMutation,
 } from '../../state/kv_batch.ts'
-import { Waiters } from '../../consensus/raft/waiters.ts'
+import { Waiters } from '../../util/waiters.ts'
 import { type PinFields, requestsOf } from './records.ts'
 
 const P = 'pinsvc'

@@ -31,7 +31,7 @@ import {
   ProposalDroppedError,
   type RaftNode,
 } from './core/mod.ts'
-import type { Waiters } from './waiters.ts'
+import type { Waiters } from '../../util/waiters.ts'
 
 /** What `Membership` needs from the host. */
 export interface MembershipDeps {

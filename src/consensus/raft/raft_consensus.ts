@@ -11,7 +11,7 @@
  * | ready_loop.ts | the Ready loop and its durability order (one KV commit for log and apply) |
  * | proposals.ts | logPin/logUnpin from queue to applied: group commit, retries, deadlines |
  * | reads.ts | linearizable reads (ReadIndex) |
- * | waiters.ts | callers waiting for a condition of the node, woken after each Ready |
+ * | util/waiters.ts | callers waiting for a condition of the node, woken after each Ready |
  * | membership.ts | the applied membership; addPeer, rmPeer, transferLeadership |
  * | snapshots.ts | snapshot streams both ways, staging, install, taking one |
  * | compaction.ts | when to trim the log and how far |
@@ -84,7 +84,7 @@ import { Proposals } from './proposals.ts'
 import { Reads } from './reads.ts'
 import { ReadyLoop } from './ready_loop.ts'
 import { Snapshots, WIRE_CHUNK_BYTES } from './snapshots.ts'
-import { Waiters } from './waiters.ts'
+import { Waiters } from '../../util/waiters.ts'
 
 /** Knobs beyond the config section, for tests and benches. */
 export interface RaftTuning {

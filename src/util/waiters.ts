@@ -1,9 +1,8 @@
 /**
- * Conditions callers of the Raft host wait on — a leader known, an index applied, a membership
- * change applied, a leadership transfer done. A condition is a function of the node's state,
- * which only moves when the host handles a Ready, so the host calls `notify()` after each Ready
- * and every waiter re-checks there: nothing polls on a timer. Only a wait's bound uses the
- * (injected) clock.
+ * Conditions callers wait on, re-checked when their owner says its state moved: the Raft host's
+ * (a leader known, an index applied, a membership change applied, a leadership transfer done —
+ * it calls `notify()` after each Ready) and the Pinning Service index's (a rebuild reaching a
+ * request). Nothing polls on a timer; only a wait's bound uses the (injected) clock.
  *
  * @example
  * ```ts
@@ -14,8 +13,8 @@
  *
  * @module
  */
-import { ShutdownError } from '../../errors.ts'
-import type { Clock } from '../../util/clock.ts'
+import { ShutdownError } from '../errors.ts'
+import type { Clock } from './clock.ts'
 
 interface Waiter {
   check: () => boolean
