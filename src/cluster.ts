@@ -54,7 +54,7 @@ import {
   VERSION,
 } from './types/mod.ts'
 import { formatTime, parseTime, ZERO_TIME } from './types/time.ts'
-import { encodePin, newPin, storedPin } from './types/pin.ts'
+import { encodePin, newPin, RECORDS_PREFIX, storedPin } from './types/pin.ts'
 import { MAX_PIN_BYTES } from './state/kv_state.ts'
 import {
   ClusterError,
@@ -583,8 +583,9 @@ export class Cluster implements ClusterRPC {
     if (this.#d.config.follower_mode) throw new ClusterError(FOLLOWER_ERROR)
   }
 
+  /** Pins by options; an existing pin's API records (`RECORDS_PREFIX`) stay unless set. */
   async pin(cid: string, opts: PinOptions, signal?: AbortSignal): Promise<Pin> {
-    return await this.commitPin(newPin(cid, opts), signal)
+    return await this.#commit(newPin(cid, opts), true, signal)
   }
 
   /**
@@ -593,12 +594,17 @@ export class Cluster implements ClusterRPC {
    * destinations first, then pins there), allocated otherwise.
    */
   async commitPin(given: Pin, signal?: AbortSignal): Promise<Pin> {
+    return await this.#commit(given, false, signal)
+  }
+
+  async #commit(given: Pin, keepRecords: boolean, signal?: AbortSignal): Promise<Pin> {
     this.#checkWritable()
     const pin: Pin = { ...given, cid: normalizeCid(given.cid) }
     if (pin.pin_update && normalizeCid(pin.pin_update) !== pin.cid) {
       return await this.#pinUpdate(pin.pin_update, pin.cid, pin, signal)
     }
     const existing = await this.#d.consensus.state().get(pin.cid)
+    if (keepRecords && existing) pin.metadata = withRecords(pin.metadata, existing.metadata)
     this.#setupReplication(pin)
     if (!isZeroTime(pin.expire_at) && parseTime(pin.expire_at) < this.#clock.now()) {
       throw new ValidationError('pin.ExpireAt set before current time')
@@ -1106,6 +1112,17 @@ function bareID(id: string, error: string): ID {
 }
 
 /** Rejects a pin the state could not store, before it reaches a batch it would fail whole. */
+/** `metadata` with `previous`'s API records (`RECORDS_PREFIX`) when it sets none of its own. */
+function withRecords(
+  metadata: Record<string, string> | null,
+  previous: Record<string, string> | null,
+): Record<string, string> | null {
+  const kept = Object.entries(previous ?? {}).filter(([k]) => k.startsWith(RECORDS_PREFIX))
+  if (kept.length === 0) return metadata
+  if (Object.keys(metadata ?? {}).some((k) => k.startsWith(RECORDS_PREFIX))) return metadata
+  return { ...metadata, ...Object.fromEntries(kept) }
+}
+
 /** The reference's rules for each pin type (checkPinType), in its words. */
 function checkPinType(pin: Pin): void {
   const fail = (msg: string) => {

@@ -971,3 +971,21 @@ Deno.test('peer rm: the last member cannot go (the reference words); others go t
     assert.deepEqual(removed, [OTHER])
   })
 })
+
+Deno.test('pin: a re-pin by options keeps the pin’s API records; commitPin sets them exactly', async () => {
+  await withCluster({}, async (s) => {
+    const cid = await cidOf(1)
+    const record = '{"created":"2026-12-07T00:00:00Z","name":"a"}'
+    await s.cluster.commitPin(newPin(cid, opts({ metadata: { 'pinsvc/k1': record, app: '1' } })))
+    // `ctl pin add --replication 2 <cid>` with other metadata: the request survives.
+    const re = await s.cluster.pin(cid, opts({ metadata: { app: '2' }, name: 'renamed' }))
+    assert.deepEqual(re.metadata, { app: '2', 'pinsvc/k1': record })
+    assert.deepEqual((await s.state.get(cid))?.metadata, { app: '2', 'pinsvc/k1': record })
+    // A re-pin that sets records of its own manages them (the Pinning Service API's way).
+    const own = await s.cluster.pin(cid, opts({ metadata: { 'pinsvc/k2': record } }))
+    assert.deepEqual(own.metadata, { 'pinsvc/k2': record })
+    // A whole pin is committed as given: its last record removed.
+    const gone = await s.cluster.commitPin(newPin(cid, opts({ metadata: { app: '3' } })))
+    assert.deepEqual(gone.metadata, { app: '3' })
+  })
+})

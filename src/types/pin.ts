@@ -54,6 +54,14 @@ export interface Pin extends PinOptions {
   timestamp: string
 }
 
+/**
+ * Metadata keys under this prefix hold records an API keeps in the pin itself (the Pinning Service
+ * API's requests, src/api/pinsvc/records.ts). A re-pin by options (REST, ctl, the IPFS proxy)
+ * that sets none of them keeps the existing ones, so that changing a pin's replication does not
+ * drop its requests; `Cluster.commitPin` of a whole pin sets them exactly.
+ */
+export const RECORDS_PREFIX = 'pinsvc/'
+
 /** Default options: replication 0/0 means "use the cluster's configured factors". */
 export function defaultPinOptions(): PinOptions {
   return {

@@ -22,7 +22,7 @@
  * ```ts
  * const key = newRecordKey()
  * const shape = withRecord(existing, key, { name: 'backup', meta: {}, origins: [] }, clock())
- * await cluster.pin(cid, { ...defaultPinOptions(), ...shape })
+ * await cluster.commitPin(newPin(cid, { ...defaultPinOptions(), ...shape }))
  * requestsOf(pin) // [{ requestid: `${cid}-${key}`, cid, name: 'backup', … }, …]
  * ```
  *
@@ -31,10 +31,11 @@
 import { base32 } from 'multiformats/bases/base32'
 import { ValidationError } from '../../errors.ts'
 import { normalizeCid } from '../../types/cid.ts'
+import { RECORDS_PREFIX } from '../../types/pin.ts'
 import { parseTime } from '../../types/time.ts'
 
-/** Metadata keys starting with this hold the API's records. */
-export const RESERVED_PREFIX = 'pinsvc/'
+/** Metadata keys starting with this hold the API's records (a re-pin by options keeps them). */
+export const RESERVED_PREFIX = RECORDS_PREFIX
 /** The metadata key that keeps a pin's own request once records were added to it. */
 export const BASE_KEY = 'pinsvc/base'
 

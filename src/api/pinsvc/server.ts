@@ -20,7 +20,7 @@
  */
 import type { ClusterRPC } from '../../components.ts'
 import { errorMessage, NotFoundError } from '../../errors.ts'
-import { defaultPinOptions, type Pin, type PinOptions } from '../../types/pin.ts'
+import { defaultPinOptions, newPin, type Pin, type PinOptions } from '../../types/pin.ts'
 import type { GlobalPinInfo } from '../../types/pininfo.ts'
 import { type Clock, systemClock } from '../../util/clock.ts'
 import type { Foreground } from '../../util/foreground.ts'
@@ -196,7 +196,7 @@ export function pinSvcApi(config: PinSvcApiConfig, deps: PinSvcApiDeps): HttpApi
     return locks.run(body.cid, async () => {
       const existing = await pinOf(cluster, body.cid, signal)
       const shape = withRecord(body.cid, existing, key, body, at)
-      return await cluster.pin(body.cid, optionsFor(existing, shape), signal)
+      return await cluster.commitPin(newPin(body.cid, optionsFor(existing, shape)), signal)
     })
   }
 
@@ -207,7 +207,7 @@ export function pinSvcApi(config: PinSvcApiConfig, deps: PinSvcApiDeps): HttpApi
       const next = pin && withoutRequest(pin, rid)
       if (!pin || next === undefined) return false
       if (next === 'unpin') await cluster.unpin(cid, signal)
-      else await cluster.pin(cid, optionsFor(pin, next), signal)
+      else await cluster.commitPin(newPin(cid, optionsFor(pin, next)), signal)
       return true
     })
   }
@@ -267,7 +267,7 @@ export function pinSvcApi(config: PinSvcApiConfig, deps: PinSvcApiDeps): HttpApi
         const added = withRecord(oldCid, cur, key, body, at)
         const shape = withoutRequest({ ...cur, ...added }, rid)
         if (shape === undefined || shape === 'unpin') throw notFound(rid) // cannot: `next` stays
-        return await cluster.pin(oldCid, optionsFor(cur, shape), c.signal)
+        return await cluster.commitPin(newPin(oldCid, optionsFor(cur, shape)), c.signal)
       })
     } else {
       // The new CID is pinned first, so the old one's blocks are not dropped before it is.

@@ -58,9 +58,15 @@ export async function pinsvcHarness(config: Record<string, unknown> = {}): Promi
     else index.onUnpin(pin)
   }
   const pin = cluster.pin.bind(cluster)
+  const commitPin = cluster.commitPin.bind(cluster)
   const unpin = cluster.unpin.bind(cluster)
   cluster.pin = async (cid, opts, signal) => {
     const p = await pin(cid, opts, signal)
+    await apply(p, 'pin')
+    return p
+  }
+  cluster.commitPin = async (given, signal) => {
+    const p = await commitPin(given, signal)
     await apply(p, 'pin')
     return p
   }

@@ -333,7 +333,7 @@ Deno.test("bad input gets the spec's error body with a status and details", () =
     await details(res, 405, 'METHOD_NOT_ALLOWED')
     assert.equal((await h.call('GET', '/health')).status, 204)
     // A cluster failure is a 500 with the cluster's words.
-    h.cluster.fail.set('pin', new Error('no leader'))
+    h.cluster.fail.set('commitPin', new Error('no leader'))
     assert.equal(
       await details(await h.call('POST', '/pins', { cid: CID0 }), 500, 'INTERNAL_SERVER_ERROR'),
       'no leader',
