@@ -9,6 +9,10 @@
  * ```
  */
 
+import { errorMessage } from '../../errors.ts'
+import type { Logger } from '../../util/log.ts'
+import { knownBodySize } from './response.ts'
+
 /** What one access log line records. */
 export interface AccessRecord {
   host: string
@@ -77,4 +81,63 @@ export function countBody(
       return reader.cancel(reason)
     },
   })
+}
+
+/**
+ * Calls `done` with the body's size once `res` is sent: at once for a body of known size (reading
+ * `res.body` would turn it into a stream), as the last byte goes for a streamed one.
+ */
+export function whenSent(res: Response, done: (size: number) => void): Response {
+  const known = knownBodySize(res)
+  if (known !== undefined || !res.body) {
+    done(known ?? 0)
+    return res
+  }
+  return new Response(countBody(res.body, done), { status: res.status, headers: res.headers })
+}
+
+/** Where an API's access lines go: its log file when configured, else its logger, else nowhere. */
+export interface AccessLog {
+  /** Whether lines go anywhere (to skip building them). */
+  readonly on: boolean
+  write(line: string): void
+  close(): void
+}
+
+/** Access lines to a logger (none: nowhere), what an API writes before or without a log file. */
+export function loggerAccessLog(logger: Logger | undefined): AccessLog {
+  return { on: logger !== undefined, write: (line) => logger?.info(line.trimEnd()), close() {} }
+}
+
+/**
+ * Opens an API's access log file (appended to, created). `key` names the config key in the error
+ * line a failed write logs.
+ */
+export async function fileAccessLog(
+  path: string,
+  o: { key: string; log: Logger },
+): Promise<AccessLog> {
+  const file = await Deno.open(path, { append: true, create: true, write: true })
+  const encoder = new TextEncoder()
+  let closed = false
+  return {
+    on: true,
+    write(line) {
+      if (closed) return
+      try {
+        file.writeSync(encoder.encode(line))
+      } catch (err) {
+        o.log.error(`cannot write ${o.key}: ${errorMessage(err)}`)
+      }
+    },
+    close() {
+      if (closed) return
+      closed = true
+      try {
+        file.close()
+      } catch {
+        // already closed
+      }
+    },
+  }
 }

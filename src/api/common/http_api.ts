@@ -20,14 +20,14 @@ import { ConfigError, errorMessage } from '../../errors.ts'
 import type { Foreground } from '../../util/foreground.ts'
 import type { Logger } from '../../util/log.ts'
 import type { HttpApiConfig } from '../rest/config.ts'
-import { commonLogLine, countBody } from './access_log.ts'
+import { commonLogLine, fileAccessLog, loggerAccessLog, whenSent } from './access_log.ts'
 import { type Authenticator, authenticator, parseBasicAuth } from './auth.ts'
 import { declaredTooLarge, tooLargeMessage } from './body.ts'
 import { corsPolicy } from './cors.ts'
 import { type HttpServer, rawHttpResponse, serveHttp } from './http_server.ts'
 import { boundMultiaddr } from './listen.ts'
 import { ndjsonResponse, type StreamOptions } from './ndjson.ts'
-import { type ErrorBodyFn, knownBodySize, type Responder, responder } from './response.ts'
+import { type ErrorBodyFn, type Responder, responder } from './response.ts'
 import { router, type RouteSpec } from './router.ts'
 
 /** What a route handler gets. */
@@ -86,6 +86,59 @@ export interface HttpApi extends API {
 
 const noopLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
+/** Go's server timeouts as every API's section names them (milliseconds). */
+export interface ApiTimeouts {
+  read_header_timeout: number
+  read_timeout: number
+  write_timeout: number
+  idle_timeout: number
+}
+
+/**
+ * The listener every API runs on: `serveHttp` with the section's Go timeouts, a fault that
+ * escapes a handler answered with the API's 500 body, connections past the cap refused with its
+ * 503 body (`maxConnectionsKey` names the key that sets the cap, when one does).
+ */
+export function listenApi(o: {
+  listen: string[]
+  listenKey: string
+  tls?: { cert: string; key: string }
+  timeouts: ApiTimeouts
+  maxConnections: number
+  maxConnectionsKey?: string
+  handler: (req: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>
+  r: Responder
+  log: Logger
+}): HttpServer {
+  const { r, log } = o
+  const key = o.maxConnectionsKey ? ` (${o.maxConnectionsKey})` : ''
+  return serveHttp({
+    listen: o.listen,
+    listenKey: o.listenKey,
+    tls: o.tls,
+    timeouts: {
+      readHeader: o.timeouts.read_header_timeout,
+      read: o.timeouts.read_timeout,
+      write: o.timeouts.write_timeout,
+      idle: o.timeouts.idle_timeout,
+    },
+    maxConnections: o.maxConnections,
+    handler: o.handler,
+    onError(err) {
+      log.debug(errorMessage(err))
+      return r.error(err, 500)
+    },
+    refusal: (max) =>
+      rawHttpResponse(
+        503,
+        'Service Unavailable',
+        r.headers([['Retry-After', '1'], ['Connection', 'close']]),
+        r.errorText(503, `too many connections: ${max} are open${key}; retry later`),
+      ),
+    log,
+  })
+}
+
 /** Builds an API server over the given routes. Nothing listens until `start()`. */
 export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApiDeps): HttpApi {
   const log = deps.log ?? noopLogger
@@ -106,10 +159,9 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
   const maxBody = config.max_body_bytes
   const stopping = new AbortController()
   let server: HttpServer | undefined
-  let logFile: Deno.FsFile | undefined
+  let access = loggerAccessLog(deps.accessLog)
   let started = false
   let stopped: Promise<void> | undefined
-  const encoder = new TextEncoder()
 
   const resolvePath = (p: string) => (isAbsolute(p) ? p : join(deps.configDir, p))
 
@@ -193,35 +245,16 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     return await m.route.handler(ctx)
   }
 
-  const logging = () => logFile !== undefined || deps.accessLog !== undefined
-
-  function writeAccess(line: string) {
-    if (logFile) {
-      try {
-        logFile.writeSync(encoder.encode(line))
-      } catch (err) {
-        log.error(`cannot write http_log_file: ${errorMessage(err)}`)
-      }
-    } else deps.accessLog?.info(line.trimEnd())
-  }
-
   /**
    * Calls `end` once the response is sent: a streamed listing is foreground until its last
    * byte (or until the client goes). `log` also writes the access line then.
    */
-  function whenSent(res: Response, end?: () => void, log?: (size: number) => void): Response {
+  function sent(res: Response, end?: () => void, log?: (size: number) => void): Response {
     if (!end && !log) return res
-    const done = (size: number) => {
+    return whenSent(res, (size) => {
       log?.(size)
       end?.()
-    }
-    // A body of known size is sent once built; reading `res.body` would turn it into a stream.
-    const known = knownBodySize(res)
-    if (known !== undefined || !res.body) {
-      done(known ?? 0)
-      return res
-    }
-    return new Response(countBody(res.body, done), { status: res.status, headers: res.headers })
+    })
   }
 
   async function handler(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
@@ -238,7 +271,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       }
     }
     if (!corsDone.preflight) cors.actual(req, res.headers)
-    if (!logging()) return whenSent(res, end)
+    if (!access.on) return sent(res, end)
     const remote = info?.remoteAddr
     const url = new URL(req.url)
     const record = {
@@ -250,7 +283,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       status: res.status,
       size: 0,
     }
-    return whenSent(res, end, (size) => writeAccess(commonLogLine({ ...record, size })))
+    return sent(res, end, (size) => access.write(commonLogLine({ ...record, size })))
   }
 
   async function readTls(): Promise<{ cert: string; key: string } | undefined> {
@@ -273,44 +306,25 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       started = true
       const tls = await readTls()
       if (config.http_log_file) {
-        logFile = await Deno.open(resolvePath(config.http_log_file), {
-          append: true,
-          create: true,
-          write: true,
+        access = await fileAccessLog(resolvePath(config.http_log_file), {
+          key: 'http_log_file',
+          log,
         })
       }
       try {
-        server = serveHttp({
+        server = listenApi({
           listen: config.http_listen_multiaddress,
           listenKey: `api.${deps.name}.http_listen_multiaddress`,
           tls,
-          timeouts: {
-            readHeader: config.read_header_timeout,
-            read: config.read_timeout,
-            write: config.write_timeout,
-            idle: config.idle_timeout,
-          },
+          timeouts: config,
           maxConnections: config.max_connections,
+          maxConnectionsKey: 'max_connections',
           handler,
-          onError(err) {
-            log.debug(errorMessage(err))
-            return r.error(err, 500)
-          },
-          refusal: (max) =>
-            rawHttpResponse(
-              503,
-              'Service Unavailable',
-              r.headers([['Retry-After', '1'], ['Connection', 'close']]),
-              r.errorText(
-                503,
-                `too many connections: ${max} are open (max_connections); retry later`,
-              ),
-            ),
+          r,
           log,
         })
       } catch (err) {
-        logFile?.close()
-        logFile = undefined
+        access.close()
         throw err
       }
       for (const a of server.addrs) {
@@ -327,12 +341,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
         stopping.abort(new DOMException('API stopped', 'AbortError'))
         await server?.stop()
         server = undefined
-        try {
-          logFile?.close()
-        } catch {
-          // already closed
-        }
-        logFile = undefined
+        access.close()
       })()
       return stopped
     },

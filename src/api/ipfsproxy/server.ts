@@ -38,12 +38,13 @@ import { type Clock, systemClock } from '../../util/clock.ts'
 import type { Foreground } from '../../util/foreground.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
 import { ipfsPath } from '../rest/client.ts'
-import { commonLogLine, countBody } from '../common/access_log.ts'
-import { type HttpServer, rawHttpResponse, serveHttp } from '../common/http_server.ts'
+import { commonLogLine, fileAccessLog, loggerAccessLog, whenSent } from '../common/access_log.ts'
+import type { HttpServer } from '../common/http_server.ts'
+import { listenApi } from '../common/http_api.ts'
 import { boundMultiaddr } from '../common/listen.ts'
 import { multipartBoundary, MultipartReader } from '../common/multipart.ts'
 import { chunkedNdjsonResponse, type StreamOptions } from '../common/ndjson.ts'
-import { knownBodySize, type Responder, responder, statusOf } from '../common/response.ts'
+import { type Responder, responder, statusOf } from '../common/response.ts'
 import { router } from '../common/router.ts'
 import type { IPFSProxyConfig } from './config.ts'
 import { kuboHeaders } from './headers.ts'
@@ -156,10 +157,9 @@ export function ipfsProxy(config: IPFSProxyConfig, deps: IpfsProxyDeps): IpfsPro
   })
   const maxHeaderBytes = config.max_header_bytes + 4096 // Go allows this much slack too
   let server: HttpServer | undefined
-  let logFile: Deno.FsFile | undefined
+  let access = loggerAccessLog(deps.accessLog)
   let started = false
   let stopped: Promise<void> | undefined
-  const encoder = new TextEncoder()
 
   const streamOptions = (ac: AbortController): StreamOptions => ({
     onCancel: () => ac.abort(),
@@ -415,7 +415,7 @@ export function ipfsProxy(config: IPFSProxyConfig, deps: IpfsProxyDeps): IpfsPro
   }
 
   function accessLogger(req: Request, info?: Deno.ServeHandlerInfo) {
-    if (!logFile && !deps.accessLog) return undefined
+    if (!access.on) return undefined
     const remote = info?.remoteAddr
     const url = new URL(req.url)
     const record = {
@@ -424,26 +424,8 @@ export function ipfsProxy(config: IPFSProxyConfig, deps: IpfsProxyDeps): IpfsPro
       method: req.method,
       uri: url.pathname + url.search,
     }
-    return (status: number, size: number) => {
-      const line = commonLogLine({ ...record, status, size })
-      if (logFile) {
-        try {
-          logFile.writeSync(encoder.encode(line))
-        } catch (err) {
-          log.error(`cannot write log_file: ${errorMessage(err)}`)
-        }
-      } else deps.accessLog?.info(line.trimEnd())
-    }
-  }
-
-  /** Calls `done` with the body size once a hijacked answer is sent. */
-  function whenSent(res: Response, done: (size: number) => void): Response {
-    const known = knownBodySize(res)
-    if (known !== undefined || !res.body) {
-      done(known ?? 0)
-      return res
-    }
-    return new Response(countBody(res.body, done), { status: res.status, headers: res.headers })
+    return (status: number, size: number) =>
+      access.write(commonLogLine({ ...record, status, size }))
   }
 
   async function hijacked(
@@ -535,36 +517,20 @@ export function ipfsProxy(config: IPFSProxyConfig, deps: IpfsProxyDeps): IpfsPro
         const p = isAbsolute(config.log_file)
           ? config.log_file
           : join(deps.configDir, config.log_file)
-        logFile = await Deno.open(p, { append: true, create: true, write: true })
+        access = await fileAccessLog(p, { key: 'log_file', log })
       }
       try {
-        server = serveHttp({
+        server = listenApi({
           listen: config.listen_multiaddress,
           listenKey: 'api.ipfsproxy.listen_multiaddress',
-          timeouts: {
-            readHeader: config.read_header_timeout,
-            read: config.read_timeout,
-            write: config.write_timeout,
-            idle: config.idle_timeout,
-          },
+          timeouts: config,
           maxConnections: 0,
           handler,
-          onError(err) {
-            log.debug(errorMessage(err))
-            return r.error(err, 500)
-          },
-          refusal: (max) =>
-            rawHttpResponse(
-              503,
-              'Service Unavailable',
-              r.headers([['Retry-After', '1'], ['Connection', 'close']]),
-              r.errorText(503, `too many connections: ${max} are open; retry later`),
-            ),
+          r,
           log,
         })
       } catch (err) {
-        logFile?.close()
-        logFile = undefined
+        access.close()
         throw err
       }
       for (const a of server.addrs) {
@@ -579,12 +545,7 @@ export function ipfsProxy(config: IPFSProxyConfig, deps: IpfsProxyDeps): IpfsPro
         await server?.stop()
         server = undefined
         upstream.close()
-        try {
-          logFile?.close()
-        } catch {
-          // already closed
-        }
-        logFile = undefined
+        access.close()
       })()
       return stopped
     },
