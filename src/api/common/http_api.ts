@@ -86,6 +86,24 @@ export interface HttpApi extends API {
 
 const noopLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
+/**
+ * The routes every HTTP API of the reference ends with (REST and Pinning Service API alike):
+ * `POST /token` (a JWT for the caller's basic-auth user or token issuer; 401 without auth
+ * configured) and `GET /health` (204).
+ */
+export const TOKEN_AND_HEALTH: readonly ApiRoute[] = [
+  {
+    method: 'POST',
+    pattern: '/token',
+    handler: async (ctx) => {
+      const t = ctx.auth && ctx.user !== undefined ? await ctx.auth.issueToken(ctx.user) : undefined
+      if (t === undefined) return ctx.r.error(new Error('unauthorized'), 401)
+      return ctx.r.json(200, { token: t })
+    },
+  },
+  { method: 'GET', pattern: '/health', handler: (c) => c.r.empty(204) },
+]
+
 /** Go's server timeouts as every API's section names them (milliseconds). */
 export interface ApiTimeouts {
   read_header_timeout: number

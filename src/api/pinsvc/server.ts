@@ -27,7 +27,13 @@ import type { Foreground } from '../../util/foreground.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
 import { KeyedMutex } from '../../util/keyed_mutex.ts'
 import { readBody } from '../common/body.ts'
-import { type ApiRoute, type HttpApi, httpApi, type RequestContext } from '../common/http_api.ts'
+import {
+  type ApiRoute,
+  type HttpApi,
+  httpApi,
+  type RequestContext,
+  TOKEN_AND_HEALTH,
+} from '../common/http_api.ts'
 import type { PinSvcApiConfig } from './config.ts'
 import { delegatesCache } from './delegates.ts'
 import type { RequestIndex } from './index.ts'
@@ -289,20 +295,13 @@ export function pinSvcApi(config: PinSvcApiConfig, deps: PinSvcApiDeps): HttpApi
     return c.r.empty(202)
   }
 
-  async function token(ctx: RequestContext): Promise<Response> {
-    const t = ctx.auth && ctx.user !== undefined ? await ctx.auth.issueToken(ctx.user) : undefined
-    if (t === undefined) return ctx.r.error(new Error('unauthorized'), 401)
-    return ctx.r.json(200, { token: t })
-  }
-
   const routes: ApiRoute[] = [
     { method: 'GET', pattern: '/pins', handler: list },
     { method: 'POST', pattern: '/pins', handler: add },
     { method: 'GET', pattern: '/pins/{requestid}', handler: get },
     { method: 'POST', pattern: '/pins/{requestid}', handler: replace },
     { method: 'DELETE', pattern: '/pins/{requestid}', handler: remove },
-    { method: 'POST', pattern: '/token', handler: token },
-    { method: 'GET', pattern: '/health', handler: (c) => c.r.empty(204) },
+    ...TOKEN_AND_HEALTH,
   ]
 
   return httpApi(config, routes, {

@@ -23,7 +23,13 @@ import type { Foreground } from '../../util/foreground.ts'
 import { addParamsFromQuery } from '../../adder/add_params.ts'
 import type { AddContent, AddedOutput } from '../../adder/content.ts'
 import { readBody } from '../common/body.ts'
-import { type ApiRoute, type HttpApi, httpApi, type RequestContext } from '../common/http_api.ts'
+import {
+  type ApiRoute,
+  type HttpApi,
+  httpApi,
+  type RequestContext,
+  TOKEN_AND_HEALTH,
+} from '../common/http_api.ts'
 import { multipartBoundary, MultipartReader } from '../common/multipart.ts'
 import { chunkedNdjsonResponse, ndjsonResponse } from '../common/ndjson.ts'
 import { AsyncQueue } from '../common/queue.ts'
@@ -191,12 +197,6 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
     return ctx.r.json(200, await cluster.repoGC(ctx.signal))
   }
 
-  async function token(ctx: RequestContext): Promise<Response> {
-    const t = ctx.auth && ctx.user !== undefined ? await ctx.auth.issueToken(ctx.user) : undefined
-    if (t === undefined) return ctx.r.error(new Error('unauthorized'), 401)
-    return ctx.r.json(200, { token: t })
-  }
-
   async function add(ctx: RequestContext): Promise<Response> {
     // The UnixFS importer loads with the first /add, not with the peer (docs/performance.md).
     const { checkAddParams } = await import('../../adder/adder.ts')
@@ -345,8 +345,7 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
       pattern: '/monitor/metrics',
       handler: async (c) => c.r.json(200, await cluster.metricNames(c.signal)),
     },
-    { method: 'POST', pattern: '/token', handler: token },
-    { method: 'GET', pattern: '/health', handler: (c) => c.r.empty(204) },
+    ...TOKEN_AND_HEALTH,
   ]
 
   return httpApi(config, routes, {
