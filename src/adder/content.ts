@@ -13,15 +13,9 @@
 import type { ClusterRPC } from '../components.ts'
 import type { MultipartReader } from '../api/common/multipart.ts'
 import type { AddParams } from './add_params.ts'
+import type { AddedOutput } from '../types/added.ts'
 
-/** One output item of an add (`AddedOutput`); progress items carry `bytes` and a null cid. */
-export interface AddedOutput {
-  name: string
-  cid: string | null
-  bytes?: number
-  size?: number
-  allocations?: string[]
-}
+export type { AddedOutput } from '../types/added.ts'
 
 /** One block of an add, as it travels to an IPFS daemon. */
 export interface Block {

@@ -1,4 +1,5 @@
 /** The cluster's data model: pins, statuses, identities, metrics and their JSON forms. */
+export * from './added.ts'
 export * from './cid.ts'
 export * from './duration.ts'
 export * from './id.ts'

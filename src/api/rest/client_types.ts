@@ -72,14 +72,8 @@ export interface Bandwidth {
 /** `GET /health/bandwidth`: counters by protocol ID. */
 export type BandwidthByProtocol = Record<string, Bandwidth>
 
-/** One line of `POST /add` output: a file or directory that was added. */
-export interface AddedOutput {
-  name: string
-  cid: string | null
-  bytes?: number
-  size?: number
-  allocations?: string[]
-}
+/** One line of `POST /add` output (src/types/added.ts). */
+export type { AddedOutput } from '../../types/added.ts'
 
 /** Parameters of `POST /add` besides the pin options (the reference's `AddParams`). */
 export interface AddParams extends PinOptions {
