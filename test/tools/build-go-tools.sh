@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the real programs the tests and benches run beside ours, from the Go module proxy:
 #   Kubo (the IPFS daemon)            -> $TOOLS_BIN/ipfs
-#   ipfs-cluster-ctl / -service 1.1.6 -> $TOOLS_BIN/ipfs-cluster-ctl, ipfs-cluster-service
+#   ipfs-cluster-ctl / -service / -follow 1.1.6
+#                                     -> $TOOLS_BIN/ipfs-cluster-ctl, ipfs-cluster-service, ipfs-cluster-follow
 # Nothing here ships in the product. Skips whatever is already built (or IPFS_BIN / ipfs on PATH for Kubo).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,8 +48,12 @@ elif [ ! -x "$TOOLS_BIN/ipfs" ]; then
     build_main_module github.com/ipfs/kubo "$KUBO_VERSION" ipfs=./cmd/ipfs
   fi
 fi
-if [ ! -x "$TOOLS_BIN/ipfs-cluster-ctl" ] || [ ! -x "$TOOLS_BIN/ipfs-cluster-service" ]; then
-  build_main_module github.com/ipfs-cluster/ipfs-cluster "$CLUSTER_VERSION" \
-    ipfs-cluster-ctl=./cmd/ipfs-cluster-ctl ipfs-cluster-service=./cmd/ipfs-cluster-service
+# Only the missing programs are built (one module copy for all of them).
+cluster_cmds=()
+for prog in ipfs-cluster-ctl ipfs-cluster-service ipfs-cluster-follow; do
+  [ -x "$TOOLS_BIN/$prog" ] || cluster_cmds+=("$prog=./cmd/$prog")
+done
+if [ ${#cluster_cmds[@]} -gt 0 ]; then
+  build_main_module github.com/ipfs-cluster/ipfs-cluster "$CLUSTER_VERSION" "${cluster_cmds[@]}"
 fi
 ls -la "$TOOLS_BIN" >&2
