@@ -100,8 +100,22 @@ export interface ClusterDeps {
 /** What the cluster asks the allocator (allocator/allocate.ts). */
 export type { AllocationRequest }
 
-const FOLLOWER_ERROR =
+/** The reference's errFollowerMode, word for word (clients match on it). */
+export const FOLLOWER_ERROR =
   'this peer is configured to be in follower mode. Write operations are disabled'
+
+/**
+ * A write asked of a peer in follower mode (`cluster.follower_mode`, what ipfs-cluster-follow
+ * runs). The reference answers it with a 500; it is a refusal by configuration, not a fault of
+ * the peer, so the APIs answer 403 with the reference's message.
+ */
+export class FollowerModeError extends ClusterError {
+  override name = 'FollowerModeError'
+  override status = 403
+  constructor() {
+    super(FOLLOWER_ERROR)
+  }
+}
 /** Alerts kept for `alerts()`; the list starts over past this many, as the reference's does. */
 const MAX_ALERTS = 1000
 /**
@@ -454,6 +468,7 @@ export class Cluster implements ClusterRPC {
    * then returns the new member's ID with this peer among its cluster peers.
    */
   async peerAdd(id: string, signal?: AbortSignal): Promise<ID> {
+    this.#checkWritable()
     await this.#d.consensus.addPeer(id, signal)
     this.#log.info(`Peer added ${id}`)
     const added = await this.#d.rpc.call(id, 'Cluster.ID', [], {
@@ -471,6 +486,7 @@ export class Cluster implements ClusterRPC {
    * Raft refuses it with these words); a peer that is not a member is a no-op.
    */
   async peerRemove(id: string, signal?: AbortSignal): Promise<void> {
+    this.#checkWritable()
     const members = await this.#d.consensus.peers(signal)
     if (members.length === 1 && members[0] === id) {
       throw new ClusterError('cannot remove ourselves from a 1-peer cluster')
@@ -579,8 +595,12 @@ export class Cluster implements ClusterRPC {
 
   // ---- pinning ----
 
+  /**
+   * Refuses cluster-wide writes on a follower: pins, unpins, adds, pin updates and, unlike the
+   * reference, peerset changes (a follower may not reshape the cluster it follows either).
+   */
   #checkWritable() {
-    if (this.#d.config.follower_mode) throw new ClusterError(FOLLOWER_ERROR)
+    if (this.#d.config.follower_mode) throw new FollowerModeError()
   }
 
   /** Pins by options; an existing pin's API records (`RECORDS_PREFIX`) stay unless set. */
@@ -715,6 +735,7 @@ export class Cluster implements ClusterRPC {
   }
 
   async pinPath(path: string, opts: PinOptions, signal?: AbortSignal): Promise<Pin> {
+    this.#checkWritable() // before IPFS is asked to resolve anything
     return await this.pin(await this.#resolve(path, signal), opts, signal)
   }
 
@@ -819,6 +840,7 @@ export class Cluster implements ClusterRPC {
   }
 
   async unpinPath(path: string, signal?: AbortSignal): Promise<Pin> {
+    this.#checkWritable()
     return await this.unpin(await this.#resolve(path, signal), signal)
   }
 
