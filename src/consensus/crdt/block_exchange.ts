@@ -1,0 +1,195 @@
+/**
+ * The CRDT DAG's blocks over bitswap, on the cluster host itself, as IPFS Cluster 1.1.6 runs an
+ * ipfs-lite peer (boxo bitswap) on its own pnet host (crdt-interop.md §4): the replica's blocks
+ * are served to any connected peer that wants them, and blocks the replica lacks are wanted from
+ * the directly connected peers. There is no content routing (Go passes no provider finder), so a
+ * block comes only from a peer already connected; a want stays open until the block arrives or
+ * the fetch is aborted, and each peer that connects meanwhile gets the wantlist at once.
+ *
+ * The engine is @helia/bitswap (4.0.19, `/ipfs/bitswap/1.2.0`, which Go speaks too). It is built
+ * through its one export, `withBitswap`, given a stand-in for Helia that carries the host's
+ * libp2p, a blockstore adapter over the replica's `CrdtBlockstore`, and a routing that finds
+ * nobody; no Helia node is started (Helia would bring its own stores and locks).
+ *
+ * Hand `exchange.blocks` (not the bare store) to the replica: its `put` also tells bitswap, so a
+ * peer that asked for a block before it arrived here gets it as soon as it is stored.
+ *
+ * @example
+ * ```ts
+ * const exchange = await startBlockExchange({ libp2p: host.libp2p, blocks: kvBlockstore(kv) })
+ * const bytes = await exchange.fetch(cid, AbortSignal.timeout(120_000))
+ * await exchange.blocks.put(cid, bytes) // stored, and sent to peers waiting for it
+ * await exchange.stop()
+ * ```
+ *
+ * @module
+ */
+import { withBitswap } from '@helia/bitswap'
+import type { HeliaWithLibp2p } from '@helia/libp2p'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { CID } from 'multiformats/cid'
+import { type Logger, nullLogger } from '../../util/log.ts'
+import { loadHasher } from '../../types/multihash.ts'
+import { errorMessage, ShutdownError } from '../../errors.ts'
+import type { BlockFetcher, CrdtBlockstore } from './types.ts'
+
+/** What the exchange is built from. */
+export interface BlockExchangeOptions {
+  /** The cluster host's libp2p node (`host.libp2p`): pnet, Noise, Yamux. */
+  libp2p: Libp2p
+  /** The replica's blocks, served to peers and completed by fetches. */
+  blocks: CrdtBlockstore
+  log?: Logger
+  /**
+   * How long an inbound bitswap stream may stay idle before it is closed (@helia/bitswap's
+   * `messageReceiveTimeout`, 10 s by default). A Go peer keeps one sender stream per peer open
+   * between messages and opens a new one when this side closes it.
+   */
+  messageReceiveTimeoutMs?: number
+}
+
+/** Bitswap on the cluster host: a fetcher, and the blockstore to hand to the replica. */
+export interface BlockExchange extends BlockFetcher {
+  /** The replica's blockstore; `put` also sends the block to peers that want it. */
+  blocks: CrdtBlockstore
+  /** CIDs this peer wants right now (open fetches). */
+  wants(): CID[]
+  /** CIDs a connected peer has asked this one for and not yet received or cancelled. */
+  peerWants(peerId: string): CID[]
+  /** Counts since the start. */
+  stats(): { fetched: number; served: number }
+  /** Stops bitswap (its protocol handler and topology); open fetches reject. Idempotent. */
+  stop(): Promise<void>
+}
+
+/** The bitswap block broker `withBitswap` builds (what of it this module uses). */
+interface Broker {
+  start(): Promise<void>
+  stop(): Promise<void>
+  retrieve(cid: CID, options: { signal: AbortSignal }): Promise<Uint8Array>
+  announce(cid: CID, options?: { signal?: AbortSignal }): Promise<void>
+  bitswap: {
+    getWantlist(): { cid: CID }[]
+    getPeerWantlist(peer: PeerId): { cid: CID }[] | undefined
+  }
+}
+
+/** The mixin `withBitswap` registers on the Helia it is given. */
+interface Mixin {
+  start(helia: unknown): Promise<void>
+}
+
+/** interface-store's not-found, by name: bitswap's ledger matches `err.name === 'NotFoundError'`. */
+class BlockNotFoundError extends Error {
+  override name = 'NotFoundError'
+}
+
+/**
+ * Starts bitswap on the host's libp2p node over `opts.blocks`.
+ *
+ * @example
+ * ```ts
+ * const exchange = await startBlockExchange({ libp2p: host.libp2p, blocks })
+ * ```
+ */
+export async function startBlockExchange(opts: BlockExchangeOptions): Promise<BlockExchange> {
+  const { libp2p, blocks } = opts
+  const log = opts.log ?? nullLogger
+  const counts = { fetched: 0, served: 0 }
+
+  // What bitswap's ledger reads when a peer wants a block: `has` first, then `get` as chunks.
+  const served = {
+    has: (cid: CID) => blocks.has(cid),
+    async *get(cid: CID) {
+      const bytes = await blocks.get(cid)
+      if (!bytes) throw new BlockNotFoundError(`block ${cid} not found`)
+      counts.served++
+      yield bytes
+    },
+  }
+  // Go's client, like this one, finds no providers: blocks come from connected peers only.
+  const routing = {
+    // deno-lint-ignore require-yield
+    async *findProviders() {
+      return
+    },
+  }
+  const getHasher = (code: number) =>
+    loadHasher(code) ?? Promise.reject(new Error(`no hasher for multihash 0x${code.toString(16)}`))
+
+  let mixin: Mixin | undefined
+  let broker: Broker | undefined
+  const stand = {
+    status: 'starting',
+    libp2p,
+    blockstore: served,
+    routing,
+    logger: libp2p.logger,
+    getHasher,
+    addMixin: (m: Mixin) => mixin = m,
+    hasBlockBroker: () => broker !== undefined,
+    addBlockBroker: (b: Broker) => broker = b,
+  }
+  withBitswap(stand as unknown as HeliaWithLibp2p, {
+    messageReceiveTimeout: opts.messageReceiveTimeoutMs,
+  })
+  if (!mixin) throw new Error('@helia/bitswap registered no mixin')
+  await mixin.start(stand)
+  if (!broker) throw new Error('@helia/bitswap created no block broker')
+  const bitswap: Broker = broker
+
+  let stopped: Promise<void> | undefined
+  const open = new Set<AbortController>()
+
+  return {
+    blocks: {
+      has: (cid) => blocks.has(cid),
+      get: (cid) => blocks.get(cid),
+      async put(cid, bytes) {
+        await blocks.put(cid, bytes)
+        if (stopped) return
+        // Peers whose want arrived before the block did.
+        await bitswap.announce(cid).catch((err) =>
+          log.debug(`crdt: could not offer ${cid} to waiting peers: ${errorMessage(err)}`)
+        )
+      },
+    },
+
+    async fetch(cid, signal) {
+      if (stopped) throw new ShutdownError('crdt block exchange is stopped')
+      signal.throwIfAborted()
+      const local = await blocks.get(cid)
+      if (local) return local
+      const ctl = new AbortController()
+      open.add(ctl)
+      try {
+        const bytes = await bitswap.retrieve(cid, { signal: AbortSignal.any([signal, ctl.signal]) })
+        counts.fetched++
+        return bytes
+      } catch (err) {
+        // Bitswap's own abort error says only "Want was aborted": give the caller its reason.
+        signal.throwIfAborted()
+        if (ctl.signal.aborted) throw new ShutdownError('crdt block exchange is stopped')
+        throw err
+      } finally {
+        open.delete(ctl)
+      }
+    },
+
+    wants: () => bitswap.bitswap.getWantlist().map((w) => w.cid),
+
+    peerWants: (peerId) =>
+      (bitswap.bitswap.getPeerWantlist(peerIdFromString(peerId)) ?? []).map((w) => w.cid),
+
+    stats: () => ({ ...counts }),
+
+    stop() {
+      stopped ??= (async () => {
+        for (const ctl of open) ctl.abort()
+        await bitswap.stop()
+      })()
+      return stopped
+    },
+  }
+}

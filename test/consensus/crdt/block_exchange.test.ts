@@ -1,0 +1,147 @@
+/**
+ * Bitswap on real cluster hosts (libp2p on 127.0.0.1, one cluster secret) over in-memory CRDT
+ * blockstores: a fetch started before any peer is connected completes when a peer holding the
+ * block connects; a peer that asked for a block before its holder had it gets it once the
+ * holder stores it through `exchange.blocks`; a block held locally needs no peer; an aborted
+ * fetch rejects with the signal's reason and leaves the wantlist; a stopped exchange rejects
+ * open and new fetches.
+ */
+import '../../../src/deno_shim.ts'
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { type ClusterHost, startHost } from '../../../src/net/host.ts'
+import {
+  type BlockExchange,
+  startBlockExchange,
+} from '../../../src/consensus/crdt/block_exchange.ts'
+import type { CrdtBlockstore } from '../../../src/consensus/crdt/types.ts'
+import { ShutdownError } from '../../../src/errors.ts'
+import { waitFor } from '../../support/wait.ts'
+
+/** A CRDT blockstore in memory, counting what it was asked. */
+function memoryBlocks(): CrdtBlockstore & { gets: number; size(): number } {
+  const m = new Map<string, Uint8Array>()
+  const key = (cid: CID) => cid.multihash.bytes.toString()
+  const store = {
+    gets: 0,
+    size: () => m.size,
+    has: (cid: CID) => Promise.resolve(m.has(key(cid))),
+    get: (cid: CID) => {
+      store.gets++
+      return Promise.resolve(m.get(key(cid)))
+    },
+    put: (cid: CID, bytes: Uint8Array) => {
+      m.set(key(cid), bytes)
+      return Promise.resolve()
+    },
+  }
+  return store
+}
+
+async function block(text: string): Promise<{ cid: CID; bytes: Uint8Array }> {
+  const bytes = new TextEncoder().encode(text)
+  // dag-pb, as the CRDT's delta nodes are; bitswap does not look inside.
+  return { cid: CID.createV1(0x70, await sha256.digest(bytes)), bytes }
+}
+
+interface Peer {
+  host: ClusterHost
+  store: ReturnType<typeof memoryBlocks>
+  ex: BlockExchange
+}
+
+async function peers(n: number): Promise<Peer[]> {
+  return await Promise.all(Array.from({ length: n }, async () => {
+    const host = await startHost({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      secret: 'e'.repeat(64),
+    })
+    const store = memoryBlocks()
+    return { host, store, ex: await startBlockExchange({ libp2p: host.libp2p, blocks: store }) }
+  }))
+}
+
+async function stop(ps: Peer[]) {
+  for (const p of ps) await p.ex.stop()
+  await Promise.all(ps.map((p) => p.host.stop({ save: false })))
+}
+
+Deno.test('crdt block exchange: a fetch waiting with no peer completes when a peer holding the block connects', async () => {
+  const ps = await peers(2)
+  const [a, b] = ps
+  try {
+    const blk = await block('delta node')
+    await a.ex.blocks.put(blk.cid, blk.bytes)
+    const fetching = b.ex.fetch(blk.cid, AbortSignal.timeout(60_000))
+    await waitFor(() => b.ex.wants().some((c) => c.equals(blk.cid)), { what: 'the want' })
+    assert.equal(b.host.libp2p.getConnections().length, 0)
+    await b.host.connect(a.host.addresses()[0])
+    assert.deepEqual(await fetching, blk.bytes)
+    assert.equal(a.ex.stats().served, 1)
+    assert.equal(b.ex.stats().fetched, 1)
+    assert.equal(b.store.size(), 0, 'the fetcher does not store: the replica does')
+    await waitFor(() => b.ex.wants().length === 0, { what: 'the want to go' })
+  } finally {
+    await stop(ps)
+  }
+})
+
+Deno.test('crdt block exchange: a peer that wanted a block before its holder had it gets it when the holder stores it', async () => {
+  const ps = await peers(2)
+  const [a, b] = ps
+  try {
+    await b.host.connect(a.host.addresses()[0])
+    const blk = await block('arrives later')
+    const fetching = b.ex.fetch(blk.cid, AbortSignal.timeout(60_000))
+    // a holds b's want (and has answered that it lacks the block) before it gets the block.
+    await waitFor(() => a.ex.peerWants(b.host.peerId).some((c) => c.equals(blk.cid)), {
+      what: 'b’s want at a',
+    })
+    assert.equal(a.ex.stats().served, 0)
+    await a.ex.blocks.put(blk.cid, blk.bytes)
+    assert.deepEqual(await fetching, blk.bytes)
+  } finally {
+    await stop(ps)
+  }
+})
+
+Deno.test('crdt block exchange: a block held locally is returned without any peer', async () => {
+  const ps = await peers(1)
+  const [a] = ps
+  try {
+    const blk = await block('local')
+    await a.ex.blocks.put(blk.cid, blk.bytes)
+    assert.deepEqual(await a.ex.fetch(blk.cid, AbortSignal.timeout(60_000)), blk.bytes)
+    assert.equal(a.ex.stats().fetched, 0)
+  } finally {
+    await stop(ps)
+  }
+})
+
+Deno.test('crdt block exchange: an aborted fetch rejects with the signal’s reason and leaves the wantlist; stop rejects open and new fetches', async () => {
+  const ps = await peers(2)
+  const [a, b] = ps
+  try {
+    await b.host.connect(a.host.addresses()[0])
+    const missing = await block('nobody has this')
+    const ac = new AbortController()
+    const fetching = b.ex.fetch(missing.cid, ac.signal)
+    await waitFor(() => b.ex.wants().length === 1, { what: 'the want' })
+    const why = new Error('walk cancelled')
+    ac.abort(why)
+    await assert.rejects(fetching, (err) => err === why)
+    await waitFor(() => b.ex.wants().length === 0, { what: 'the want to be cancelled' })
+
+    const open = b.ex.fetch((await block('also missing')).cid, AbortSignal.timeout(60_000))
+    await waitFor(() => b.ex.wants().length === 1, { what: 'the second want' })
+    await b.ex.stop()
+    await assert.rejects(open, ShutdownError)
+    await assert.rejects(b.ex.fetch(missing.cid, AbortSignal.timeout(1000)), ShutdownError)
+    await b.ex.stop()
+  } finally {
+    await stop(ps)
+  }
+})
