@@ -2,8 +2,8 @@
  * service.json: load, validate, override from the environment, and save, with the sections and
  * keys of IPFS Cluster 1.x. Each component owns its section's schema (its `config.ts`), including
  * the legacy keys of older releases and the sections of reference components this implementation
- * does not run (CRDT consensus, its datastores); this file only knows where each section lives in
- * the file, and that `cluster` and `consensus` are required.
+ * does not run (the datastores); this file only knows where each section lives in the file, that
+ * `cluster` is required, and that `consensus` holds exactly one of `raft` and `crdt`.
  *
  * @example
  * ```ts
@@ -41,6 +41,7 @@ import {
  * same as one written by the Go implementation.
  */
 export const SECTIONS = {
+  crdt: { path: ['consensus', 'crdt'], section: crdtSection },
   raft: { path: ['consensus', 'raft'], section: raftSection },
   ipfsproxy: { path: ['api', 'ipfsproxy'], section: ipfsProxySection },
   pinsvcapi: { path: ['api', 'pinsvcapi'], section: pinSvcApiSection },
@@ -63,7 +64,6 @@ export const SECTIONS = {
  * implementation does not run: a file may hold them; their keys are checked, their values ignored.
  */
 const IGNORED: readonly IgnoredSection[] = [
-  crdtSection,
   pebbleSection,
   badgerSection,
   badger3Section,
@@ -121,10 +121,11 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 /**
  * Parses service.json text into a ServiceConfig; env overrides applied.
  *
- * What the reference knows and this implementation does not act on (legacy keys, CRDT
- * consensus, datastores, the IPFS proxy…) is accepted and reported through `warn`, one line per
- * key or section; a key nobody knows is a ConfigError that suggests the nearest known one. The
- * `cluster` and `consensus` sections are required (the reference refuses to start without them).
+ * What the reference knows and this implementation does not act on (legacy keys, datastores…)
+ * is accepted and reported through `warn`, one line per key or section; a key nobody knows is a
+ * ConfigError that suggests the nearest known one. The `cluster` section is required, and
+ * `consensus` must hold exactly one of `raft` and `crdt` (the reference refuses to start
+ * otherwise: "could not determine the consensus component").
  */
 export function parseServiceConfig(
   text: string,
@@ -189,8 +190,16 @@ export function parseServiceConfig(
   const consensus = groups.consensus ?? {}
   if (consensus.raft === undefined && consensus.crdt === undefined) {
     throw new ConfigError(
-      'consensus: no consensus is configured (allowed: consensus.raft); add ' +
-        '"consensus": {"raft": {}} for Raft with its defaults, or run "ipfs-cluster-service init"',
+      'consensus: no consensus is configured (allowed: consensus.raft, consensus.crdt); add ' +
+        '"consensus": {"raft": {}} for Raft with its defaults (or {"crdt": {}}), or run ' +
+        '"ipfs-cluster-service init"',
+    )
+  }
+  if (consensus.raft !== undefined && consensus.crdt !== undefined) {
+    throw new ConfigError(
+      'consensus: both consensus.raft and consensus.crdt are configured; a peer runs one ' +
+        'consensus: remove the other section (IPFS Cluster refuses this file too: "could not ' +
+        'determine the consensus component")',
     )
   }
   for (const [key, { path, section }] of Object.entries(SECTIONS)) {
@@ -203,17 +212,8 @@ export function parseServiceConfig(
     const raw = groups[top]?.[sub]
     if (raw === undefined) continue
     ignored.check(raw)
-    if (ignored === crdtSection) {
-      warn(
-        cfg.raft
-          ? `${ignored.name}: ${ignored.note}; this peer runs consensus.raft`
-          : `${ignored.name}: ${ignored.note}; this peer runs Raft with the consensus.raft defaults`,
-      )
-    } else {
-      warn(`${ignored.name}: ${ignored.note}`)
-    }
+    warn(`${ignored.name}: ${ignored.note}`)
   }
-  cfg.raft ??= raftSection.load(undefined, env)
   if (groups.datastore && Object.keys(groups.datastore).length) cfg.datastore = groups.datastore
   return cfg
 }
@@ -248,7 +248,9 @@ export interface InitOptions {
   connector?: 'ipfshttp' | 'embedded'
   /** Pick random free ports instead of the defaults (9094–9097). */
   randomPorts?: boolean
-  /** Raft init_peerset peer IDs (from `--peers`). */
+  /** Which consensus to write: `consensus.raft` (default) or `consensus.crdt`. */
+  consensus?: 'raft' | 'crdt'
+  /** Raft init_peerset peer IDs (from `--peers`); ignored for CRDT. */
   peers?: string[]
   peername?: string
   secret?: string
@@ -274,9 +276,12 @@ export function defaultServiceConfig(
     // The IPFS proxy stands in front of a Kubo: an embedded node has no RPC API behind it.
     if (key === 'ipfsproxy' && connector !== 'ipfshttp') continue
     if (key === 'embedded' && connector !== 'embedded') continue
+    // One consensus section, as the reference's init writes.
+    if (key === 'raft' && opts.consensus === 'crdt') continue
+    if (key === 'crdt' && opts.consensus !== 'crdt') continue
     ;(cfg as Record<string, unknown>)[key] = section.load(undefined, env)
   }
-  if (opts.peers?.length) cfg.raft!.init_peerset = opts.peers
+  if (opts.peers?.length && cfg.raft) cfg.raft.init_peerset = opts.peers
   return cfg
 }
 

@@ -102,9 +102,9 @@ Alternatively, this secret can be manually provided with --custom-secret
 (in which case it will be prompted), or by setting the CLUSTER_SECRET
 environment variable.
 
-This implementation runs Raft consensus only: --consensus accepts 'raft'
-(the default here; the reference's default is 'crdt'). --datastore is accepted
-and not used: the state lives in Deno KV.
+--consensus chooses 'raft' (the default here; the reference's default is
+'crdt') or 'crdt'. --datastore is accepted and not used: the state lives in
+Deno KV.
 
 The --ipfs flag chooses the IPFS node the peer drives: 'ipfshttp' (the RPC API
 of an IPFS daemon such as Kubo, the reference's connector) or 'embedded' (an
@@ -258,10 +258,10 @@ to all effects. Peers may need to bootstrap and sync from scratch after this.
   flags: [{ names: ['force', 'f'], kind: 'bool', usage: 'skip confirmation prompt' }],
 }
 
-/** `state crdt`: listed as the reference lists it; this peer has no CRDT state. */
+/** `state crdt`: the reference's tools for a CRDT peer's store. */
 export const STATE_CRDT: HelpEntry = {
   name: 'crdt',
-  usage: 'CRDT-state commands (not available: this peer runs Raft)',
+  usage: 'CRDT-state commands',
   subcommands: [
     { name: 'info', usage: 'Print information about the CRDT store' },
     { name: 'dot', usage: 'Write the CRDT-DAG as DOT file' },

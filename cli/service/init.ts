@@ -45,12 +45,6 @@ export async function initConfig(
   if (opts.consensus !== 'raft' && opts.consensus !== 'crdt') {
     throw doing('choosing consensus', new Error("flag value must be set to 'raft' or 'crdt'"))
   }
-  if (opts.consensus === 'crdt') {
-    throw doing(
-      'choosing consensus',
-      new Error('this implementation runs Raft consensus only: use --consensus raft (the default)'),
-    )
-  }
   // Every address is checked before anything is written (the reference writes service.json and
   // identity.json, then fails on an address without /p2p/).
   const peers = opts.peers.map((p) => {
@@ -71,7 +65,10 @@ export async function initConfig(
     // init_peerset: each peer once; the peerstore: every address that has one, in order.
     const peerIds = [...new Set(peers.map((p) => p.id))]
     const addrs = peers.filter((p) => p.dialable).map((p) => p.addr)
-    const cfg = defaultServiceConfig({ connector: opts.ipfs, peers: peerIds }, env)
+    const cfg = defaultServiceConfig(
+      { connector: opts.ipfs, peers: peerIds, consensus: opts.consensus as 'raft' | 'crdt' },
+      env,
+    )
     if (opts.publicNetwork && cfg.embedded) cfg.embedded.public_network = true
     if (opts.randomPorts) {
       const random = (addrs: string[]) => addrs.map((a) => withPort(a, freePort()))

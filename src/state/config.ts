@@ -10,7 +10,8 @@
  */
 import { ignoredSection, type KeyTree } from '../config/schema.ts'
 
-const NOTE = 'ignored: the pinset lives in Deno KV (<raft data folder>/state.kv) here'
+const NOTE = 'ignored: the pinset lives in Deno KV here (<raft data folder>/state.kv, or ' +
+  '<config folder>/crdt/state.kv under CRDT consensus)'
 
 const keys = (names: string): Record<string, true> =>
   Object.fromEntries(names.trim().split(/\s+/).map((k) => [k, true]))

@@ -1,6 +1,9 @@
 /**
- * Where a peer's state lives: `<data folder>/state.kv` (Deno KV), the data folder being
- * `consensus.raft.data_folder` or `<config folder>/raft` as in the reference.
+ * Where a peer's state lives: `<data folder>/state.kv` (Deno KV). For Raft the data folder is
+ * `consensus.raft.data_folder` or `<config folder>/raft` as in the reference. For CRDT it is
+ * `<config folder>/crdt`: the reference keeps its CRDT in the datastore's folder (`pebble`,
+ * `badger3`, `badger`, `leveldb`), whose files this implementation cannot read, so another name
+ * keeps the two apart (docs/compat.md, "CRDT consensus").
  *
  * @example
  * ```ts
@@ -12,8 +15,12 @@ import type { ServiceConfig } from '../service_config.ts'
 import { openKvFile } from './kv_file.ts'
 import { openKvState, type PinState } from './kv_state.ts'
 
+/** The folder of a CRDT peer's database (see the module comment). */
+export const CRDT_FOLDER = 'crdt'
+
 /** The data folder of a peer. */
 export function dataFolder(configDir: string, cfg: ServiceConfig): string {
+  if (cfg.crdt) return join(configDir, CRDT_FOLDER)
   const f = cfg.raft?.data_folder
   if (!f) return join(configDir, 'raft')
   return isAbsolute(f) ? f : join(configDir, f)

@@ -10,6 +10,7 @@ import {
 } from '../../src/service_config.ts'
 import { loadIdentity } from '../../src/config/identity.ts'
 import { raftSection } from '../../src/consensus/raft/config.ts'
+import { crdtSection } from '../../src/consensus/crdt/config.ts'
 import { ConfigError } from '../../src/errors.ts'
 
 const fixtures = new URL('./fixtures/', import.meta.url).pathname
@@ -71,6 +72,8 @@ function loadWarned(text: string, env: Record<string, string> = {}) {
 
 /** What loading a file holding every API the reference writes says: nothing, all are served. */
 const UNSERVED_APIS: string[] = []
+const DATASTORE_NOTE = 'ignored: the pinset lives in Deno KV here (<raft data folder>/state.kv, ' +
+  'or <config folder>/crdt/state.kv under CRDT consensus)'
 
 Deno.test('the Go raft service.json loads and saves back byte for byte', () => {
   const { cfg, warnings } = loadWarned(GO_TEXT)
@@ -311,8 +314,9 @@ Deno.test('cluster and consensus are required: missing or null is refused by nam
   assert.match(loadError(goWith((o) => delete o.cluster)), cluster)
   assert.match(loadError(goWith((o) => delete o.cluster)), /is missing/)
   assert.match(loadError(goWith((o) => (o.cluster = null))), /^cluster: the section is null;/)
-  const consensus = 'consensus: no consensus is configured (allowed: consensus.raft); add ' +
-    '"consensus": {"raft": {}} for Raft with its defaults, or run "ipfs-cluster-service init"'
+  const consensus = 'consensus: no consensus is configured (allowed: consensus.raft, ' +
+    'consensus.crdt); add "consensus": {"raft": {}} for Raft with its defaults (or {"crdt": {}}), ' +
+    'or run "ipfs-cluster-service init"'
   for (
     const mut of [
       (o: O) => delete o.consensus,
@@ -373,7 +377,7 @@ Deno.test('keys nobody knows are refused with "did you mean", at every level', (
   )
   assert.match(loadError(goWith((o) => (o.toString = {}))), /^toString: unknown section/)
   assert.equal(
-    loadError(goWith((o) => (o.consensus.crdt = { batching: { max_batch_sise: 1 } }))),
+    loadError(goWith((o) => (o.consensus = { crdt: { batching: { max_batch_sise: 1 } } }))),
     'consensus.crdt.batching.max_batch_sise: unknown key; did you mean "max_batch_size"?',
   )
   assert.equal(
@@ -405,25 +409,19 @@ Deno.test('keys and sections match case-insensitively, as Go struct fields do', 
   assert.match(loadError(goWith((o) => (o.api.RestAPI = {}))), /^api\.RestAPI: unknown component/)
 })
 
-Deno.test('a crdt config loads: consensus.crdt and datastore.* are checked, reported, ignored', () => {
+Deno.test('a crdt config loads: consensus.crdt runs, datastore.* is checked and reported', () => {
   const crdt = goWith((o) => {
     o.consensus = { crdt: { cluster_name: 'ipfs-cluster', trusted_peers: ['*'] } }
     o.datastore = { pebble: { pebble_options: { cache_size_bytes: 1 } } }
   })
   const { cfg, warnings } = loadWarned(crdt)
-  assert.deepEqual(cfg.raft, raftSection.defaults(), 'Raft with its defaults runs instead')
-  assert.deepEqual(warnings, [
-    ...UNSERVED_APIS,
-    'consensus.crdt: CRDT consensus is not implemented here; this peer runs Raft with the ' +
-    'consensus.raft defaults',
-    'datastore.pebble: ignored: the pinset lives in Deno KV (<raft data folder>/state.kv) here',
-  ])
-  const both = loadWarned(goWith((o) => (o.consensus.crdt = { cluster_name: 'x' })))
-  assert.equal(both.cfg.raft?.commit_retries, 1)
-  assert.ok(
-    both.warnings.includes(
-      'consensus.crdt: CRDT consensus is not implemented here; this peer runs consensus.raft',
-    ),
+  assert.equal(cfg.raft, undefined, 'no Raft')
+  assert.equal(cfg.crdt?.cluster_name, 'ipfs-cluster')
+  assert.deepEqual(warnings, [...UNSERVED_APIS, `datastore.pebble: ${DATASTORE_NOTE}`])
+  // Both consensus sections: refused, as the reference refuses to start.
+  assert.match(
+    loadError(goWith((o) => (o.consensus.crdt = { cluster_name: 'x' }))),
+    /^consensus: both consensus.raft and consensus.crdt are configured/,
   )
 })
 
@@ -585,13 +583,11 @@ Deno.test({
         assert.deepEqual(Object.keys(json.datastore), [datastore ?? 'pebble'], args.join(' '))
         const warnings: string[] = []
         const cfg = await loadServiceConfig(dir, {}, (m) => warnings.push(m))
-        assert.deepEqual(cfg.raft, raftSection.defaults())
+        assert.equal(cfg.raft, undefined)
+        assert.deepEqual(cfg.crdt, crdtSection.defaults(), 'the defaults Go wrote')
         assert.deepEqual(warnings, [
           ...UNSERVED_APIS,
-          'consensus.crdt: CRDT consensus is not implemented here; this peer runs Raft with the ' +
-          'consensus.raft defaults',
-          `datastore.${datastore ?? 'pebble'}: ignored: the pinset lives in Deno KV ` +
-          '(<raft data folder>/state.kv) here',
+          `datastore.${datastore ?? 'pebble'}: ${DATASTORE_NOTE}`,
         ], args.join(' '))
         assert.equal(cfg.cluster.secret, json.cluster.secret)
         assert.equal(
