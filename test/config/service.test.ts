@@ -9,7 +9,6 @@ import {
   serviceConfigToJSON,
 } from '../../src/service_config.ts'
 import { loadIdentity } from '../../src/config/identity.ts'
-import { raftSection } from '../../src/consensus/raft/config.ts'
 import { crdtSection } from '../../src/consensus/crdt/config.ts'
 import { ConfigError } from '../../src/errors.ts'
 
