@@ -1,7 +1,9 @@
 /**
- * The one entry point. `main.ts service <cmd>` behaves as `ipfs-cluster-service <cmd>` and
- * `main.ts ctl <cmd>` as `ipfs-cluster-ctl <cmd>`. A compiled binary invoked through a link named
- * `ipfs-cluster-service` or `ipfs-cluster-ctl` picks that mode by itself (from argv[0]).
+ * The one entry point. `main.ts service <cmd>` behaves as `ipfs-cluster-service <cmd>`,
+ * `main.ts ctl <cmd>` as `ipfs-cluster-ctl <cmd>` and `main.ts follow <args>` as
+ * `ipfs-cluster-follow <args>`. A compiled binary invoked through a link named
+ * `ipfs-cluster-service`, `ipfs-cluster-ctl` or `ipfs-cluster-follow` picks that mode by itself
+ * (from argv[0]).
  *
  * @example
  * ```sh
@@ -32,6 +34,8 @@ export async function main(args: string[]): Promise<number> {
   let rest = args
   if (name === 'ipfs-cluster-service' || name === 'ipfs-cluster-ctl') {
     mode = name === 'ipfs-cluster-service' ? 'service' : 'ctl'
+  } else if (name === 'ipfs-cluster-follow') {
+    mode = 'follow'
   } else {
     ;[mode, ...rest] = args
   }
@@ -48,10 +52,15 @@ export async function main(args: string[]): Promise<number> {
       stderrIsTerminal: io.stderrIsTerminal,
     })
   }
+  if (mode === 'follow') {
+    const { followMain } = await import('./follow/main.ts')
+    return await followMain(rest, io)
+  }
   await io.stderr(
-    'usage: ipfs-cluster <service|ctl> [arguments...]\n' +
+    'usage: ipfs-cluster <service|ctl|follow> [arguments...]\n' +
       '  service  runs ipfs-cluster-service (the peer daemon)\n' +
-      '  ctl      runs ipfs-cluster-ctl (the client)\n',
+      '  ctl      runs ipfs-cluster-ctl (the client)\n' +
+      '  follow   runs ipfs-cluster-follow (follower peers of CRDT clusters)\n',
   )
   return mode === undefined ? 1 : 1
 }

@@ -19,7 +19,7 @@ Deno.test('entry: first argument picks the mode; no mode is a usage error', asyn
   match(ctl.stdout, /ipfs-cluster-ctl version 1\.1\.6/)
   const none = await runMain([])
   equal(none.code, 1)
-  match(none.stderr, /usage: ipfs-cluster <service\|ctl>/)
+  match(none.stderr, /usage: ipfs-cluster <service\|ctl\|follow>/)
 })
 
 Deno.test('entry: invoked through a link named ipfs-cluster-service / -ctl, picks that mode', async () => {
