@@ -63,6 +63,7 @@ import {
   JSON_ITEMS,
   KIND,
   POLICY,
+  type Policy,
   type RpcClient,
   type RpcHandlers,
   type RpcMethod,
@@ -98,6 +99,12 @@ export interface RpcWireOptions {
   handlers: RpcHandlers
   /** Whether a peer may call `trusted` methods (members of the consensus peerset). */
   isTrusted: (peer: string) => boolean
+  /**
+   * This peer's departures from the policy table (the reference's per-peer `RPCPolicy`):
+   * ipfs-cluster-follow closes `Cluster.RepoGCLocal`, so that trusted peers cannot garbage-collect
+   * a follower's IPFS.
+   */
+  policy?: Readonly<Partial<Record<RpcMethod, Policy>>>
   log?: Logger
   clock?: Clock
 }
@@ -117,9 +124,10 @@ export function authorize(
   peer: string,
   method: string,
   isTrusted: (peer: string) => boolean,
+  overrides: Readonly<Partial<Record<RpcMethod, Policy>>> = {},
 ): Error | undefined {
   if (!Object.hasOwn(KIND, method)) return new RpcUnknownMethodError(`unknown RPC method ${method}`)
-  const policy = POLICY[method as RpcMethod]
+  const policy = overrides[method as RpcMethod] ?? POLICY[method as RpcMethod]
   if (policy === 'open') return undefined
   if (policy === 'trusted' && isTrusted(peer)) return undefined
   const why = policy === 'trusted' ? 'trusted peers only' : 'this peer only'
@@ -227,7 +235,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
       const [, method, args] = this.f
       const signal = this.#scope.signal
       try {
-        const refused = authorize(this.peer, method, isTrusted)
+        const refused = authorize(this.peer, method, isTrusted, opts.policy)
         if (refused) throw refused
         if (!Array.isArray(args)) throw new ValidationError(`arguments of ${method} are not a list`)
         const m = method as RpcMethod

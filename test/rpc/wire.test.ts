@@ -389,6 +389,11 @@ Deno.test('authorize: the one policy check', () => {
   assert.ok(e instanceof RpcForbiddenError)
   assert.ok(authorize('T', 'toString', trusted) instanceof RpcUnknownMethodError)
   assert.ok(authorize('T', 'Cluster.Pin', trusted) instanceof RpcUnknownMethodError)
+  // A peer's own departures from the table (ipfs-cluster-follow closes RepoGCLocal).
+  const closed = { 'Cluster.RepoGCLocal': 'closed' } as const
+  assert.equal(authorize('T', 'Cluster.RepoGCLocal', trusted), undefined)
+  assert.ok(authorize('T', 'Cluster.RepoGCLocal', trusted, closed) instanceof RpcForbiddenError)
+  assert.equal(authorize('T', 'PinTracker.StatusAll', trusted, closed), undefined)
 })
 
 Deno.test('local calls: the handler directly, no stream, no policy, the signal honoured', async () => {
