@@ -3,12 +3,17 @@
  * order, serves until a signal, and shuts down in the reverse order, once (a second signal warns,
  * a third exits at once — as the reference does).
  *
- * The peer's Raft data decides how it starts (consensus/raft/data_folder.ts): a founder forms
- * the cluster with `init_peerset`, a clean peer given `--bootstrap` (or `cluster.bootstrap`)
- * joins through a member, a member resumes, and anything else is refused with the fix. Once
- * ready, the peer watches the peerset (cluster/membership.ts): when it was removed, or when it
- * leaves on shutdown (`--leave`, `leave_on_shutdown`), it stops and moves its Raft data aside
- * so that its next start is a clean one.
+ * Under Raft (`consensus.raft`), the peer's Raft data decides how it starts
+ * (consensus/raft/data_folder.ts): a founder forms the cluster with `init_peerset`, a clean peer
+ * given `--bootstrap` (or `cluster.bootstrap`) joins through a member, a member resumes, and
+ * anything else is refused with the fix. Once ready, the peer watches the peerset
+ * (cluster/membership.ts): when it was removed, or when it leaves on shutdown (`--leave`,
+ * `leave_on_shutdown`), it stops and moves its Raft data aside so that its next start is a clean
+ * one.
+ *
+ * Under CRDT (`consensus.crdt`, consensus/crdt/start.ts, loaded only then) there is no membership
+ * to join or leave: `--bootstrap` only dials the peers (and trusts them unless `--no-trust`, as
+ * the reference does), the peerset is whoever pings, and the monitor keeps every peer's metrics.
  *
  * @example
  * ```ts
@@ -16,7 +21,15 @@
  * await peer.stop()
  * ```
  */
-import type { API, Informer, IPFSConnector, PinTracker } from './components.ts'
+import type {
+  API,
+  ApplyHooks,
+  Consensus,
+  Informer,
+  IPFSConnector,
+  PeerMonitor,
+  PinTracker,
+} from './components.ts'
 import { loadServiceConfig, type ServiceConfig } from './service_config.ts'
 import { loadIdentity } from './config/identity.ts'
 import { acquireLock, type FolderLock } from './util/lock.ts'
@@ -49,6 +62,7 @@ import { pubsubMetrics } from './monitor/pubsub_transport.ts'
 import { errorMessage } from './errors.ts'
 import { NoLeaderError } from './consensus/raft/core/errors.ts'
 import { systemClock } from './util/clock.ts'
+import { parsePeerMultiaddr } from './config/peer_multiaddr.ts'
 
 /** Options of a peer start. */
 export interface PeerOptions {
@@ -57,6 +71,8 @@ export interface PeerOptions {
   logging: Logging
   leave?: boolean
   bootstrap?: string[]
+  /** CRDT: do not trust the `--bootstrap` peers (the reference's `--no-trust`). */
+  noTrust?: boolean
 }
 
 /** A running peer. */
@@ -117,6 +133,7 @@ async function build(
   stopAll: () => Promise<void>,
   log: Logger,
 ): Promise<Peer> {
+  const crdtCfg = cfg.crdt
   const raftCfg = cfg.raft ?? raftSection.defaults()
   const raftLog = opts.logging.get('raft')
   const folder = dataFolder(opts.configDir, cfg)
@@ -124,27 +141,29 @@ async function build(
   // Set when this peer leaves the cluster (removed, or --leave): its Raft data is moved aside
   // once the database is closed, before the lock goes.
   let departed = false
-  stack.push({
-    name: 'raft data',
-    stop: async () => {
-      if (departed) await cleanupDataFolder(folder, raftCfg.backups_rotate, raftLog)
-    },
-  })
+  if (!crdtCfg) {
+    stack.push({
+      name: 'raft data',
+      stop: async () => {
+        if (departed) await cleanupDataFolder(folder, raftCfg.backups_rotate, raftLog)
+      },
+    })
+  }
 
-  // One database for the pinset and the Raft log: a Ready's log writes and their application
-  // go in one commit.
+  // One database for the pinset and the consensus's data (the Raft log, or the CRDT replica):
+  // a write and its effect on the pinset go in one commit.
   const db = await openStateDb(opts.configDir, cfg)
   const state: PinState = kvState(db, true)
   stack.push({ name: 'state', stop: () => state.close() })
   // What the stored Raft data allows: found, join, resume — or a one-line refusal with the fix.
-  const plan = await checkDataFolder(db, {
+  const plan = crdtCfg ? undefined : await checkDataFolder(db, {
     folder,
     self: ident.id,
     secret: cfg.cluster.secret,
     initPeerset: raftCfg.init_peerset ?? [],
     bootstrap: bootstrap.length > 0,
   }, raftLog)
-  const joining = plan.kind === 'fresh' && bootstrap.length > 0
+  const joining = plan?.kind === 'fresh' && bootstrap.length > 0
   // The tracker's mark of the last clean stop, taken before consensus applies anything (a new
   // term's first entry alone moves the applied index the mark was recorded with).
   const syncMarkAtStart = state.takeSyncMark().catch((err) => {
@@ -206,35 +225,60 @@ async function build(
   stack.push({ name: 'pin tracker', stop: () => tracker.stop() })
 
   const consensusLog = opts.logging.get('consensus')
-  const transport = libp2pTransport({ libp2p: host.libp2p, log: consensusLog })
-  stack.push({ name: 'raft transport', stop: () => transport.stop() })
-  const consensus = raftConsensus(raftCfg, {
-    peerId: ident.id,
-    kv: db,
-    state,
-    transport,
-    // The plan's membership for new data: init_peerset and self, or nobody (a joiner).
-    initialVoters: plan.kind === 'fresh' ? plan.voters : undefined,
-    // The tracker logs its own failures (rate-limited); a rejection here is one of those, or
-    // the tracker stopping.
-    hooks: {
-      onPin: (pin) => {
-        void tracker.track(pin).catch(() => {})
-        requests?.onPin(pin)
-      },
-      onUnpin: (pin) => {
-        void tracker.untrack(pin).catch(() => {})
-        requests?.onUnpin(pin)
-      },
-      onRestore: () => {
-        tracker.resync()
-        requests?.onRestore()
-      },
+  // The tracker logs its own failures (rate-limited); a rejection here is one of those, or the
+  // tracker stopping.
+  const hooks: ApplyHooks = {
+    onPin: (pin) => {
+      void tracker.track(pin).catch(() => {})
+      requests?.onPin(pin)
     },
-    log: consensusLog,
-  })
-  stack.push({ name: 'consensus', stop: () => consensus.stop() })
-  await consensus.opened
+    onUnpin: (pin) => {
+      void tracker.untrack(pin).catch(() => {})
+      requests?.onUnpin(pin)
+    },
+    onRestore: () => {
+      tracker.resync()
+      requests?.onRestore()
+    },
+  }
+  // The monitor is built below; the CRDT peerset asks it only once the peer runs.
+  const built: { monitor?: PeerMonitor } = {}
+  let raft: ReturnType<typeof raftConsensus> | undefined
+  let consensus: Consensus
+  if (crdtCfg) {
+    const { startCrdtConsensus } = await import('./consensus/crdt/start.ts')
+    const crdt = await startCrdtConsensus(crdtCfg, {
+      peerId: ident.id,
+      kv: db,
+      state,
+      host,
+      hooks,
+      validPeers: (metric) => built.monitor?.latestMetrics(metric).map((m) => m.peer) ?? [],
+      // The reference trusts the peers it is told to bootstrap to, unless --no-trust.
+      trusted: opts.noTrust ? [] : bootstrap.map((a) => parsePeerMultiaddr(a).id),
+      log: consensusLog,
+    })
+    consensus = crdt
+    stack.push({ name: 'consensus', stop: () => crdt.stop() })
+    await crdt.opened
+  } else {
+    const transport = libp2pTransport({ libp2p: host.libp2p, log: consensusLog })
+    stack.push({ name: 'raft transport', stop: () => transport.stop() })
+    raft = raftConsensus(raftCfg, {
+      peerId: ident.id,
+      kv: db,
+      state,
+      transport,
+      // The plan's membership for new data: init_peerset and self, or nobody (a joiner).
+      initialVoters: plan?.kind === 'fresh' ? plan.voters : undefined,
+      hooks,
+      log: consensusLog,
+    })
+    consensus = raft
+    const r = raft
+    stack.push({ name: 'consensus', stop: () => r.stop() })
+    await raft.opened
+  }
 
   // The handlers exist once the Cluster does; the wire looks them up per call.
   const handlers = {} as RpcHandlers
@@ -251,12 +295,15 @@ async function build(
     pubsub: host.pubsub,
     log: (level, msg) => monitorLog[level](msg),
   })
-  const monitor = buildMonitor(cfg, {
+  // Raft: metrics of members only. CRDT: no filter (reference §5), the peerset is who pings.
+  const r = raft
+  const peerMonitor = buildMonitor(cfg, {
     transport: metricsTransport,
-    peers: () => consensus.status().voters,
+    peers: r ? () => r.status().voters : undefined,
     log: monitorLog,
   })
-  stack.push({ name: 'monitor', stop: () => monitor.stop() })
+  built.monitor = peerMonitor
+  stack.push({ name: 'monitor', stop: () => peerMonitor.stop() })
   const informers: Informer[] = buildInformers(cfg, ipfs, tracker, ident.id)
   stack.push({
     name: 'informers',
@@ -269,10 +316,10 @@ async function build(
     consensus,
     tracker,
     ipfs,
-    monitor,
+    monitor: peerMonitor,
     informers,
     rpc: rpc.client,
-    allocate: buildAllocate(cfg, monitor, (p) => consensus.isTrustedPeer(p), log),
+    allocate: buildAllocate(cfg, peerMonitor, (p) => consensus.isTrustedPeer(p), log),
     addresses: () => host.addresses(),
     peerAddresses: async (peers) =>
       (await Promise.all(peers.map((p) => host.peerAddresses(p)))).flat(),
@@ -299,7 +346,8 @@ async function build(
   stack.push({ name: 'cluster', stop: () => cluster.stop() })
 
   // Leaving on shutdown comes after the APIs stop and before consensus does (reference §5.8).
-  const leave = opts.leave || cfg.cluster.leave_on_shutdown
+  // CRDT has no peerset to leave (its rmPeer refuses).
+  const leave = !crdtCfg && (opts.leave || cfg.cluster.leave_on_shutdown)
   stack.push({
     name: 'leave',
     stop: async () => {
@@ -392,7 +440,7 @@ async function build(
         const peers = await consensus.peers().catch(() => [] as string[])
         const others = peers.filter((p) => p !== ident.id)
         // A peer that left or was removed starts fresh; its old members run on without it.
-        const formerMember = plan.kind === 'fresh' && !joining &&
+        const formerMember = plan?.kind === 'fresh' && !joining &&
           await exists(backupName(folder, 0))
         log.warn(
           `no Raft leader yet: waiting for a quorum of ${
@@ -408,7 +456,11 @@ async function build(
     }
   }
   const ready = (async () => {
-    if (joining) {
+    if (crdtCfg) {
+      // No join: the peers are dialled, and the replica learns their heads from the topic.
+      await dialBootstrap(bootstrap, (addr, signal) => host.connect(addr, signal), log, watching)
+      await consensus.ready(watching.signal)
+    } else if (joining) {
       await join(bootstrap, {
         connect: (addr, signal) => host.connect(addr, signal),
         rpc: rpc.client,
@@ -416,7 +468,7 @@ async function build(
         signal: watching.signal,
       })
     }
-    await waitForLeader()
+    if (!crdtCfg) await waitForLeader()
     await cluster.start()
     ipfsIdCache = cluster.ipfsId
     wasReady = true
@@ -431,9 +483,10 @@ async function build(
     await stop()
     ended.resolve({ code: 1, reason })
   })
-  // Once ready: follow the peerset (departed members are no longer dialled) and stop when this
-  // peer is no longer part of it.
+  // Once ready (Raft): follow the peerset (departed members are no longer dialled) and stop when
+  // this peer is no longer part of it.
   ready.then(async () => {
+    if (crdtCfg) return
     const why = await watchRemoval({
       self: ident.id,
       consensus,
@@ -457,6 +510,25 @@ async function build(
   }).catch(() => {})
 
   return { cluster, config: cfg, apis, ready, ended: ended.promise, stop }
+}
+
+/**
+ * Dials the `--bootstrap` peers of a CRDT peer, all at once; a peer that cannot be reached is
+ * reported and skipped (the others, the peerstore and later dials may still connect it).
+ */
+async function dialBootstrap(
+  addrs: string[],
+  connect: (addr: string, signal: AbortSignal) => Promise<string>,
+  log: Logger,
+  stop: AbortController,
+): Promise<void> {
+  await Promise.all(addrs.map(async (addr) => {
+    try {
+      await connect(addr, stop.signal)
+    } catch (err) {
+      if (!stop.signal.aborted) log.warn(`bootstrap: ${errorMessage(err)}`)
+    }
+  }))
 }
 
 /** Builds (and, for the embedded node, starts) the configured IPFS connector of a peer. */

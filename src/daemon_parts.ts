@@ -36,7 +36,7 @@ export function buildInformers(
  */
 export function buildMonitor(
   cfg: ServiceConfig,
-  deps: { transport: MetricsTransport; peers: () => string[]; log: Logger },
+  deps: { transport: MetricsTransport; peers?: () => string[]; log: Logger },
 ): PeerMonitor {
   const { log } = deps
   return localMonitor(cfg.pubsubmon ?? pubsubmonSection.defaults(), {

@@ -47,6 +47,7 @@ export async function daemon(f: ParsedFlags, ctx: Ctx): Promise<number> {
     logging: logging(ctx.logLevel),
     leave: f.bool('leave'),
     bootstrap,
+    noTrust: f.bool('no-trust'),
     signals: ctx.io.signals,
   })
 }

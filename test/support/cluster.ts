@@ -211,7 +211,8 @@ export class TestCluster {
     // Founders: every one lists every founder, and reaches the others through the peerstore.
     for (const p of this.peers) {
       await this.#editConfig(p, (cfg) => {
-        cfg.consensus.raft.init_peerset = this.peers.map((q) => q.id)
+        // A CRDT cluster (an `edit` that replaced consensus.raft) has no peerset to write.
+        if (cfg.consensus.raft) cfg.consensus.raft.init_peerset = this.peers.map((q) => q.id)
       })
       await Deno.writeTextFile(
         join(p.dir, 'peerstore'),
