@@ -162,10 +162,13 @@ function stateCommand(args: string[], env: Record<string, string>): [string, Par
   const sub = STATE.subcommands!.find((c) => c.name === name)
   if (!sub) throw new NoTopic(name, 3)
   if (sub.subcommands) {
-    // `state crdt …`: the reference's CRDT tools; this peer has no CRDT state.
-    const c = parseFlags([HELP_FLAG], rest)
-    if (c.bool('help') || c.args.length === 0) throw new Help(groupHelp(`${path} ${name}`, sub))
-    throw doing('running state crdt', new Error('this peer runs Raft consensus; no CRDT state'))
+    // `state crdt <tool>`: run by state.ts as `crdt <tool>`.
+    const c = parseFlags([HELP_FLAG], rest, { reorder: true })
+    const [tool, ...toolArgs] = c.args
+    if (c.bool('help') || tool === undefined) throw new Help(groupHelp(`${path} ${name}`, sub))
+    const entry = sub.subcommands.find((t) => t.name === tool)
+    if (!entry) throw new NoTopic(tool, 3)
+    return [`${name} ${tool}`, parseCommand(`${path} ${name} ${tool}`, entry, toolArgs, env)]
   }
   return [name, parseCommand(`${path} ${name}`, sub, rest, env)]
 }

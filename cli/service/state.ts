@@ -7,7 +7,8 @@
  * const code = await state('export', parseFlags(STATE_EXPORT.flags!, []), ctx)
  * ```
  */
-import { dataFolder, openStateFor, stateDbPath } from '../../src/state/open.ts'
+import { dataFolder, openStateDb, openStateFor, stateDbPath } from '../../src/state/open.ts'
+import { kvState } from '../../src/state/kv_state.ts'
 import { replacePinset } from '../../src/state/import.ts'
 import { storedPinBatchesInWorker } from '../../src/state/import_parse.ts'
 import { carryOverPeerData, cleanupDataFolder } from '../../src/consensus/raft/data_folder.ts'
@@ -79,10 +80,27 @@ export async function state(sub: string, f: ParsedFlags, ctx: Ctx): Promise<numb
         }
         try {
           const cfg = await loadConfig(ctx)
+          const overrides = { replicationMin: rmin, replicationMax: rmax, allocations: allocs }
+          if (cfg.crdt) {
+            // As the reference: the CRDT store is cleaned, then the pins go in as a batch of an
+            // offline replica (src/consensus/crdt/offline.ts).
+            const { importCrdt } = await import('../../src/consensus/crdt/offline.ts')
+            const kv = await openStateDb(configDir, cfg)
+            const st = kvState(kv, true) // closes kv
+            try {
+              const pins = storedPinBatchesInWorker(file ?? io.stdin(), overrides)
+              await importCrdt(kv, st, cfg.crdt, pins)
+            } finally {
+              st.close()
+            }
+            serviceLog(ctx).info(
+              'state successfully imported.  Make sure all peers have consistent states',
+            )
+            return 0
+          }
           await Deno.mkdir(dataFolder(configDir, cfg), { recursive: true })
           // One pass: the new pinset is built beside the old one, which a bad pin anywhere in the
           // input leaves untouched (src/state/import.ts).
-          const overrides = { replicationMin: rmin, replicationMax: rmax, allocations: allocs }
           await replacePinset(
             stateDbPath(configDir, cfg),
             storedPinBatchesInWorker(file ?? io.stdin(), overrides),
@@ -104,6 +122,22 @@ export async function state(sub: string, f: ParsedFlags, ctx: Ctx): Promise<numb
       try {
         if (!f.bool('force') && !ctx.force && !(await io.confirm(CLEANUP_PROMPT))) return 0
         const cfg = await loadConfig(ctx)
+        if (cfg.crdt) {
+          // As the reference: every CRDT key goes (and the pinset view); the next start is a new
+          // replica that syncs from the others.
+          const { cleanCrdt } = await import('../../src/consensus/crdt/offline.ts')
+          const kv = await openStateDb(configDir, cfg)
+          const st = kvState(kv, true)
+          try {
+            await cleanCrdt(kv, st)
+          } catch (err) {
+            throw doing('cleaning state', err)
+          } finally {
+            st.close()
+          }
+          serviceLog(ctx).info('data correctly cleaned up')
+          return 0
+        }
         // As the reference: the data folder goes to a rotated backup (raft.old.0 newest), or is
         // deleted when it holds nothing; the next start is a first start.
         const raftLog = logging(ctx.logLevel, (line) => void ctx.io.stderr(`${line}\n`)).get('raft')
@@ -122,8 +156,52 @@ export async function state(sub: string, f: ParsedFlags, ctx: Ctx): Promise<numb
       }
       return 0
     }
+    case 'crdt info':
+    case 'crdt dot':
+    case 'crdt mark-dirty':
+    case 'crdt mark-clean':
+      return await crdtTool(sub.slice(5), ctx)
     default:
       throw new Error(`unknown state command ${sub}`)
+  }
+}
+
+/** `state crdt info|dot|mark-dirty|mark-clean` on a stopped CRDT peer, as the reference. */
+async function crdtTool(tool: string, ctx: Ctx): Promise<number> {
+  const lock = await lockOrFail(ctx.configDir)
+  try {
+    const cfg = await loadConfig(ctx)
+    if (!cfg.crdt) {
+      throw doing(
+        '',
+        new Error('crdt subcommands can only be run on peers initialized with crdt consensus'),
+      )
+    }
+    if (tool === 'dot') {
+      throw doing(
+        'generating graph',
+        new Error('writing the CRDT-DAG as a DOT file is not implemented here'),
+      )
+    }
+    const { crdtInfo, setDirty } = await import('../../src/consensus/crdt/offline.ts')
+    const kv = await openStateDb(ctx.configDir, cfg)
+    try {
+      if (tool === 'info') {
+        const info = await crdtInfo(kv)
+        await ctx.io.stdout(
+          `Number of heads: ${info.heads.length}. Current max-height: ${info.maxHeight}. ` +
+            `Dirty: ${info.dirty}\nHeads: [${info.heads.map((h) => h.cid.toString()).join(' ')}]\n`,
+        )
+      } else {
+        await setDirty(kv, tool === 'mark-dirty')
+        await ctx.io.stdout(`Datastore marked '${tool === 'mark-dirty' ? 'dirty' : 'clean'}'\n`)
+      }
+    } finally {
+      kv.close()
+    }
+    return 0
+  } finally {
+    await lock.release()
   }
 }
 
