@@ -42,7 +42,7 @@ import { raftSection } from './consensus/raft/config.ts'
 import { backupName, checkDataFolder, cleanupDataFolder } from './consensus/raft/data_folder.ts'
 import { exists } from './util/fs.ts'
 import { libp2pTransport } from './consensus/raft/libp2p_transport.ts'
-import { rpcWire } from './rpc/wire.ts'
+import { rpcWire, type RpcWireOptions } from './rpc/wire.ts'
 import { rpcHandlers } from './rpc/handlers.ts'
 import type { RpcHandlers } from './rpc/methods.ts'
 import { join, leaveCluster, watchRemoval } from './cluster/membership.ts'
@@ -73,6 +73,10 @@ export interface PeerOptions {
   bootstrap?: string[]
   /** CRDT: do not trust the `--bootstrap` peers (the reference's `--no-trust`). */
   noTrust?: boolean
+  /** A configuration loaded already (ipfs-cluster-follow's): service.json is not read. */
+  config?: ServiceConfig
+  /** This peer's departures from the RPC policy table (ipfs-cluster-follow closes RepoGCLocal). */
+  rpcPolicy?: RpcWireOptions['policy']
 }
 
 /** A running peer. */
@@ -95,7 +99,8 @@ export async function startPeer(opts: PeerOptions): Promise<Peer> {
   const log = opts.logging.get('cluster')
   // What service.json holds that this peer does not act on is said once, here.
   const configLog = opts.logging.get('config')
-  const cfg = await loadServiceConfig(opts.configDir, opts.env, (m) => configLog.warn(m))
+  const cfg = opts.config ??
+    await loadServiceConfig(opts.configDir, opts.env, (m) => configLog.warn(m))
   // The connector's module (Helia for the embedded node) loads while the rest of the peer starts.
   const connector = loadConnector(cfg)
   connector.catch(() => {}) // awaited (and reported) in build()
@@ -286,6 +291,7 @@ async function build(
     libp2p: host.libp2p,
     handlers,
     isTrusted: (peer) => consensus.isTrustedPeer(peer),
+    policy: opts.rpcPolicy,
     log: opts.logging.get('rpc'),
   })
   stack.push({ name: 'rpc', stop: () => rpc.stop() })

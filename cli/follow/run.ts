@@ -60,17 +60,16 @@ export async function run(ctx: FollowCtx, opts: RunOptions = {}): Promise<number
   const socket = join(ctx.dir, API_SOCKET)
   await clearStaleSocket(socket)
   const { runDaemon } = await import('../../src/daemon.ts')
-  const peer = {
-    configDir: ctx.dir,
-    env: io.env,
-    logging: logs,
-    config,
-    // Trusted peers may not garbage-collect a follower's IPFS (the reference closes it too).
-    closedMethods: ['Cluster.RepoGCLocal'],
-    signals: io.signals,
-  }
   try {
-    return await runDaemon(peer)
+    return await runDaemon({
+      configDir: ctx.dir,
+      env: io.env,
+      logging: logs,
+      config,
+      // Trusted peers may not garbage-collect a follower's IPFS (the reference closes it too).
+      rpcPolicy: { 'Cluster.RepoGCLocal': 'closed' },
+      signals: io.signals,
+    })
   } finally {
     // Deno leaves a unix socket's file behind when its listener closes.
     await Deno.remove(socket).catch(() => {})
