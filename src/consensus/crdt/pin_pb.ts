@@ -34,6 +34,7 @@ import { ValidationError } from '../../errors.ts'
 import { CID, normalizeCid, parseCid } from '../../types/cid.ts'
 import { orderPin, type Pin, type PinType } from '../../types/pin.ts'
 import { formatTime, parseTime, ZERO_TIME } from '../../types/time.ts'
+import { compareBytes } from './codec.ts'
 
 /** The protobuf enum value of each pin type (log2 of Go's PinType bit). */
 const TYPE_TO_PB: Readonly<Record<PinType, number>> = {
@@ -135,12 +136,6 @@ export function encodePinPb(pin: Pin): Uint8Array {
   const ts = seconds(pin.timestamp || ZERO_TIME)
   if (ts > 0) w.uint32(7 << 3 | VARINT).uint64Number(ts)
   return w.finish()
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i]
-  return a.length - b.length
 }
 
 /** A CID's canonical string from its bytes, or null when the bytes are no CID (Go: CastCid). */
