@@ -14,6 +14,16 @@
  * Hand `exchange.blocks` (not the bare store) to the replica: its `put` also tells bitswap, so a
  * peer that asked for a block before it arrived here gets it as soon as it is stored.
  *
+ * Inbound streams stay open when idle. @helia/bitswap resets an inbound stream on which nothing
+ * came for `messageReceiveTimeout` (10 s); a JS peer opens a stream per message, but a Go peer
+ * (boxo v0.39 bsnet) keeps one sender stream per peer for the whole connection, and the first
+ * write that fails on it marks this peer unresponsive: Go's bitswap then sends it no more wants
+ * until this peer sends Go a message or reconnects. Seen in test/compat/go_crdt_wire.test.ts: a
+ * Go peer asked for our delta node on the stream we had reset after 1 s idle, logged
+ * `failed to send message … stream reset (remote)` and `PeerDisconnected`, and never fetched it.
+ * So the libp2p node bitswap is given wraps its inbound bitswap streams and ignores that one
+ * abort (the idle timeout), as Go's server leaves inbound streams to the remote.
+ *
  * @example
  * ```ts
  * const exchange = await startBlockExchange({ libp2p: host.libp2p, blocks: kvBlockstore(kv) })
@@ -26,7 +36,7 @@
  */
 import { withBitswap } from '@helia/bitswap'
 import type { HeliaWithLibp2p } from '@helia/libp2p'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Libp2p, PeerId, Stream, StreamHandler } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { CID } from 'multiformats/cid'
 import { type Logger, nullLogger } from '../../util/log.ts'
@@ -42,9 +52,9 @@ export interface BlockExchangeOptions {
   blocks: CrdtBlockstore
   log?: Logger
   /**
-   * How long an inbound bitswap stream may stay idle before it is closed (@helia/bitswap's
-   * `messageReceiveTimeout`, 10 s by default). A Go peer keeps one sender stream per peer open
-   * between messages and opens a new one when this side closes it.
+   * @helia/bitswap's `messageReceiveTimeout` (10 s by default): after this long without a message
+   * on an inbound stream bitswap would reset it; here the stream is kept (module comment) and a
+   * debug line says so. Tests shorten it.
    */
   messageReceiveTimeoutMs?: number
 }
@@ -122,7 +132,7 @@ export async function startBlockExchange(opts: BlockExchangeOptions): Promise<Bl
   let broker: Broker | undefined
   const stand = {
     status: 'starting',
-    libp2p,
+    libp2p: keepIdleInboundStreams(libp2p, log),
     blockstore: served,
     routing,
     logger: libp2p.logger,
@@ -192,4 +202,43 @@ export async function startBlockExchange(opts: BlockExchangeOptions): Promise<Bl
       return stopped
     },
   }
+}
+
+/** @helia/bitswap's reason when an inbound stream was idle for `messageReceiveTimeout`. */
+function isIdleTimeout(err: unknown): boolean {
+  return err instanceof Error && err.name === 'TimeoutError' &&
+    err.message.startsWith('Incoming Bitswap stream timed out')
+}
+
+/**
+ * The libp2p node as bitswap sees it: the same node, but the inbound streams of the protocols
+ * bitswap handles ignore bitswap's idle-timeout abort (module comment). Every other call goes to
+ * the node itself (bound to it: libp2p keeps private state).
+ */
+function keepIdleInboundStreams(libp2p: Libp2p, log: Logger): Libp2p {
+  const wrap = (stream: Stream): Stream =>
+    passThrough(stream, {
+      abort: (err: Error) => {
+        if (isIdleTimeout(err)) {
+          log.debug(`crdt: kept idle inbound bitswap stream ${stream.id} open`)
+          return
+        }
+        stream.abort(err)
+      },
+    })
+  return passThrough(libp2p, {
+    handle: (protocols: string | string[], handler: StreamHandler, opts?: object) =>
+      libp2p.handle(protocols, (stream, conn) => handler(wrap(stream), conn), opts),
+  })
+}
+
+/** `target` with some members replaced; the others read from it, methods bound to it. */
+function passThrough<T extends object>(target: T, overrides: Record<string, unknown>): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      if (typeof prop === 'string' && prop in overrides) return overrides[prop]
+      const v = Reflect.get(t, prop, t)
+      return typeof v === 'function' ? v.bind(t) : v
+    },
+  })
 }
