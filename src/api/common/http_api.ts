@@ -290,7 +290,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     }
     if (!corsDone.preflight) cors.actual(req, res.headers)
     if (!access.on) return sent(res, end)
-    const remote = info?.remoteAddr
+    const remote = remoteAddrOf(info)
     const url = new URL(req.url)
     const record = {
       host: remote && 'hostname' in remote ? remote.hostname : '',
@@ -363,5 +363,18 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       })()
       return stopped
     },
+  }
+}
+
+/**
+ * The client's address for the access log. Deno 2.9's `remoteAddr` getter throws a TypeError
+ * ("Cannot read properties of null (reading 'addr')") for a connection on a unix socket, which
+ * turned every answer of an API listening on one into a 500.
+ */
+function remoteAddrOf(info?: Deno.ServeHandlerInfo): Deno.Addr | undefined {
+  try {
+    return info?.remoteAddr
+  } catch {
+    return undefined
   }
 }

@@ -13,6 +13,7 @@ import { defaultPinOptions } from '../../../src/types/mod.ts'
 import { FAKE_PEER_ID, fakeCluster } from '../../support/fake_cluster.ts'
 import { restConfig } from './helpers.ts'
 import { waitFor } from '../../support/wait.ts'
+import { nullLogger } from '../../../src/util/log.ts'
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/tls/', import.meta.url))
 
@@ -203,6 +204,33 @@ Deno.test('socket: a missing TLS file fails start() with the reference message',
   })
   await assert.rejects(api.start(), /^ConfigError: error loading TLS certificate\/key: /)
   await api.stop()
+})
+
+Deno.test('socket: a unix socket listener with the access log on (as the daemon runs it)', async () => {
+  const dir = await Deno.makeTempDir()
+  const path = join(dir, 'api.sock')
+  const lines: string[] = []
+  const accessLog = { ...nullLogger, info: (l: string) => void lines.push(l) }
+  const api = restApi(restConfig({ http_listen_multiaddress: [`/unix${path}`] }), {
+    cluster: fakeCluster(),
+    configDir: dir,
+    peerId: FAKE_PEER_ID,
+    accessLog,
+  })
+  await api.start()
+  const client = Deno.createHttpClient({ proxy: { transport: 'unix', path } })
+  try {
+    // Deno's remoteAddr throws for a unix socket's connection: every answer was a 500.
+    const res = await fetch('http://localhost/version', { client })
+    assert.equal(res.status, 200)
+    assert.equal(await res.text(), '{"version":"1.1.6"}\n')
+    await waitFor(() => lines.length === 1, { what: 'the access line' })
+    assert.match(lines[0], /^- - - \[.*\] "GET \/version HTTP\/1\.1" 200 20$/)
+  } finally {
+    client.close()
+    await api.stop()
+    await Deno.remove(dir, { recursive: true })
+  }
 })
 
 Deno.test('socket: a unix socket listener', async () => {
