@@ -18,6 +18,7 @@ import {
 } from '../../../src/consensus/crdt/block_exchange.ts'
 import type { CrdtBlockstore } from '../../../src/consensus/crdt/types.ts'
 import { ShutdownError } from '../../../src/errors.ts'
+import { logging } from '../../../src/util/log.ts'
 import { waitFor } from '../../support/wait.ts'
 
 /** A CRDT blockstore in memory, counting what it was asked. */
@@ -145,3 +146,69 @@ Deno.test('crdt block exchange: an aborted fetch rejects with the signal’s rea
     await stop(ps)
   }
 })
+
+Deno.test('crdt block exchange: an idle inbound stream (as Go keeps one per peer) stays open and still carries wants', async () => {
+  const BITSWAP = '/ipfs/bitswap/1.2.0'
+  const lines: string[] = []
+  const host = await startHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    secret: 'e'.repeat(64),
+  })
+  const store = memoryBlocks()
+  const ex = await startBlockExchange({
+    libp2p: host.libp2p,
+    blocks: store,
+    messageReceiveTimeoutMs: 100,
+    log: logging('debug', (l) => lines.push(l)).get('crdt'),
+  })
+  // The "Go peer": a bare host that writes bitswap messages on one long-lived stream and takes
+  // the answers on streams the exchange opens to it.
+  const goLike = await startHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    secret: 'e'.repeat(64),
+  })
+  const received: Uint8Array[] = []
+  await goLike.libp2p.handle(BITSWAP, (stream) => {
+    stream.addEventListener('message', (evt) => void received.push(evt.data.subarray()))
+  })
+  try {
+    const blk = await block('wanted after a pause')
+    await ex.blocks.put(blk.cid, blk.bytes)
+    await goLike.connect(host.addresses()[0])
+    const sender = await goLike.libp2p.dialProtocol(host.libp2p.peerId, BITSWAP)
+    await waitFor(() => lines.some((l) => l.includes('kept idle inbound bitswap stream')), {
+      what: 'the idle stream kept',
+    })
+    assert.equal(sender.status, 'open')
+    // Message { wantlist { entries { block: cid, priority: 1 } } }, length-prefixed.
+    const entry = [0x0a, blk.cid.bytes.length, ...blk.cid.bytes, 0x10, 0x01]
+    const msg = [0x0a, entry.length + 2, 0x0a, entry.length, ...entry]
+    sender.send(new Uint8Array([msg.length, ...msg]))
+    await waitFor(() => contains(concat(received), blk.bytes), { what: 'the block sent back' })
+    assert.equal(ex.stats().served, 1)
+  } finally {
+    await ex.stop()
+    await goLike.stop({ save: false })
+    await host.stop({ save: false })
+  }
+})
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let o = 0
+  for (const p of parts) {
+    out.set(p, o)
+    o += p.length
+  }
+  return out
+}
+
+function contains(hay: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer
+    return true
+  }
+  return false
+}
