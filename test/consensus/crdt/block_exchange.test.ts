@@ -19,6 +19,7 @@ import {
 import type { CrdtBlockstore } from '../../../src/consensus/crdt/types.ts'
 import { ShutdownError } from '../../../src/errors.ts'
 import { logging } from '../../../src/util/log.ts'
+import { concatBytes } from '../../../src/util/bytes.ts'
 import { waitFor } from '../../support/wait.ts'
 
 /** A CRDT blockstore in memory, counting what it was asked. */
@@ -186,7 +187,7 @@ Deno.test('crdt block exchange: an idle inbound stream (as Go keeps one per peer
     const entry = [0x0a, blk.cid.bytes.length, ...blk.cid.bytes, 0x10, 0x01]
     const msg = [0x0a, entry.length + 2, 0x0a, entry.length, ...entry]
     sender.send(new Uint8Array([msg.length, ...msg]))
-    await waitFor(() => contains(concat(received), blk.bytes), { what: 'the block sent back' })
+    await waitFor(() => contains(concatBytes(received), blk.bytes), { what: 'the block sent back' })
     assert.equal(ex.stats().served, 1)
   } finally {
     await ex.stop()
@@ -194,16 +195,6 @@ Deno.test('crdt block exchange: an idle inbound stream (as Go keeps one per peer
     await host.stop({ save: false })
   }
 })
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) {
-    out.set(p, o)
-    o += p.length
-  }
-  return out
-}
 
 function contains(hay: Uint8Array, needle: Uint8Array): boolean {
   outer: for (let i = 0; i + needle.length <= hay.length; i++) {
