@@ -28,7 +28,7 @@ async function exists(p: string) {
 }
 
 async function ensureTools(): Promise<void> {
-  const needed = ['ipfs', 'ipfs-cluster-ctl', 'ipfs-cluster-service']
+  const needed = ['ipfs', 'ipfs-cluster-ctl', 'ipfs-cluster-service', 'ipfs-cluster-follow']
   const missing = []
   for (const n of needed) if (!(await exists(join(tools, n)))) missing.push(n)
   if (missing.length === 0) return
