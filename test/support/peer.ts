@@ -102,6 +102,8 @@ export interface PeerProcessOptions {
   env?: Record<string, string>
   /** Runs the daemon under `ulimit -n <n>` (a soft open-files limit), through bash. */
   ulimitNofile?: number
+  /** More `service init` flags (e.g. `['--consensus', 'crdt']`). */
+  initArgs?: string[]
 }
 
 /** A running peer process. */
@@ -132,6 +134,7 @@ export async function initPeerConfig(opts: PeerProcessOptions): Promise<string> 
     '--randomports',
     '--ipfs',
     connector,
+    ...(opts.initArgs ?? []),
   ])
   if (r.code !== 0) throw new Error(`service init failed: ${r.stderr}`)
   const file = join(dir, 'service.json')
