@@ -8,8 +8,9 @@
  *   pin's status on it, `info` says it runs;
  * - is seen by the writers (its ping), yet refuses writes on its socket API and is left out of a
  *   writer's `ipfs gc` (Cluster.RepoGCLocal is closed to other peers);
- * - stops on SIGTERM (exit 0, socket gone), `list` then reads the pinset from disk (`offline`),
- *   and a second `run` fetches the configuration again (a changed peer name shows).
+ * - refuses a second `run` while it runs; stops on SIGTERM (exit 0, socket gone), `list` then
+ *   reads the pinset from disk (`offline`), a second `run` fetches the configuration again (a
+ *   changed peer name shows), and after a kill -9 the next `run` clears the socket left behind.
  */
 import { deepEqual, equal, match, ok } from 'node:assert/strict'
 import { join } from 'node:path'
@@ -102,6 +103,12 @@ Deno.test({
         equal(info.code, 0, info.stderr)
         match(info.stdout, new RegExp(`Config source URL: Available \\(${url}\\)`))
         match(info.stdout, /Cluster Peer online: true\nIPFS peer online: true\n$/)
+        const second = await follow(['fol', 'run'])
+        equal(second.code, 1)
+        match(
+          second.stderr,
+          /^a follower peer for this cluster is running already: its API answers on /,
+        )
       })
 
       const cid = await content(kubos[0], 'followed')
@@ -162,6 +169,13 @@ Deno.test({
           equal((await api.id()).peername, 'follower-renamed')
           equal((await api.id()).id, followerId, 'the same identity')
           equal(ndjson((await cluster.request(p0, 'GET', '/allocations')).body).length, 1)
+          // Killed, it leaves its socket file; the next run clears it and starts.
+          Deno.kill(proc.pid, 'SIGKILL')
+          await proc.exited
+          ok(await Deno.stat(socket).then(() => true, () => false), 'socket left behind')
+          proc = start(['fol', 'run'])
+          await proc.waitForLog(/IPFS Cluster is READY/, 90_000)
+          equal((await api.version()).version, '1.1.6')
           equal(await proc.stop(), 0)
         },
       )
