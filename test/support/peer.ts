@@ -27,12 +27,13 @@ export interface RunResult {
 }
 
 /**
- * The `deno run` flags of a deno.json task (`service`, `ctl`, `start`): everything between `run`
- * and the script, in the task's last command (the ones before it install the dependencies).
+ * The `deno run` flags of a deno.json task (`service`, `ctl`, `follow`, `start`): everything
+ * between `run` and the script, in the task's last command (the ones before it install the
+ * dependencies).
  * Tests start the program with exactly these, as users do, so a permission the tasks lack fails
  * a test before it fails a user.
  */
-export function taskFlags(task: 'service' | 'ctl' | 'start'): string[] {
+export function taskFlags(task: 'service' | 'ctl' | 'follow' | 'start'): string[] {
   const cfg = JSON.parse(Deno.readTextFileSync(join(ROOT, 'deno.json')))
   const words = String(cfg.tasks?.[task] ?? '').split(/\s+/)
   const script = words.indexOf('cli/main.ts')
@@ -45,13 +46,15 @@ export function taskFlags(task: 'service' | 'ctl' | 'start'): string[] {
 
 /** The `deno run` arguments that start cli/main.ts in a mode with that mode's task flags. */
 export function mainArgs(args: string[]): string[] {
-  const flags = args[0] === 'ctl' ? taskFlags('ctl') : taskFlags('service')
+  const task = args[0] === 'ctl' || args[0] === 'follow' ? args[0] : 'service'
+  const flags = taskFlags(task)
   return ['run', ...flags, MAIN, ...args]
 }
 
 /**
  * Runs `cli/main.ts <args>` with the permissions of the deno.json task of its mode (`ctl …` with
- * the ctl task's, anything else with the service task's) and collects its output.
+ * the ctl task's, `follow …` with the follow task's, anything else with the service task's) and
+ * collects its output.
  */
 export async function runMain(
   args: string[],
