@@ -74,7 +74,7 @@ async function staticGraph(entry: string): Promise<Graph> {
 Deno.test('module graph: the entry and `service version`/help load no npm package', async () => {
   const entry = await staticGraph('cli/main.ts')
   deepEqual(entry.npm, [])
-  deepEqual(entry.dynamic, ['cli/ctl/main.ts', 'cli/service/main.ts'])
+  deepEqual(entry.dynamic, ['cli/ctl/main.ts', 'cli/follow/main.ts', 'cli/service/main.ts'])
   const service = await staticGraph('cli/service/main.ts')
   deepEqual(service.npm, [], 'service front: no npm package')
   ok(service.local.length <= 16, service.local.join(' '))
