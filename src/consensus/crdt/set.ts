@@ -148,7 +148,20 @@ export async function resolveVersion(
 
 /** The version record for `value` at `priority` carried by the node whose multihash is `mh`. */
 function versionOf(value: Uint8Array, priority: number, mh: Uint8Array): Version {
-  return value.length > INLINE_MAX ? { p: priority, b: mh } : { p: priority, v: value }
+  return value.length > INLINE_MAX
+    ? { p: priority, b: compact(mh) }
+    : { p: priority, v: compact(value) }
+}
+
+/**
+ * `bytes` on a buffer of its own. KV stores a Uint8Array with its whole ArrayBuffer (V8's
+ * serializer), and protons-runtime's writer hands out views of an 8 KiB slab: a pin's ~60-byte
+ * api.pb.Pin stored as is took 8 KiB, and a merge of ~100 of them passed KV's 800 KiB commit.
+ */
+function compact(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : bytes.slice()
 }
 
 function sizeOf(v: Version): number {
