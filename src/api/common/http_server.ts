@@ -352,6 +352,11 @@ export function serveHttp(opts: HttpServerOptions): HttpServer {
       stopped ??= (async () => {
         stopping.abort()
         for (const l of listeners) closeQuietly(l)
+        // A unix socket's file outlives its listener: left behind, the next start would find
+        // its path in use.
+        for (const t of targets) {
+          if (t.transport === 'unix') await Deno.remove(t.path).catch(() => {})
+        }
         await Promise.allSettled(loops)
         for (const c of refusing) closeQuietly(c)
         const conns = [...live]

@@ -233,20 +233,23 @@ Deno.test('socket: a unix socket listener with the access log on (as the daemon 
   }
 })
 
-Deno.test('socket: a unix socket listener', async () => {
+Deno.test('socket: a unix socket listener, whose file stop() removes so that a restart can bind it', async () => {
   const dir = await Deno.makeTempDir()
   const path = join(dir, 'api.sock')
   try {
-    await withApi({ http_listen_multiaddress: [`/unix${path}`] }, async (_b, api) => {
-      assert.deepEqual(api.addresses(), [`/unix${path}`])
-      const client = Deno.createHttpClient({ proxy: { transport: 'unix', path } })
-      try {
-        const res = await fetch('http://localhost/version', { client })
-        assert.equal(await res.text(), '{"version":"1.1.6"}\n')
-      } finally {
-        client.close()
-      }
-    })
+    for (const round of [1, 2]) {
+      await withApi({ http_listen_multiaddress: [`/unix${path}`] }, async (_b, api) => {
+        assert.deepEqual(api.addresses(), [`/unix${path}`])
+        const client = Deno.createHttpClient({ proxy: { transport: 'unix', path } })
+        try {
+          const res = await fetch('http://localhost/version', { client })
+          assert.equal(await res.text(), '{"version":"1.1.6"}\n', `round ${round}`)
+        } finally {
+          client.close()
+        }
+      })
+      await assert.rejects(Deno.lstat(path), Deno.errors.NotFound)
+    }
   } finally {
     await Deno.remove(dir, { recursive: true })
   }
