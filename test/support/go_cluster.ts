@@ -50,19 +50,22 @@ export function inTestNetns(): boolean {
  * Registers a test whose body runs inside one loopback-only network namespace, with every process
  * it starts. Outside: a test that runs `deno test --filter <name> <this file>` in a new namespace
  * and passes iff that child passes (its output goes to this one's). Ignored, with the reason,
- * when the Go programs are not built or namespaces are not available.
+ * when the Go programs (GO_SERVICE, GO_CTL and `opts.needs`) are not built; skipped when
+ * namespaces are not available.
  *
  * @example
  * ```ts
  * netnsTest(import.meta, 'Go and TS peers exchange heads', async () => { … })
+ * netnsTest(import.meta, 'the Go follower follows us', async () => { … }, { needs: [GO_FOLLOW] })
  * ```
  */
 export function netnsTest(
   meta: ImportMeta,
   name: string,
   fn: (t: Deno.TestContext) => Promise<void>,
+  opts: { needs?: string[] } = {},
 ): void {
-  const missing = [GO_SERVICE, GO_CTL].filter((p) => !isFile(p))
+  const missing = [GO_SERVICE, GO_CTL, ...opts.needs ?? []].filter((p) => !isFile(p))
   if (missing.length) {
     Deno.test({ name, ignore: true, fn() {} })
     console.warn(`${name}: ignored, run test/tools/build-go-tools.sh (missing ${missing})`)
