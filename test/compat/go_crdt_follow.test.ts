@@ -123,6 +123,15 @@ async function timedChange(
   return { ctlMs, ...seen }
 }
 
+/** On failure: the tail of every process log the test's Processes wrote into `dir`. */
+async function printLogs(dir: string): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.name.endsWith('.log')) continue
+    const text = await Deno.readTextFile(join(dir, e.name))
+    console.error(`--- ${e.name} (tail) ---\n${text.split('\n').slice(-80).join('\n')}`)
+  }
+}
+
 netnsTest(
   import.meta,
   'compat follow: our ipfs-cluster-follow follows two Go 1.1.6 CRDT peers (pins, unpins, catch-up)',
@@ -207,12 +216,7 @@ netnsTest(
       for (const p of [...cluster.peers]) {
         console.error(`--- ${p.id} log (tail) ---\n${p.log().split('\n').slice(-60).join('\n')}`)
       }
-      for await (const e of Deno.readDir(work)) {
-        if (e.name.endsWith('.log')) {
-          const text = await Deno.readTextFile(join(work, e.name))
-          console.error(`--- ${e.name} (tail) ---\n${text.split('\n').slice(-80).join('\n')}`)
-        }
-      }
+      await printLogs(work)
       throw err
     } finally {
       await procs.stopAll()
@@ -339,12 +343,7 @@ netnsTest(
       console.log(`ts→go follow figures: ${JSON.stringify(figures)}`)
     } catch (err) {
       console.error(`figures so far: ${JSON.stringify(figures)}`)
-      for await (const e of Deno.readDir(work)) {
-        if (e.name.endsWith('.log')) {
-          const text = await Deno.readTextFile(join(work, e.name))
-          console.error(`--- ${e.name} (tail) ---\n${text.split('\n').slice(-80).join('\n')}`)
-        }
-      }
+      await printLogs(work)
       for (const p of cluster.peers) {
         if (p.proc) console.error(`--- ${p.name} (tail) ---\n${await p.proc.tail(60)}`)
       }
