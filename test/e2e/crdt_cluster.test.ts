@@ -16,6 +16,7 @@ import {
   ctl,
   kuboCluster,
   kuboPins,
+  kuboSwarmPeers,
   quickTimings,
   waitAllReady,
 } from './cluster_support.ts'
@@ -75,6 +76,16 @@ Deno.test({
       }
       cluster.startAll()
       await waitAllReady(cluster)
+      // The Kubos meet directly, as over the DHT in a deployment: the cluster's one ConnectSwarms
+      // runs at start, when a CRDT peer's peerset is still only itself.
+      for (const k of kubos) {
+        for (const other of kubos) {
+          if (other === k) continue
+          const addr = encodeURIComponent(other.swarmAddrs[0])
+          const r = await fetch(`${k.apiUrl}/api/v0/swarm/connect?arg=${addr}`, { method: 'POST' })
+          assert.equal(r.status, 200, await r.text())
+        }
+      }
       const trusted = [p0, p1, p2]
       const everyone = [...trusted, p3]
 
@@ -91,7 +102,15 @@ Deno.test({
         await waitFor(async () => {
           const pins = await kuboPins(k)
           return cids.every((c) => pins.has(c))
-        }, { what: `Kubo ${i} pins the three`, timeoutMs: 90_000 })
+        }, { what: `Kubo ${i} pins the three`, timeoutMs: 90_000 }).catch(async (err) => {
+          // What the peer's tracker says of the missing ones, and whom its Kubo is connected to.
+          const pins = await kuboPins(k)
+          for (const c of cids.filter((c) => !pins.has(c))) {
+            console.error((await ctl(cluster.peers[i], ['status', '--local', c])).stdout)
+          }
+          console.error('swarm', [...await kuboSwarmPeers(k)], 'kubos', kubos.map((x) => x.peerId))
+          throw err
+        })
       }
 
       // The untrusted peer pins: it has it, nobody else ever applies it.
