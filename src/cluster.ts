@@ -182,11 +182,25 @@ export class Cluster implements ClusterRPC {
       // walking the pinset already, and a second walk doubled the start-up CPU.
       this.#every(c.state_sync_interval, () => this.stateSync(), c.state_sync_interval),
       this.#collectAlerts(),
-      // Once: members that start later connect to this one in turn, so every pair is linked.
-      this.connectSwarms(this.#stop.signal).catch((err) => {
-        if (!this.#stop.signal.aborted) this.#log.warn(`ConnectSwarms: ${errorMessage(err)}`)
-      }),
+      this.#connectSwarmsTwice(),
     )
+  }
+
+  /**
+   * ConnectSwarms at start and once more one ping interval later (the reference's timer). Members
+   * that start later connect to this one in turn, so every pair is linked; the second pass finds
+   * the members a CRDT peer knows only from their pings, which have not arrived at start (its
+   * peerset is then itself alone).
+   */
+  async #connectSwarmsTwice(): Promise<void> {
+    const signal = this.#stop.signal
+    try {
+      await this.connectSwarms(signal)
+      await this.#clock.sleep(this.#d.config.monitor_ping_interval, signal)
+      await this.connectSwarms(signal)
+    } catch (err) {
+      if (!signal.aborted) this.#log.warn(`ConnectSwarms: ${errorMessage(err)}`)
+    }
   }
 
   /** Stops loops (idempotent). Components are stopped by their owner, in order. */

@@ -33,7 +33,7 @@ import type { Logger } from '../src/util/log.ts'
 import { rpcHandlers } from '../src/rpc/handlers.ts'
 import { fakeIpfs } from './support/fake_ipfs.ts'
 import { RpcMesh } from './support/rpc_mesh.ts'
-import { type ManualClock, manualClock } from './support/manual_clock.ts'
+import { type ManualClock, manualClock, turn } from './support/manual_clock.ts'
 import { alertQueue } from './support/alert_queue.ts'
 import { waitFor } from './support/wait.ts'
 
@@ -987,5 +987,38 @@ Deno.test('pin: a re-pin by options keeps the pin’s API records; commitPin set
     // A whole pin is committed as given: its last record removed.
     const gone = await s.cluster.commitPin(newPin(cid, opts({ metadata: { app: '3' } })))
     assert.deepEqual(gone.metadata, { app: '3' })
+  })
+})
+
+Deno.test('start: ConnectSwarms again one ping interval later reaches members known only by then (a CRDT peerset)', async () => {
+  await withCluster({}, async (s) => {
+    // At start this peer knows only itself (a CRDT peer before any ping arrived).
+    let members = [SELF]
+    s.consensus.peers = () => Promise.resolve(members)
+    const connected: string[][] = []
+    s.ipfs.connectSwarms = (addrs) => (connected.push(addrs), Promise.resolve())
+    const handlers = rpcHandlers({
+      cluster: s.cluster,
+      tracker: s.tracker,
+      ipfs: s.ipfs,
+      consensus: s.consensus,
+      connectedPeers: () => [],
+    })
+    const otherIpfs = '/ip4/127.0.0.1/tcp/4002/p2p/QmOtherIpfs'
+    s.mesh.serve(OTHER, {
+      ...handlers,
+      'Cluster.ID': async (args, ctx) => ({
+        ...await handlers['Cluster.ID'](args, ctx),
+        id: OTHER,
+        ipfs: { id: 'QmOtherIpfs', addresses: [otherIpfs], error: '' },
+      }),
+    }, () => true)
+    await s.cluster.start()
+    await turn()
+    assert.deepEqual(connected, [])
+    members = [SELF, OTHER] // its ping arrived
+    await s.clock.advance(clusterSection.defaults().monitor_ping_interval)
+    await waitFor(() => connected.length === 1, { what: 'a second ConnectSwarms' })
+    assert.deepEqual(connected, [[otherIpfs]])
   })
 })
