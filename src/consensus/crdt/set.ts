@@ -155,13 +155,15 @@ function versionOf(value: Uint8Array, priority: number, mh: Uint8Array): Version
 
 /**
  * `bytes` on a buffer of its own. KV stores a Uint8Array with its whole ArrayBuffer (V8's
- * serializer), and protons-runtime's writer hands out views of an 8 KiB slab: a pin's ~60-byte
- * api.pb.Pin stored as is took 8 KiB, and a merge of ~100 of them passed KV's 800 KiB commit.
+ * serializer), and values arrive as views: of protons-runtime's 8 KiB writer slab (local writes)
+ * or of the received block (a Node Buffer, whose `slice()` is a view too): a pin's ~60-byte
+ * api.pb.Pin stored as is took the whole buffer, and a merge of ~100 of them passed KV's 800 KiB
+ * commit. `new Uint8Array(view)` copies, whatever the view's class.
  */
 function compact(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
     ? bytes
-    : bytes.slice()
+    : new Uint8Array(bytes)
 }
 
 function sizeOf(v: Version): number {
