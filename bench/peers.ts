@@ -1,6 +1,6 @@
 /**
  * The two implementations under test, driven the same way through their own CLIs: a fresh config
- * folder from `init` (Raft consensus, a single peer), the same edits to service.json (REST API and
+ * folder from `init` (Raft consensus by default, or CRDT: `init --consensus crdt`), the same edits to service.json (REST API and
  * cluster listener on 127.0.0.1 free ports, the IPFS connector pointed at the instant double, mDNS
  * off, no IPFS proxy or pinning-service API), offline `state import`, then `daemon`.
  *
@@ -19,12 +19,20 @@ import { freePort } from '../src/util/free_port.ts'
 /** Which implementation. */
 export type ImplKey = 'ours' | 'go'
 
+/** Which consensus a peer runs (`init --consensus`). */
+export type ConsensusKind = 'raft' | 'crdt'
+
 /** One implementation's commands. */
 export interface Implementation {
   key: ImplKey
   label: string
-  /** Writes a fresh single-peer Raft config into `dir`. */
-  init(dir: string): Promise<void>
+  /** Writes a fresh config into `dir`: `init --consensus <consensus>` (default raft). */
+  init(dir: string, consensus?: ConsensusKind): Promise<void>
+  /**
+   * The folder (relative to the config folder) that holds a CRDT peer's whole state: the DAG
+   * blocks, the set and the heads (ours: the Deno KV database; Go: its pebble datastore).
+   */
+  crdtStore: string
   /** Offline `state import -f <file>`; resolves with the seconds it took. */
   importState(dir: string, file: string): Promise<number>
   /** argv of that `state import`. */
@@ -99,8 +107,14 @@ export function implementations(paths: ImplPaths): Record<ImplKey, Implementatio
     ours: {
       key: 'ours',
       label: 'ours (Deno)',
-      init: async (dir) =>
-        void await run(ours(dir, 'init', '--force'), paths.repo, 'ours: init', paths.signal),
+      init: async (dir, consensus = 'raft') =>
+        void await run(
+          ours(dir, 'init', '--consensus', consensus, '--force'),
+          paths.repo,
+          'ours: init',
+          paths.signal,
+        ),
+      crdtStore: 'crdt',
       importState: (dir, file) =>
         run(
           ours(dir, 'state', 'import', '-f', file),
@@ -114,13 +128,15 @@ export function implementations(paths: ImplPaths): Record<ImplKey, Implementatio
     go: {
       key: 'go',
       label: 'IPFS Cluster 1.1.6 (Go)',
-      init: async (dir) =>
+      init: async (dir, consensus = 'raft') =>
         void await run(
-          go(dir, 'init', '--consensus', 'raft', '--force'),
+          go(dir, 'init', '--consensus', consensus, '--force'),
           paths.repo,
           'go: init',
           paths.signal,
         ),
+      // `init --consensus crdt` writes the pebble datastore section.
+      crdtStore: 'pebble',
       importState: (dir, file) =>
         run(go(dir, 'state', 'import', '-f', file), paths.repo, 'go: state import', paths.signal),
       importCommand: (dir, file) => go(dir, 'state', 'import', '-f', file),

@@ -1,7 +1,7 @@
 /**
  * A cluster of N peers as real processes on 127.0.0.1, for the end-to-end tests and the bench:
  * our daemon (started with the service task's flags, as users run it) or IPFS Cluster 1.1.6's
- * `ipfs-cluster-service` in Raft mode, each peer with its own config folder, its own IPFS (the
+ * `ipfs-cluster-service`, in Raft mode (default) or CRDT mode (`consensus: 'crdt'`), each peer with its own config folder, its own IPFS (the
  * instant double of bench/ipfs_double.ts, or any IPFS the caller starts, e.g. a real Kubo), its
  * own ports (cluster libp2p and REST API; no IPFS proxy, no pinning-service API, no embedded
  * node), one shared cluster secret.
@@ -9,6 +9,11 @@
  * Founders are written the way `service init --peers` does it: `consensus.raft.init_peerset` lists
  * every founder's ID and the peerstore file lists the others' multiaddrs. Joiners get a clean
  * folder and start with `daemon --bootstrap <multiaddr>`.
+ *
+ * A CRDT cluster's peers come from `init --consensus crdt` (no Raft section, no peerset to write):
+ * the founders find each other through the same peerstore file, share one `cluster_name` and trust
+ * every peer (`trusted_peers: ["*"]`); `edit` sets the rest (e.g. `consensus.crdt.batching`). It has
+ * no leader: `leader()` refuses.
  *
  * With `links: true`, peer `a` reaches peer `b` only through the proxy `a>b` of
  * test/support/link_proxy.ts (its peerstore names the proxy, and no peer announces its own
@@ -40,7 +45,7 @@
  */
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cleanEnv, implementations } from '../../bench/peers.ts'
+import { cleanEnv, type ConsensusKind, implementations } from '../../bench/peers.ts'
 import { type Proc, Processes, sleep } from '../../bench/process.ts'
 import { type RestClient, restClient } from '../../src/api/rest/client.ts'
 import { LinkProxies } from './link_proxy.ts'
@@ -54,8 +59,17 @@ export type ClusterImpl = 'ours' | 'go'
 /** Options of TestCluster.create. */
 export interface ClusterOptions {
   impl: ClusterImpl
-  /** Founders (`init_peerset` = all of them). */
+  /** Founders (`init_peerset` = all of them with Raft). */
   peers: number
+  /** 'raft' (default) or 'crdt': what `init --consensus` gets (see the module comment). */
+  consensus?: ConsensusKind
+  /** CRDT: `consensus.crdt.cluster_name` of every peer (default `ipfs-cluster`, init's). */
+  clusterName?: string
+  /**
+   * The daemons' `--loglevel` (default: ours `info`, plus `consensus:debug` with `roleLog`; Go
+   * `info,raftlib:info`).
+   */
+  logLevel?: string
   /** Where the config folders and logs go; a fresh temp folder by default (removed by close). */
   workDir?: string
   /**
@@ -155,6 +169,7 @@ const START_FAILURE: Record<ClusterImpl, RegExp> = {
 /** N peers of one implementation; see the module comment. */
 export class TestCluster {
   readonly impl: ClusterImpl
+  readonly consensus: ConsensusKind
   readonly peers: ClusterPeer[] = []
   readonly workDir: string
   readonly links?: LinkProxies
@@ -169,6 +184,7 @@ export class TestCluster {
 
   private constructor(opts: ClusterOptions, workDir: string, ownWorkDir: boolean) {
     this.impl = opts.impl
+    this.consensus = opts.consensus ?? 'raft'
     this.#opts = opts
     this.workDir = workDir
     this.#ownWorkDir = ownWorkDir
@@ -228,7 +244,7 @@ export class TestCluster {
     const dir = join(this.workDir, name)
     await Deno.remove(dir, { recursive: true }).catch(() => {})
     const impls = implementations({ repo: ROOT, goBin: this.#goBin() })
-    await impls[this.impl].init(dir)
+    await impls[this.impl].init(dir, this.consensus)
     const identity = JSON.parse(await Deno.readTextFile(join(dir, 'identity.json')))
     const given = this.#opts.ipfs
       ? await this.#opts.ipfs(index, (cmd) => this.inside(cmd))
@@ -265,7 +281,12 @@ export class TestCluster {
       cfg.cluster.no_announce_multiaddress = this.links ? cfg.cluster.listen_multiaddress : []
       cfg.cluster.mdns_interval = '0s'
       cfg.cluster.peer_addresses = []
-      cfg.consensus.raft.init_peerset = []
+      if (this.consensus === 'crdt') {
+        cfg.consensus.crdt.cluster_name = this.#opts.clusterName ?? 'ipfs-cluster'
+        cfg.consensus.crdt.trusted_peers = ['*']
+      } else {
+        cfg.consensus.raft.init_peerset = []
+      }
       cfg.api = { restapi: cfg.api.restapi }
       cfg.api.restapi.http_listen_multiaddress = `/ip4/127.0.0.1/tcp/${peer.restPort}`
       cfg.ipfs_connector = { ipfshttp: cfg.ipfs_connector.ipfshttp }
@@ -311,16 +332,18 @@ export class TestCluster {
     // Role changes in the logs, for leader(): the Go peer logs its Raft library's with raftlib at
     // info; ours logs becoming leader at info and every role at debug.
     const daemon = args[0] === 'daemon'
+    const raft = this.consensus === 'raft'
+    const level = this.#opts.logLevel ??
+      (this.impl === 'ours'
+        ? (raft && this.#opts.roleLog !== false ? 'info,consensus:debug' : undefined)
+        : (raft ? 'info,raftlib:info' : undefined))
     const cmd = this.impl === 'ours'
-      ? oursCommand(peer.dir, [
-        ...(daemon && this.#opts.roleLog !== false ? ['--loglevel', 'info,consensus:debug'] : []),
-        ...args,
-      ])
+      ? oursCommand(peer.dir, [...(daemon && level ? ['--loglevel', level] : []), ...args])
       : [
         this.#goBin(),
         '--config',
         peer.dir,
-        ...(daemon ? ['--loglevel', 'info,raftlib:info'] : []),
+        ...(daemon && level ? ['--loglevel', level] : []),
         ...args,
       ]
     return this.inside(cmd)
@@ -356,6 +379,29 @@ export class TestCluster {
   /** Offline `state import -f <file>` into a stopped peer. */
   async importState(i: number | ClusterPeer, file: string): Promise<void> {
     await this.run(i, ['state', 'import', '-f', file])
+  }
+
+  /**
+   * CRDT: replaces stopped peer `to`'s store (DAG blocks, set, heads) with a copy of stopped peer
+   * `from`'s. After a `state import` into `from`, this gives `to` what the same import would (an
+   * import of one file builds the same delta chain on every peer of one implementation: same
+   * heads), without paying for the import again.
+   */
+  async copyCrdtState(from: number | ClusterPeer, to: number | ClusterPeer): Promise<void> {
+    if (this.consensus !== 'crdt') throw new Error('copyCrdtState: not a CRDT cluster')
+    const [a, b] = [this.#peer(from), this.#peer(to)]
+    for (const p of [a, b]) {
+      if (p.proc?.running()) throw new Error(`copyCrdtState: ${p.name} is running`)
+    }
+    const store = implementations({ repo: ROOT, goBin: this.#goBin() })[this.impl].crdtStore
+    await Deno.remove(join(b.dir, store), { recursive: true }).catch(() => {})
+    const out = await new Deno.Command('cp', {
+      args: ['-a', join(a.dir, store), join(b.dir, store)],
+      stderr: 'piped',
+    }).output()
+    if (out.code !== 0) {
+      throw new Error(`copyCrdtState: cp failed: ${new TextDecoder().decode(out.stderr).trim()}`)
+    }
   }
 
   /** Starts a peer's daemon (no wait; see waitReady). A joiner gets `--bootstrap`. */
@@ -473,6 +519,7 @@ export class TestCluster {
    * leader (the REST API of neither implementation names the Raft leader). Undefined when none.
    */
   async leader(): Promise<ClusterPeer | undefined> {
+    if (this.consensus !== 'raft') throw new Error('a CRDT cluster has no leader')
     const lines = ROLE_LINES[this.impl]
     for (const p of this.peers) {
       if (!p.proc?.running() || p.paused) continue
@@ -539,6 +586,34 @@ export class TestCluster {
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     })
     return { status: res.status, body: await res.text() }
+  }
+
+  /**
+   * How many pins the peer's state lists (`GET /allocations?filter=all`, streamed through `wc -l`,
+   * never held in memory): cheap enough to poll for thousands, seconds for a million.
+   */
+  async countAllocations(i: number | ClusterPeer, timeoutMs = 600_000): Promise<number> {
+    const peer = this.#peer(i)
+    const url = `${peer.restUrl}/allocations?filter=all`
+    const cmd = this.inside([
+      'bash',
+      '-c',
+      'set -o pipefail; curl -sS --fail --no-buffer -m "$2" "$1" | wc -l',
+      'bash',
+      url,
+      String(timeoutMs / 1000),
+    ])
+    const out = await new Deno.Command(cmd[0], {
+      args: cmd.slice(1),
+      stdout: 'piped',
+      stderr: 'piped',
+    }).output()
+    if (out.code !== 0) {
+      throw new Error(
+        `${peer.name}: GET /allocations: ${new TextDecoder().decode(out.stderr).trim()}`,
+      )
+    }
+    return Number(new TextDecoder().decode(out.stdout).trim())
   }
 
   /**
