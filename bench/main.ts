@@ -45,6 +45,7 @@ import { startupMain } from './startup.ts'
 import { rpcMain } from './rpc.ts'
 import { runCatchupBench } from './catchup.ts'
 import { clusterNotes, type ClusterResult, clusterRows, runClusterBench } from './cluster.ts'
+import { crdtNotes, type CrdtResult, crdtRows, runCrdtBench } from './crdt.ts'
 import { atLeast, atMost, below, renderTable, type Row, rowsToJSON, summaryLine } from './report.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -71,6 +72,11 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
   --cluster           add the 3-peer measures (issue 7: Raft clusters of 3 peers, ours and Go;
                       ~7 min a side with 1,000,000 pins)
   --cluster-only      run the 3-peer measures only
+  --crdt              add the CRDT measures (issue 10: 3 CRDT peers, ours and Go: batched and
+                      unbatched ingest, a new peer syncing --pins pins, RSS while it syncs and lists)
+  --crdt-only         run the CRDT measures only
+  --batch-size N      CRDT batching max_batch_size of the batched ingest (default 500)
+  --batch-age D       CRDT batching max_batch_age (default 1s)
   --startup [...]     only the time to ready of task start, cold and warm (bench/startup.ts --help)
   --rpc [...]         only the RPC wire between two hosts (bench/rpc.ts)
   --help
@@ -93,6 +99,10 @@ interface Options {
   catchupOnly: boolean
   cluster: boolean
   clusterOnly: boolean
+  crdt: boolean
+  crdtOnly: boolean
+  batchSize: number
+  batchAge: string
 }
 
 function parseOptions(args: string[]): Options {
@@ -115,6 +125,10 @@ function parseOptions(args: string[]): Options {
       'catchup-only': { type: 'boolean', default: false },
       cluster: { type: 'boolean', default: false },
       'cluster-only': { type: 'boolean', default: false },
+      crdt: { type: 'boolean', default: false },
+      'crdt-only': { type: 'boolean', default: false },
+      'batch-size': { type: 'string' },
+      'batch-age': { type: 'string', default: '1s' },
       help: { type: 'boolean', default: false },
     },
   })
@@ -145,9 +159,13 @@ function parseOptions(args: string[]): Options {
     netns: !values['no-netns'],
     raft: !values['no-raft'],
     catchup: !values['no-catchup'],
-    catchupOnly: values['catchup-only'] || values['cluster-only'],
+    catchupOnly: values['catchup-only'] || values['cluster-only'] || values['crdt-only'],
     cluster: values.cluster || values['cluster-only'],
     clusterOnly: values['cluster-only'],
+    crdt: values.crdt || values['crdt-only'],
+    crdtOnly: values['crdt-only'],
+    batchSize: int(values['batch-size'], 'batch-size', 500, 1),
+    batchAge: values['batch-age'],
   }
 }
 
@@ -408,6 +426,7 @@ async function main(args: string[]): Promise<number> {
   let readerLines: string[] = []
   let catchup: Awaited<ReturnType<typeof runCatchupBench>> | undefined
   let cluster: Partial<Record<ImplKey, ClusterResult>> | undefined
+  let crdt: Partial<Record<ImplKey, CrdtResult>> | undefined
   let failed = false
   const attempt = async (impl: Implementation, what: string, f: () => Promise<void>) => {
     try {
@@ -483,7 +502,7 @@ async function main(args: string[]): Promise<number> {
         },
       )
     }
-    if ((o.catchup || o.catchupOnly) && !o.clusterOnly) {
+    if ((o.catchup || o.catchupOnly) && !o.clusterOnly && !o.crdtOnly) {
       const opts = {
         pins: o.pins,
         pinsFile: files.pinsLarge,
@@ -505,6 +524,20 @@ async function main(args: string[]): Promise<number> {
         goBin: goBin ?? 'ipfs-cluster-service',
       }, selected)
       if (selected.some((k) => cluster![k]?.errors.length)) failed = true
+    }
+    // Issue 10: CRDT clusters of 3 peers (+ a new peer syncing), ours beside Go's.
+    if (o.crdt) {
+      crdt = await runCrdtBench(ctx, {
+        pins: o.pins,
+        pinsFile: files.pinsLarge,
+        cidFile: files.cidsLarge,
+        seconds: o.seconds,
+        connections: o.connections,
+        batchSize: o.batchSize,
+        batchAge: o.batchAge,
+        goBin: goBin ?? 'ipfs-cluster-service',
+      }, selected)
+      if (selected.some((k) => crdt![k]?.errors.length)) failed = true
     }
     // Issue 3: Raft on Deno KV, in process (three nodes, then the pinset through consensus).
     if (o.raft && !o.catchupOnly && selected.includes('ours')) {
@@ -535,6 +568,7 @@ async function main(args: string[]): Promise<number> {
     ...(o.catchupOnly ? [] : buildRows(o, results)),
     ...(catchup?.rows ?? []),
     ...(cluster ? clusterRows(o, cluster) : []),
+    ...(crdt ? crdtRows(o, crdt) : []),
   ]
   const raftLines = raftFigures ? raftBenchLines(raftFigures) : []
   const withGo = selected.includes('go')
@@ -586,6 +620,7 @@ async function main(args: string[]): Promise<number> {
   if (cluster) {
     out.push(...clusterNotes({ ours: impls.ours.label, go: impls.go.label }, o.pins, cluster))
   }
+  if (crdt) out.push(...crdtNotes({ ours: impls.ours.label, go: impls.go.label }, o.pins, crdt))
   if (raftLines.length) {
     out.push('')
     out.push('raft (issue 3): three in-process nodes with real Deno KV storage')
@@ -608,6 +643,7 @@ async function main(args: string[]): Promise<number> {
           results,
           catchup: catchup?.results,
           cluster,
+          crdt,
           rows: rowsToJSON(rows),
         },
         null,
