@@ -57,6 +57,11 @@ export interface BlockExchangeOptions {
    * debug line says so. Tests shorten it.
    */
   messageReceiveTimeoutMs?: number
+  /**
+   * How often the wants still open are sent again to every connected peer (Go's bitswap
+   * rebroadcasts its wantlist too; module comment). Default 5 s; 0 = never.
+   */
+  resendWantsMs?: number
 }
 
 /** Bitswap on the cluster host: a fetcher, and the blockstore to hand to the replica. */
@@ -82,6 +87,11 @@ interface Broker {
   bitswap: {
     getWantlist(): { cid: CID }[]
     getPeerWantlist(peer: PeerId): { cid: CID }[] | undefined
+    /** @helia/bitswap 4.0.19's WantList: what it wants, and per peer the wants it sent. */
+    wantList?: {
+      peers?: Map<unknown, Set<string>>
+      sendMessagesDebounced?(): Promise<void>
+    }
   }
 }
 
@@ -152,6 +162,25 @@ export async function startBlockExchange(opts: BlockExchangeOptions): Promise<Bl
   let stopped: Promise<void> | undefined
   const open = new Set<AbortController>()
 
+  // A want whose message failed to go out is lost for that peer: @helia/bitswap logs the send
+  // error but records the want as sent (network.js swallows it), and never sends it again while
+  // the connection lasts — the fetch then waits for the DAG syncer's timeout (2 min) while the
+  // replica handles nothing else. Forgetting what was sent makes the next send carry every open
+  // want to every peer again (Go's bitswap rebroadcasts its wantlist every 30 s for the same
+  // reason). Only while wants are open: an idle exchange sends nothing.
+  const resendMs = opts.resendWantsMs ?? 5_000
+  const wantList = bitswap.bitswap.wantList
+  const resend = resendMs > 0 && wantList?.peers && wantList.sendMessagesDebounced
+    ? setInterval(() => {
+      if (open.size === 0) return
+      for (const sent of wantList.peers!.values()) sent.clear()
+      wantList.sendMessagesDebounced!().catch(() => {})
+    }, resendMs)
+    : undefined
+  if (resendMs > 0 && resend === undefined) {
+    log.warn('crdt: this @helia/bitswap has no WantList internals: open wants are not resent')
+  }
+
   return {
     blocks: {
       has: (cid) => blocks.has(cid),
@@ -196,6 +225,7 @@ export async function startBlockExchange(opts: BlockExchangeOptions): Promise<Bl
 
     stop() {
       stopped ??= (async () => {
+        clearInterval(resend)
         for (const ctl of open) ctl.abort()
         await bitswap.stop()
       })()

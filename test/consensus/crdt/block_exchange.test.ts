@@ -196,6 +196,47 @@ Deno.test('crdt block exchange: an idle inbound stream (as Go keeps one per peer
   }
 })
 
+Deno.test('crdt block exchange: an open want is sent again to connected peers (a want whose message was lost is not lost for good)', async () => {
+  const BITSWAP = '/ipfs/bitswap/1.2.0'
+  const host = await startHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    secret: 'e'.repeat(64),
+  })
+  const ex = await startBlockExchange({
+    libp2p: host.libp2p,
+    blocks: memoryBlocks(),
+    resendWantsMs: 100,
+  })
+  // A peer that takes wants and never answers (as one whose first want message was lost would
+  // look from here: @helia/bitswap counts a failed send as sent).
+  const silent = await startHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    secret: 'e'.repeat(64),
+  })
+  const blk = await block('never answered')
+  let wantMessages = 0
+  await silent.libp2p.handle(BITSWAP, (stream) => {
+    stream.addEventListener('message', (evt) => {
+      if (contains(evt.data.subarray(), blk.cid.bytes)) wantMessages++
+    })
+  })
+  const ac = new AbortController()
+  try {
+    await silent.connect(host.addresses()[0])
+    const fetching = ex.fetch(blk.cid, ac.signal)
+    fetching.catch(() => {})
+    await waitFor(() => wantMessages >= 3, { what: 'the want sent again' })
+    ac.abort(new Error('done'))
+    await assert.rejects(fetching, /done/)
+  } finally {
+    await ex.stop()
+    await silent.stop({ save: false })
+    await host.stop({ save: false })
+  }
+})
+
 function contains(hay: Uint8Array, needle: Uint8Array): boolean {
   outer: for (let i = 0; i + needle.length <= hay.length; i++) {
     for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer
