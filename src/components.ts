@@ -2,14 +2,15 @@
  * The architecture on one page: every component of a cluster peer and how they meet.
  *
  * ```
- *   ctl ──> REST API ──> Cluster (cluster.ts) ─┬─> Consensus (Raft) ──apply──> State (Deno KV)
+ *   ctl ──> REST API ──> Cluster (cluster.ts) ─┬─> Consensus (Raft | CRDT) ──apply──> State (Deno KV)
  *                           │                   └─> PinAllocator <── PeerMonitor <── Informers
  *                           ├──> PinTracker ──> IPFSConnector (Kubo RPC | embedded Helia)
  *                           └──> RpcClient ──> a member's RpcHandlers (rpc/methods.ts)
  * ```
  *
- * Peers meet on the cluster host (net/host.ts): the RPC wire (rpc/wire.ts) and the Raft
- * transport (consensus/raft/libp2p_transport.ts) ride on it.
+ * Peers meet on the cluster host (net/host.ts): the RPC wire (rpc/wire.ts), the Raft transport
+ * (consensus/raft/libp2p_transport.ts) or the CRDT's topic and bitswap (consensus/crdt/), and
+ * the metrics topic ride on it.
  *
  * Components are built by factory functions that take their config section and a typed
  * `components` object of what they depend on; nothing reaches into a sibling's internals.
@@ -129,13 +130,15 @@ export interface ApplyHooks {
   /**
    * The pinset was replaced wholesale by an installed Raft snapshot (a follower that caught up
    * from one): no `onPin`/`onUnpin` ran for its pins, so the tracker must walk the state again.
+   * (CRDT merges call `onPin`/`onUnpin` for every change and never this.)
    */
   onRestore(): void
 }
 
 /**
- * Agreement on the pinset among peers. Raft (issue "Raft in TypeScript") sits here; a single
- * peer runs the same path with one voter.
+ * Agreement on the pinset among peers: Raft (consensus/raft/, the default; a single peer runs
+ * the same path with one voter) or the Merkle-CRDT of IPFS Cluster's `crdt` consensus
+ * (consensus/crdt/: no leader, writes accepted from trusted peers, peers = valid pings).
  */
 export interface Consensus extends Component {
   /** Resolves when this peer can serve writes and reads (leader known, log applied). */
@@ -150,6 +153,7 @@ export interface Consensus extends Component {
   /**
    * Linearizable-read barrier (Raft ReadIndex): resolves once this peer has applied everything
    * committed when it was called, as confirmed by a quorum. Returns the index it waited for.
+   * CRDT has no such read: it resolves at once.
    */
   readBarrier(signal?: AbortSignal): Promise<number>
   peers(signal?: AbortSignal): Promise<string[]>
