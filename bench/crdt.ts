@@ -226,7 +226,7 @@ async function measureIngest(
     // peer after the other, until each holds every acknowledged pin.
     const peers: CrdtIngest['peers'] = []
     const pending = new Set(cluster.peers)
-    const deadline = performance.now() + Math.max(120_000, load.ok * 5)
+    const deadline = performance.now() + Math.max(300_000, load.ok * 20)
     while (pending.size) {
       for (const p of [...pending]) {
         const count = await cluster.countAllocations(p).catch(() => -1)
