@@ -101,13 +101,25 @@ export class HeadsEdit {
 
   /** Replaces head `old` by `cid` (go-ds-crdt heads.Replace). */
   replace(old: CID, cid: CID, height: number): void {
-    this.#changes.set(blockId(old), undefined)
+    this.remove(old)
     this.add(cid, height)
+  }
+
+  /** Removes head `old`. */
+  remove(old: CID): void {
+    this.#changes.set(blockId(old), undefined)
   }
 
   /** Whether anything changed. */
   get empty(): boolean {
     return this.#changes.size === 0
+  }
+
+  /** The changes, for logs: "+cid@height" added, "-cid" removed. */
+  describe(): string {
+    return [...this.#changes].map(([id, h]) =>
+      h === undefined ? `-${this.#base.get(id)?.cid ?? id}` : `+${h.cid}@${h.height}`
+    ).join(' ')
   }
 
   /** The KV mutations of these changes. */

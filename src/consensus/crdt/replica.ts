@@ -63,22 +63,26 @@ import {
   prioritySize,
 } from './codec.ts'
 import { type Head, Heads } from './heads.ts'
-import { kvSetReader, listValues, planMerge, removal, type SetReader, valueOf } from './set.ts'
+import {
+  type KeyChange,
+  kvSetReader,
+  listValues,
+  planMerge,
+  removal,
+  type SetReader,
+  valueOf,
+} from './set.ts'
 import type { Replica, ReplicaDeps, ReplicaOptions } from './types.ts'
 
 /** KV keys of the replica's own records. */
 const PROCESSED = ['crdt', 'b'] as const
 const QUEUED = ['crdt', 'q'] as const
+/** Nodes some processed node links to (so never heads again). */
+const COVERED = ['crdt', 'c'] as const
 const DIRTY = ['crdt', 'd'] as const
 
 /** Messages held while earlier ones are processed; beyond this the oldest are dropped. */
 const INBOX_MAX = 4096
-
-/** A queued record: the walk a node belongs to (its root and the root's height). */
-interface QueuedRecord {
-  r: Uint8Array
-  h: number
-}
 
 /**
  * A replica over the given deps; see the module comment.
@@ -392,6 +396,7 @@ class CrdtReplica implements Replica {
           await this.#locks.run('merge', async () => {
             const edit = this.#heads.edit()
             edit.add(head, node.delta.priority)
+            this.#deps.log.debug(`crdt: adopted head ${head}`)
             await commitPlan(this.#kv, planCommits([{ mutations: edit.mutations() }]))
             edit.apply()
           })
@@ -411,6 +416,15 @@ class CrdtReplica implements Replica {
       }
       this.#seen.add(blockId(head))
     }
+  }
+
+  /** Which of `keys` exist in KV. */
+  async #flags(keys: Deno.KvKey[]): Promise<boolean[]> {
+    const out: boolean[] = []
+    for (let i = 0; i < keys.length; i += 10) {
+      for (const e of await this.#kv.getMany(keys.slice(i, i + 10))) out.push(e.value !== null)
+    }
+    return out
   }
 
   async #isProcessed(cid: CID): Promise<boolean> {
@@ -510,25 +524,29 @@ class CrdtReplica implements Replica {
    */
   async #processNode(root: Head, cid: CID, node: DeltaNode): Promise<CID[]> {
     const self = blockId(cid)
-    const processed = await this.#kv.getMany<true[]>([
+    // Whether this node and each link are processed, and whether the root is linked by a processed
+    // node (then it is no head: the walk that merged that node made its own root one).
+    const flags = await this.#flags([
       [...PROCESSED, cid.multihash.bytes],
-      ...node.links.slice(0, 9).map((l) => [...PROCESSED, l.multihash.bytes]),
+      [...COVERED, root.cid.multihash.bytes],
+      ...node.links.map((l) => [...PROCESSED, l.multihash.bytes]),
     ])
-    const linkProcessed = processed.slice(1).map((e) => e.value !== null)
-    for (let i = 9; i < node.links.length; i++) {
-      linkProcessed.push(await this.#isProcessed(node.links[i]))
+    const rootCovered = flags[1]
+    const linkProcessed = flags.slice(2)
+    // The walks that queued this node: `['crdt', 'q', node, root]` → the root's height. A walk
+    // whose fetch of this node failed left its record; this merge ends that walk too.
+    const walks: { key: Deno.KvKey; root: CID; height: number }[] = []
+    for await (const e of this.#kv.list<number>({ prefix: [...QUEUED, cid.multihash.bytes] })) {
+      const mh = e.key[QUEUED.length + 1] as Uint8Array
+      walks.push({ key: e.key, root: CID.createV1(dagPb.code, Digest.decode(mh)), height: e.value })
     }
-    if (processed[0].value !== null) {
-      // Another walk got here first (a race between walks, or a resumed one).
-      this.#queued.delete(self)
-      await commitPlan(
-        this.#kv,
-        planCommits([{ mutations: [deleteMutation([...QUEUED, cid.multihash.bytes])] }]),
-      )
-      return []
-    }
-
-    const changes = await planMerge(
+    const others = walks.filter((w) => !w.root.equals(root.cid))
+    const othersCovered = await this.#flags(others.map((w) => [...COVERED, w.root.multihash.bytes]))
+    // Merged already by another walk (one started at this node as a received head while this
+    // walk had it queued): the set is not touched again, but this walk's root still needs its
+    // place among the heads, which the links below decide.
+    const merged = flags[0]
+    const changes = merged ? new Map<string, KeyChange>() : await planMerge(
       this.#reader,
       node.delta,
       self,
@@ -538,7 +556,18 @@ class CrdtReplica implements Replica {
     )
 
     const edit = this.#heads.edit()
-    if (node.links.length === 0) edit.add(root.cid, root.height)
+    // go-ds-crdt adds the root as a head when its walk reaches a leaf or a processed node; if a
+    // node merged meanwhile links the root, that head would stay forever beside the one that
+    // covers it (Go keeps such stale heads; here every replica ends with the DAG's real tips).
+    const addRoot = () => {
+      if (!rootCovered) edit.add(root.cid, root.height)
+    }
+    if (node.links.length === 0) addRoot()
+    // Another walk that reached this node and lost it (a failed fetch) would have made its root a
+    // head on finding it queued by someone else; it does so now.
+    others.forEach((w, i) => {
+      if (!othersCovered[i] && !edit.isHead(w.root)) edit.add(w.root, w.height)
+    })
     let addedAsHead = false
     const children: CID[] = []
     const reserved: string[] = []
@@ -546,14 +575,16 @@ class CrdtReplica implements Replica {
       const child = node.links[i]
       const done = linkProcessed[i]
       if (edit.isHead(child)) {
-        // Reached a current head: this branch's tip takes its place.
-        edit.replace(child, root.cid, root.height)
+        // Reached a current head: this branch's tip takes its place (or, when a merged node links
+        // the tip, the head that covers it already does: a resumed walk of an old branch).
+        if (rootCovered) edit.remove(child)
+        else edit.replace(child, root.cid, root.height)
         addedAsHead = true
         if (done) continue
       }
       const id = blockId(child)
       if (done || this.#queued.has(id)) {
-        if (!addedAsHead) edit.add(root.cid, root.height)
+        if (!addedAsHead) addRoot()
         addedAsHead = true
         continue
       }
@@ -572,22 +603,27 @@ class CrdtReplica implements Replica {
       }
       const last: Mutation[] = [
         setMutation([...PROCESSED, cid.multihash.bytes], true, 8),
-        deleteMutation([...QUEUED, cid.multihash.bytes]),
+        ...walks.map((w) => deleteMutation(w.key)),
         ...edit.mutations(),
       ]
-      const queued: QueuedRecord = { r: root.cid.multihash.bytes, h: root.height }
       for (const c of children) {
-        last.push(setMutation([...QUEUED, c.multihash.bytes], queued, 64))
+        last.push(
+          setMutation([...QUEUED, c.multihash.bytes, root.cid.multihash.bytes], root.height, 8),
+        )
       }
+      for (const l of node.links) last.push(setMutation([...COVERED, l.multihash.bytes], true, 8))
       groups.push({ mutations: last })
       await commitPlan(this.#kv, planCommits(groups))
     } catch (err) {
       for (const id of reserved) this.#queued.delete(id)
       throw err
     }
+    if (!edit.empty) {
+      this.#deps.log.debug(`crdt: ${cid} (walk of ${root.cid}): heads ${edit.describe()}`)
+    }
     edit.apply()
     this.#queued.delete(self)
-    this.#blocksProcessed++
+    if (!merged) this.#blocksProcessed++
     if (node.delta.priority % 50 === 0) {
       this.#deps.log.info(`crdt: merged delta from node ${cid} (priority ${node.delta.priority})`)
     }
@@ -618,15 +654,15 @@ class CrdtReplica implements Replica {
     await this.#kv.set(DIRTY, true)
   }
 
-  /** Restarts the walks of queued records a crash left behind. */
+  /** Restarts the walks of queued records: nodes a failed fetch or a crash left unmerged. */
   async #resumeQueued(signal: AbortSignal): Promise<void> {
     const byRoot = new Map<string, { root: CID; height: number; cids: CID[] }>()
-    for await (const e of this.#kv.list<QueuedRecord>({ prefix: [...QUEUED] })) {
+    for await (const e of this.#kv.list<number>({ prefix: [...QUEUED] })) {
       const cid = CID.createV1(dagPb.code, Digest.decode(e.key[QUEUED.length] as Uint8Array))
-      const root = CID.createV1(dagPb.code, Digest.decode(e.value.r))
+      const root = CID.createV1(dagPb.code, Digest.decode(e.key[QUEUED.length + 1] as Uint8Array))
       const id = blockId(root)
       let w = byRoot.get(id)
-      if (!w) byRoot.set(id, w = { root, height: e.value.h, cids: [] })
+      if (!w) byRoot.set(id, w = { root, height: e.value, cids: [] })
       if (!this.#queued.has(blockId(cid))) {
         this.#queued.add(blockId(cid))
         w.cids.push(cid)
@@ -658,6 +694,9 @@ class CrdtReplica implements Replica {
     const seen = this.#seen
     this.#seen = new Set()
     const heads = this.#heads.list().filter((h) => !seen.has(blockId(h.cid))).map((h) => h.cid)
+    this.#deps.log.debug(
+      `crdt: rebroadcast of ${heads.length} of ${this.#heads.size} heads (${seen.size} received)`,
+    )
     await this.#announce(heads, this.#ac.signal)
   }
 
@@ -672,10 +711,16 @@ class CrdtReplica implements Replica {
     }
   }
 
-  /** Walks every node from the heads down; an unprocessed one is walked again from there. */
+  /**
+   * Finishes the walks that failed or were cut, then walks every node from the heads down; an
+   * unprocessed one is walked again from there.
+   */
   async #repair(signal: AbortSignal): Promise<void> {
     this.#deps.log.warn('crdt: DAG repair started')
     const failedBefore = this.#failures
+    // First the nodes a walk failed to get: their queued records name the walk's root, which is
+    // no head yet (it becomes one when its walk ends) and so may be out of reach from the heads.
+    await this.#resumeQueued(signal)
     const visited = new DigestSet()
     let queue: { head: Head; cid: CID }[] = []
     for (const h of this.#heads.list()) {

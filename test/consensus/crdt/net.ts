@@ -25,8 +25,15 @@ import type {
   ReplicaOptions,
 } from '../../../src/consensus/crdt/types.ts'
 import { deleteMutation, setMutation } from '../../../src/state/kv_batch.ts'
-import { nullLogger } from '../../../src/util/log.ts'
+import { type Logger, nullLogger } from '../../../src/util/log.ts'
 import { type ManualClock, manualClock, turn } from '../../support/manual_clock.ts'
+
+/** CRDT_DEBUG=1: every replica logs to stderr, stamped with the manual clock (for a failing seed). */
+function debugLog(name: string, clock: ManualClock): Logger {
+  const out = (level: string) => (msg: string) =>
+    console.error(`${clock.now() % 10_000_000} ${name} ${level} ${msg}`)
+  return { debug: out('debug'), info: out('info'), warn: out('warn'), error: out('error') }
+}
 
 /** A small seeded PRNG (mulberry32): uniform in [0, 1). */
 export function prng(seed: number): () => number {
@@ -178,7 +185,7 @@ export class CrdtNet {
         hooks,
         clock: this.clock,
         random: this.random,
-        log: nullLogger,
+        log: Deno.env.get('CRDT_DEBUG') ? debugLog(name, this.clock) : nullLogger,
       },
       this.#opts,
     )
