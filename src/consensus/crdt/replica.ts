@@ -7,20 +7,32 @@
  *
  * Merging one node is one KV atomic commit holding its set changes (set.ts), its owner's view
  * (`hooks.view` for every key whose value changed), the heads it moves (heads.ts), its processed
- * mark and, for the nodes it leads to next, a "queued" record. A node too large for one commit is
- * split (state/kv_batch.ts) with those marks in the last commit, so a crash in between merges it
- * again (merging is idempotent). The queued records make the walk resumable: Go loses a walk cut
- * by a crash until a repair finds it; here `start` resumes every walk a crash cut.
+ * mark, a "covered" mark for each of its links and a "queued" record (node, walk root) for each
+ * link the walk goes on to. A node too large for one commit is split (state/kv_batch.ts) with those
+ * marks in the last commit, so a crash in between merges it again (merging is idempotent).
  *
  * Merges run one at a time (the set's read-modify-write must see the previous merge); fetches of
  * one walk run `workers` at a time beside them; local writes run one at a time so that each gets
  * the priority above the last.
  *
- * Where this differs from Go, and why:
- * - a repair walk from an unprocessed node uses the head's height for the head it moves, not the
- *   node's own priority (Go's `rootPrio` quirk could lower a head's height);
- * - the dirty flag is cleared after a repair only if no walk failed during it;
- * - element keys over 1,500 bytes are skipped with a warning (KV refuses keys over 2 KiB; cluster
+ * KV records of the replica: `['crdt', 'b', mh]` processed, `['crdt', 'c', mh]` linked by a
+ * processed node, `['crdt', 'q', mh, rootMh]` → root height: queued by the walk of that root and
+ * not merged yet, `['crdt', 'd']` dirty; the set under `['crdt', 's']`, heads under `['crdt', 'h']`,
+ * blocks under `['crdt', 'blocks']`.
+ *
+ * Where this differs from Go, and why (the wire format and the merge rules do not differ):
+ * - Go's heads can keep a stale entry (a walk's root made a head after another walk merged a node
+ *   linking it) or lose a tip (a walk whose fetch failed while another walk merged that node; the
+ *   root then is no head and out of a repair's reach). Replicas that merged the same nodes then
+ *   disagree on their heads, and a lost tip is never re-announced. Here a root linked by a merged
+ *   node ("covered") is never made a head, and merging a node also places the roots of every
+ *   walk that had queued it: every replica ends with the DAG's tips.
+ * - The queued records make walks resumable: `start` resumes the walks a crash cut, and a repair
+ *   first resumes the ones a failed fetch left, before walking the DAG from the heads as Go does.
+ * - A repair walk from an unprocessed node uses the head's height for the head it moves, not the
+ *   node's own priority (Go's `rootPrio` quirk could lower a head's height).
+ * - The dirty flag is cleared after a repair only if no walk failed during it.
+ * - Element keys over 1,500 bytes are skipped with a warning (KV refuses keys over 2 KiB; cluster
  *   keys are ~60 bytes), where Go would store them.
  *
  * @example
