@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto'
 import { reader, writer } from 'protons-runtime'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
+import { varint } from 'multiformats'
 import { base32upper } from 'multiformats/bases/base32'
 import { base58btc } from 'multiformats/bases/base58'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -56,24 +57,14 @@ const LEN = 2
 const EMPTY = new Uint8Array(0)
 const encoder = new TextEncoder()
 
-/** Bytes of a protobuf varint holding `n` (non-negative, < 2^53). */
-function varintSize(n: number): number {
-  let s = 1
-  while (n >= 128) {
-    n = Math.floor(n / 128)
-    s++
-  }
-  return s
-}
-
 /** Encoded size of one Element message (without its own tag and length). */
 function elementBodySize(e: Element): number {
   let s = 0
   const k = encoder.encode(e.key).length
-  if (k > 0) s += 1 + varintSize(k) + k
+  if (k > 0) s += 1 + varint.encodingLength(k) + k
   const i = encoder.encode(e.id).length
-  if (i > 0) s += 1 + varintSize(i) + i
-  if (e.value.length > 0) s += 1 + varintSize(e.value.length) + e.value.length
+  if (i > 0) s += 1 + varint.encodingLength(i) + i
+  if (e.value.length > 0) s += 1 + varint.encodingLength(e.value.length) + e.value.length
   return s
 }
 
@@ -88,12 +79,12 @@ function elementBodySize(e: Element): number {
  */
 export function elementSize(e: Element): number {
   const b = elementBodySize(e)
-  return 1 + varintSize(b) + b
+  return 1 + varint.encodingLength(b) + b
 }
 
 /** What the priority field adds to an encoded delta (0 for priority 0, which proto3 omits). */
 export function prioritySize(priority: number): number {
-  return priority > 0 ? 1 + varintSize(priority) : 0
+  return priority > 0 ? 1 + varint.encodingLength(priority) : 0
 }
 
 function writeElement(w: ReturnType<typeof writer>, field: number, e: Element): void {
