@@ -44,6 +44,14 @@ export interface KvBlockstore extends CrdtBlockstore {
   delete(cid: CID): Promise<void>
 }
 
+/**
+ * Bytes `from`–`to` on a buffer of their own: KV stores a Uint8Array with its whole ArrayBuffer,
+ * and a received block is often a view (a Node Buffer, whose `slice()` is a view too).
+ */
+function copy(bytes: Uint8Array, from: number, to: number): Uint8Array {
+  return new Uint8Array(bytes.subarray(from, Math.min(to, bytes.length)))
+}
+
 function chunkKey(cid: CID, n: number): Deno.KvKey {
   return [...BLOCKS_PREFIX, cid.multihash.bytes, n]
 }
@@ -87,10 +95,10 @@ export function kvBlockstore(kv: Deno.Kv): KvBlockstore {
       const n = Math.max(1, Math.ceil(bytes.length / MAX_VALUE_BYTES))
       const rest: Mutation[] = []
       for (let i = 1; i < n; i++) {
-        const d = bytes.slice(i * MAX_VALUE_BYTES, (i + 1) * MAX_VALUE_BYTES)
+        const d = copy(bytes, i * MAX_VALUE_BYTES, (i + 1) * MAX_VALUE_BYTES)
         rest.push(setMutation(chunkKey(cid, i), d, d.length))
       }
-      const d = bytes.slice(0, MAX_VALUE_BYTES)
+      const d = copy(bytes, 0, MAX_VALUE_BYTES)
       const head: FirstChunk = { n, d }
       await commitPlan(
         kv,

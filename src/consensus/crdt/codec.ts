@@ -123,7 +123,8 @@ function readElement(r: ReturnType<typeof reader>, end: number): Element {
         e.id = r.string()
         break
       case 3:
-        e.value = r.bytes().slice()
+        // A copy: the input is often a view of a larger buffer, which KV would store whole.
+        e.value = new Uint8Array(r.bytes())
         break
       default:
         r.skipType(tag & 7)

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { Buffer } from 'node:buffer'
 import { kvBlockstore } from '../../../src/consensus/crdt/blockstore.ts'
 
 async function block(size: number) {
@@ -28,5 +29,20 @@ Deno.test('kvBlockstore: small, chunked and over-one-commit blocks round-trip; C
   let left = 0
   for await (const _ of kv.list({ prefix: ['crdt', 'blocks'] })) left++
   assert.equal(left, 0)
+  kv.close()
+})
+
+Deno.test('kvBlockstore stores a block given as a view without the rest of its buffer', async () => {
+  const kv = await Deno.openKv(':memory:')
+  const blocks = kvBlockstore(kv)
+  const { cid, bytes } = await block(100)
+  // A 100-byte block inside a 1 MiB buffer, as a received message's Node Buffer holds it.
+  const big = new Uint8Array(1 << 20)
+  big.set(bytes, 5000)
+  await blocks.put(cid, Buffer.from(big.buffer, 5000, 100))
+  assert.deepEqual(await blocks.get(cid), bytes)
+  const stored = (await kv.get<{ d: Uint8Array }>(['crdt', 'blocks', cid.multihash.bytes, 0]))
+    .value!
+  assert.equal(stored.d.buffer.byteLength, 100)
   kv.close()
 })
