@@ -1,7 +1,8 @@
 /**
  * go-ds-crdt v0.6.8's Datastore on Deno KV: a key → value store replicated as a Merkle DAG of
  * deltas. A local write builds one delta node linking every current head (priority = their max
- * height + 1), stores it, merges it and announces the new head; a received head is walked down,
+ * height + 1), stores it, merges it and announces the new head (single writes that queue up
+ * meanwhile share the next node: group commit); a received head is walked down,
  * fetching the nodes this replica lacks, merging each; heads are re-announced every
  * `rebroadcastIntervalMs` (±30 %) so that late and lossy peers catch up.
  *
@@ -95,6 +96,23 @@ const DIRTY = ['crdt', 'd'] as const
 
 /** Messages held while earlier ones are processed; beyond this the oldest are dropped. */
 const INBOX_MAX = 4096
+/** Queued single writes committed together at most (`#enqueue`); the delta splits by bytes. */
+const MAX_WRITE_GROUP = 4096
+
+/** A single put (value) or delete (none). */
+interface WriteOp {
+  key: string
+  value?: Uint8Array
+}
+
+/** A queued single write and its caller. */
+interface QueuedWrite {
+  op: WriteOp
+  resolve(): void
+  reject(err: unknown): void
+  /** Detaches the caller's abort listener. */
+  done?(): void
+}
 
 /**
  * A replica over the given deps; see the module comment.
@@ -126,6 +144,9 @@ class CrdtReplica implements Replica {
   #seen = new Set<string>()
   readonly #inbox: { from: string; data: Uint8Array }[] = []
   #draining = false
+  /** Single writes waiting for the next delta (`#enqueue`). */
+  readonly #writes: QueuedWrite[] = []
+  #flushingWrites = false
   /** Messages in the inbox or being handled, walks and repairs under way. */
   #busy = 0
   #idleWaiters: (() => void)[] = []
@@ -173,72 +194,125 @@ class CrdtReplica implements Replica {
   // ---- local writes ----
 
   put(key: string, value: Uint8Array, signal?: AbortSignal): Promise<void> {
-    return this.#write(signal, async () => {
-      await this.#publish(
-        { elements: [{ key, id: '', value }], tombstones: [], priority: 0 },
-        signal,
-      )
-    })
+    return this.#enqueue({ key, value }, signal)
   }
 
   delete(key: string, signal?: AbortSignal): Promise<void> {
-    return this.#write(signal, async () => {
-      const tombstones = await removal(this.#kv, key)
-      if (tombstones.length === 0) return
-      await this.#publish({ elements: [], tombstones, priority: 0 }, signal)
-    })
+    return this.#enqueue({ key }, signal)
   }
 
   commitBatch(
     ops: Iterable<{ key: string; value?: Uint8Array }>,
     signal?: AbortSignal,
   ): Promise<void> {
-    return this.#write(signal, async () => {
-      let elements: Element[] = []
-      let tombstones: Element[] = []
-      // Keys with puts in `elements`, and the tombstones already in (key NUL id).
-      let putKeys = new Set<string>()
-      let tombIds = new Set<string>()
-      // Encoded size of the delta so far; the priority is at most 10 bytes more.
-      let size = prioritySize(Number.MAX_SAFE_INTEGER)
-      const flush = async () => {
-        if (elements.length === 0 && tombstones.length === 0) return
-        await this.#publish({ elements, tombstones, priority: 0 }, signal)
-        elements = []
-        tombstones = []
-        putKeys = new Set()
-        tombIds = new Set()
-        size = prioritySize(Number.MAX_SAFE_INTEGER)
+    return this.#write(signal, () => this.#commitOps(ops, signal))
+  }
+
+  /**
+   * Queues a single put or delete. The writes that queue up while a delta is being committed go
+   * out together in the next one (group commit): a local write holds the write lock across two
+   * KV commits, each an fsync, so one delta per write capped a peer at ~100 writes/s under 64
+   * clients, and every other peer had to fetch and merge each delta. Each caller still resolves
+   * once its write is committed here; a later put of a key in the group replaces an earlier one
+   * (the order the callers made them in), as one put after the other would.
+   */
+  #enqueue(op: WriteOp, signal?: AbortSignal): Promise<void> {
+    if (this.#stopped) return Promise.reject(new ShutdownError('crdt replica is shut down'))
+    if (!this.#started) return Promise.reject(new ShutdownError('crdt replica is not started'))
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    const { promise, resolve, reject } = Promise.withResolvers<void>()
+    const item: QueuedWrite = { op, resolve, reject }
+    if (signal) {
+      // Aborted while it waits: it leaves the queue. Once in a commit it can no longer leave.
+      const onAbort = () => {
+        const i = this.#writes.indexOf(item)
+        if (i < 0) return
+        this.#writes.splice(i, 1)
+        reject(signal.reason)
       }
-      for (const op of ops) {
-        signal?.throwIfAborted()
-        if (op.value !== undefined) {
-          const e = { key: op.key, id: '', value: op.value }
-          elements.push(e)
-          putKeys.add(op.key)
-          size += elementSize(e)
-        } else {
-          // Removing a key drops this batch's puts of it first (a datastore batch's semantics).
-          if (putKeys.delete(op.key)) {
-            elements = elements.filter((e) => {
-              if (e.key !== op.key) return true
-              size -= elementSize(e)
-              return false
-            })
-          }
-          for (const t of await removal(this.#kv, op.key)) {
-            const tid = `${t.key}\0${t.id}`
-            if (tombIds.has(tid)) continue
-            tombIds.add(tid)
-            tombstones.push(t)
-            size += elementSize(t)
-          }
+      signal.addEventListener('abort', onAbort, { once: true })
+      item.done = () => signal.removeEventListener('abort', onAbort)
+    }
+    this.#writes.push(item)
+    if (!this.#flushingWrites) void this.#flushWrites()
+    return promise
+  }
+
+  async #flushWrites(): Promise<void> {
+    this.#flushingWrites = true
+    try {
+      while (this.#writes.length > 0) {
+        const group = this.#writes.splice(0, MAX_WRITE_GROUP)
+        for (const w of group) w.done?.()
+        try {
+          if (this.#stopped) throw new ShutdownError('crdt replica is shut down')
+          await this.#locks.run('write', () => this.#commitOps(group.map((w) => w.op)))
+          for (const w of group) w.resolve()
+        } catch (err) {
+          for (const w of group) w.reject(err)
         }
-        // As Go: the operation that takes the delta past the limit is committed with it.
-        if (size > this.#opts.maxBatchBytes) await flush()
       }
-      await flush()
-    })
+    } finally {
+      this.#flushingWrites = false
+    }
+  }
+
+  /**
+   * One delta with all of `ops` (more when it passes `maxBatchBytes`): a delete drops the
+   * pending puts of its key and tombstones every version seen here; a put replaces a pending put
+   * of its key.
+   */
+  async #commitOps(
+    ops: Iterable<{ key: string; value?: Uint8Array }>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    let elements: Element[] = []
+    let tombstones: Element[] = []
+    // Keys with puts in `elements`, and the tombstones already in (key NUL id).
+    let putKeys = new Set<string>()
+    let tombIds = new Set<string>()
+    // Encoded size of the delta so far; the priority is at most 10 bytes more.
+    let size = prioritySize(Number.MAX_SAFE_INTEGER)
+    const flush = async () => {
+      if (elements.length === 0 && tombstones.length === 0) return
+      await this.#publish({ elements, tombstones, priority: 0 }, signal)
+      elements = []
+      tombstones = []
+      putKeys = new Set()
+      tombIds = new Set()
+      size = prioritySize(Number.MAX_SAFE_INTEGER)
+    }
+    const dropPuts = (key: string) => {
+      if (!putKeys.delete(key)) return
+      elements = elements.filter((e) => {
+        if (e.key !== key) return true
+        size -= elementSize(e)
+        return false
+      })
+    }
+    for (const op of ops) {
+      signal?.throwIfAborted()
+      // The last write of a key is the one meant: an earlier put of it leaves the delta (in
+      // one delta, equal priorities would let the byte-wise greater value win instead).
+      dropPuts(op.key)
+      if (op.value !== undefined) {
+        const e = { key: op.key, id: '', value: op.value }
+        elements.push(e)
+        putKeys.add(op.key)
+        size += elementSize(e)
+      } else {
+        for (const t of await removal(this.#kv, op.key)) {
+          const tid = `${t.key}\0${t.id}`
+          if (tombIds.has(tid)) continue
+          tombIds.add(tid)
+          tombstones.push(t)
+          size += elementSize(t)
+        }
+      }
+      // As Go: the operation that takes the delta past the limit is committed with it.
+      if (size > this.#opts.maxBatchBytes) await flush()
+    }
+    await flush()
   }
 
   /** Runs a local write after the previous one, refusing it once stopped. */
@@ -780,8 +854,10 @@ class CrdtReplica implements Replica {
     this.#ac.abort(new ShutdownError('crdt replica is shut down'))
     for (const t of this.#timers.splice(0)) t()
     while (this.#tasks.size > 0) await Promise.all([...this.#tasks])
-    // Local writes under way finish their commit before the store closes.
+    // Local writes under way finish their commit before the store closes; queued ones are
+    // refused by the flush loop (`#stopped`).
     await this.#locks.run('write', () => Promise.resolve())
+    while (this.#flushingWrites) await this.#locks.run('write', () => Promise.resolve())
     await this.#locks.run('merge', () => Promise.resolve())
   }
 }

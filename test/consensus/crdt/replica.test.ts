@@ -234,3 +234,34 @@ Deno.test('a walk cut by a stop resumes when the replica starts again on the sam
   assert.equal(b2.replica.stats().dirty, false)
   await net.stop()
 })
+
+Deno.test('group commit: single writes made while a delta commits share the next one; the last write of a key wins; an aborted queued write leaves', async () => {
+  const net = new CrdtNet({ seed: 11 })
+  const a = await net.add('a')
+  const b = await net.add('b')
+  // The first write commits on its own; the ones made meanwhile queue behind it.
+  const first = a.replica.put('/first', v('1'))
+  const ac = new AbortController()
+  const queued = [
+    a.replica.put('/k', v('zzz-older')),
+    a.replica.put('/k', v('aaa-newer')), // byte-wise smaller: only the order can make it win
+    a.replica.put('/other', v('o')),
+    a.replica.delete('/first'),
+  ]
+  const aborted = assert.rejects(a.replica.put('/gone', v('never'), ac.signal), /caller gave up/)
+  ac.abort(new Error('caller gave up'))
+  await aborted
+  await first
+  await Promise.all(queued)
+  assert.equal(a.sent.length, 2, 'one delta for the first write, one for the four queued')
+  const [top] = await a.replica.heads()
+  assert.equal(top.height, 2)
+  const { delta } = await nodeOf(net, 'a', top.cid)
+  assert.deepEqual(delta.elements.map((e) => e.key).sort(), ['/k', '/other'])
+  assert.deepEqual(delta.tombstones.map((t) => t.key), ['/first'])
+  await net.settle()
+  for (const r of [a, b]) {
+    assert.deepEqual(await contents(r.replica), [['/k', 'aaa-newer'], ['/other', 'o']])
+  }
+  await net.stop()
+})
