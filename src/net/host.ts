@@ -33,7 +33,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import { fixXsalsa20 } from './xsalsa20_fix.ts'
@@ -202,7 +202,17 @@ export async function startHost(opts: HostOptions): Promise<ClusterHost> {
     // not updated for six, after which the RPC wire and Raft could no longer dial a member by
     // its ID. The book decides what is dropped (`forget`).
     peerStore: { maxAddressAge: Infinity, maxPeerAge: Infinity },
-    services: { identify: identify(), ping: ping(), pubsub: clusterGossipsub(opts.pubsub) },
+    services: {
+      identify: identify(),
+      // Protocols registered after a connection was identified (a CRDT peer's bitswap starts
+      // after the host dials its first peers) reach the other side only by a push: without it a
+      // peer that connected early never counted this one as a bitswap peer and sent it no wants
+      // (the CRDT e2e saw a peer wait for a block with 3 connections and 0 bitswap peers). Go
+      // peers push too.
+      identifyPush: identifyPush(),
+      ping: ping(),
+      pubsub: clusterGossipsub(opts.pubsub),
+    },
   }).catch((err) => {
     meter.stop()
     return failures.rethrow('cluster.listen_multiaddress', err)

@@ -173,6 +173,10 @@ export async function startBlockExchange(opts: BlockExchangeOptions): Promise<Bl
   const resend = resendMs > 0 && wantList?.peers && wantList.sendMessagesDebounced
     ? setInterval(() => {
       if (open.size === 0) return
+      log.debug(
+        `crdt: ${open.size} block fetches open; wants sent again to ${wantList.peers!.size} ` +
+          `peers (connected: ${libp2p.getPeers().length})`,
+      )
       for (const sent of wantList.peers!.values()) sent.clear()
       wantList.sendMessagesDebounced!().catch(() => {})
     }, resendMs)

@@ -237,6 +237,39 @@ Deno.test('crdt block exchange: an open want is sent again to connected peers (a
   }
 })
 
+Deno.test('crdt block exchange: a peer whose bitswap started after it connected (identify push) is asked for blocks', async () => {
+  const host = () =>
+    generateKeyPair('Ed25519').then((privateKey) =>
+      startHost({ privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], secret: 'e'.repeat(64) })
+    )
+  // a: host and bitswap up, alone. b: its host dials a first, its bitswap starts after (as a
+  // CRDT peer's host dials its peers before its consensus starts).
+  const aHost = await host()
+  const aEx = await startBlockExchange({ libp2p: aHost.libp2p, blocks: memoryBlocks() })
+  const bHost = await host()
+  let bEx: BlockExchange | undefined
+  try {
+    await bHost.connect(aHost.addresses()[0])
+    // a has identified b, bitswap not among b's protocols yet.
+    await waitFor(async () => {
+      const known = await aHost.libp2p.peerStore.get(bHost.libp2p.peerId).catch(() => undefined)
+      return (known?.protocols.length ?? 0) > 0
+    }, { what: 'a to identify b' })
+    const before = (await aHost.libp2p.peerStore.get(bHost.libp2p.peerId)).protocols
+    assert.ok(!before.includes('/ipfs/bitswap/1.2.0'), `${before}`)
+    const bStore = memoryBlocks()
+    const blk = await block('held by the late starter')
+    await bStore.put(blk.cid, blk.bytes)
+    bEx = await startBlockExchange({ libp2p: bHost.libp2p, blocks: bStore })
+    assert.deepEqual(await aEx.fetch(blk.cid, AbortSignal.timeout(10_000)), blk.bytes)
+  } finally {
+    await bEx?.stop()
+    await aEx.stop()
+    await aHost.stop({ save: false })
+    await bHost.stop({ save: false })
+  }
+})
+
 function contains(hay: Uint8Array, needle: Uint8Array): boolean {
   outer: for (let i = 0; i + needle.length <= hay.length; i++) {
     for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer
