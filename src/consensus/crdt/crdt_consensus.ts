@@ -300,7 +300,7 @@ class BatchQueue {
   /** Starts the age timer for a new batch, or commits a full one. */
   #schedule(): void {
     if (this.#running) return // the commit in flight schedules what follows it
-    if (this.#waiting.length >= this.limits.max_batch_size) this.#run('max size')
+    if (this.#waiting.length >= this.limits.max_batch_size) this.#run('size')
     else if (this.#waiting.length > 0) this.#startTimer()
   }
 
