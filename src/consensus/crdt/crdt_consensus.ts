@@ -9,9 +9,10 @@
  * (`ReplicaHooks.view`), which value now wins for a key; the view writes that pin's stored JSON
  * under `['pin', <cid>]` through the state's one writer (state/pinset_writer.ts), so every
  * listing path of the Raft peer (state/kv_state.ts) reads the CRDT pinset unchanged, and a crash
- * never leaves the view and the replica apart. The same commit bumps the state's "applied index"
- * (a counter of view changes here): the pin tracker's clean-stop mark and the Pinning Service
- * index's mark hold for a pinset that did not move, exactly as under Raft.
+ * never leaves the view and the replica apart. The merge's last commit bumps the state's "applied
+ * index" (a counter of merges that changed the view here, `ReplicaHooks.merged`): the pin
+ * tracker's clean-stop mark and the Pinning Service index's mark hold for a pinset that did not
+ * move, exactly as under Raft.
  *
  * After the commit, `onPut` tracks the pin (Go's PutHook → PinTracker.Track). `onDelete` fires for
  * every tombstoned key (Go's DeleteHook → Untrack), even when another version of the pin survived
@@ -133,9 +134,8 @@ export function crdtConsensus(cfg: CrdtConfig, deps: CrdtConsensusDeps): CrdtCon
     view(key, value): Mutation[] {
       const cid = cidOf(key)
       if (cid === undefined) return []
-      const mark = () => state.writer.applied(++applied)
       const pin = value && decode(key, cid, value)
-      if (!pin) return [state.writer.unpin(cid), mark()]
+      if (!pin) return [state.writer.unpin(cid)]
       const json = encoder.encode(encodePin(pin))
       try {
         checkPinSize(cid, json.length)
@@ -143,10 +143,13 @@ export function crdtConsensus(cfg: CrdtConfig, deps: CrdtConsensusDeps): CrdtCon
         // A peer of another implementation wrote a pin the state cannot hold: the merge goes on
         // without it rather than stopping every later merge.
         log.error(`${errorMessage(err)}: left out of the pinset here`)
-        return [state.writer.unpin(cid), mark()]
+        return [state.writer.unpin(cid)]
       }
-      return [state.writer.pin(cid, json), mark()]
+      return [state.writer.pin(cid, json)]
     },
+    // Once per merge, in its last commit (one mutation a merge, not one a pin): the tracker's
+    // clean-stop mark holds only while nothing was merged since it was put.
+    merged: () => [state.writer.applied(++applied)],
     onPut(key, value) {
       state.writer.written()
       const cid = cidOf(key)

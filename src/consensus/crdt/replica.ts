@@ -682,12 +682,15 @@ class CrdtReplica implements Replica {
     const hooks = this.#deps.hooks
     const groups: MutationGroup[] = []
     try {
+      let changed = false
       for (const [key, c] of changes) {
         const mutations = [...c.mutations]
         if (c.changed && hooks.view) mutations.push(...hooks.view(key, c.value))
+        changed ||= c.changed
         groups.push({ mutations })
       }
       const last: Mutation[] = [
+        ...(changed && hooks.merged ? hooks.merged() : []),
         setMutation([...PROCESSED, cid.multihash.bytes], true, 8),
         ...walks.map((w) => deleteMutation(w.key)),
         ...edit.mutations(),

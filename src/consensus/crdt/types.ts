@@ -79,6 +79,11 @@ export interface BlockFetcher {
 export interface ReplicaHooks {
   /** Extra mutations committed atomically with the merge that made `value` win for `key` (undefined: the key has no value any more). */
   view?(key: string, value: Uint8Array | undefined): Mutation[]
+  /**
+   * Extra mutations committed once with a merge that changed at least one key, after every
+   * `view` mutation (in the merge's last commit when it splits): a counter of merges, say.
+   */
+  merged?(): Mutation[]
   /** After commit: `value` won for `key` (go-ds-crdt PutHook). */
   onPut?(key: string, value: Uint8Array): void
   /** After commit: `key` was tombstoned (DeleteHook; fires even if another version survives). */

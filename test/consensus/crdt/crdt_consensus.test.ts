@@ -141,7 +141,11 @@ Deno.test('the applied counter moves with the view: the tracker’s clean-stop m
   await a.consensus.logPin(pinOf(CIDS[0]))
   await a.consensus.logPin(pinOf(CIDS[1]))
   await a.consensus.logUnpin(pinOf(CIDS[0]))
-  assert.equal(await a.state.appliedIndex(), 3, 'one per view change, in the same commits')
+  assert.equal(
+    await a.state.appliedIndex(),
+    3,
+    'one per merge that changed the view, in its commit',
+  )
   await a.consensus.stop()
   await a.state.putSyncMark('ipfs-pinset-at-stop')
 

@@ -32,6 +32,7 @@ export function fakeReplica(kv: Deno.Kv, hooks: ReplicaHooks): FakeReplica {
   let hold: Promise<void> | undefined
   const apply = async (changes: { key: string; value?: Uint8Array; tombstoned?: boolean }[]) => {
     const mutations = changes.flatMap((c) => hooks.view?.(c.key, c.value) ?? [])
+    if (changes.length > 0) mutations.push(...(hooks.merged?.() ?? []))
     await commitMutations(kv, mutations)
     for (const c of changes) {
       if (c.value === undefined) values.delete(c.key)

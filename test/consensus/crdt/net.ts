@@ -168,11 +168,14 @@ export class CrdtNet {
         throw new Error(`no peer has ${cid}`)
       },
     }
+    let merges = (await kv.get<number>(['merges'])).value ?? 0
     const hooks: ReplicaHooks = {
       view: (key, value) =>
         value === undefined
           ? [deleteMutation(['view', key])]
           : [setMutation(['view', key], td.decode(value), value.length)],
+      // A counter of merges that changed a key, in each such merge's last commit.
+      merged: () => [setMutation(['merges'], ++merges, 16)],
       onPut: (key, value) => log.puts.push([key, td.decode(value)]),
       onDelete: (key) => log.deletes.push(key),
     }

@@ -265,3 +265,19 @@ Deno.test('group commit: single writes made while a delta commits share the next
   }
   await net.stop()
 })
+
+Deno.test('hooks.merged: one mutation per merged delta that changed keys, however many keys it changed', async () => {
+  const net = new CrdtNet({ seed: 12 })
+  const a = await net.add('a')
+  const b = await net.add('b')
+  const merges = async (n: { kv: Deno.Kv }) => (await n.kv.get<number>(['merges'])).value
+  await a.replica.commitBatch([{ key: '/x', value: v('1') }, { key: '/y', value: v('2') }])
+  await net.settle()
+  assert.equal(await merges(a), 1)
+  assert.equal(await merges(b), 1)
+  // A re-put of the same value is a new version (a higher priority): it changes the key again.
+  await a.replica.put('/x', v('1'))
+  await net.settle()
+  assert.equal(await merges(b), 2)
+  await net.stop()
+})
