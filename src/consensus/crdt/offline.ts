@@ -5,9 +5,9 @@
  * - `cleanCrdt` drops every CRDT key (the replica's set, heads, blocks, marks) and the pinset
  *   view, as Go's `crdt.Clean` drops everything under the namespace; the next start is a new
  *   replica that learns the cluster's heads from the others;
- * - `importCrdt` is Go's import: clean, then the pins written into an offline replica as a batch
- *   (one delta per MiB of pins, go-ds-crdt's batch limit), broadcast to nobody; the other peers
- *   get them when this peer next announces its heads;
+ * - `importCrdt` is Go's import: clean, then the pins streamed into an offline replica as one
+ *   batch (the replica closes a delta past 1 MiB of encoded delta, go-ds-crdt's batch limit),
+ *   broadcast to nobody; the other peers get them when this peer next announces its heads;
  * - `crdtInfo` and `setDirty` back `state crdt info` and `mark-dirty`/`mark-clean`.
  *
  * @example
@@ -30,16 +30,9 @@ import type { CrdtConfig } from './config.ts'
 import { crdtConsensus } from './crdt_consensus.ts'
 import { type Head, Heads } from './heads.ts'
 import { encodePinPb } from './pin_pb.ts'
-import { crdtReplica } from './replica.ts'
+import { CRDT_PREFIX, crdtReplica, DIRTY } from './replica.ts'
 import { replicaOptions } from './start.ts'
 import type { BlockFetcher, Broadcaster } from './types.ts'
-
-/** Every key of the replica lives under this prefix (blockstore.ts, set.ts, heads.ts, replica.ts). */
-const CRDT_PREFIX: Deno.KvKey = ['crdt']
-/** The replica's dirty flag (replica.ts `DIRTY`): set, a repair runs at the next start. */
-const DIRTY: Deno.KvKey = ['crdt', 'd']
-/** go-ds-crdt commits a batch early beyond 1 MiB of delta. */
-const BATCH_BYTES = 1 << 20
 
 /** Drops the replica's keys and the pinset view (with its applied counter and tracker mark). */
 export async function cleanCrdt(kv: Deno.Kv, state: PinState): Promise<void> {
@@ -114,19 +107,11 @@ export async function importCrdt(
     },
   )
   let n = 0
-  try {
-    await consensus.ready()
-    let ops: { key: string; value: Uint8Array }[] = []
-    let bytes = 0
-    const commit = async () => {
-      if (ops.length) await consensus.replica.commitBatch(ops)
-      ops = []
-      bytes = 0
-    }
-    const decoder = new TextDecoder()
+  // The parser's layout (sorted_runs.ts): per record, key and value lengths (u32 LE), then the
+  // key and the value (a pin's stored JSON).
+  const decoder = new TextDecoder()
+  async function* ops() {
     for await (const batch of batches) {
-      // The parser's layout (sorted_runs.ts): per record, key and value lengths (u32 LE), then
-      // the key and the value (a pin's stored JSON).
       const view = new DataView(batch.records.buffer, batch.records.byteOffset)
       let at = 0
       for (const key of batch.keys) {
@@ -135,14 +120,14 @@ export async function importCrdt(
         const json = batch.records.subarray(at + 8 + klen, at + 8 + klen + vlen)
         at += 8 + klen + vlen
         const pin = JSON.parse(decoder.decode(json)) as Pin
-        const op = { key: dsKey(parseCid(key)), value: encodePinPb(pin) }
-        if (bytes + op.key.length + op.value.length > BATCH_BYTES) await commit()
-        ops.push(op)
-        bytes += op.key.length + op.value.length
         n++
+        yield { key: dsKey(parseCid(key)), value: encodePinPb(pin) }
       }
     }
-    await commit()
+  }
+  try {
+    await consensus.ready()
+    await consensus.replica.commitBatch(ops())
   } finally {
     await consensus.stop()
   }

@@ -92,7 +92,10 @@ const PROCESSED = ['crdt', 'b'] as const
 const QUEUED = ['crdt', 'q'] as const
 /** Nodes some processed node links to (so never heads again). */
 const COVERED = ['crdt', 'c'] as const
-const DIRTY = ['crdt', 'd'] as const
+/** The dirty flag: set, a repair runs at the next start (`state crdt mark-dirty` sets it too). */
+export const DIRTY = ['crdt', 'd'] as const
+/** Every key of the replica (set, heads, blocks, marks) lives under this prefix. */
+export const CRDT_PREFIX = ['crdt'] as const
 
 /** Messages held while earlier ones are processed; beyond this the oldest are dropped. */
 const INBOX_MAX = 4096
@@ -202,7 +205,7 @@ class CrdtReplica implements Replica {
   }
 
   commitBatch(
-    ops: Iterable<{ key: string; value?: Uint8Array }>,
+    ops: Iterable<WriteOp> | AsyncIterable<WriteOp>,
     signal?: AbortSignal,
   ): Promise<void> {
     return this.#write(signal, () => this.#commitOps(ops, signal))
@@ -263,7 +266,7 @@ class CrdtReplica implements Replica {
    * of its key.
    */
   async #commitOps(
-    ops: Iterable<{ key: string; value?: Uint8Array }>,
+    ops: Iterable<WriteOp> | AsyncIterable<WriteOp>,
     signal?: AbortSignal,
   ): Promise<void> {
     let elements: Element[] = []
@@ -290,7 +293,7 @@ class CrdtReplica implements Replica {
         return false
       })
     }
-    for (const op of ops) {
+    for await (const op of ops) {
       signal?.throwIfAborted()
       // The last write of a key is the one meant: an earlier put of it leaves the delta (in
       // one delta, equal priorities would let the byte-wise greater value win instead).

@@ -153,9 +153,15 @@ export interface Replica {
   put(key: string, value: Uint8Array, signal?: AbortSignal): Promise<void>
   /** Publishes one delta tombstoning every version of `key` seen here; no-op if none. */
   delete(key: string, signal?: AbortSignal): Promise<void>
-  /** One delta with all of these (removing a key drops its pending puts first), then one broadcast. */
+  /**
+   * One delta with all of these (removing a key drops its pending puts first), then one broadcast;
+   * a delta closes early past `maxBatchBytes` of encoded delta, as Go's. `ops` may stream (an
+   * import of millions of pins): only the open delta is held.
+   */
   commitBatch(
-    ops: Iterable<{ key: string; value?: Uint8Array }>,
+    ops:
+      | Iterable<{ key: string; value?: Uint8Array }>
+      | AsyncIterable<{ key: string; value?: Uint8Array }>,
     signal?: AbortSignal,
   ): Promise<void>
   get(key: string): Promise<Uint8Array | undefined>

@@ -63,7 +63,7 @@ export function fakeReplica(kv: Deno.Kv, hooks: ReplicaHooks): FakeReplica {
       await apply([{ key, tombstoned: true }])
     },
     async commitBatch(ops) {
-      const list = [...ops]
+      const list = await Array.fromAsync(ops)
       r.batches.push(list)
       await hold
       const last = new Map<string, { key: string; value?: Uint8Array; tombstoned?: boolean }>()
