@@ -11,6 +11,7 @@
  */
 import { join, resolve } from 'node:path'
 import type { CliIO } from '../io.ts'
+import type { IPFSConnector } from '../../src/components.ts'
 import { newIdentity, saveIdentity } from '../../src/config/identity.ts'
 import { errorMessage } from '../../src/errors.ts'
 import {
@@ -210,6 +211,16 @@ export async function info(ctx: FollowCtx): Promise<void> {
   await ctx.io.stdout(`IPFS peer online: ${ipfs}\n`)
 }
 
+/** Whether the IPFS daemon answers `id` within 5 s (one try: `info`, and each of `run`'s waits). */
+export async function answersId(ipfs: IPFSConnector): Promise<boolean> {
+  try {
+    await ipfs.id(AbortSignal.timeout(5_000))
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** Whether the IPFS daemon of the config (or the default and env's) answers `id`. */
 async function ipfsOnline(env: Record<string, string>, addr?: string): Promise<boolean> {
   const { ipfsHttpSection } = await import('../../src/ipfsconn/ipfshttp/config.ts')
@@ -217,10 +228,7 @@ async function ipfsOnline(env: Record<string, string>, addr?: string): Promise<b
   const cfg = ipfsHttpSection.load(addr ? { node_multiaddress: addr } : undefined, env)
   const ipfs = ipfsHttpConnector(cfg)
   try {
-    await ipfs.id(AbortSignal.timeout(5_000))
-    return true
-  } catch {
-    return false
+    return await answersId(ipfs)
   } finally {
     await ipfs.stop()
   }

@@ -18,6 +18,7 @@ import { ipfsHttpSection } from '../../src/ipfsconn/ipfshttp/config.ts'
 import { logging } from '../../src/util/log.ts'
 import { type Clock, systemClock } from '../../src/util/clock.ts'
 import {
+  answersId,
   type FollowCtx,
   FollowError,
   initCluster,
@@ -93,12 +94,7 @@ async function waitForIpfs(ctx: FollowCtx, ms: number, clock: Clock): Promise<vo
           `waiting for IPFS to become available on ${cfg.node_multiaddress}...\n`,
         )
       }
-      try {
-        await ipfs.id(AbortSignal.timeout(5_000))
-        return
-      } catch {
-        // not up yet
-      }
+      if (await answersId(ipfs)) return
       if (clock.now() >= until) break
       await clock.sleep(1000)
     }
