@@ -36,15 +36,12 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     const { cluster, kubos } = await kuboCluster(3, {
+      consensus: 'crdt',
+      clusterName: 'e2e-follow',
+      logLevel: 'info,consensus:debug',
       edit: (cfg) => {
         quickTimings(cfg)
-        delete cfg.consensus.raft
-        cfg.consensus.crdt = {
-          cluster_name: 'e2e-follow',
-          trusted_peers: ['*'],
-          batching: { max_batch_size: 0, max_batch_age: '0s' },
-          rebroadcast_interval: '1s',
-        }
+        cfg.consensus.crdt.rebroadcast_interval = '1s'
       },
     })
     let followerKubo: KuboDaemon | undefined

@@ -226,10 +226,12 @@ export class TestCluster {
     for (let i = 0; i < this.#opts.peers; i++) await this.#newPeer(false)
     // Founders: every one lists every founder, and reaches the others through the peerstore.
     for (const p of this.peers) {
-      await this.#editConfig(p, (cfg) => {
-        // A CRDT cluster (an `edit` that replaced consensus.raft) has no peerset to write.
-        if (cfg.consensus.raft) cfg.consensus.raft.init_peerset = this.peers.map((q) => q.id)
-      })
+      // A CRDT cluster has no peerset to write.
+      if (this.consensus === 'raft') {
+        await this.#editConfig(p, (cfg) => {
+          cfg.consensus.raft.init_peerset = this.peers.map((q) => q.id)
+        })
+      }
       await Deno.writeTextFile(
         join(p.dir, 'peerstore'),
         this.peers.filter((q) => q !== p).map((q) => this.addrFor(p, q) + '\n').join(''),
