@@ -233,16 +233,11 @@ netnsTest(
   'compat follow: the Go ipfs-cluster-follow 1.1.6 follows two of our CRDT peers (pins, unpins, catch-up)',
   async () => {
     const work = await Deno.makeTempDir({ prefix: 'follow-ts-' })
-    // The sections each implementation's `init --consensus crdt` writes: ours for our peers, Go's
+    // Our peers come from our `init --consensus crdt` (the harness's); Go's init gives the
     // datastore section for the published configuration (Go's follower wants exactly one).
-    const oursInit = join(work, 'ours-init')
     const goInit = join(work, 'go-init')
-    const r1 = await runMain(['service', '--config', oursInit, 'init', '--consensus', 'crdt'])
-    assert.equal(r1.code, 0, r1.stderr)
     const r2 = await runCmd(GO_SERVICE, ['-c', goInit, 'init', '--consensus', 'crdt'])
     assert.equal(r2.code, 0, r2.stderr)
-    const crdtSection = JSON.parse(await Deno.readTextFile(join(oursInit, 'service.json')))
-      .consensus.crdt
     const goDatastore = JSON.parse(await Deno.readTextFile(join(goInit, 'service.json'))).datastore
     assert.deepEqual(Object.keys(goDatastore), ['pebble'])
     // Pebble's defaults reserve a 1 GiB cache and 64 MiB memtables: too much for a few pins.
@@ -251,11 +246,11 @@ netnsTest(
 
     const { cluster, kubos } = await kuboCluster(2, {
       workDir: join(work, 'cluster'),
+      consensus: 'crdt',
+      clusterName: 'ts-followed',
       edit: (cfg) => {
         quickTimings(cfg)
-        cfg.consensus = {
-          crdt: { ...crdtSection, cluster_name: 'ts-followed', rebroadcast_interval: '1s' },
-        }
+        cfg.consensus.crdt.rebroadcast_interval = '1s'
         cfg.cluster.pubsub.heartbeat_interval = '1s'
       },
     })
