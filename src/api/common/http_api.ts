@@ -27,6 +27,7 @@ import { corsPolicy } from './cors.ts'
 import { type HttpServer, rawHttpResponse, serveHttp } from './http_server.ts'
 import { boundMultiaddr } from './listen.ts'
 import { ndjsonResponse, type StreamOptions } from './ndjson.ts'
+import { type DocumentedRoute, object, ref, type RouteDoc, string } from './openapi.ts'
 import { type ErrorBodyFn, type Responder, responder } from './response.ts'
 import { router, type RouteSpec } from './router.ts'
 
@@ -61,6 +62,13 @@ export interface ApiRoute extends RouteSpec {
   handler: (ctx: RequestContext) => Promise<Response> | Response
   /** The body is streamed by the handler (e.g. /add): `max_body_bytes` does not apply. */
   unboundedBody?: boolean
+  /**
+   * Answered without credentials even when auth is on (`GET /health`). The pattern must be a
+   * literal path: the check runs before routing, so that unknown paths still ask for auth.
+   */
+  public?: boolean
+  /** What the route's OpenAPI document says of it (src/api/common/openapi.ts). */
+  doc?: RouteDoc
 }
 
 /** What an HTTP API needs besides its config. */
@@ -91,7 +99,7 @@ const noopLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
  * `POST /token` (a JWT for the caller's basic-auth user or token issuer; 401 without auth
  * configured) and `GET /health` (204).
  */
-export const TOKEN_AND_HEALTH: readonly ApiRoute[] = [
+export const TOKEN_AND_HEALTH: readonly DocumentedRoute[] = [
   {
     method: 'POST',
     pattern: '/token',
@@ -100,8 +108,36 @@ export const TOKEN_AND_HEALTH: readonly ApiRoute[] = [
       if (t === undefined) return ctx.r.error(new Error('unauthorized'), 401)
       return ctx.r.json(200, { token: t })
     },
+    doc: {
+      operationId: 'token',
+      summary: 'A JWT for the caller',
+      description: "Signed with the password of the basic-auth user (or of the bearer token's " +
+        'issuer); it never expires. 401 when auth is not configured.',
+      tags: ['auth'],
+      responses: {
+        200: {
+          description: 'The token, for `Authorization: Bearer <token>`',
+          json: object<{ token: string }>({ token: string({ description: 'HS256 JWT' }) }),
+        },
+        401: {
+          description: '`unauthorized`: auth is not configured, or the credentials are wrong',
+          json: ref('Error'),
+        },
+      },
+    },
   },
-  { method: 'GET', pattern: '/health', handler: (c) => c.r.empty(204) },
+  {
+    method: 'GET',
+    pattern: '/health',
+    public: true,
+    handler: (c) => c.r.empty(204),
+    doc: {
+      operationId: 'health',
+      summary: 'Liveness: 204 while the API serves',
+      tags: ['health'],
+      responses: { 204: { description: 'The API is up' } },
+    },
+  },
 ]
 
 /** Go's server timeouts as every API's section names them (milliseconds). */
@@ -173,6 +209,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     maxAgeSeconds: Math.floor(config.cors_max_age / 1000),
   })
   const match = router(routes)
+  const open = publicPaths(routes)
   const maxHeaderBytes = config.max_header_bytes + 4096 // Go allows this much slack too
   const maxBody = config.max_body_bytes
   const stopping = new AbortController()
@@ -209,7 +246,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     }
 
     let user: string | undefined
-    if (auth && req.method !== 'OPTIONS' && !(req.method === 'GET' && path === '/health')) {
+    if (auth && req.method !== 'OPTIONS' && !open.has(`${req.method} ${path}`)) {
       const res = await auth.check(req.headers.get('authorization'))
       if (!res.ok) {
         if (res.reason) log.debug(`invalid token: ${res.reason}`)
@@ -364,6 +401,16 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       return stopped
     },
   }
+}
+
+/** `METHOD path` of the routes answered without credentials. */
+function publicPaths(routes: readonly ApiRoute[]): Set<string> {
+  const open = new Set<string>()
+  for (const r of routes.filter((r) => r.public)) {
+    if (r.pattern.includes('{')) throw new Error(`public route ${r.pattern} must be a literal path`)
+    open.add(`${r.method} ${r.pattern}`)
+  }
+  return open
 }
 
 /**

@@ -17,23 +17,40 @@ import { ClusterError, errorMessage, ValidationError } from '../../errors.ts'
 import { normalizeCid, parseCid } from '../../types/cid.ts'
 import { PIN_TYPE_BITS, pinOptionsFromQuery } from '../../types/pin.ts'
 import type { GlobalPinInfo } from '../../types/pininfo.ts'
-import { parseStatusFilter } from '../../types/status.ts'
+import { parseStatusFilter, TRACKER_STATUSES } from '../../types/status.ts'
 import type { Logger } from '../../util/log.ts'
 import type { Foreground } from '../../util/foreground.ts'
 import { addParamsFromQuery } from '../../adder/add_params.ts'
 import type { AddContent, AddedOutput } from '../../adder/content.ts'
 import { readBody } from '../common/body.ts'
-import {
-  type ApiRoute,
-  type HttpApi,
-  httpApi,
-  type RequestContext,
-  TOKEN_AND_HEALTH,
-} from '../common/http_api.ts'
+import { type HttpApi, httpApi, type RequestContext, TOKEN_AND_HEALTH } from '../common/http_api.ts'
 import { multipartBoundary, MultipartReader } from '../common/multipart.ts'
+import {
+  array,
+  boolean,
+  type DocumentedRoute,
+  map,
+  object,
+  oneOfStrings,
+  type OpenApiDocument,
+  type ParamDoc,
+  ref,
+  type ResponseDoc,
+  type Schema,
+  string,
+} from '../common/openapi.ts'
 import { chunkedNdjsonResponse, ndjsonResponse } from '../common/ndjson.ts'
 import { AsyncQueue } from '../common/queue.ts'
 import type { RestApiConfig } from './config.ts'
+import { uiRoutes } from './ui/routes.ts'
+import {
+  ADD_QUERY,
+  HASH_PARAM,
+  LOCAL_QUERY,
+  PATH_PARAMS,
+  PIN_OPTION_QUERY,
+  restOpenApi,
+} from './schemas.ts'
 
 /** What the REST API needs from the peer. */
 export interface RestApiDeps {
@@ -224,19 +241,78 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
     })
   }
 
-  const routes: ApiRoute[] = [
+  const ok = (description: string, json: Schema): Record<number, ResponseDoc> => ({
+    200: { description, json },
+  })
+  const stream = (description: string, item: Schema): Record<number, ResponseDoc> => ({
+    200: { description, ndjson: item },
+    204: { description: 'Nothing to stream' },
+  })
+  const bad = (description: string): ResponseDoc => ({ description, json: ref('Error') })
+  const badCid = bad('The CID does not decode (`error decoding Cid: …`)')
+  const badOptions = bad('A pin option is invalid (nothing is pinned)')
+  const consistentQuery: Record<string, ParamDoc> = {
+    consistent: {
+      description: 'true: answer after a Raft read barrier, so that every pin committed ' +
+        'before the request is seen, whichever peer answers (an extension)',
+      schema: boolean(),
+    },
+  }
+
+  const routes: DocumentedRoute[] = [
     {
       method: 'GET',
       pattern: '/id',
       handler: async (c) => c.r.json(200, await cluster.id(c.signal)),
+      doc: {
+        operationId: 'id',
+        summary: "This peer's identity",
+        tags: ['peers'],
+        responses: ok('The peer', ref('ID')),
+      },
     },
     {
       method: 'GET',
       pattern: '/version',
       handler: (c) => c.r.json(200, { version: cluster.version() }),
+      doc: {
+        operationId: 'version',
+        summary: 'The version of this peer',
+        tags: ['peers'],
+        responses: ok('The version', ref('Version')),
+      },
     },
-    { method: 'GET', pattern: '/peers', handler: (c) => c.stream((s) => cluster.peers(s)) },
-    { method: 'POST', pattern: '/peers', handler: peerAdd },
+    {
+      method: 'GET',
+      pattern: '/peers',
+      handler: (c) => c.stream((s) => cluster.peers(s)),
+      doc: {
+        operationId: 'peersList',
+        summary: "Every member's identity",
+        description: 'A member that does not answer within 15 s comes with its `error` set.',
+        tags: ['peers'],
+        responses: stream('One ID per member', ref('ID')),
+      },
+    },
+    {
+      method: 'POST',
+      pattern: '/peers',
+      handler: peerAdd,
+      doc: {
+        operationId: 'peerAdd',
+        summary: 'Adds a peer to the cluster (Raft)',
+        tags: ['peers'],
+        body: {
+          description: 'The peer to add',
+          type: 'application/json',
+          schema: object<{ peer_id: string }>({ peer_id: string({ description: 'Peer ID' }) }),
+        },
+        responses: {
+          ...ok('The added peer', ref('ID')),
+          400: bad('`error decoding request body` or `error decoding peer_id`'),
+        },
+      },
+    },
     {
       method: 'DELETE',
       pattern: '/peers/{peer}',
@@ -248,9 +324,71 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
         await cluster.peerRemove(pid, c.signal)
         return c.r.empty(204)
       },
+      doc: {
+        operationId: 'peerRemove',
+        summary: 'Removes a peer from the cluster',
+        description: 'Its pins are allocated elsewhere first (unless repinning is off). The ' +
+          'CRDT consensus cannot remove peers: 500.',
+        tags: ['peers'],
+        params: { peer: { description: 'The peer ID' } },
+        responses: { 204: { description: 'Removed' }, 400: bad('The peer ID does not decode') },
+      },
     },
-    { method: 'POST', pattern: '/add', handler: add, unboundedBody: true },
-    { method: 'GET', pattern: '/allocations', handler: allocations },
+    {
+      method: 'POST',
+      pattern: '/add',
+      handler: add,
+      unboundedBody: true,
+      doc: {
+        operationId: 'add',
+        summary: 'Adds files (UnixFS) or a CAR file and pins the root',
+        description: "Blocks go to the allocated peers' IPFS daemons as they are read; the " +
+          'outputs are streamed as `ipfs add` prints them, the root last. With ' +
+          '`stream-channels=false` the answer is one JSON array instead. Pin metadata: ' +
+          '`meta-<key>=<value>` query parameters.',
+        tags: ['pins'],
+        query: ADD_QUERY,
+        body: {
+          description: 'The files, as `ipfs add` sends them (directories as ' +
+            '`application/x-directory` parts)',
+          type: 'multipart/form-data',
+          schema: object<{ file: unknown }>({
+            file: array(string({ contentMediaType: 'application/octet-stream' })),
+          }),
+        },
+        responses: {
+          200: {
+            description: 'The added files and directories (or progress items)',
+            ndjson: { anyOf: [ref('AddedOutput'), array(ref('AddedOutput'))] },
+            headers: { 'X-Chunked-Output': { description: '`1` on a stream' } },
+          },
+          400: bad('A parameter is invalid, the body is not multipart, or the upload broke'),
+        },
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/allocations',
+      handler: allocations,
+      doc: {
+        operationId: 'allocationsList',
+        summary: 'The shared pinset',
+        tags: ['pins'],
+        query: {
+          filter: {
+            description: 'Comma-separated pin types (default all); unknown names are ignored ' +
+              'unless every name is unknown',
+            schema: array(oneOfStrings(['pin', 'meta-pin', 'clusterdag-pin', 'shard-pin', 'all'])),
+            explode: false,
+          },
+          ...consistentQuery,
+        },
+        responses: {
+          ...stream('Every pin of the types asked for', ref('Pin')),
+          400: bad('`invalid filter value`'),
+        },
+      },
+    },
     {
       method: 'GET',
       pattern: '/allocations/{hash}',
@@ -259,8 +397,47 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
         await consistent(c)
         return c.r.json(200, await cluster.pinGet(cid, c.signal))
       },
+      doc: {
+        operationId: 'allocationGet',
+        summary: 'One pin of the shared pinset',
+        tags: ['pins'],
+        params: HASH_PARAM,
+        query: consistentQuery,
+        responses: {
+          ...ok('The pin', ref('Pin')),
+          400: badCid,
+          404: bad('`pin is not part of the pinset`'),
+        },
+      },
     },
-    { method: 'GET', pattern: '/pins', handler: statusAll },
+    {
+      method: 'GET',
+      pattern: '/pins',
+      handler: statusAll,
+      doc: {
+        operationId: 'statusList',
+        summary: 'The status of every pin (or of the CIDs asked for) on every peer',
+        tags: ['pins'],
+        query: {
+          ...LOCAL_QUERY,
+          filter: {
+            description: 'Comma-separated statuses (`error` and `queued` name groups)',
+            schema: array(oneOfStrings([...TRACKER_STATUSES, 'error', 'queued'])),
+            explode: false,
+          },
+          cids: {
+            description: 'Comma-separated CIDs: only these, answered as each completes ' +
+              '(`filter` is then ignored)',
+            schema: array(string()),
+            explode: false,
+          },
+        },
+        responses: {
+          ...stream('One status per CID', ref('GlobalPinInfo')),
+          400: bad('`invalid filter value`, or a CID that does not decode'),
+        },
+      },
+    },
     {
       method: 'POST',
       pattern: '/pins/{hash}/recover',
@@ -271,6 +448,14 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
           : await cluster.recover(cid, c.signal)
         return c.r.json(200, gpi)
       },
+      doc: {
+        operationId: 'recover',
+        summary: 'Retries a failed pin or unpin of a CID',
+        tags: ['pins'],
+        params: HASH_PARAM,
+        query: LOCAL_QUERY,
+        responses: { ...ok('Its status afterwards', ref('GlobalPinInfo')), 400: badCid },
+      },
     },
     {
       method: 'POST',
@@ -279,6 +464,13 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
         local(c)
           ? c.stream((s) => cluster.recoverAllLocal(s))
           : c.stream((s) => cluster.recoverAll(s)),
+      doc: {
+        operationId: 'recoverAll',
+        summary: 'Retries every failed pin and unpin',
+        tags: ['pins'],
+        query: LOCAL_QUERY,
+        responses: stream('The items queued again (only those)', ref('GlobalPinInfo')),
+      },
     },
     {
       method: 'GET',
@@ -290,6 +482,15 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
           : await cluster.status(cid, c.signal)
         return c.r.json(200, gpi)
       },
+      doc: {
+        operationId: 'status',
+        summary: 'The status of a CID on every peer',
+        description: 'A CID that is not pinned is not an error: every peer says `unpinned`.',
+        tags: ['pins'],
+        params: HASH_PARAM,
+        query: LOCAL_QUERY,
+        responses: { ...ok('Its status', ref('GlobalPinInfo')), 400: badCid },
+      },
     },
     {
       method: 'POST',
@@ -298,6 +499,16 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
         const cid = cidParam(c.params.hash)
         const opts = pinOptionsFromQuery(c.query) // a bad option is a 400 and nothing is pinned
         return c.r.json(200, await cluster.pin(cid, opts, c.signal))
+      },
+      doc: {
+        operationId: 'pin',
+        summary: 'Pins a CID in the cluster',
+        description: 'Answers once the pin is committed (not once IPFS has pinned it). Metadata: ' +
+          '`meta-<key>=<value>` query parameters.',
+        tags: ['pins'],
+        params: HASH_PARAM,
+        query: PIN_OPTION_QUERY,
+        responses: { ...ok('The committed pin', ref('Pin')), 400: badOptions },
       },
     },
     {
@@ -308,45 +519,139 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
         const opts = pinOptionsFromQuery(c.query)
         return c.r.json(200, await cluster.pinPath(path, opts, c.signal))
       },
+      doc: {
+        operationId: 'pinPath',
+        summary: 'Resolves an IPFS path and pins the CID it names',
+        tags: ['pins'],
+        params: PATH_PARAMS,
+        query: PIN_OPTION_QUERY,
+        responses: {
+          ...ok('The committed pin', ref('Pin')),
+          400: bad('`error parsing path: …`, or a pin option is invalid'),
+        },
+      },
     },
     {
       method: 'DELETE',
       pattern: '/pins/{hash}',
       handler: async (c) => c.r.json(200, await cluster.unpin(cidParam(c.params.hash), c.signal)),
+      doc: {
+        operationId: 'unpin',
+        summary: 'Unpins a CID from the cluster',
+        tags: ['pins'],
+        params: HASH_PARAM,
+        responses: {
+          ...ok('The pin as it was', ref('Pin')),
+          400: badCid,
+          404: bad('`pin is not part of the pinset`'),
+        },
+      },
     },
     {
       method: 'DELETE',
       pattern: '/pins/{keyType:ipfs|ipns|ipld}/{path:.*}',
       handler: async (c) => c.r.json(200, await cluster.unpinPath(pinPathParam(c), c.signal)),
+      doc: {
+        operationId: 'unpinPath',
+        summary: 'Resolves an IPFS path and unpins the CID it names',
+        tags: ['pins'],
+        params: PATH_PARAMS,
+        responses: {
+          ...ok('The pin as it was', ref('Pin')),
+          400: bad('`error parsing path: …`'),
+          404: bad('`pin is not part of the pinset`'),
+        },
+      },
     },
-    { method: 'POST', pattern: '/ipfs/gc', handler: repoGC },
+    {
+      method: 'POST',
+      pattern: '/ipfs/gc',
+      handler: repoGC,
+      doc: {
+        operationId: 'repoGC',
+        summary: "Runs a garbage collection on every peer's IPFS daemon, one after another",
+        tags: ['ipfs'],
+        query: LOCAL_QUERY,
+        responses: ok("Each peer's result", ref('GlobalRepoGC')),
+      },
+    },
     {
       method: 'GET',
       pattern: '/health/graph',
       handler: async (c) => c.r.json(200, await cluster.connectGraph(c.signal)),
+      doc: {
+        operationId: 'graph',
+        summary: 'The connectivity graph of the cluster and its IPFS daemons',
+        tags: ['health'],
+        responses: ok('The graph', ref('ConnectGraph')),
+      },
     },
     {
       method: 'GET',
       pattern: '/health/alerts',
       handler: async (c) => c.r.json(200, await cluster.alerts(c.signal)),
+      doc: {
+        operationId: 'alerts',
+        summary: 'Recent alerts (expired metrics), newest first',
+        tags: ['health'],
+        responses: ok('The alerts', array(ref('Alert'))),
+      },
     },
     {
       method: 'GET',
       pattern: '/health/bandwidth',
       handler: async (c) => c.r.json(200, await cluster.bandwidthByProtocol(c.signal)),
+      doc: {
+        operationId: 'bandwidth',
+        summary: "This peer's traffic per libp2p protocol",
+        tags: ['health'],
+        responses: ok('By protocol ID', map(ref('BandwidthStats'))),
+      },
     },
     {
       method: 'GET',
       pattern: '/monitor/metrics/{name}',
       handler: async (c) => c.r.json(200, await cluster.latestMetrics(c.params.name, c.signal)),
+      doc: {
+        operationId: 'metrics',
+        summary: 'The latest valid metric of that name from each peer',
+        tags: ['monitor'],
+        params: { name: { description: 'A metric name (`GET /monitor/metrics` lists them)' } },
+        responses: ok('Sorted by peer', array(ref('Metric'))),
+      },
     },
     {
       method: 'GET',
       pattern: '/monitor/metrics',
       handler: async (c) => c.r.json(200, await cluster.metricNames(c.signal)),
+      doc: {
+        operationId: 'metricNames',
+        summary: 'The names of the metrics the peers publish',
+        tags: ['monitor'],
+        responses: ok('The names', array(string(), { examples: [['freespace', 'ping']] })),
+      },
     },
     ...TOKEN_AND_HEALTH,
+    ...uiRoutes(cluster),
+    {
+      method: 'GET',
+      pattern: '/openapi.json',
+      public: true,
+      handler: (c) => c.r.json(200, openApi()),
+      doc: {
+        operationId: 'openapi',
+        summary: 'This document',
+        description: 'Answered without credentials: it is the same for every peer (docs/' +
+          'openapi.json) and tells nothing about this one.',
+        tags: ['meta'],
+        responses: ok('OpenAPI 3.1', { type: 'object' }),
+      },
+    },
   ]
+
+  // Built from the table the router uses, on the first request (the table is fixed by then).
+  let document: OpenApiDocument | undefined
+  const openApi = () => document ??= restOpenApi(routes)
 
   return httpApi(config, routes, {
     name: 'restapi',
