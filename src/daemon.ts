@@ -577,6 +577,11 @@ async function loadConnector(cfg: ServiceConfig): Promise<ConnectorFactory> {
 /** Options of runDaemon: a peer plus the process's signals. */
 export interface RunOptions extends PeerOptions {
   signals?: (onSignal: (name: string) => void) => () => void
+  /**
+   * Told when the peer is ready and when a signal starts its shutdown: the service tells
+   * systemd (READY=1, STOPPING=1), as the reference does.
+   */
+  onState?: (state: 'ready' | 'stopping') => void
 }
 
 /**
@@ -589,7 +594,10 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
   let count = 0
   let peer: Peer | undefined
   const done = Promise.withResolvers<number>()
-  const shutDown = (p: Peer) => p.stop().then(() => done.resolve(0), () => done.resolve(1))
+  const shutDown = (p: Peer) => {
+    opts.onState?.('stopping')
+    return p.stop().then(() => done.resolve(0), () => done.resolve(1))
+  }
   // Listening from the start: a signal while the peer starts (bootstrap dials can take a while)
   // stops it as soon as it is built, with its ordered shutdown.
   const off = opts.signals?.((name) => {
@@ -610,6 +618,7 @@ export async function runDaemon(opts: RunOptions): Promise<number> {
     throw err
   }
   if (count > 0) shutDown(peer)
+  peer.ready.then(() => opts.onState?.('ready'), () => {})
   // A removed peer stops on its own and exits with 0, as the reference's does; one that could
   // not start exits with 1.
   peer.ended.then(({ code }) => done.resolve(code))

@@ -14,6 +14,7 @@ import { type Ctx, doing } from './context.ts'
 import { parsePeerMultiaddr } from '../../src/config/peer_multiaddr.ts'
 import { initConfig } from './init.ts'
 import { exists } from '../../src/util/fs.ts'
+import { systemdNotifier } from './sd_notify.ts'
 
 /** `daemon` with its parsed flags: runs the peer until a signal; resolves to the exit code. */
 export async function daemon(f: ParsedFlags, ctx: Ctx): Promise<number> {
@@ -41,13 +42,17 @@ export async function daemon(f: ParsedFlags, ctx: Ctx): Promise<number> {
     if (code !== 0) return code
   }
   const { runDaemon } = await peerModule
+  const logs = logging(ctx.logLevel)
+  // Under a systemd `Type=notify` unit: READY=1 once the peer is ready, STOPPING=1 on a signal.
+  const notify = systemdNotifier(ctx.env, (m) => logs.get('service').warn(m))
   return await runDaemon({
     configDir: ctx.configDir,
     env: ctx.env,
-    logging: logging(ctx.logLevel),
+    logging: logs,
     leave: f.bool('leave'),
     bootstrap,
     noTrust: f.bool('no-trust'),
     signals: ctx.io.signals,
+    onState: notify && ((state) => void notify(state === 'ready' ? 'READY=1' : 'STOPPING=1')),
   })
 }
