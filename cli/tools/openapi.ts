@@ -1,7 +1,6 @@
 /**
- * Writes docs/openapi.json: the REST API's OpenAPI document, exactly as `GET /openapi.json`
- * answers it (taken from an API built in-process, never started), pretty-printed for reading
- * and diffs. test/api/rest/openapi.test.ts fails when the copy is stale.
+ * Writes docs/openapi.json: the REST API's OpenAPI document, as `GET /openapi.json` answers it
+ * (from the same route table), pretty-printed for reading and diffs. test/api/rest/openapi.test.ts fails when the copy is stale.
  *
  * @example
  * ```sh
@@ -11,8 +10,8 @@
  */
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { restApiSection } from '../../src/api/rest/config.ts'
-import { restApi } from '../../src/api/rest/server.ts'
+import { restRoutes } from '../../src/api/rest/server.ts'
+import { restOpenApi } from '../../src/api/rest/schemas.ts'
 import type { ClusterRPC } from '../../src/components.ts'
 
 /** Where the committed copy lives. */
@@ -24,21 +23,15 @@ export const OPENAPI_FILE = join(
   'openapi.json',
 )
 
-/** The document as the REST API serves it, as the text of docs/openapi.json. */
-export async function openApiText(): Promise<string> {
+/** The document as `GET /openapi.json` answers it, as the text of docs/openapi.json. */
+export function openApiText(): string {
   // The document needs the route table only: no handler runs, so no cluster is needed.
-  const api = restApi(restApiSection.defaults(), {
-    cluster: {} as ClusterRPC,
-    configDir: '.',
-    peerId: '',
-  })
-  const res = await api.handler(new Request('http://127.0.0.1/openapi.json'))
-  if (res.status !== 200) throw new Error(`GET /openapi.json: ${res.status} ${await res.text()}`)
-  return JSON.stringify(await res.json(), null, 2) + '\n'
+  const routes = restRoutes({ cluster: {} as ClusterRPC, configDir: '.', peerId: '' })
+  return JSON.stringify(restOpenApi(routes), null, 2) + '\n'
 }
 
 if (import.meta.main) {
   const out = Deno.args[0] ?? OPENAPI_FILE
-  await Deno.writeTextFile(out, await openApiText())
+  await Deno.writeTextFile(out, openApiText())
   console.log(`wrote ${out}`)
 }

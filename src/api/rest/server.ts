@@ -149,6 +149,21 @@ const local = (ctx: RequestContext) => ctx.query.get('local') === 'true'
 
 /** Builds the REST API. Nothing listens until `start()`. */
 export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
+  return httpApi(config, restRoutes(deps), {
+    name: 'restapi',
+    configDir: deps.configDir,
+    errorBody: restErrorBody,
+    log: deps.log,
+    accessLog: deps.accessLog,
+    foreground: deps.foreground,
+  })
+}
+
+/**
+ * The REST API's route table, each route with its OpenAPI doc (`GET /openapi.json` is built from
+ * this same table).
+ */
+export function restRoutes(deps: RestApiDeps): DocumentedRoute[] {
   const { cluster } = deps
 
   async function peerAdd(ctx: RequestContext): Promise<Response> {
@@ -652,13 +667,5 @@ export function restApi(config: RestApiConfig, deps: RestApiDeps): HttpApi {
   // Built from the table the router uses, on the first request (the table is fixed by then).
   let document: OpenApiDocument | undefined
   const openApi = () => document ??= restOpenApi(routes)
-
-  return httpApi(config, routes, {
-    name: 'restapi',
-    configDir: deps.configDir,
-    errorBody: restErrorBody,
-    log: deps.log,
-    accessLog: deps.accessLog,
-    foreground: deps.foreground,
-  })
+  return routes
 }
