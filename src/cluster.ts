@@ -15,6 +15,7 @@
  * const pin = await cluster.pin(cid, defaultPinOptions())
  * ```
  */
+import { rememberTrace, traced } from './observations/tracing.ts'
 import type { AllocationRequest } from './allocator/allocate.ts'
 import type {
   BandwidthStats,
@@ -619,7 +620,7 @@ export class Cluster implements ClusterRPC {
 
   /** Pins by options; an existing pin's API records (`RECORDS_PREFIX`) stay unless set. */
   async pin(cid: string, opts: PinOptions, signal?: AbortSignal): Promise<Pin> {
-    return await this.#commit(newPin(cid, opts), true, signal)
+    return await traced('cluster/Pin', cid, () => this.#commit(newPin(cid, opts), true, signal))
   }
 
   /**
@@ -664,6 +665,7 @@ export class Cluster implements ClusterRPC {
       pin.allocations = await this.#allocate(pin, existing)
     }
     checkPinSize(pin)
+    rememberTrace(pin.cid) // the tracker continues this trace once the pin is applied here
     await this.#d.consensus.logPin(pin, signal)
     return pin
   }
@@ -755,7 +757,11 @@ export class Cluster implements ClusterRPC {
 
   async unpin(cid: string, signal?: AbortSignal): Promise<Pin> {
     this.#checkWritable()
-    return await this.#unpinPin(await this.pinGet(cid, signal), signal)
+    return await traced('cluster/Unpin', cid, async () => {
+      const pin = await this.pinGet(cid, signal)
+      rememberTrace(pin.cid)
+      return await this.#unpinPin(pin, signal)
+    })
   }
 
   /** The reference's rules per pin type (user unpins and expiry alike). */

@@ -63,6 +63,8 @@ import { errorMessage } from './errors.ts'
 import { NoLeaderError } from './consensus/raft/core/errors.ts'
 import { systemClock } from './util/clock.ts'
 import { parsePeerMultiaddr } from './config/peer_multiaddr.ts'
+import { startObservations } from './observations/start.ts'
+import type { MetricSources } from './observations/metrics.ts'
 
 /** Options of a peer start. */
 export interface PeerOptions {
@@ -77,6 +79,9 @@ export interface PeerOptions {
   config?: ServiceConfig
   /** This peer's departures from the RPC policy table (ipfs-cluster-follow closes RepoGCLocal). */
   rpcPolicy?: RpcWireOptions['policy']
+  /** `daemon --stats` / `--tracing`: on whatever `observations` says. */
+  stats?: boolean
+  tracing?: boolean
 }
 
 /** A running peer. */
@@ -138,6 +143,17 @@ async function build(
   stopAll: () => Promise<void>,
   log: Logger,
 ): Promise<Peer> {
+  // First in, last out: the endpoint answers (and the spans end) until every component stopped.
+  const obs = await startObservations({
+    metrics: cfg.metrics,
+    tracing: cfg.tracing,
+    stats: opts.stats,
+    tracingFlag: opts.tracing,
+    peername: cfg.cluster.peername,
+    env: opts.env,
+    log: opts.logging.get('observations'),
+  })
+  stack.push({ name: 'observations', stop: () => obs.stop() })
   const crdtCfg = cfg.crdt
   const raftCfg = cfg.raft ?? raftSection.defaults()
   const raftLog = opts.logging.get('raft')
@@ -213,7 +229,7 @@ async function build(
 
   let ipfsIdCache: { id?: string; addresses?: string[] } = {}
   const trackerLog = opts.logging.get('pintracker')
-  const tracker: PinTracker = statelessTracker(cfg.stateless ?? statelessSection.defaults(), {
+  const stateless = statelessTracker(cfg.stateless ?? statelessSection.defaults(), {
     peerId: ident.id,
     peername: () => cfg.cluster.peername,
     ipfs,
@@ -227,6 +243,7 @@ async function build(
     // In the state's KV, so that a new pinset (import, cleanup, restored snapshot) drops it.
     syncMark: { put: (mark) => state.putSyncMark(mark), take: () => syncMarkAtStart },
   })
+  const tracker: PinTracker = stateless
   stack.push({ name: 'pin tracker', stop: () => tracker.stop() })
 
   const consensusLog = opts.logging.get('consensus')
@@ -309,6 +326,22 @@ async function build(
     log: monitorLog,
   })
   built.monitor = peerMonitor
+  if (obs.metrics) {
+    const raftNow = raft
+    Object.assign(
+      obs.metrics.sources,
+      {
+        trackerStatus: () => stateless.statusCounts(),
+        queueLengths: () => stateless.queueLengths(),
+        // Peers with a valid ping: what the cluster counts as up (Raft voters or CRDT peers).
+        peers: () => peerMonitor.latestMetrics('ping').length,
+        informerMetrics: function* () {
+          for (const name of peerMonitor.metricNames()) yield* peerMonitor.latestMetrics(name)
+        },
+        raftStatus: raftNow ? () => raftNow.status() : undefined,
+      } satisfies MetricSources,
+    )
+  }
   stack.push({ name: 'monitor', stop: () => peerMonitor.stop() })
   const informers: Informer[] = buildInformers(cfg, ipfs, tracker, ident.id)
   stack.push({

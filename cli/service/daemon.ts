@@ -52,6 +52,8 @@ export async function daemon(f: ParsedFlags, ctx: Ctx): Promise<number> {
     leave: f.bool('leave'),
     bootstrap,
     noTrust: f.bool('no-trust'),
+    stats: f.bool('stats'),
+    tracing: f.bool('tracing'),
     signals: ctx.io.signals,
     onState: notify && ((state) => void notify(state === 'ready' ? 'READY=1' : 'STOPPING=1')),
   })

@@ -50,6 +50,8 @@ export class Operation {
   origin: OperationOrigin | undefined
   /** Queued by a sync pass behind every other pin operation (never on the last free worker). */
   background = false
+  /** The trace context of the request that queued it, when tracing is on (tracing.ts). */
+  trace: unknown = undefined
   /** Epoch ms of the last phase change (the PinInfo timestamp). */
   ts: number
   #canceled = false

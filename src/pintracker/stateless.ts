@@ -41,6 +41,8 @@
  * await tracker.stop()
  * ```
  */
+import { clusterMetrics } from '../observations/metrics.ts'
+import { takeTrace, traced, tracingEnabled, withTrace } from '../observations/tracing.ts'
 import type { IPFSConnector, PinTracker, StateReader } from '../components.ts'
 import { errorMessage, IPFSError, isAbortError, ShutdownError } from '../errors.ts'
 import { compareCidKeys, multihashView, normalizeCid } from '../types/cid.ts'
@@ -95,6 +97,10 @@ export interface StatelessTracker extends PinTracker {
   operationCount(): number
   /** True while a sync pass (start-up sync, recover) is walking or waiting for what it queued. */
   syncing(): boolean
+  /** Live operations by status (the metrics' per-status gauges): O(operations), not pinset. */
+  statusCounts(): Map<string, number>
+  /** Operations waiting in each queue. */
+  queueLengths(): [string, number][]
 }
 
 // Workers yield to the event loop this often: with an IPFS that answers at once (a double, a
@@ -178,6 +184,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
   function enqueue(pin: Pin, type: 'pin' | 'unpin', origin?: SyncPass): void {
     const op = ops.trackNew(pin, type, 'queued')
     if (!op) return // same operation already queued or running
+    op.trace = takeTrace(pin.cid) // the API request's trace, when this peer committed it
     origin?.adopt(op)
     let queue = unpinQueue
     if (type === 'pin') {
@@ -263,10 +270,17 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     op.setPhase('in_progress', now())
     op.attemptCount++
     running.add(op)
+    const m = clusterMetrics
+    const t0 = m ? performance.now() : 0
     try {
-      await run(op)
+      if (!tracingEnabled()) await run(op)
+      else {
+        const name = op.type === 'pin' ? 'pintracker/Pin' : 'pintracker/Unpin'
+        await withTrace(op.trace, () => traced(name, op.cid, () => run(op)))
+      }
     } catch (err) {
       if (op.canceled || stopSignal.aborted) return // replaced or stopping: not a failure
+      m?.opDuration.observe((performance.now() - t0) / 1000, op.type, 'error')
       op.setError(errorMessage(err), now())
       op.cancel()
       failureCount++
@@ -275,6 +289,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
     } finally {
       running.delete(op)
     }
+    m?.opDuration.observe((performance.now() - t0) / 1000, op.type, 'ok')
     recordDone(op.type === 'pin', op.cid)
     op.setPhase('done', now())
     op.cancel()
@@ -833,6 +848,21 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
 
     // Queued operations, and the pins the sync pass will queue when it reaches them.
     pinQueueSize: () => ops.pinQueueSize() + (activePass()?.remaining ?? 0),
+    statusCounts() {
+      const counts = new Map<string, number>()
+      for (const op of ops.values()) {
+        if (op.canceled && op.phase !== 'error') continue
+        const st = op.status()
+        counts.set(st, (counts.get(st) ?? 0) + 1)
+      }
+      return counts
+    },
+    queueLengths: () => [
+      ['priority', priorityQueue.size],
+      ['pin', pinQueue.size],
+      ['unpin', unpinQueue.size],
+      ['sync', syncQueue.size],
+    ],
 
     operationCount: () => ops.size,
 

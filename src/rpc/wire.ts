@@ -28,6 +28,7 @@
  *
  * @module
  */
+import { clusterMetrics } from '../observations/metrics.ts'
 import type { Libp2p } from 'libp2p'
 import type { Connection, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -234,6 +235,9 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
     async run(): Promise<void> {
       const [, method, args] = this.f
       const signal = this.#scope.signal
+      const metrics = clusterMetrics
+      const t0 = metrics ? performance.now() : 0
+      let result = 'ok'
       try {
         const refused = authorize(this.peer, method, isTrusted, opts.policy)
         if (refused) throw refused
@@ -259,6 +263,7 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
         }
         await this.#answer(encodeFrame([DONE, result]), signal)
       } catch (err) {
+        result = 'error'
         if (!(err instanceof RpcForbiddenError || err instanceof RpcUnknownMethodError)) {
           log.debug(`${method} from ${this.peer}: ${errorMessage(err)}`)
         } else {
@@ -270,6 +275,12 @@ export async function rpcWire(opts: RpcWireOptions): Promise<RpcWire> {
         }
       } finally {
         this.#scope.done()
+        if (metrics) {
+          // A name a peer made up is one label value, not one series per name it tries.
+          const label = Object.hasOwn(KIND, method) ? String(method) : 'unknown'
+          metrics.rpcRequests.inc(1, label, result)
+          metrics.rpcDuration.observe((performance.now() - t0) / 1000, label)
+        }
       }
     }
 

@@ -30,6 +30,8 @@ import { ndjsonResponse, type StreamOptions } from './ndjson.ts'
 import { type DocumentedRoute, object, ref, type RouteDoc, string } from './openapi.ts'
 import { type ErrorBodyFn, type Responder, responder } from './response.ts'
 import { router, type RouteSpec } from './router.ts'
+import { clusterMetrics } from '../../observations/metrics.ts'
+import { traced, tracingEnabled } from '../../observations/tracing.ts'
 
 /** What a route handler gets. */
 export interface RequestContext {
@@ -91,6 +93,9 @@ export interface HttpApi extends API {
   /** Runs a request through the full pipeline (auth, CORS, routing) without a socket. */
   handler(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response>
 }
+
+/** Methods counted by name in the metrics; any other is `other` (a client picks the name). */
+const STANDARD_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'])
 
 const noopLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -231,7 +236,10 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     return n
   }
 
-  async function dispatch(req: Request, corsDone: { preflight: boolean }): Promise<Response> {
+  async function dispatch(
+    req: Request,
+    corsDone: { preflight: boolean; route?: string },
+  ): Promise<Response> {
     const url = new URL(req.url)
     let path = url.pathname
     if (path.includes('%')) {
@@ -277,6 +285,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     if (m.kind === 'method') {
       return r.error(new Error('method not allowed'), 405, [['Allow', m.allow.join(', ')]])
     }
+    corsDone.route = m.route.pattern
     if (!m.route.unboundedBody && declaredTooLarge(req, maxBody)) {
       return r.error(new Error(tooLargeMessage(maxBody)), 413)
     }
@@ -297,7 +306,14 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
         return ndjsonResponse(r, source(signal), streamOptions(ac))
       },
     }
-    return await m.route.handler(ctx)
+    if (!tracingEnabled()) return await m.route.handler(ctx)
+    // One span per request, named by the route's pattern: the root of a pin's trace.
+    const route = m.route
+    return await traced(
+      `${deps.name} ${req.method} ${route.pattern}`,
+      m.params.cid,
+      async () => await route.handler(ctx),
+    )
   }
 
   /**
@@ -314,7 +330,9 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
 
   async function handler(req: Request, info?: Deno.ServeHandlerInfo): Promise<Response> {
     const end = deps.foreground?.begin()
-    const corsDone = { preflight: false }
+    const corsDone: { preflight: boolean; route?: string } = { preflight: false }
+    const metrics = clusterMetrics
+    const t0 = metrics ? performance.now() : 0
     let res: Response
     try {
       res = await dispatch(req, corsDone)
@@ -326,6 +344,13 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       }
     }
     if (!corsDone.preflight) cors.actual(req, res.headers)
+    if (metrics) {
+      // The route's pattern, never the raw path: one series per route, whatever CIDs come.
+      const route = corsDone.route ?? 'unmatched'
+      const method = STANDARD_METHODS.has(req.method) ? req.method : 'other'
+      metrics.httpRequests.inc(1, deps.name, route, method, String(res.status))
+      metrics.httpDuration.observe((performance.now() - t0) / 1000, deps.name, route)
+    }
     if (!access.on) return sent(res, end)
     const remote = remoteAddrOf(info)
     const url = new URL(req.url)

@@ -57,6 +57,8 @@
  *
  * @module
  */
+import { clusterMetrics } from '../../observations/metrics.ts'
+import { traced, tracingEnabled } from '../../observations/tracing.ts'
 import type { ApplyHooks, Consensus, LogOp, StateReader } from '../../components.ts'
 import { ConsensusError, errorMessage, ShutdownError } from '../../errors.ts'
 import { openKvFile } from '../../state/kv_file.ts'
@@ -393,6 +395,7 @@ class RaftHost {
         },
         sendSnapshot: (m) => snapshots.send(m),
         afterReady: async () => {
+          if (clusterMetrics) this.#observeLeader()
           await this.#compaction.maybeCompact()
           this.#waiters.notify()
         },
@@ -517,7 +520,29 @@ class RaftHost {
     this.#schedule()
   }
 
+  /** Counts leader changes for the metrics (called after each Ready while stats are on). */
+  #observeLeader(): void {
+    const leader = this.#node.basicStatus().leader
+    if (leader !== null && leader !== this.#lastLeader) {
+      if (this.#lastLeader !== undefined) clusterMetrics?.raftLeaderChanges.inc()
+      this.#lastLeader = leader
+    }
+  }
+
   #propose(op: LogOp, signal?: AbortSignal): Promise<void> {
+    const m = clusterMetrics
+    if (!m && !tracingEnabled()) return this.#proposeNow(op, signal)
+    const name = op.type === 'pin' ? 'consensus/LogPin' : 'consensus/LogUnpin'
+    return traced(name, op.pin.cid, () => this.#proposeNow(op, signal)).then(
+      () => void m?.raftProposals.inc(1, 'ok'),
+      (err) => {
+        m?.raftProposals.inc(1, 'error')
+        throw err
+      },
+    )
+  }
+
+  #proposeNow(op: LogOp, signal?: AbortSignal): Promise<void> {
     return this.opened.then(() => {
       this.#check()
       if (this.#members.removed) throw new ConsensusError('this peer was removed from the cluster')
@@ -675,6 +700,9 @@ class RaftHost {
   }
 
   // ================================================================== the API
+
+  /** The leader seen after the last Ready (leader changes metric); undefined before the first. */
+  #lastLeader: string | undefined
 
   status(): RaftStatus {
     const s = this.#node.status()

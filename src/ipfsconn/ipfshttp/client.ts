@@ -28,6 +28,7 @@ import type { NodeAddress } from './address.ts'
 import { type Dialer, Http1Client, type Http1Response } from './http1.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
 import { type CancelTimer, type Clock, systemClock } from '../../util/clock.ts'
+import { clusterMetrics } from '../../observations/metrics.ts'
 import { JsonLineError } from './ndjson.ts'
 
 /** After this many consecutive transport failures requests are let through at 1 per second. */
@@ -177,10 +178,14 @@ export class KuboCall {
   #cause?: Error
   #follow?: () => void
   #res?: Http1Response
+  /** performance.now() at the start, when stats are on (the request duration histogram). */
+  readonly #t0: number
+  #failed = false
 
   constructor(client: KuboClient, path: string, opts: CallOptions) {
     this.#client = client
     this.path = path
+    this.#t0 = clusterMetrics ? performance.now() : 0
     this.#opts = opts
     this.signal = this.#ctl.signal
     // The call's signal follows the caller's and the client's through listeners that end()
@@ -248,6 +253,7 @@ export class KuboCall {
 
   /** Maps anything thrown inside the scope to the error the caller should see. */
   error(err: unknown): Error {
+    this.#failed = true
     if (this.#opts.signal?.aborted) return asError(this.#opts.signal.reason)
     if (this.#cause) return this.#cause
     if (this.#client.stopped) return new ShutdownError('IPFS connector is shut down')
@@ -268,6 +274,13 @@ export class KuboCall {
     this.#unfollow()
     // An answer not read to its end holds its connection: close it.
     this.#res?.cancel()
+    const m = clusterMetrics
+    if (m && this.#t0) {
+      const q = this.path.indexOf('?')
+      const endpoint = q < 0 ? this.path : this.path.slice(0, q)
+      m.ipfsRequestDuration.observe((performance.now() - this.#t0) / 1000, endpoint)
+      if (this.#failed) m.ipfsRequestErrors.inc(1, endpoint)
+    }
   }
 }
 

@@ -11,6 +11,8 @@
  * await ipfs.stop()
  * ```
  */
+import { clusterMetrics } from '../../observations/metrics.ts'
+import { traced, tracingEnabled } from '../../observations/tracing.ts'
 import type {
   IPFSConnector,
   IPFSPinOptions,
@@ -178,7 +180,23 @@ class IPFSHttpConnector implements IPFSConnector {
    * caller's abort, `PIN_BATCH_PATIENCE_MS` passed), each pin goes again alone, so each caller
    * gets its own outcome. Pins with origins or a progress callback always go alone.
    */
-  async pin(pin: Pin, opts: IPFSPinOptions = {}): Promise<void> {
+  pin(pin: Pin, opts: IPFSPinOptions = {}): Promise<void> {
+    const m = clusterMetrics
+    if (!m && !tracingEnabled()) return this.#pin(pin, opts)
+    // The reference's pins/pin_add, pins/pin_add_errors and pins/ipfs_pins; one span a pin.
+    return traced('ipfsconn/Pin', pin.cid, async () => {
+      m?.ipfsPinAdd.inc()
+      try {
+        await this.#pin(pin, opts)
+      } catch (err) {
+        m?.ipfsPinAddErrors.inc()
+        throw err
+      }
+      m?.ipfsPins.inc()
+    })
+  }
+
+  async #pin(pin: Pin, opts: IPFSPinOptions): Promise<void> {
     const signal = opts.signal
     this.#maybeTriggerInformers()
     // Origins are dialled in the background and given up when the pin ends, as in the reference.
@@ -227,6 +245,7 @@ class IPFSHttpConnector implements IPFSConnector {
     if (maxDepth > 0) await this.#unpinBelow(cid, maxDepth, signal)
     try {
       await this.#postJson(`pin/rm?arg=${cid}`, signal, this.#cfg.unpin_timeout)
+      clusterMetrics?.ipfsPins.inc(-1)
       this.#log.info(`IPFS Unpin request succeeded: ${cid}`)
     } catch (err) {
       // Kubo: "not pinned or pinned indirectly"; js-ipfs: "… is not pinned". Both mean done.
@@ -314,6 +333,7 @@ class IPFSHttpConnector implements IPFSConnector {
         call.end()
       }
     }
+    clusterMetrics?.ipfsPins.set(n) // the exact count: what pin/unpin moved is set right again
     return n
   }
 

@@ -1,0 +1,124 @@
+/**
+ * A real Prometheus (Debian's `prometheus` package, /usr/bin/prometheus) for tests: its own
+ * config and storage in a temp folder, on 127.0.0.1, scraping the given targets every second,
+ * asked PromQL through its HTTP API. Stopped by its PID.
+ *
+ * @example
+ * ```ts
+ * const prom = await startPrometheus(['127.0.0.1:8888'])
+ * await prom.query('ipfscluster_pins_pin_add') // [{ metric: {...}, value: [ts, '3'] }]
+ * await prom.stop()
+ * ```
+ */
+import { join } from 'node:path'
+import { freePort } from '../../src/util/free_port.ts'
+
+/** Where Debian installs it; PROMETHEUS_BIN overrides. */
+const DEFAULT_BIN = '/usr/bin/prometheus'
+
+/** One series of an instant query's answer. */
+export interface PromSample {
+  metric: Record<string, string>
+  value: [number, string]
+}
+
+/** A running Prometheus. */
+export interface PrometheusServer {
+  url: string
+  pid: number
+  /** An instant PromQL query; throws with Prometheus's error text when it refuses it. */
+  query(promql: string): Promise<PromSample[]>
+  logs(): string
+  stop(): Promise<void>
+}
+
+/** The binary, or an error that says how to install it (tests must not skip silently). */
+export async function findPrometheus(): Promise<string> {
+  const bin = Deno.env.get('PROMETHEUS_BIN') ?? DEFAULT_BIN
+  try {
+    await Deno.stat(bin)
+    return bin
+  } catch {
+    throw new Error(
+      `Prometheus not found at ${bin}: install it with \`apt-get install -y prometheus\` ` +
+        '(or set PROMETHEUS_BIN)',
+    )
+  }
+}
+
+/** Starts Prometheus scraping `targets` (`host:port`, path /metrics) every second. */
+export async function startPrometheus(targets: string[]): Promise<PrometheusServer> {
+  const bin = await findPrometheus()
+  const dir = await Deno.makeTempDir({ prefix: 'prometheus-' })
+  const port = freePort()
+  const config = [
+    'global:',
+    '  scrape_interval: 1s',
+    '  scrape_timeout: 1s',
+    '  evaluation_interval: 1s',
+    'scrape_configs:',
+    '  - job_name: cluster',
+    '    static_configs:',
+    `      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`,
+    '',
+  ].join('\n')
+  await Deno.writeTextFile(join(dir, 'prometheus.yml'), config)
+  const child = new Deno.Command(bin, {
+    args: [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
+    stdin: 'null',
+    stdout: 'piped',
+    stderr: 'piped',
+  }).spawn()
+  let logs = ''
+  const dec = new TextDecoder()
+  const pumps = Promise.all([child.stdout, child.stderr].map(async (s) => {
+    for await (const b of s) logs += dec.decode(b)
+  }))
+  let exited = false
+  const status = child.status.then((s) => {
+    exited = true
+    return s
+  })
+  const url = `http://127.0.0.1:${port}`
+  const stop = async () => {
+    if (!exited) child.kill('SIGTERM')
+    await status
+    await pumps
+    await Deno.remove(dir, { recursive: true }).catch(() => {})
+  }
+  // Ready when its API answers; a generous deadline only turns a hang into a failure.
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    if (exited) {
+      await stop()
+      throw new Error(`prometheus exited early:\n${logs}`)
+    }
+    const ok = await fetch(`${url}/-/ready`).then(async (r) => {
+      await r.body?.cancel()
+      return r.ok
+    }, () => false)
+    if (ok) break
+    if (Date.now() > deadline) {
+      await stop()
+      throw new Error(`prometheus not ready in 60 s:\n${logs}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return {
+    url,
+    pid: child.pid,
+    logs: () => logs,
+    async query(promql) {
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`)
+      const body = await res.json()
+      if (body.status !== 'success') throw new Error(`PromQL ${promql}: ${body.error}`)
+      return body.data.result as PromSample[]
+    },
+    stop,
+  }
+}
