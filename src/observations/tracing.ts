@@ -124,7 +124,7 @@ export function tracingEnv(
     OTEL_DENO_CONSOLE: 'ignore',
   }
   const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(want)) out[k] = env(k) ?? v
+  for (const [k, v] of Object.entries(want)) out[k] = env(k) || v // empty counts as unset
   return out
 }
 
