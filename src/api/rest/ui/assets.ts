@@ -403,7 +403,8 @@ function pinQuery(after) {
 }
 
 function statusChips(gpi) {
-  const peers = Object.keys(gpi.peer_map || {}).sort()
+  const label = (p) => (gpi.peer_map[p].peername || '') + ' ' + p
+  const peers = Object.keys(gpi.peer_map || {}).sort((a, b) => label(a) < label(b) ? -1 : 1)
   return peers.map(function (peer) {
     const s = gpi.peer_map[peer]
     if (s.peername) names[peer] = s.peername
@@ -490,6 +491,7 @@ async function pin(ev) {
   if ($('#pin-rmax').value !== '') p.set('replication-max', $('#pin-rmax').value)
   await api('pins/' + encodeURIComponent(cid) + '?' + p.toString(), { method: 'POST' }, 'pin ' + cid)
   $('#pin-cid').value = ''
+  $('#pin-name').value = ''
   await showPin(cid)
 }
 

@@ -94,7 +94,7 @@ export function uiRoutes(cluster: ClusterRPC & Partial<PinCursor>): UiRoute[] {
   async function pins(ctx: RequestContext): Promise<Response> {
     const q = parsePageQuery(ctx.query)
     const ac = new AbortController()
-    const signal = AbortSignal.any([ac.signal, ctx.signal, ctx.req.signal])
+    const signal = AbortSignal.any([ac.signal, ctx.signal])
     try {
       const source = cluster.pinsAfter
         ? cluster.pinsAfter(q.after, signal)
