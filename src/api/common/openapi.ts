@@ -133,15 +133,18 @@ export function map(values: Schema, extra: Schema = {}): Schema {
   return { type: 'object', additionalProperties: values, ...extra }
 }
 
-/** `s` or JSON `null` (Go's nil slices, maps and undefined CIDs). */
+/**
+ * `s` or JSON `null` (Go's nil slices, maps and undefined CIDs).
+ *
+ * @example
+ * ```ts
+ * nullable(array(string())) // { type: ['array', 'null'], items: { type: 'string' } }
+ * nullable(ref('Pin')) // { anyOf: [{ $ref: '#/components/schemas/Pin' }, { type: 'null' }] }
+ * ```
+ */
 export function nullable(s: Schema): Schema {
   if (typeof s.type === 'string' && !('enum' in s)) return { ...s, type: [s.type, 'null'] }
   return { anyOf: [s, { type: 'null' }] }
-}
-
-/** `s` with a description (a `$ref` keeps its siblings in 2020-12). */
-export function describe(s: Schema, description: string): Schema {
-  return { ...s, description }
 }
 
 /**
@@ -149,6 +152,12 @@ export function describe(s: Schema, description: string): Schema {
  * without its schema is a type error. Every key is required but the `optional` ones (the
  * reference's `omitempty` fields). Other keys are not forbidden, so that clients built from the
  * document accept fields a later version adds.
+ *
+ * @example
+ * ```ts
+ * object<IPFSID>({ id: string(), addresses: array(string()), error: string() }, { optional: ['id'] })
+ * // { type: 'object', properties: {…}, required: ['addresses', 'error'] }
+ * ```
  */
 export function object<T>(
   props: { [K in keyof T]-?: Schema },
@@ -278,7 +287,14 @@ function operation(route: ApiRoute, doc: RouteDoc, params: ReturnType<typeof pat
 /**
  * The OpenAPI 3.1 document of a route table. Throws OpenApiError for a route without a doc, a
  * path parameter not documented (or documented but absent), a repeated operationId or the same
- * method and path twice.
+ * method and path twice. Every operation gets the 401 (unless the route is public) and 500
+ * answers with the API's `Error` body.
+ *
+ * @example
+ * ```ts
+ * const doc = openApiDocument(routes, { title: 'IPFS Cluster REST API', version: '1.1.6', schemas })
+ * doc.paths['/pins/{hash}'].post.responses['400'] // the route's own error answer
+ * ```
  */
 export function openApiDocument(routes: readonly ApiRoute[], opts: OpenApiOptions) {
   if (!opts.schemas.Error) throw new OpenApiError('schemas must hold Error, the error body')
