@@ -23,7 +23,7 @@ export const MAX_PAGE = 500
 /** The page size when none is asked for. */
 export const DEFAULT_PAGE = 50
 /** How many pins one request reads at most before it answers with what it found. */
-export const MAX_SCAN = 100_000
+export const MAX_SCAN = 20_000
 
 /** What a page request asks for. */
 export interface PageQuery {
