@@ -25,6 +25,8 @@
  * }
  * ```
  */
+import { join } from 'node:path'
+import { Processes } from '../../bench/process.ts'
 
 /** Where Debian puts the browser itself (/usr/bin/chromium is a wrapper script that may not exec). */
 const CANDIDATES = ['/usr/lib/chromium/chromium', '/usr/bin/chromium', '/usr/bin/chromium-browser']
@@ -171,24 +173,24 @@ export interface Chromium {
   close(): Promise<void>
 }
 
-/** Starts a headless Chromium with a fresh profile; see the module comment. */
-export async function startChromium(opts: { bin?: string; timeoutMs?: number } = {}): Promise<
-  Chromium
-> {
+/**
+ * Starts a headless Chromium with a fresh profile (see the module comment). It runs through
+ * bench/process.ts's registry like every process the tests start: output in a log file (whose
+ * tail an error quotes), stopped by its PID.
+ */
+export async function startChromium(
+  opts: { bin?: string; timeoutMs?: number } = {},
+): Promise<Chromium> {
   const bin = opts.bin ?? findChromium()
-  const profile = await Deno.makeTempDir({ prefix: 'chromium-profile-' })
-  const proc = new Deno.Command(bin, {
-    args: [...FLAGS, `--user-data-dir=${profile}`, 'about:blank'],
-    stdin: 'null',
-    stdout: 'null',
-    stderr: 'piped',
-  }).spawn()
-  let exited = false
-  const status = proc.status.then((s) => {
-    exited = true
-    return s
-  })
-  const stderr: string[] = []
+  const dir = await Deno.makeTempDir({ prefix: 'chromium-' })
+  await Deno.mkdir(join(dir, 'logs'))
+  const procs = new Processes(join(dir, 'logs'))
+  const proc = procs.start('chromium', [
+    bin,
+    ...FLAGS,
+    `--user-data-dir=${join(dir, 'profile')}`,
+    'about:blank',
+  ])
   let cdp: Cdp | undefined
   let closing: Promise<void> | undefined
   const close = () =>
@@ -197,20 +199,18 @@ export async function startChromium(opts: { bin?: string; timeoutMs?: number } =
         await cdp.send('Browser.close').catch(() => {})
         cdp.close()
       }
-      const timer = setTimeout(() => {
-        if (!exited) proc.kill('SIGKILL')
-      }, 5000)
-      if (!cdp && !exited) proc.kill('SIGTERM')
-      await status
-      clearTimeout(timer)
-      await Deno.remove(profile, { recursive: true }).catch(() => {})
+      await proc.stop(5000)
+      await Deno.remove(dir, { recursive: true }).catch(() => {})
     })()
   try {
-    const wsUrl = await devtoolsUrl(proc.stderr, stderr, opts.timeoutMs ?? 30_000)
+    const [, wsUrl] = await proc.waitForLog(
+      /DevTools listening on (ws:\/\/\S+)/,
+      opts.timeoutMs ?? 30_000,
+    )
     cdp = await Cdp.connect(wsUrl)
   } catch (err) {
     await close()
-    throw new Error(`${(err as Error).message}\nchromium's stderr:\n${stderr.join('')}`)
+    throw err
   }
   const browser = cdp
   return {
@@ -223,41 +223,6 @@ export async function startChromium(opts: { bin?: string; timeoutMs?: number } =
       }) as { sessionId: string }
       return await openPage(browser, sessionId, p.width ?? 1280, p.height ?? 860)
     },
-  }
-}
-
-/** Reads stderr until "DevTools listening on ws://…"; keeps draining it afterwards. */
-async function devtoolsUrl(
-  stream: ReadableStream<Uint8Array>,
-  lines: string[],
-  timeoutMs: number,
-): Promise<string> {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader()
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`chromium did not say "DevTools listening" in ${timeoutMs} ms`)),
-      timeoutMs,
-    )
-  })
-  const find = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read()
-      if (done) throw new Error('chromium exited before its DevTools endpoint was up')
-      lines.push(value)
-      const m = lines.join('').match(/DevTools listening on (ws:\/\/\S+)/)
-      if (m) return m[1]
-    }
-  })()
-  try {
-    return await Promise.race([find, timeout])
-  } finally {
-    clearTimeout(timer) // Keep reading, or the browser blocks once the pipe is full.
-    ;(async () => {
-      try {
-        for (;;) if ((await reader.read()).done) return
-      } catch { /* gone */ }
-    })()
   }
 }
 
