@@ -254,8 +254,11 @@ export interface ClusterRPC {
   pinGet(cid: string, signal?: AbortSignal): Promise<Pin>
   /** Waits until reads on this peer are linearizable (see Consensus.readBarrier). */
   consistentRead(signal?: AbortSignal): Promise<void>
-  /** Streams the pinset, filtered by a pin-type mask (PIN_TYPE_BITS). */
-  pins(typeMask: number, signal?: AbortSignal): AsyncIterable<Pin>
+  /**
+   * Streams the pinset in CID order, filtered by a pin-type mask (PIN_TYPE_BITS); with `after`,
+   * only the pins whose CID sorts after it (a listing from a key: a page costs O(page)).
+   */
+  pins(typeMask: number, signal?: AbortSignal, after?: string): AsyncIterable<Pin>
   /** The pinset as NDJSON chunks of whole lines (the fast listing path of `GET /allocations`). */
   pinsNDJSON(signal?: AbortSignal): AsyncIterable<Uint8Array>
   status(cid: string, signal?: AbortSignal): Promise<GlobalPinInfo>

@@ -24,6 +24,7 @@ import {
   type Metric,
   newMetric,
   newPin,
+  PIN_TYPE_BITS,
   type Pin,
   type PinInfo,
   type PinOptions,
@@ -317,6 +318,27 @@ Deno.test('pin: without an allocator a replicated pin is allocated to this peer'
     const pin = await s.cluster.pin(await cidOf(1), opts())
     assert.deepEqual(pin.allocations, [SELF])
   }, { allocate: false })
+})
+
+// ---- listing ----
+
+Deno.test('pins: in CID order, by type; from a cursor only the pins after it (a KV list from its key)', async () => {
+  await withCluster({}, async (s) => {
+    const cids = (await Promise.all([0, 1, 2, 3, 4, 5].map(cidOf))).sort()
+    for (const cid of cids) await s.state.apply([{ type: 'pin', pin: newPin(cid) }])
+    await s.state.apply([{ type: 'pin', pin: { ...newPin(cids[4]), type: 'shard-pin' } }])
+    const list = async (mask: number, after?: string) => {
+      const out: string[] = []
+      for await (const p of s.cluster.pins(mask, undefined, after)) out.push(p.cid)
+      return out
+    }
+    assert.deepEqual(await list(0), cids)
+    assert.deepEqual(await list(0, cids[2]), cids.slice(3))
+    assert.deepEqual(await list(PIN_TYPE_BITS.pin, cids[2]), [cids[3], cids[5]])
+    assert.deepEqual(await list(0, cids[5]), [])
+    // A cursor that is no pin's CID starts at the next one.
+    assert.deepEqual(await list(0, cids[1] + 'x'), cids.slice(2))
+  })
 })
 
 // ---- follower mode ----

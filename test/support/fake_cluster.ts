@@ -243,8 +243,15 @@ export function fakeCluster(opts: FakeClusterOptions = {}): FakeCluster {
       call('pinGet', cid)
       return Promise.resolve(pinOf(cid))
     },
-    pins: (mask, s) =>
-      stream('pins', [...pinset.values()].filter((p) => (PIN_TYPE_BITS[p.type] & mask) !== 0), s),
+    pins: (mask, s, after) =>
+      stream(
+        'pins',
+        [...pinset.values()]
+          .filter((p) => (PIN_TYPE_BITS[p.type] & mask) !== 0)
+          .filter((p) => after === undefined || p.cid > after)
+          .sort((a, b) => a.cid < b.cid ? -1 : a.cid > b.cid ? 1 : 0),
+        s,
+      ),
     pinsNDJSON: (s) =>
       stream(
         'pinsNDJSON',

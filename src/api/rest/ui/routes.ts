@@ -21,17 +21,9 @@
  * ```
  */
 import type { ClusterRPC } from '../../../components.ts'
-import { type Pin, PIN_TYPE_BITS } from '../../../types/pin.ts'
+import { PIN_TYPE_BITS } from '../../../types/pin.ts'
 import type { ApiRoute, RequestContext } from '../../common/http_api.ts'
 import { DEFAULT_PAGE, MAX_PAGE, MAX_SCAN, parsePageQuery, pinPage } from './pin_page.ts'
-
-/**
- * A pin stream that starts after a cursor (Deno KV `list` from a key: O(page)). Cluster peers
- * that offer it are read from the cursor; otherwise the page skips to it through `pins()`.
- */
-export interface PinCursor {
-  pinsAfter(after: string | undefined, signal?: AbortSignal): AsyncIterable<Pin>
-}
 
 /** The headers of every dashboard asset: no third-party anything, no framing. */
 const ASSET_HEADERS: [string, string][] = [
@@ -90,15 +82,14 @@ function asset(name: AssetName) {
 }
 
 /** The dashboard's routes; `cluster` is the REST API's. */
-export function uiRoutes(cluster: ClusterRPC & Partial<PinCursor>): UiRoute[] {
+export function uiRoutes(cluster: ClusterRPC): UiRoute[] {
   async function pins(ctx: RequestContext): Promise<Response> {
     const q = parsePageQuery(ctx.query)
     const ac = new AbortController()
     const signal = AbortSignal.any([ac.signal, ctx.signal])
     try {
-      const source = cluster.pinsAfter
-        ? cluster.pinsAfter(q.after, signal)
-        : cluster.pins(PIN_TYPE_BITS.all, signal)
+      // A listing from the cursor's key: a page costs O(page) wherever it is in the pinset.
+      const source = cluster.pins(PIN_TYPE_BITS.all, signal, q.after)
       return ctx.r.json(200, await pinPage(source, q))
     } finally {
       ac.abort()
