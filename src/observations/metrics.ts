@@ -57,8 +57,11 @@ export interface ClusterMetrics {
   readonly ipfsRequestDuration: Histogram
   /** Failed IPFS daemon requests by `endpoint`. */
   readonly ipfsRequestErrors: Counter
-  /** Blocks put in IPFS (reference: `blocks/put`, `blocks/added_size`). */
+  /** block/put requests (reference: `blocks/put`) and their failures (`blocks/put_errors`). */
   readonly blocksPut: Counter
+  readonly blocksPutErrors: Counter
+  /** Blocks sent to IPFS and their bytes (reference: `blocks/added`, `blocks/added_size`). */
+  readonly blocksAdded: Counter
   readonly blocksAddedSize: Counter
   readonly raftLeaderChanges: Counter
   /** Raft proposals by `result` (ok|error). */
@@ -106,6 +109,8 @@ export function newClusterMetrics(sources: MetricSources = {}): ClusterMetrics {
       ['endpoint'],
     ),
     blocksPut: registry.counter(n('blocks_put'), 'Total number of blocks/put requests'),
+    blocksPutErrors: registry.counter(n('blocks_put_errors'), 'Total number of block/put errors'),
+    blocksAdded: registry.counter(n('blocks_added'), 'Total number of blocks added'),
     blocksAddedSize: registry.counter(
       n('blocks_added_size'),
       'Total size of blocks added in bytes',

@@ -110,6 +110,20 @@ Deno.test('e2e metrics: a real Prometheus scrapes a peer and answers PromQL abou
     }
     ok(kuboCount >= cids.length)
     equal(await value('ipfscluster_pins_ipfs_pins'), kuboCount)
+
+    // An add through the REST API: the reference's blocks_* counters.
+    const fd = new FormData()
+    const bytes = enc.encode(`added ${crypto.randomUUID()}`)
+    fd.append('file', new Blob([bytes]), 'f.txt')
+    const add = await fetch(`${peer.restUrl}/add?local=true`, { method: 'POST', body: fd })
+    equal(add.status, 200)
+    await add.text()
+    const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+    equal(sample(after, 'ipfscluster_blocks_put'), 1)
+    equal(sample(after, 'ipfscluster_blocks_added'), 1)
+    // One block: the file's bytes in their UnixFS node.
+    ok((sample(after, 'ipfscluster_blocks_added_size') ?? 0) >= bytes.length)
+    equal(sample(after, 'ipfscluster_blocks_put_errors'), 0)
   } finally {
     await prom?.stop()
     await peer.stop()

@@ -461,6 +461,8 @@ class IPFSHttpConnector implements IPFSConnector {
     // first block, so one stream must use one CID prefix (as the reference's /add does).
     const path = `block/put?${blockPutQuery(parseCid(first.value.cid))}`
     const call = this.#call(path, signal, 0)
+    const m = clusterMetrics
+    m?.blocksPut.inc()
     // Multihashes sent and not yet confirmed, with a count (the same block may be sent twice).
     const pending = new Map<string, { cid: string; n: number }>()
     const source = async function* () {
@@ -490,6 +492,10 @@ class IPFSHttpConnector implements IPFSConnector {
       (b) => ({ name: b.cid, bytes: b.bytes }),
       (b) => {
         const k = multihashKey(parseCid(b.cid))
+        if (m) {
+          m.blocksAdded.inc()
+          m.blocksAddedSize.inc(b.bytes.length)
+        }
         const e = pending.get(k)
         if (e) e.n++
         else pending.set(k, { cid: b.cid, n: 1 })
@@ -511,11 +517,13 @@ class IPFSHttpConnector implements IPFSConnector {
         if (--e.n === 0) pending.delete(k!)
       }
     } catch (err) {
+      m?.blocksPutErrors.inc()
       throw call.error(err)
     } finally {
       call.end()
     }
     if (pending.size > 0) {
+      m?.blocksPutErrors.inc()
       const [firstMissing] = pending.values()
       throw new IPFSError(
         `block/put: IPFS did not confirm ${pending.size} of the blocks sent ` +
