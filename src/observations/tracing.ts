@@ -67,6 +67,10 @@ export function traced<T>(name: string, cid: string | undefined, fn: () => Promi
   const t = tracer
   if (!t) return fn()
   const a = api!
+  // Under a span the sampler dropped (Deno's own request span, sampled at sampling_prob), a child
+  // would be dropped too: skip making it, the measured bulk of tracing's cost per request.
+  const parent = a.trace.getActiveSpan()
+  if (parent && !parent.isRecording()) return fn()
   return t.startActiveSpan(name, async (span) => {
     if (cid !== undefined) span.setAttribute('cid', cid)
     try {
@@ -83,7 +87,7 @@ export function traced<T>(name: string, cid: string | undefined, fn: () => Promi
 
 /** Leaves the active context under `cid`, for the step that continues it elsewhere. */
 export function rememberTrace(cid: string): void {
-  if (!tracer) return
+  if (!tracer || !api!.trace.getActiveSpan()?.isRecording()) return
   if (pending.size >= MAX_PENDING) pending.delete(pending.keys().next().value!)
   pending.set(cid, api!.context.active())
 }
