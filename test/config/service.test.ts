@@ -614,17 +614,17 @@ Deno.test('features this peer lacks are reported when turned on, not when left a
   const { warnings } = loadWarned(goWith((o) => {
     delete o.api.ipfsproxy
     delete o.api.pinsvcapi
+    // Stats and tracing are served now (src/observations/): turning them on says nothing.
     o.observations.metrics.enable_stats = true
     o.observations.tracing.enable_tracing = true
+    o.observations.tracing.jaeger_agent_endpoint = '/ip4/10.0.0.1/udp/6831'
     o.api.restapi.libp2p_listen_multiaddress = ['/ip4/127.0.0.1/tcp/9098']
   }))
   assert.deepEqual(warnings, [
     'api.restapi.libp2p_listen_multiaddress: not implemented here, the value is ignored (the API ' +
     'is served over HTTP only, with no libp2p-http endpoint)',
-    'observations.metrics.enable_stats: not implemented here, the value is ignored (no Prometheus ' +
-    'endpoint is served here)',
-    'observations.tracing.enable_tracing: not implemented here, the value is ignored (no traces ' +
-    'are exported here)',
+    'observations.tracing.jaeger_agent_endpoint: not implemented here, the value is ignored ' +
+    '(traces are exported over OTLP/HTTP: set otlp_endpoint (Jaeger takes OTLP on 4318))',
   ])
   // What init writes says nothing.
   const ours = loadWarned(serviceConfigToJSON(defaultServiceConfig({ secret: GO.cluster.secret })))
