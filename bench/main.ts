@@ -43,6 +43,7 @@ import { raftNetBenchLines, runRaftNetBench } from './raft_net.ts'
 import { stateReaderBench } from './state_reader.ts'
 import { startupMain } from './startup.ts'
 import { rpcMain } from './rpc.ts'
+import { observationsMain } from './observations.ts'
 import { runCatchupBench } from './catchup.ts'
 import { clusterNotes, type ClusterResult, clusterRows, runClusterBench } from './cluster.ts'
 import { crdtNotes, type CrdtResult, crdtRows, runCrdtBench } from './crdt.ts'
@@ -79,6 +80,8 @@ const USAGE = `usage: deno run -A bench/main.ts [options]
   --batch-age D       CRDT batching max_batch_age (default 1s)
   --startup [...]     only the time to ready of task start, cold and warm (bench/startup.ts --help)
   --rpc [...]         only the RPC wire between two hosts (bench/rpc.ts)
+  --observations [...] only the cost of metrics and tracing on ingest (bench/observations.ts:
+                      --seconds S --rounds R --modes off,stats,… --baseline DIR)
   --help
 `
 
@@ -358,6 +361,9 @@ async function main(args: string[]): Promise<number> {
   // Cold starts download from npm, so this one runs outside the bench's network namespace.
   if (args.includes('--startup')) return await startupMain(args.filter((a) => a !== '--startup'))
   if (args.includes('--rpc')) return (await rpcMain(args.filter((a) => a !== '--rpc')), 0)
+  if (args.includes('--observations')) {
+    return await observationsMain(args.filter((a) => a !== '--observations'))
+  }
   const started = performance.now()
   const log = (msg: string) =>
     console.error(
