@@ -8,7 +8,8 @@
  * - `stats`: `enable_stats` on, the endpoint scraped every second during the load, as
  *   Prometheus would;
  * - `stats+tracing`: stats on as above, and tracing on at service.json's default sampling
- *   (`sampling_prob` 0.3), exported over OTLP/HTTP to a sink in this process;
+ *   (`sampling_prob` 0.3; `--sampling P` for another), exported over OTLP/HTTP to a sink in this
+ *   process;
  * - `stats+tracing-all`: the same with every trace sampled (the worst case);
  * - `otel-only`: Deno's telemetry on as for `stats+tracing`, the peer's spans and stats off (what
  *   Deno's own instrumentation of every request costs);
@@ -85,6 +86,7 @@ async function ingestRun(
   cids: number,
   sink: ReturnType<typeof otlpSink>,
   baseline?: string,
+  sampling = 0.3,
 ): Promise<ObservationsRun> {
   const base = mode === 'baseline' && baseline
   const impl = base ? implementations({ repo: base, goBin: '' }).ours : ctx.impls.ours
@@ -117,7 +119,7 @@ async function ingestRun(
       OTEL_DENO: 'true',
       OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
       OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-      OTEL_TRACES_SAMPLER_ARG: mode === 'stats+tracing-all' ? '1' : '0.3',
+      OTEL_TRACES_SAMPLER_ARG: mode === 'stats+tracing-all' ? '1' : String(sampling),
       OTEL_DENO_CONSOLE: 'ignore',
     })
   }
@@ -210,7 +212,14 @@ const median = (xs: number[]) => {
 /** Runs every mode `rounds` times (alternated) and returns the lines to print. */
 export async function runObservationsBench(
   ctx: BenchContext,
-  opts: { seconds: number; rounds: number; baseline?: string; modes?: ObservationsMode[] },
+  opts: {
+    seconds: number
+    rounds: number
+    baseline?: string
+    modes?: ObservationsMode[]
+    /** sampling_prob of the stats+tracing mode (default 0.3, service.json's). */
+    sampling?: number
+  },
 ): Promise<{ lines: string[]; runs: ObservationsRun[] }> {
   await ensureWrk(ctx.log)
   const cidFile = join(ctx.workDir, 'observations-cids.txt')
@@ -230,7 +239,17 @@ export async function runObservationsBench(
   try {
     for (let r = 0; r < opts.rounds; r++) {
       for (const mode of r % 2 ? [...modes].reverse() : modes) {
-        const run = await ingestRun(ctx, mode, opts.seconds, r, cidFile, cids, sink, opts.baseline)
+        const run = await ingestRun(
+          ctx,
+          mode,
+          opts.seconds,
+          r,
+          cidFile,
+          cids,
+          sink,
+          opts.baseline,
+          opts.sampling,
+        )
         ctx.log(
           `${mode}: ${run.pinsPerSec.toFixed(0)} pins/s, ${
             run.cpuPerPinUs.toFixed(0)
@@ -286,6 +305,7 @@ export async function observationsMain(args: string[]): Promise<number> {
       rounds: { type: 'string', default: '3' },
       baseline: { type: 'string' },
       modes: { type: 'string' },
+      sampling: { type: 'string', default: '0.3' },
       keep: { type: 'boolean' },
     },
   })
@@ -301,6 +321,8 @@ export async function observationsMain(args: string[]): Promise<number> {
   const impls = implementations({ repo: REPO, goBin: '' })
   const ctx: BenchContext = { repo: REPO, workDir, procs, impls, log }
   try {
+    const sampling = Number(values.sampling)
+    if (!(sampling >= 0 && sampling <= 1)) throw new Error('--sampling must be between 0 and 1')
     const known = ['baseline', 'off', 'stats', 'stats+tracing', 'stats+tracing-all', 'otel-only']
     const modes = values.modes?.split(',') as ObservationsMode[] | undefined
     const bad = modes?.find((m) => !known.includes(m))
@@ -313,6 +335,7 @@ export async function observationsMain(args: string[]): Promise<number> {
       rounds,
       baseline: values.baseline,
       modes,
+      sampling,
     })
     console.log(lines.join('\n'))
     return 0
