@@ -28,6 +28,13 @@ async function exists(p: string) {
 }
 
 async function ensureTools(): Promise<void> {
+  // Debian's prometheus and chromium, when missing (a no-op once there; it says what to install
+  // when it cannot, and the tests that need them then fail with the same words).
+  await new Deno.Command('bash', {
+    args: [join(root, 'test', 'tools', 'install-debian-packages.sh')],
+    stdout: 'inherit',
+    stderr: 'inherit',
+  }).output()
   const needed = ['ipfs', 'ipfs-cluster-ctl', 'ipfs-cluster-service', 'ipfs-cluster-follow']
   const missing = []
   for (const n of needed) if (!(await exists(join(tools, n)))) missing.push(n)
