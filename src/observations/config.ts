@@ -1,8 +1,8 @@
 /**
  * The `observations.metrics` and `observations.tracing` sections (env CLUSTER_METRICS_<KEY>,
  * CLUSTER_TRACING_<KEY>): the keys of IPFS Cluster 1.1.6 `observations/config.go`, plus
- * `otlp_endpoint`: traces leave through Deno's OpenTelemetry over OTLP/HTTP, not to a Jaeger
- * agent over UDP (tracing.ts). Metrics: metrics.ts and endpoint.ts.
+ * `otlp_endpoint`: traces leave over OTLP/HTTP (tracing.ts, otlp.ts), not to a Jaeger agent
+ * over UDP. Metrics: metrics.ts and endpoint.ts.
  */
 import { bool, type ConfigOf, defineSection, duration, maddr, num, str } from '../config/schema.ts'
 
@@ -14,7 +14,7 @@ export const metricsSection = defineSection('observations.metrics', 'METRICS', {
   reporting_interval: duration(30_000, { positive: true }),
 })
 
-/** An http(s) URL, or '' for "as the OTEL_EXPORTER_OTLP_ENDPOINT environment says". */
+/** An http(s) URL, or '' for OTEL_EXPORTER_OTLP_ENDPOINT's, else http://localhost:4318. */
 function otlpUrl(v: string): string | undefined {
   if (v === '') return undefined
   try {

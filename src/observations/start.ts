@@ -1,7 +1,7 @@
 /**
  * Turns on what `observations` asks for at a peer's start: the Prometheus endpoint when
  * `metrics.enable_stats` (or `daemon --stats`), our spans when `tracing.enable_tracing` (or
- * `daemon --tracing`) in a process Deno traces. `stop()` closes the endpoint and turns both off;
+ * `daemon --tracing`), exported over OTLP/HTTP as the section and the OTEL_* environment say. `stop()` closes the endpoint and turns both off;
  * the daemon stops it last, after every component that records.
  *
  * @example
@@ -15,7 +15,7 @@ import type { Logger } from '../util/log.ts'
 import { type MetricsConfig, metricsSection, type TracingConfig, tracingSection } from './config.ts'
 import { serveMetrics } from './endpoint.ts'
 import { type ClusterMetrics, disableMetrics, enableMetrics } from './metrics.ts'
-import { denoTelemetryOn, disableTracing, enableTracing, envLine, tracingEnv } from './tracing.ts'
+import { disableTracing, enableTracing, tracingSettings } from './tracing.ts'
 
 /** What startObservations needs. */
 export interface ObservationsOptions {
@@ -26,7 +26,7 @@ export interface ObservationsOptions {
   /** `daemon --tracing`. */
   tracingFlag?: boolean
   peername: string
-  /** The process environment (OTEL_DENO and the operator's OTEL_* settings). */
+  /** The process environment (the operator's OTEL_* settings win over the section's). */
   env: Record<string, string>
   log: Logger
 }
@@ -42,6 +42,7 @@ export interface Observations {
 }
 
 /** Starts the endpoint and tracing as configured. Throws ConfigError when the endpoint cannot listen. */
+// deno-lint-ignore require-await -- kept async: callers await it, and a listen error rejects
 export async function startObservations(o: ObservationsOptions): Promise<Observations> {
   const mcfg = o.metrics ?? metricsSection.defaults()
   const tcfg = o.tracing ?? tracingSection.defaults()
@@ -62,24 +63,12 @@ export async function startObservations(o: ObservationsOptions): Promise<Observa
   }
   let tracing = false
   if (tcfg.enable_tracing || o.tracingFlag) {
-    const env = (k: string) => o.env[k]
-    if (denoTelemetryOn(env)) {
-      await enableTracing()
-      tracing = true
-      o.log.info(
-        `tracing enabled: OTLP to ${
-          env('OTEL_EXPORTER_OTLP_ENDPOINT') ?? 'http://localhost:4318'
-        }` +
-          ` as ${env('OTEL_SERVICE_NAME') ?? '(OTEL_SERVICE_NAME unset)'}`,
-      )
-    } else {
-      // Deno's telemetry is configured at process start only (see tracing.ts).
-      o.log.warn(
-        "tracing is enabled but this process was not started with Deno's OpenTelemetry on: " +
-          'no traces are exported. Start the daemon with ' +
-          envLine(tracingEnv(tcfg, o.peername, env)),
-      )
-    }
+    const t = tracingSettings(tcfg, o.peername, (k) => o.env[k])
+    enableTracing({ ...t, log: o.log })
+    tracing = true
+    o.log.info(
+      `tracing enabled: OTLP to ${t.url} as ${t.serviceName}, sampling ${t.sampling}`,
+    )
   }
   let stopped: Promise<void> | undefined
   return {
@@ -90,7 +79,7 @@ export async function startObservations(o: ObservationsOptions): Promise<Observa
       stopped ??= (async () => {
         await endpoint?.stop()
         if (metrics) disableMetrics()
-        if (tracing) disableTracing()
+        if (tracing) await disableTracing() // sends the spans still queued
       })()
       return stopped
     },

@@ -1,139 +1,282 @@
 /**
- * Tracing through Deno's built-in OpenTelemetry: spans made with `@opentelemetry/api`, exported
- * over OTLP by the runtime. Deno reads its telemetry settings (`OTEL_DENO`, the exporter's
- * `OTEL_EXPORTER_OTLP_*`, the sampler) once, at process start; a running peer cannot switch
- * them on. So `observations.tracing.enable_tracing` (or `daemon --tracing`) turns our spans on
- * only in a process started with `OTEL_DENO=true`; without it the daemon logs the environment to
- * start with (`tracingEnv`, from service.json's keys) and runs untraced. Re-executing itself
- * with that environment would need `--allow-run` for the deno binary, which the service task
- * does not grant (and a scoped `--allow-run=deno` does not match the binary behind a symlink).
+ * Tracing: the peer's own spans, exported over OTLP/HTTP by otlp.ts. Not Deno's built-in
+ * OpenTelemetry: with `OTEL_DENO=true` Deno instruments every request `Deno.serve` answers (header
+ * copy, propagator, a span even when its sampler drops it, and its slow dispatch path) and ends a
+ * recorded span in ~10 µs; measured on the peer's REST ingest that was +60 % CPU a pin at
+ * sampling 0.3, against the 5 % this must stay under (docs/observability.md, Cost). Here a pin the
+ * sampler drops costs one `Math.random()` and a Map entry, and a recorded span is a record pushed
+ * on the exporter's queue.
  *
- * While tracing is off, `traced(name, cid, fn)` is `fn()`: no span, no context, no attributes.
+ * While tracing is off, every entry point is one read of a module variable, then `fn()`.
  *
- * A pin's trace: the REST request's span (api/common/http_api.ts) → `cluster/Pin` →
- * `consensus/LogPin`; the commit reaches the tracker through the consensus apply loop, not the
- * caller's async context, so `cluster/Pin` leaves its context under the CID (`rememberTrace`)
- * and the tracker's operation takes it back (`takeTrace`): `pintracker/Pin` and the IPFS
- * request's `ipfsconn/Pin` join the same trace. Other peers apply the entry from the Raft log,
- * which carries no trace context: their tracker spans start traces of their own.
+ * A pin's trace: the REST request's span (`tracedRoot`, in api/common/http_api.ts, where the
+ * trace is sampled at `sampling_prob`, or continued from a W3C `traceparent` header) →
+ * `cluster/Pin` → `consensus/LogPin`; steps below a root (`traced`) make spans only inside a
+ * sampled trace. The commit reaches the tracker through the consensus apply loop, not the caller's
+ * async context, so `cluster/Pin` leaves its context (or "not sampled") under the CID
+ * (`rememberTrace`) and the tracker's operation takes it back (`takeTrace`, `traceOperation`):
+ * `pintracker/Pin` and the IPFS request's `ipfsconn/Pin` join the same trace. Other peers apply the
+ * entry from the Raft log, which carries no trace context: their tracker operations start traces
+ * of their own, sampled there.
  *
  * @example
  * ```ts
- * await enableTracing()
- * await traced('cluster/Pin', cid, async () => { … })
+ * enableTracing({ url: 'http://127.0.0.1:4318/v1/traces', serviceName: 'cluster-daemon-p1', sampling: 0.3 })
+ * await tracedRoot('restapi POST /pins/{hash}', cid, req.headers.get('traceparent'), async () =>
+ *   await traced('cluster/Pin', cid, async () => { … }))
+ * await disableTracing()
  * ```
  */
-import type { Context, Tracer } from '@opentelemetry/api'
-import type { TracingConfig } from './config.ts'
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { SpanExporter, type SpanRecord } from './otlp.ts'
+import type { Logger } from '../util/log.ts'
 
-type OtelApi = typeof import('@opentelemetry/api')
+/** A sampled span's place in its trace: what its children point at. */
+export interface TraceContext {
+  readonly traceId: string
+  readonly spanId: string
+}
 
-let api: OtelApi | undefined
-let tracer: Tracer | undefined
+/** What enableTracing needs. */
+export interface TracingOptions {
+  /** Full OTLP/HTTP traces URL (`http://host:4318/v1/traces`). */
+  url: string
+  serviceName: string
+  /** Probability that a root starts a recorded trace (0…1). */
+  sampling: number
+  log?: Logger
+  /** For tests: the exporter's fetch, flush period and randomness. */
+  fetch?: typeof fetch
+  intervalMs?: number
+  random?: () => number
+}
+
+/** Left under a CID whose trace the sampler dropped: the tracker must not start another. */
+const NOT_SAMPLED = Symbol('not sampled')
+
+interface State {
+  exporter: SpanExporter
+  sampling: number
+  random: () => number
+}
+
+let state: State | undefined
+const active = new AsyncLocalStorage<TraceContext>()
 
 /** Contexts left by `rememberTrace`, by CID; bounded (a commit that never reaches the tracker). */
-const pending = new Map<string, Context>()
+const pending = new Map<string, TraceContext | typeof NOT_SAMPLED>()
 const MAX_PENDING = 4096
 
-/** True when spans are made (tracing enabled in a process Deno traces). */
+/** True when spans are made. */
 export function tracingEnabled(): boolean {
-  return tracer !== undefined
+  return state !== undefined
 }
 
-/** True when Deno's OpenTelemetry runs in this process (`OTEL_DENO=true` at start). */
-export function denoTelemetryOn(env: (k: string) => string | undefined): boolean {
-  const v = env('OTEL_DENO')?.toLowerCase()
-  return v === 'true' || v === '1'
+/** Turns tracing on (replacing an earlier exporter, which is flushed). */
+export function enableTracing(o: TracingOptions): void {
+  if (state) void state.exporter.shutdown()
+  state = {
+    exporter: new SpanExporter({
+      url: o.url,
+      serviceName: o.serviceName,
+      log: o.log,
+      fetch: o.fetch,
+      intervalMs: o.intervalMs,
+    }),
+    sampling: Math.min(1, Math.max(0, o.sampling)),
+    random: o.random ?? Math.random,
+  }
 }
 
-/** Turns spans on (loads the API module). Idempotent. */
-export async function enableTracing(): Promise<void> {
-  if (tracer) return
-  api = await import('@opentelemetry/api')
-  tracer = api.trace.getTracer('ipfs-cluster')
-}
-
-/** Turns spans off again and forgets pending contexts. */
-export function disableTracing(): void {
-  tracer = undefined
+/** Turns tracing off, forgets pending contexts and sends the spans still queued. */
+export async function disableTracing(): Promise<void> {
+  const s = state
+  state = undefined
   pending.clear()
+  await s?.exporter.shutdown()
+}
+
+/** The exporter's counters (undefined while off). */
+export function tracingStats(): { exported: number; dropped: number; queued: number } | undefined {
+  return state?.exporter.stats
 }
 
 /**
- * Runs `fn` in a span named `name` (with the CID as `cid` attribute when given), a child of
- * the active span. A rejection marks the span as an error. Without tracing: `fn()`.
+ * Runs `fn` in a span named `name` (the CID as attribute `cid` when given), a child of the active
+ * span; outside a sampled trace: `fn()`, no span. A rejection marks the span as an error.
  */
 export function traced<T>(name: string, cid: string | undefined, fn: () => Promise<T>): Promise<T> {
-  const t = tracer
-  if (!t) return fn()
-  const a = api!
-  // Under a span the sampler dropped (Deno's own request span, sampled at sampling_prob), a child
-  // would be dropped too: skip making it, the measured bulk of tracing's cost per request.
-  const parent = a.trace.getActiveSpan()
-  if (parent && !parent.isRecording()) return fn()
-  return t.startActiveSpan(name, async (span) => {
-    if (cid !== undefined) span.setAttribute('cid', cid)
-    try {
-      return await fn()
-    } catch (err) {
-      span.recordException(err instanceof Error ? err : String(err))
-      span.setStatus({ code: a.SpanStatusCode.ERROR, message: String(err) })
-      throw err
-    } finally {
-      span.end()
+  const s = state
+  if (!s) return fn()
+  const parent = active.getStore()
+  if (!parent) return fn()
+  return run(s, parent.traceId, parent.spanId, 1, name, cid, fn)
+}
+
+/**
+ * `traced` for a step that makes no spans below it (the consensus proposal, the IPFS request):
+ * the span is recorded without making it the active context, which would cost an async-context
+ * switch for nothing.
+ */
+export function tracedLeaf<T>(
+  name: string,
+  cid: string | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const s = state
+  if (!s) return fn()
+  const parent = active.getStore()
+  if (!parent) return fn()
+  return run(s, parent.traceId, parent.spanId, 1, name, cid, fn, true)
+}
+
+/**
+ * Runs `fn` in a span that starts a trace: sampled at `sampling`, or continuing the caller's trace
+ * when `traceparent` (a W3C header value) names a sampled one (one it names unsampled stays so).
+ */
+export function tracedRoot<T>(
+  name: string,
+  cid: string | undefined,
+  traceparent: string | null | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const s = state
+  if (!s) return fn()
+  if (traceparent) {
+    const m = TRACEPARENT.exec(traceparent)
+    if (m && m[1] !== ZERO_TRACE && m[2] !== ZERO_SPAN) {
+      if (!(parseInt(m[3], 16) & 1)) return fn()
+      return run(s, m[1], m[2], 2, name, cid, fn)
     }
-  })
+  }
+  if (!sampled(s)) return fn()
+  return run(s, newId(16), undefined, 2, name, cid, fn)
 }
 
-/** Leaves the active context under `cid`, for the step that continues it elsewhere. */
+const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})(?:-.*)?$/
+const ZERO_TRACE = '0'.repeat(32)
+const ZERO_SPAN = '0'.repeat(16)
+
+function sampled(s: State): boolean {
+  return s.sampling >= 1 || (s.sampling > 0 && s.random() < s.sampling)
+}
+
+function run<T>(
+  s: State,
+  traceId: string,
+  parentSpanId: string | undefined,
+  kind: 1 | 2,
+  name: string,
+  cid: string | undefined,
+  fn: () => Promise<T>,
+  leaf = false,
+): Promise<T> {
+  const ctx: TraceContext = { traceId, spanId: newId(8) }
+  const rec: SpanRecord = {
+    traceId,
+    spanId: ctx.spanId,
+    parentSpanId,
+    name,
+    kind,
+    startMs: now(),
+    endMs: 0,
+    cid,
+  }
+  const end = () => {
+    rec.endMs = now()
+    s.exporter.add(rec)
+  }
+  const body = async () => {
+    try {
+      const v = await fn()
+      end()
+      return v
+    } catch (err) {
+      rec.error = err instanceof Error ? err.message : String(err)
+      end()
+      throw err
+    }
+  }
+  return leaf ? body() : active.run(ctx, body)
+}
+
+/** Leaves the active trace (or "not sampled") under `cid`, for the step that continues it elsewhere. */
 export function rememberTrace(cid: string): void {
-  if (!tracer || !api!.trace.getActiveSpan()?.isRecording()) return
+  if (!state) return
   if (pending.size >= MAX_PENDING) pending.delete(pending.keys().next().value!)
-  pending.set(cid, api!.context.active())
+  pending.set(cid, active.getStore() ?? NOT_SAMPLED)
 }
 
-/** Takes the context left under `cid` (once), or undefined. */
+/** Takes what `rememberTrace` left under `cid` (once), or undefined. */
 export function takeTrace(cid: string): unknown {
-  if (!tracer) return undefined
+  if (!state || pending.size === 0) return undefined
   const ctx = pending.get(cid)
-  if (ctx) pending.delete(cid)
+  if (ctx !== undefined) pending.delete(cid)
   return ctx
 }
 
-/** Runs `fn` inside a context from `takeTrace` (as is without one). */
-export function withTrace<T>(ctx: unknown, fn: () => T): T {
-  if (!ctx || !api) return fn()
-  return api.context.with(ctx as Context, fn)
+/**
+ * Runs the tracker's step `fn` as span `name`: in the trace `takeTrace` gave back, without a span
+ * when that trace was not sampled, or as the root of a trace of its own when nothing was left (an
+ * entry another peer committed).
+ */
+export function traceOperation<T>(
+  trace: unknown,
+  name: string,
+  cid: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const s = state
+  if (!s || trace === NOT_SAMPLED) return fn()
+  if (trace) {
+    const t = trace as TraceContext
+    return run(s, t.traceId, t.spanId, 1, name, cid, fn)
+  }
+  if (!sampled(s)) return fn()
+  return run(s, newId(16), undefined, 1, name, cid, fn)
 }
 
-/**
- * The environment that makes Deno export this peer's traces as service.json asks: OTLP to
- * `otlp_endpoint`, sampled at `sampling_prob` (children follow their parent's decision), the
- * service named `<service_name>-<peername>` as the reference names its Jaeger process. Values
- * the environment already holds are kept (`env`): OTEL_* set by the operator win.
- */
-export function tracingEnv(
-  cfg: Pick<TracingConfig, 'sampling_prob' | 'service_name' | 'otlp_endpoint'>,
-  peername: string,
-  env: (k: string) => string | undefined = () => undefined,
-): Record<string, string> {
-  const want: Record<string, string> = {
-    OTEL_DENO: 'true',
-    OTEL_SERVICE_NAME: peername ? `${cfg.service_name}-${peername}` : cfg.service_name,
-    // '' keeps Deno's default (http://localhost:4318) or the operator's variable.
-    ...(cfg.otlp_endpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: cfg.otlp_endpoint } : {}),
-    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-    OTEL_TRACES_SAMPLER_ARG: String(cfg.sampling_prob),
-    // The peer logs to stderr already; Deno would also ship every console line as an OTLP log.
-    OTEL_DENO_CONSOLE: 'ignore',
+const now = () => performance.timeOrigin + performance.now()
+
+// Random ids from a pool refilled 4 KiB at a time: one crypto call per ~170 spans.
+const pool = new Uint32Array(1024)
+let poolAt = pool.length
+
+function newId(bytes: 8 | 16): string {
+  const words = bytes / 4
+  if (poolAt + words > pool.length) {
+    crypto.getRandomValues(pool)
+    poolAt = 0
   }
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(want)) out[k] = env(k) || v // empty counts as unset
+  let out = ''
+  for (let i = 0; i < words; i++) out += pool[poolAt++].toString(16).padStart(8, '0')
   return out
 }
 
-/** `K=V …` of an environment, for a log line a user can paste before the command. */
-export function envLine(env: Record<string, string>): string {
-  return Object.entries(env).map(([k, v]) => `${k}=${/^[\w./:@-]*$/.test(v) ? v : `'${v}'`}`)
-    .join(' ')
+/**
+ * Where traces go and how they are sampled: service.json's `observations.tracing`, with the
+ * standard OpenTelemetry variables, when set, winning (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, a
+ * full URL, or `OTEL_EXPORTER_OTLP_ENDPOINT`, a base; `OTEL_SERVICE_NAME`; `OTEL_TRACES_SAMPLER`
+ * `always_on`/`always_off`/`traceidratio` and their `parentbased_` forms, with
+ * `OTEL_TRACES_SAMPLER_ARG`).
+ */
+export function tracingSettings(
+  cfg: { sampling_prob: number; service_name: string; otlp_endpoint: string },
+  peername: string,
+  env: (k: string) => string | undefined = () => undefined,
+): { url: string; serviceName: string; sampling: number } {
+  const base = (env('OTEL_EXPORTER_OTLP_ENDPOINT') || cfg.otlp_endpoint || 'http://localhost:4318')
+    .replace(/\/+$/, '')
+  const url = env('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') || `${base}/v1/traces`
+  const serviceName = env('OTEL_SERVICE_NAME') ||
+    (peername ? `${cfg.service_name}-${peername}` : cfg.service_name)
+  let sampling = cfg.sampling_prob
+  const sampler = env('OTEL_TRACES_SAMPLER')?.replace(/^parentbased_/, '')
+  const arg = Number(env('OTEL_TRACES_SAMPLER_ARG') || NaN)
+  if (sampler === 'always_on') sampling = 1
+  else if (sampler === 'always_off') sampling = 0
+  else if ((sampler === undefined || sampler === 'traceidratio') && arg >= 0 && arg <= 1) {
+    sampling = arg
+  }
+  return { url, serviceName, sampling }
 }

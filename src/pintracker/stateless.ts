@@ -42,7 +42,7 @@
  * ```
  */
 import { clusterMetrics } from '../observations/metrics.ts'
-import { takeTrace, traced, tracingEnabled, withTrace } from '../observations/tracing.ts'
+import { takeTrace, traceOperation, tracingEnabled } from '../observations/tracing.ts'
 import type { IPFSConnector, PinTracker, StateReader } from '../components.ts'
 import { errorMessage, IPFSError, isAbortError, ShutdownError } from '../errors.ts'
 import { compareCidKeys, multihashView, normalizeCid } from '../types/cid.ts'
@@ -276,7 +276,7 @@ export function statelessTracker(config: StatelessConfig, deps: StatelessDeps): 
       if (!tracingEnabled()) await run(op)
       else {
         const name = op.type === 'pin' ? 'pintracker/Pin' : 'pintracker/Unpin'
-        await withTrace(op.trace, () => traced(name, op.cid, () => run(op)))
+        await traceOperation(op.trace, name, op.cid, () => run(op))
       }
     } catch (err) {
       if (op.canceled || stopSignal.aborted) return // replaced or stopping: not a failure

@@ -2,7 +2,7 @@
  * The metrics registry and its text exposition (format 0.0.4), the /metrics handler, the
  * cluster metric set's scrape-time readings, and the tracing environment built from service.json.
  */
-import { deepEqual, equal, match, ok, throws } from 'node:assert/strict'
+import { equal, match, ok, throws } from 'node:assert/strict'
 import {
   escapeLabelValue,
   EXPOSITION_CONTENT_TYPE,
@@ -17,7 +17,6 @@ import {
   enableMetrics,
   newClusterMetrics,
 } from '../../src/observations/metrics.ts'
-import { envLine, tracingEnv } from '../../src/observations/tracing.ts'
 import { tracingSection } from '../../src/observations/config.ts'
 
 /** The sample lines of a rendering (no comments), as a map from series to value. */
@@ -163,26 +162,6 @@ Deno.test('cluster metrics: off until enabled, one set while on, off again after
   equal(samples(a.registry.render()).get('ipfscluster_peers'), '2')
   disableMetrics()
   equal(clusterMetrics, undefined)
-})
-
-Deno.test("tracing env: service.json keys become Deno OTEL_* settings; the operator's win", () => {
-  const cfg = { ...tracingSection.defaults(), otlp_endpoint: 'http://127.0.0.1:4318' }
-  deepEqual(tracingEnv(cfg, 'peer1'), {
-    OTEL_DENO: 'true',
-    OTEL_SERVICE_NAME: 'cluster-daemon-peer1',
-    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
-    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-    OTEL_TRACES_SAMPLER_ARG: '0.3',
-    OTEL_DENO_CONSOLE: 'ignore',
-  })
-  const env = tracingEnv(
-    { ...cfg, otlp_endpoint: '' },
-    '',
-    (k) => (k === 'OTEL_SERVICE_NAME' ? 'mine' : undefined),
-  )
-  equal(env.OTEL_SERVICE_NAME, 'mine')
-  equal(env.OTEL_EXPORTER_OTLP_ENDPOINT, undefined)
-  equal(envLine({ A: 'x y', B: 'http://h:1/p' }), "A='x y' B=http://h:1/p")
 })
 
 Deno.test('tracing config: otlp_endpoint must be an http(s) URL; jaeger_agent_endpoint is reported', () => {

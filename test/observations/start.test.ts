@@ -56,18 +56,21 @@ Deno.test('stats and tracing off by default: nothing starts', async () => {
   await obs.stop()
 })
 
-Deno.test('--tracing: spans on in a process Deno traces; off again at stop', async () => {
+Deno.test('--tracing: spans on, to the endpoint the environment names over the file; off at stop', async () => {
   const { log, lines } = logger()
   const obs = await startObservations({
-    tracing: tracingSection.defaults(),
+    tracing: { ...tracingSection.defaults(), otlp_endpoint: 'http://127.0.0.1:2' },
     tracingFlag: true,
     peername: 'p',
-    env: { OTEL_DENO: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' },
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:1' },
     log,
   })
   equal(obs.tracing, true)
   equal(tracingEnabled(), true)
-  match(lines.join('\n'), /tracing enabled: OTLP to http:\/\/127\.0\.0\.1:1/)
+  match(
+    lines.join('\n'),
+    /tracing enabled: OTLP to http:\/\/127\.0\.0\.1:1\/v1\/traces as cluster-daemon-p, sampling 0\.3/,
+  )
   await obs.stop()
   equal(tracingEnabled(), false)
 })

@@ -1,8 +1,9 @@
 /**
- * Tracing on a real peer process beside a real Kubo: Deno's OpenTelemetry (OTEL_DENO=true,
- * OTLP/HTTP JSON) exports to a small OTLP receiver in the test, and a pin made through the REST
- * API is one trace: the REST request's span → cluster/Pin → consensus/LogPin, and
- * pintracker/Pin → ipfsconn/Pin under cluster/Pin.
+ * Tracing on a real peer process beside a real Kubo, switched on by service.json alone (no OTEL_*
+ * variable): the peer exports over OTLP/HTTP JSON to a small receiver in the test, and a pin made
+ * through the REST API is one trace: the REST request's span → cluster/Pin → consensus/LogPin, and
+ * pintracker/Pin → ipfsconn/Pin under cluster/Pin. A caller's W3C traceparent is continued, and
+ * its "not sampled" is obeyed down to the tracker.
  */
 import { equal, match, ok } from 'node:assert/strict'
 import { startKubo } from '../support/kubo.ts'
@@ -14,6 +15,9 @@ interface OtlpSpan {
   spanId: string
   parentSpanId?: string
   name: string
+  kind: number
+  startTimeUnixNano: string
+  endTimeUnixNano: string
   attributes?: { key: string; value: { stringValue?: string } }[]
 }
 
@@ -21,6 +25,7 @@ interface OtlpSpan {
 function otlpReceiver() {
   const spans: OtlpSpan[] = []
   const paths: string[] = []
+  const services: string[] = []
   const server = Deno.serve(
     { hostname: '127.0.0.1', port: freePort(), onListen() {} },
     async (req) => {
@@ -30,6 +35,9 @@ function otlpReceiver() {
       if (path === '/v1/traces') {
         const doc = JSON.parse(body)
         for (const rs of doc.resourceSpans ?? []) {
+          for (const a of rs.resource?.attributes ?? []) {
+            if (a.key === 'service.name') services.push(a.value.stringValue)
+          }
           for (const ss of rs.scopeSpans ?? []) spans.push(...(ss.spans ?? []))
         }
       }
@@ -40,6 +48,7 @@ function otlpReceiver() {
     url: `http://127.0.0.1:${server.addr.port}`,
     spans,
     paths,
+    services,
     stop: () => server.shutdown(),
   }
 }
@@ -47,51 +56,78 @@ function otlpReceiver() {
 const attr = (s: OtlpSpan, key: string) =>
   s.attributes?.find((a) => a.key === key)?.value.stringValue
 
-Deno.test('e2e tracing: a pin is one trace, REST → consensus → tracker → IPFS', async () => {
-  const receiver = otlpReceiver()
+/** A peer (and its Kubo) tracing every trace to `receiver`, from service.json alone. */
+async function tracedPeer(receiver: ReturnType<typeof otlpReceiver>) {
   const kubo = await startKubo()
   const peer = await startPeerProcess({
     ipfs: kubo.apiMultiaddr,
     // deno-lint-ignore no-explicit-any
     edit: (cfg: any) => {
       cfg.observations.tracing.enable_tracing = true
+      cfg.observations.tracing.sampling_prob = 1
+      cfg.observations.tracing.otlp_endpoint = receiver.url
+      cfg.cluster.peername = 'p1'
     },
-    env: {
-      OTEL_DENO: 'true',
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_SERVICE_NAME: 'cluster-test',
-      OTEL_TRACES_SAMPLER: 'always_on',
-      OTEL_DENO_CONSOLE: 'ignore',
-    },
+    env: {},
+  }).catch(async (err) => {
+    await kubo.stop()
+    throw err
   })
+  return { kubo, peer }
+}
+
+/** The spans of the trace `root` is in, one of each name asked for. */
+function traceOf(receiver: ReturnType<typeof otlpReceiver>, root: OtlpSpan) {
+  const trace = receiver.spans.filter((s) => s.traceId === root.traceId)
+  return (name: string) => {
+    const found = trace.filter((s) => s.name === name)
+    equal(found.length, 1, `one ${name} span in the trace (${trace.map((s) => s.name)})`)
+    return found[0]
+  }
+}
+
+const ipfsSpanOf = (receiver: ReturnType<typeof otlpReceiver>, cid: string) =>
+  waitFor(
+    () => receiver.spans.some((s) => s.name === 'ipfsconn/Pin' && attr(s, 'cid') === cid),
+    { what: `the ipfsconn/Pin span of ${cid}`, timeoutMs: 60_000 },
+  )
+
+Deno.test('e2e tracing: a pin is one trace, REST → consensus → tracker → IPFS', async () => {
+  const receiver = otlpReceiver()
+  const { kubo, peer } = await tracedPeer(receiver)
   try {
-    match(peer.logs(), /tracing enabled: OTLP to http:\/\/127\.0\.0\.1:\d+ as cluster-test/)
+    match(
+      peer.logs(),
+      /tracing enabled: OTLP to http:\/\/127\.0\.0\.1:\d+\/v1\/traces as cluster-daemon-p1, sampling 1/,
+    )
     const cid = await kubo.add(new TextEncoder().encode(`traced ${crypto.randomUUID()}`))
     const res = await fetch(`${peer.restUrl}/pins/${cid}`, { method: 'POST' })
     equal(res.status, 200, await res.text())
     // Spans leave in batches: wait for the last step's.
-    await waitFor(
-      () => receiver.spans.some((s) => s.name === 'ipfsconn/Pin' && attr(s, 'cid') === cid),
-      { what: 'the ipfsconn/Pin span', timeoutMs: 60_000 },
-    )
+    await ipfsSpanOf(receiver, cid)
     const root = receiver.spans.find((s) => s.name === 'cluster/Pin' && attr(s, 'cid') === cid)
     ok(root, 'a cluster/Pin span')
-    const trace = receiver.spans.filter((s) => s.traceId === root.traceId)
-    const one = (name: string) => {
-      const found = trace.filter((s) => s.name === name)
-      equal(found.length, 1, `one ${name} span in the trace (${trace.map((s) => s.name)})`)
-      return found[0]
-    }
+    const one = traceOf(receiver, root)
     const rest = one('restapi POST /pins/{hash}')
     const logPin = one('consensus/LogPin')
     const track = one('pintracker/Pin')
     const ipfs = one('ipfsconn/Pin')
+    equal(rest.parentSpanId, undefined, 'the REST request starts the trace')
+    equal(rest.kind, 2, 'the REST span is a server span')
     equal(root.parentSpanId, rest.spanId, 'cluster/Pin under the REST request')
     equal(logPin.parentSpanId, root.spanId, 'consensus/LogPin under cluster/Pin')
     equal(track.parentSpanId, root.spanId, 'the tracker continues the trace of cluster/Pin')
     equal(ipfs.parentSpanId, track.spanId, 'the IPFS request under the tracker operation')
-    for (const s of [root, logPin, track, ipfs]) equal(attr(s, 'cid'), cid, s.name)
+    for (const s of [rest, root, logPin, track, ipfs]) {
+      equal(attr(s, 'cid'), cid, s.name)
+      ok(BigInt(s.startTimeUnixNano) <= BigInt(s.endTimeUnixNano), `${s.name} ends after it starts`)
+    }
+    ok(
+      BigInt(rest.startTimeUnixNano) <= BigInt(root.startTimeUnixNano) &&
+        BigInt(root.endTimeUnixNano) <= BigInt(rest.endTimeUnixNano),
+      'cluster/Pin within the REST request',
+    )
+    ok(receiver.services.every((s) => s === 'cluster-daemon-p1'), `${receiver.services}`)
   } finally {
     await peer.stop()
     await kubo.stop()
@@ -99,28 +135,54 @@ Deno.test('e2e tracing: a pin is one trace, REST → consensus → tracker → I
   }
 })
 
-Deno.test("e2e tracing: enabled without Deno's telemetry, the peer says how to start it and runs", async () => {
-  const kubo = await startKubo()
-  const peer = await startPeerProcess({
-    ipfs: kubo.apiMultiaddr,
-    // deno-lint-ignore no-explicit-any
-    edit: (cfg: any) => {
-      cfg.observations.tracing.enable_tracing = true
-      cfg.observations.tracing.otlp_endpoint = 'http://127.0.0.1:4318'
-      cfg.cluster.peername = 'p1'
-    },
-    env: { OTEL_DENO: '' },
-  })
+Deno.test("e2e tracing: a caller's traceparent is continued, and its 'not sampled' reaches the tracker", async () => {
+  const receiver = otlpReceiver()
+  const { kubo, peer } = await tracedPeer(receiver)
   try {
-    match(
-      peer.logs(),
-      /tracing is enabled but this process was not started with Deno's OpenTelemetry on: no traces are exported\. Start the daemon with OTEL_DENO=true OTEL_SERVICE_NAME=cluster-daemon-p1 OTEL_EXPORTER_OTLP_ENDPOINT=http:\/\/127\.0\.0\.1:4318 OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0\.3 OTEL_DENO_CONSOLE=ignore/,
+    // Sampled by the caller: the REST span is a child of the caller's span, in the caller's trace.
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
+    const callerSpan = '00f067aa0ba902b7'
+    const a = await kubo.add(new TextEncoder().encode(`a ${crypto.randomUUID()}`))
+    const ra = await fetch(`${peer.restUrl}/pins/${a}`, {
+      method: 'POST',
+      headers: { traceparent: `00-${traceId}-${callerSpan}-01` },
+    })
+    equal(ra.status, 200, await ra.text())
+    await ipfsSpanOf(receiver, a)
+    const rest = receiver.spans.find((s) =>
+      s.name === 'restapi POST /pins/{hash}' && attr(s, 'cid') === a
     )
-    const r = await fetch(`${peer.restUrl}/id`)
-    equal(r.status, 200)
-    await r.body?.cancel()
+    ok(rest, 'a REST span')
+    equal(rest.traceId, traceId)
+    equal(rest.parentSpanId, callerSpan)
+    const one = traceOf(receiver, rest)
+    equal(one('pintracker/Pin').parentSpanId, one('cluster/Pin').spanId)
+
+    // Not sampled by the caller: no span of that pin anywhere, though this peer samples every
+    // trace it starts (the tracker must not start one of its own for it).
+    const b = await kubo.add(new TextEncoder().encode(`b ${crypto.randomUUID()}`))
+    const rb = await fetch(`${peer.restUrl}/pins/${b}`, {
+      method: 'POST',
+      headers: { traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-00` },
+    })
+    equal(rb.status, 200, await rb.text())
+    await waitFor(async () => {
+      const r = await fetch(`${peer.restUrl}/pins/${b}`)
+      return (await r.text()).includes('"pinned"')
+    }, { what: `${b} pinned`, timeoutMs: 60_000 })
+    // Spans leave in the order they end: once a later pin's last span is in, b's would be too.
+    const c = await kubo.add(new TextEncoder().encode(`c ${crypto.randomUUID()}`))
+    const rc = await fetch(`${peer.restUrl}/pins/${c}`, { method: 'POST' })
+    equal(rc.status, 200, await rc.text())
+    await ipfsSpanOf(receiver, c)
+    // (The test's own status polls, GET /pins/{hash}, are traces of their own.)
+    const ofB = receiver.spans.filter((s) =>
+      attr(s, 'cid') === b && !s.name.startsWith('restapi GET')
+    )
+    equal(ofB.map((s) => s.name).join(), '')
   } finally {
     await peer.stop()
     await kubo.stop()
+    await receiver.stop()
   }
 })

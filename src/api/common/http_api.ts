@@ -31,7 +31,7 @@ import { type DocumentedRoute, object, ref, type RouteDoc, string } from './open
 import { type ErrorBodyFn, type Responder, responder } from './response.ts'
 import { router, type RouteSpec } from './router.ts'
 import { clusterMetrics } from '../../observations/metrics.ts'
-import { traced, tracingEnabled } from '../../observations/tracing.ts'
+import { tracedRoot, tracingEnabled } from '../../observations/tracing.ts'
 
 /** What a route handler gets. */
 export interface RequestContext {
@@ -307,11 +307,13 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       },
     }
     if (!tracingEnabled()) return await m.route.handler(ctx)
-    // One span per request, named by the route's pattern: the root of a pin's trace.
+    // One span per request, named by the route's pattern: the root of a pin's trace (or a child
+    // of the caller's, named in a W3C traceparent header).
     const route = m.route
-    return await traced(
+    return await tracedRoot(
       `${deps.name} ${req.method} ${route.pattern}`,
-      m.params.cid,
+      m.params.hash ?? m.params.cid,
+      req.headers.get('traceparent'),
       async () => await route.handler(ctx),
     )
   }

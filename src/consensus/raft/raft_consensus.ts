@@ -58,7 +58,7 @@
  * @module
  */
 import { clusterMetrics } from '../../observations/metrics.ts'
-import { traced, tracingEnabled } from '../../observations/tracing.ts'
+import { tracedLeaf, tracingEnabled } from '../../observations/tracing.ts'
 import type { ApplyHooks, Consensus, LogOp, StateReader } from '../../components.ts'
 import { ConsensusError, errorMessage, ShutdownError } from '../../errors.ts'
 import { openKvFile } from '../../state/kv_file.ts'
@@ -533,7 +533,7 @@ class RaftHost {
     const m = clusterMetrics
     if (!m && !tracingEnabled()) return this.#proposeNow(op, signal)
     const name = op.type === 'pin' ? 'consensus/LogPin' : 'consensus/LogUnpin'
-    return traced(name, op.pin.cid, () => this.#proposeNow(op, signal)).then(
+    return tracedLeaf(name, op.pin.cid, () => this.#proposeNow(op, signal)).then(
       () => void m?.raftProposals.inc(1, 'ok'),
       (err) => {
         m?.raftProposals.inc(1, 'error')

@@ -12,7 +12,7 @@
  * ```
  */
 import { clusterMetrics } from '../../observations/metrics.ts'
-import { traced, tracingEnabled } from '../../observations/tracing.ts'
+import { tracedLeaf, tracingEnabled } from '../../observations/tracing.ts'
 import type {
   IPFSConnector,
   IPFSPinOptions,
@@ -184,7 +184,7 @@ class IPFSHttpConnector implements IPFSConnector {
     const m = clusterMetrics
     if (!m && !tracingEnabled()) return this.#pin(pin, opts)
     // The reference's pins/pin_add, pins/pin_add_errors and pins/ipfs_pins; one span a pin.
-    return traced('ipfsconn/Pin', pin.cid, async () => {
+    return tracedLeaf('ipfsconn/Pin', pin.cid, async () => {
       m?.ipfsPinAdd.inc()
       try {
         await this.#pin(pin, opts)

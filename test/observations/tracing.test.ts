@@ -1,0 +1,267 @@
+/**
+ * tracing.ts and otlp.ts in this process, with the exporter's fetch injected: what is sampled,
+ * how spans nest, what "not sampled" left for the tracker does, the OTLP JSON sent, the settings'
+ * precedence, and that a collector away or slow costs spans, never the caller.
+ */
+import { deepEqual, equal, match, ok, rejects } from 'node:assert/strict'
+import {
+  disableTracing,
+  enableTracing,
+  rememberTrace,
+  takeTrace,
+  traced,
+  tracedLeaf,
+  tracedRoot,
+  traceOperation,
+  tracingSettings,
+  tracingStats,
+} from '../../src/observations/tracing.ts'
+import { SpanExporter } from '../../src/observations/otlp.ts'
+import type { Logger } from '../../src/util/log.ts'
+
+interface Sent {
+  traceId: string
+  spanId: string
+  parentSpanId?: string
+  name: string
+  kind: number
+  attributes: { key: string; value: { stringValue: string } }[]
+  status?: { code: number; message: string }
+}
+
+/** A fetch that keeps every span posted to it (or fails, while `down`). */
+function collector() {
+  const spans: Sent[] = []
+  const urls: string[] = []
+  let down = false
+  // deno-lint-ignore require-await -- a fetch: throws become rejections
+  const f = (async (url: string | URL | Request, init?: RequestInit) => {
+    urls.push(String(url))
+    if (down) throw new TypeError('connection refused')
+    const doc = JSON.parse(String(init?.body))
+    for (const rs of doc.resourceSpans) {
+      equal(rs.resource.attributes[0].value.stringValue, 'svc')
+      for (const ss of rs.scopeSpans) spans.push(...ss.spans)
+    }
+    return new Response('{}')
+  }) as typeof fetch
+  return {
+    fetch: f,
+    spans,
+    urls,
+    setDown(v: boolean) {
+      down = v
+    },
+  }
+}
+
+function logger() {
+  const lines: string[] = []
+  const log: Logger = {
+    debug: (m) => lines.push(`debug ${m}`),
+    info: (m) => lines.push(`info ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+  }
+  return { log, lines }
+}
+
+/** Tracing on with `sampling`, the dice given by `rolls` (then 0.5). */
+function on(c: ReturnType<typeof collector>, sampling: number, rolls: number[] = [], log?: Logger) {
+  enableTracing({
+    url: 'http://collector/v1/traces',
+    serviceName: 'svc',
+    sampling,
+    fetch: c.fetch,
+    random: () => rolls.shift() ?? 0.5,
+    log,
+  })
+}
+
+const cidOf = (s: Sent) => s.attributes.find((a) => a.key === 'cid')?.value.stringValue
+
+Deno.test('tracing: a sampled root and its steps are one trace; a leaf and an error are recorded', async () => {
+  const c = collector()
+  on(c, 0.3, [0.1])
+  try {
+    const out = await tracedRoot(
+      'rest',
+      'Qm1',
+      null,
+      () =>
+        traced('cluster/Pin', 'Qm1', async () => {
+          rememberTrace('Qm1')
+          await tracedLeaf('consensus/LogPin', 'Qm1', () => Promise.resolve())
+          await rejects(traced('step', undefined, () => Promise.reject(new Error('boom'))), /boom/)
+          return 7
+        }),
+    )
+    equal(out, 7)
+    // The tracker, from another async context, continues the trace.
+    await traceOperation(
+      takeTrace('Qm1'),
+      'pintracker/Pin',
+      'Qm1',
+      () => tracedLeaf('ipfsconn/Pin', 'Qm1', () => Promise.resolve()),
+    )
+  } finally {
+    await disableTracing()
+  }
+  const by = (n: string) => c.spans.find((s) => s.name === n)!
+  equal(c.spans.length, 6, c.spans.map((s) => s.name).join())
+  const rest = by('rest')
+  equal(rest.parentSpanId, undefined)
+  equal(rest.kind, 2)
+  match(rest.traceId, /^[\da-f]{32}$/)
+  match(rest.spanId, /^[\da-f]{16}$/)
+  ok(c.spans.every((s) => s.traceId === rest.traceId), 'one trace')
+  equal(by('cluster/Pin').parentSpanId, rest.spanId)
+  equal(by('consensus/LogPin').parentSpanId, by('cluster/Pin').spanId)
+  equal(by('step').parentSpanId, by('cluster/Pin').spanId)
+  deepEqual(by('step').status, { code: 2, message: 'boom' })
+  equal(by('pintracker/Pin').parentSpanId, by('cluster/Pin').spanId)
+  equal(by('ipfsconn/Pin').parentSpanId, by('pintracker/Pin').spanId)
+  equal(cidOf(by('ipfsconn/Pin')), 'Qm1')
+  equal(new Set(c.spans.map((s) => s.spanId)).size, 6, 'distinct span ids')
+  deepEqual(c.urls, ['http://collector/v1/traces'])
+})
+
+Deno.test('tracing: a root the sampler drops makes no span below it, nor in the tracker', async () => {
+  const c = collector()
+  on(c, 0.3, [0.9, 0.0]) // the REST root is dropped; the tracker would sample its own
+  try {
+    await tracedRoot('rest', 'Qm2', undefined, () =>
+      traced('cluster/Pin', 'Qm2', async () => {
+        rememberTrace('Qm2')
+        await tracedLeaf('consensus/LogPin', 'Qm2', () => Promise.resolve())
+      }))
+    await traceOperation(
+      takeTrace('Qm2'),
+      'pintracker/Pin',
+      'Qm2',
+      () => tracedLeaf('ipfsconn/Pin', 'Qm2', () => Promise.resolve()),
+    )
+    equal(takeTrace('Qm2'), undefined, 'taken once')
+    // Nothing left (an entry another peer committed): the tracker starts a trace, sampled here.
+    await traceOperation(
+      takeTrace('Qm3'),
+      'pintracker/Pin',
+      'Qm3',
+      () => tracedLeaf('ipfsconn/Pin', 'Qm3', () => Promise.resolve()),
+    )
+    // Steps outside any root: nothing.
+    await traced('cluster/Pin', 'Qm4', () => Promise.resolve())
+  } finally {
+    await disableTracing()
+  }
+  deepEqual(c.spans.map((s) => `${s.name} ${cidOf(s)}`).sort(), [
+    'ipfsconn/Pin Qm3',
+    'pintracker/Pin Qm3',
+  ])
+})
+
+Deno.test('tracing: a W3C traceparent is continued when sampled, obeyed when not, ignored when malformed', async () => {
+  const c = collector()
+  on(c, 0, [])
+  const tid = '4bf92f3577b34da6a3ce929d0e0e4736'
+  try {
+    await tracedRoot('rest', 'a', `00-${tid}-00f067aa0ba902b7-01`, () => Promise.resolve())
+    await tracedRoot('rest', 'b', `00-${tid}-00f067aa0ba902b7-00`, () => Promise.resolve())
+    await tracedRoot(
+      'rest',
+      'c',
+      `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`,
+      () => Promise.resolve(),
+    )
+    await tracedRoot('rest', 'd', 'garbage', () => Promise.resolve())
+  } finally {
+    await disableTracing()
+  }
+  equal(c.spans.length, 1, c.spans.map(cidOf).join()) // sampling 0: only the caller's choice
+  equal(c.spans[0].traceId, tid)
+  equal(c.spans[0].parentSpanId, '00f067aa0ba902b7')
+})
+
+Deno.test('tracing: off, every entry point is the plain call', async () => {
+  equal(tracingStats(), undefined)
+  equal(await tracedRoot('rest', 'x', null, () => Promise.resolve(1)), 1)
+  equal(await traced('x', 'x', () => Promise.resolve(2)), 2)
+  equal(await tracedLeaf('x', 'x', () => Promise.resolve(3)), 3)
+  rememberTrace('x')
+  equal(takeTrace('x'), undefined)
+  equal(await traceOperation(undefined, 'x', 'x', () => Promise.resolve(4)), 4)
+})
+
+Deno.test('otlp exporter: a collector away is logged once, costs the queued spans, and export resumes', async () => {
+  const c = collector()
+  const { log, lines } = logger()
+  const ex = new SpanExporter({
+    url: 'http://collector/v1/traces',
+    serviceName: 'svc',
+    fetch: c.fetch,
+    log,
+    maxQueue: 3,
+  })
+  const span = (i: number) => ({
+    traceId: 'a'.repeat(32),
+    spanId: String(i).padStart(16, '0'),
+    name: 'n',
+    kind: 1 as const,
+    startMs: 1_700_000_000_000.5,
+    endMs: 1_700_000_000_001.25,
+  })
+  c.setDown(true)
+  for (let i = 0; i < 5; i++) ex.add(span(i)) // two over the bound: dropped
+  await ex.flush()
+  ex.add(span(5))
+  await ex.flush()
+  equal(lines.filter((l) => l.includes('failed')).length, 1, lines.join('\n'))
+  match(lines.join('\n'), /trace export queue full: 2 spans dropped/)
+  deepEqual(ex.stats, { exported: 0, dropped: 2, queued: 0 })
+  c.setDown(false)
+  ex.add(span(6))
+  await ex.shutdown()
+  deepEqual(ex.stats, { exported: 1, dropped: 2, queued: 0 })
+  match(lines.join('\n'), /works again/)
+  equal(c.spans.length, 1)
+  equal(c.spans[0].spanId, '0000000000000006')
+  equal(
+    (c.spans[0] as unknown as { startTimeUnixNano: string }).startTimeUnixNano,
+    '1700000000000500000',
+  )
+  equal(
+    (c.spans[0] as unknown as { endTimeUnixNano: string }).endTimeUnixNano,
+    '1700000000001250000',
+  )
+})
+
+Deno.test('tracingSettings: service.json, with the OTEL_* environment winning', () => {
+  const cfg = { sampling_prob: 0.3, service_name: 'cluster-daemon', otlp_endpoint: '' }
+  deepEqual(tracingSettings(cfg, 'p1'), {
+    url: 'http://localhost:4318/v1/traces',
+    serviceName: 'cluster-daemon-p1',
+    sampling: 0.3,
+  })
+  deepEqual(tracingSettings({ ...cfg, otlp_endpoint: 'http://h:4318/' }, ''), {
+    url: 'http://h:4318/v1/traces',
+    serviceName: 'cluster-daemon',
+    sampling: 0.3,
+  })
+  const env: Record<string, string> = {
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://e:1',
+    OTEL_SERVICE_NAME: 'mine',
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0.05',
+  }
+  deepEqual(tracingSettings({ ...cfg, otlp_endpoint: 'http://h:4318' }, 'p1', (k) => env[k]), {
+    url: 'http://e:1/v1/traces',
+    serviceName: 'mine',
+    sampling: 0.05,
+  })
+  env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = 'http://t:2/custom'
+  env.OTEL_TRACES_SAMPLER = 'always_off'
+  deepEqual(tracingSettings(cfg, 'p1', (k) => env[k]).url, 'http://t:2/custom')
+  equal(tracingSettings(cfg, 'p1', (k) => env[k]).sampling, 0)
+  equal(tracingSettings(cfg, 'p1', (k) => ({ OTEL_TRACES_SAMPLER: 'always_on' })[k]).sampling, 1)
+  equal(tracingSettings(cfg, 'p1', (k) => ({ OTEL_TRACES_SAMPLER_ARG: 'x' })[k]).sampling, 0.3)
+})
