@@ -90,6 +90,8 @@ export class SpanExporter {
   readonly #fetch: typeof fetch
   #queue: SpanRecord[] = []
   #timer: ReturnType<typeof setTimeout> | undefined
+  /** The timer is the immediate one a full batch set. */
+  #soon = false
   #sending: Promise<void> | undefined
   #dropped = 0
   #droppedTotal = 0
@@ -122,30 +124,45 @@ export class SpanExporter {
       return
     }
     this.#queue.push(span)
-    if (this.#queue.length >= this.#o.batchSize && !this.#sending) this.#flushSoon(0)
-    else if (this.#timer === undefined) this.#flushSoon(this.#o.intervalMs)
+    if (this.#queue.length >= this.#o.batchSize) {
+      // A batch is full: send it now, unless a send is under way (its loop takes full batches).
+      if (!this.#sending && !this.#soon) this.#flushSoon(0, false)
+    } else if (this.#timer === undefined) this.#flushSoon(this.#o.intervalMs, true)
   }
 
-  #flushSoon(ms: number): void {
+  #flushSoon(ms: number, all: boolean): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#soon = ms === 0
     const t = setTimeout(() => {
       this.#timer = undefined
-      void this.flush()
+      this.#soon = false
+      void this.flush(all)
     }, ms)
     Deno.unrefTimer(t) // queued spans never keep a process alive
     this.#timer = t
   }
 
-  /** Sends everything queued (batch by batch); resolves when done. Never throws. */
-  async flush(): Promise<void> {
+  /**
+   * Sends what is queued, batch by batch; with `all` false only full batches (the rest waits for
+   * the timer: under load, requests stay few and full rather than back to back and small).
+   * Resolves when done; never throws.
+   */
+  async flush(all = true): Promise<void> {
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
+    this.#soon = false
     while (this.#sending) await this.#sending
-    while (this.#queue.length > 0) {
+    // `all` owes what is queued now; what comes in meanwhile goes in full batches or next time.
+    let owed = all ? this.#queue.length : 0
+    while (owed > 0 || this.#queue.length >= this.#o.batchSize) {
       const batch = this.#queue.splice(0, this.#o.batchSize)
+      owed -= batch.length
       this.#sending = this.#send(batch)
       await this.#sending
       this.#sending = undefined
+    }
+    if (this.#queue.length > 0 && this.#timer === undefined) {
+      this.#flushSoon(this.#o.intervalMs, true)
     }
   }
 
