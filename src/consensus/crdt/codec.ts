@@ -315,7 +315,10 @@ export async function decodeNode(cid: CID, bytes: Uint8Array): Promise<DeltaNode
   } catch (err) {
     throw new CrdtFormatError(`delta node ${cid} is not dag-pb: ${(err as Error).message}`)
   }
-  return { delta: decodeDelta(node.Data ?? EMPTY), links: node.Links.map((l) => nodeCid(l.Hash)) }
+  // The links on bytes of their own: dag-pb's CIDs are views of the block, and a CID kept (a walk's
+  // queue, the heads) would keep the whole block (~1 MiB) alive with it.
+  const links = node.Links.map((l) => nodeCid(CID.decode(new Uint8Array(l.Hash.bytes))))
+  return { delta: decodeDelta(node.Data ?? EMPTY), links }
 }
 
 /**

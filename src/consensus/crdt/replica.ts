@@ -549,7 +549,12 @@ class CrdtReplica implements Replica {
   ): Promise<void> {
     this.#enter()
     return new Promise<void>((resolve, reject) => {
-      const queue: { cid: CID; deep: boolean }[] = start.map((cid) => ({ cid, deep: deepStart }))
+      // Entries are dropped as they are taken: a walk down a long chain must not hold every
+      // node it visited (each CID was once a view of its parent's block: codec.ts).
+      const queue: ({ cid: CID; deep: boolean } | undefined)[] = start.map((cid) => ({
+        cid,
+        deep: deepStart,
+      }))
       let next = 0
       let active = 0
       let failure: unknown
@@ -584,7 +589,8 @@ class CrdtReplica implements Replica {
       }
       const pump = () => {
         while (active < Math.max(1, this.#opts.workers) && next < queue.length && !signal.aborted) {
-          const { cid, deep } = queue[next++]
+          const { cid, deep } = queue[next]!
+          queue[next++] = undefined
           active++
           visit(cid, deep).catch((err) => failure ??= err).finally(() => {
             active--
