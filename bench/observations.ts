@@ -11,8 +11,11 @@
  *   (`sampling_prob` 0.3; `--sampling P` for another), exported over OTLP/HTTP to a sink in this
  *   process;
  * - `stats+tracing-all`: the same with every trace sampled (the worst case);
- * - `otel-only`: Deno's telemetry on as for `stats+tracing`, the peer's spans and stats off (what
- *   Deno's own instrumentation of every request costs);
+ * - `otel-only`: Deno's built-in OpenTelemetry on (`OTEL_DENO=true`, sampling as
+ *   `stats+tracing`), the peer's spans and stats off: what Deno's own instrumentation of every
+ *   request would cost (the reason the peer exports its spans itself, tracing.ts);
+ *
+ * `--cpu-prof DIR` writes a V8 CPU profile of each peer there (`<mode>-<round>.cpuprofile`).
  * - with `--baseline DIR`, `baseline`: the peer of another checkout (the tree before the
  *   instrumentation), to show that `off` costs nothing.
  *
@@ -87,11 +90,12 @@ async function ingestRun(
   sink: ReturnType<typeof otlpSink>,
   baseline?: string,
   sampling = 0.3,
+  cpuProf?: string,
 ): Promise<ObservationsRun> {
   const base = mode === 'baseline' && baseline
   const impl = base ? implementations({ repo: base, goBin: '' }).ours : ctx.impls.ours
   const tracing = mode.startsWith('stats+tracing')
-  const denoOtel = tracing || mode === 'otel-only'
+  const denoOtel = mode === 'otel-only'
   const tag = `${mode.replace('+', '-')}-${round}`
   const dir = join(ctx.workDir, `peer-${tag}`)
   await impl.init(dir)
@@ -109,21 +113,35 @@ async function ingestRun(
   cfg.observations.tracing = {
     ...cfg.observations.tracing,
     enable_tracing: tracing,
+    // Exported over OTLP/HTTP to the sink in this process; service.json's sampling, or every trace.
+    sampling_prob: mode === 'stats+tracing-all' ? 1 : sampling,
+    otlp_endpoint: sink.url,
   }
   await Deno.writeTextFile(cfgPath, JSON.stringify(cfg, null, 2) + '\n')
   const env = cleanEnv()
   for (const k of Object.keys(env)) if (k.startsWith('OTEL_')) delete env[k]
   if (denoOtel) {
-    // What the daemon asks for (tracingEnv): service.json's sampling, or every trace.
+    // Deno's built-in OpenTelemetry, which the peer does not use: what it would cost.
     Object.assign(env, {
       OTEL_DENO: 'true',
       OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
       OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-      OTEL_TRACES_SAMPLER_ARG: mode === 'stats+tracing-all' ? '1' : String(sampling),
+      OTEL_TRACES_SAMPLER_ARG: String(sampling),
       OTEL_DENO_CONSOLE: 'ignore',
     })
   }
-  const proc = ctx.procs.start(`peer-${tag}`, impl.daemon(dir), { cwd: base || ctx.repo, env })
+  const argv = impl.daemon(dir)
+  // A V8 CPU profile of the peer, written when it exits (SIGTERM stops it cleanly).
+  if (cpuProf) {
+    argv.splice(
+      2,
+      0,
+      '--cpu-prof',
+      `--cpu-prof-dir=${cpuProf}`,
+      `--cpu-prof-name=${tag}.cpuprofile`,
+    )
+  }
+  const proc = ctx.procs.start(`peer-${tag}`, argv, { cwd: base || ctx.repo, env })
   const scraping = new AbortController()
   let scrapes = 0
   try {
@@ -219,6 +237,8 @@ export async function runObservationsBench(
     modes?: ObservationsMode[]
     /** sampling_prob of the stats+tracing mode (default 0.3, service.json's). */
     sampling?: number
+    /** A folder for a V8 CPU profile of each peer (`<mode>-<round>.cpuprofile`). */
+    cpuProf?: string
   },
 ): Promise<{ lines: string[]; runs: ObservationsRun[] }> {
   await ensureWrk(ctx.log)
@@ -249,6 +269,7 @@ export async function runObservationsBench(
           sink,
           opts.baseline,
           opts.sampling,
+          opts.cpuProf,
         )
         ctx.log(
           `${mode}: ${run.pinsPerSec.toFixed(0)} pins/s, ${
@@ -295,7 +316,7 @@ export async function runObservationsBench(
   return { lines, runs }
 }
 
-/** `--seconds S --rounds R [--modes a,b] [--baseline DIR] --keep`; prints the figures; returns the exit code. */
+/** `--seconds S --rounds R [--modes a,b] [--baseline DIR] [--sampling P] [--cpu-prof DIR] --keep`; prints the figures; returns the exit code. */
 export async function observationsMain(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -307,6 +328,7 @@ export async function observationsMain(args: string[]): Promise<number> {
       modes: { type: 'string' },
       sampling: { type: 'string', default: '0.3' },
       keep: { type: 'boolean' },
+      'cpu-prof': { type: 'string' },
     },
   })
   const seconds = Number(values.seconds)
@@ -336,6 +358,7 @@ export async function observationsMain(args: string[]): Promise<number> {
       baseline: values.baseline,
       modes,
       sampling,
+      cpuProf: values['cpu-prof'],
     })
     console.log(lines.join('\n'))
     return 0
