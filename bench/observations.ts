@@ -36,6 +36,16 @@ import { cleanEnv, configurePeer, freePort, implementations } from './peers.ts'
 import { cpuSecondsOf, Processes } from './process.ts'
 import { ensureWrk, runLoad } from './load.ts'
 import { newClusterMetrics } from '../src/observations/metrics.ts'
+import {
+  disableTracing,
+  enableTracing,
+  rememberTrace,
+  takeTrace,
+  traced as tracedChild,
+  tracedLeaf,
+  tracedRoot,
+  traceOperation,
+} from '../src/observations/tracing.ts'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -222,6 +232,61 @@ export function instrumentationCost(pins = 1_000_000): { usPerPin: number; msPer
   return { usPerPin, msPerScrape: (performance.now() - s) / 20 }
 }
 
+/**
+ * What tracing adds to one pin in this process: the spans of a REST pin (REST → cluster/Pin →
+ * consensus/LogPin, the context left for the tracker, pintracker/Pin → ipfsconn/Pin) around empty
+ * steps, against the same steps untraced, at `sampling`; spans are encoded and handed to a fetch
+ * that answers at once. Returns µs a pin.
+ */
+export async function tracingCost(sampling: number, pins = 200_000): Promise<number> {
+  const fakeFetch = (() => Promise.resolve(new Response('{}'))) as typeof fetch
+  const cids = Array.from({ length: 4096 }, (_, i) => benchCid(i))
+  const step = () => Promise.resolve()
+  const traced = async (cid: string) => {
+    await tracedRoot(
+      'restapi POST /pins/{hash}',
+      cid,
+      null,
+      () =>
+        tracedChild('cluster/Pin', cid, async () => {
+          rememberTrace(cid)
+          await tracedLeaf('consensus/LogPin', cid, step)
+        }),
+    )
+    await traceOperation(
+      takeTrace(cid),
+      'pintracker/Pin',
+      cid,
+      () => tracedLeaf('ipfsconn/Pin', cid, step),
+    )
+  }
+  const plain = async () => {
+    await (async () => await (async () => await step())())()
+    await (async () => await step())()
+  }
+  const time = async (fn: (cid: string) => Promise<void>, n: number) => {
+    const t = performance.now()
+    for (let i = 0; i < n; i++) await fn(cids[i & 4095])
+    return (performance.now() - t) * 1000 / n
+  }
+  enableTracing({
+    url: 'http://127.0.0.1:9/v1/traces',
+    serviceName: 'bench',
+    sampling,
+    fetch: fakeFetch,
+  })
+  try {
+    await time(traced, 20_000) // warm-up
+    await time(plain, 20_000)
+    const a = await time(plain, pins)
+    const b = await time(traced, pins)
+    const c = await time(plain, pins)
+    return b - (a + c) / 2
+  } finally {
+    await disableTracing()
+  }
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
@@ -299,6 +364,14 @@ export async function runObservationsBench(
         offCpu.toFixed(0)
       } µs CPU a pin); ` +
       `a scrape renders in ${micro.msPerScrape.toFixed(2)} ms`,
+  )
+  const sampled = opts.sampling ?? 0.3
+  const t1 = await tracingCost(sampled)
+  const tAll = await tracingCost(1)
+  lines.push(
+    `  in-process: tracing adds ${t1.toFixed(2)} µs a pin at sampling ${sampled} ` +
+      `(${(t1 / offCpu * 100).toFixed(2)} %), ${tAll.toFixed(2)} µs at 1 ` +
+      `(${(tAll / offCpu * 100).toFixed(2)} %)`,
   )
   for (const m of modes) {
     const rs = of(m)
