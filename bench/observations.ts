@@ -2,7 +2,7 @@
  * `deno run -A bench/observations.ts` (or `deno task bench --observations`): what metrics and
  * tracing cost the ingest of one peer (issue 11's target: under 5 % when on, nothing when off).
  * `POST /pins/{cid}` with 64 connections for S seconds on a fresh peer beside the instant IPFS
- * double, in three modes, alternated over R rounds (the machine is noisy; the median is printed):
+ * double, in these modes, alternated over R rounds (the machine is noisy; the median is printed):
  *
  * - `off`: stats and tracing off (the default service.json);
  * - `stats`: `enable_stats` on, the endpoint scraped every second during the load, as
@@ -15,12 +15,13 @@
  *   `stats+tracing`), the peer's spans and stats off: what Deno's own instrumentation of every
  *   request would cost (the reason the peer exports its spans itself, tracing.ts);
  *
- * `--cpu-prof DIR` writes a V8 CPU profile of each peer there (`<mode>-<round>.cpuprofile`).
+ * - `dashboard`: stats and tracing off, a browser with the dashboard open (what its pins and
+ *   metrics views fetch every 3 s, `dashboardPoller`); closed, it costs nothing (its page and
+ *   assets are served only on request, and it holds no state in the peer);
  * - with `--baseline DIR`, `baseline`: the peer of another checkout (the tree before the
  *   instrumentation), to show that `off` costs nothing.
  *
- * The web dashboard costs nothing while no browser has it open (its page and assets are served
- * only on request, and it holds no state in the peer): it is not measured here.
+ * `--cpu-prof DIR` writes a V8 CPU profile of each peer there (`<mode>-<round>.cpuprofile`).
  *
  * @example
  * ```sh
@@ -57,6 +58,7 @@ export type ObservationsMode =
   | 'stats+tracing'
   | 'stats+tracing-all'
   | 'otel-only'
+  | 'dashboard'
 
 /** One ingest run. */
 export interface ObservationsRun {
@@ -86,6 +88,30 @@ function otlpSink() {
     url: `http://127.0.0.1:${server.addr.port}`,
     stats: () => ({ requests, bytes }),
     stop: () => server.shutdown(),
+  }
+}
+
+/**
+ * What a browser with the dashboard open asks of the peer (src/api/rest/ui/assets.ts): the page,
+ * its modules and a first page of pins, then every 3 s (the page's REFRESH_MS) the alert count and
+ * the shown pins' statuses (the pins view) plus the metric names and the ping metrics (the metrics
+ * view: both views' work, to err high). `done` counts each round of requests.
+ */
+async function dashboardPoller(base: string, signal: AbortSignal, done: () => void): Promise<void> {
+  const get = async (path: string) => {
+    const res = await fetch(base + path, { signal }).catch(() => undefined)
+    return res?.ok ? await res.text().catch(() => '') : (await res?.body?.cancel(), '')
+  }
+  for (const p of ['/ui', '/ui/app.js', '/ui/graph.js', '/ui/style.css', '/id']) await get(p)
+  while (!signal.aborted) {
+    const page = await get('/ui/api/pins?limit=50')
+    const cids = page ? (JSON.parse(page).pins as { cid: string }[]).map((p) => p.cid) : []
+    await get('/health/alerts')
+    if (cids.length) await get(`/pins?cids=${cids.join(',')}`)
+    await get('/monitor/metrics')
+    await get('/monitor/metrics/ping')
+    done()
+    await new Promise((r) => setTimeout(r, 3000))
   }
 }
 
@@ -160,15 +186,20 @@ async function ingestRun(
       since: performance.now(),
       timeoutMs: 120_000,
     })
-    // A scraper as Prometheus runs it: one GET /metrics a second for the whole load.
-    const scraper = mode === 'off' ? Promise.resolve() : (async () => {
-      while (!scraping.signal.aborted) {
-        const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined)
-        if (res?.ok) scrapes++
-        await res?.body?.cancel()
-        await new Promise((r) => setTimeout(r, 1000))
-      }
-    })()
+    // A scraper as Prometheus runs it: one GET /metrics a second for the whole load; in the
+    // dashboard mode, a browser with the dashboard open instead (dashboardPoller).
+    const scraper = mode === 'dashboard'
+      ? dashboardPoller(ports.rest, scraping.signal, () => scrapes++)
+      : mode === 'off'
+      ? Promise.resolve()
+      : (async () => {
+        while (!scraping.signal.aborted) {
+          const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined)
+          if (res?.ok) scrapes++
+          await res?.body?.cancel()
+          await new Promise((r) => setTimeout(r, 1000))
+        }
+      })()
     const spans0 = sink.stats().requests
     const cpu0 = await cpuSecondsOf(proc.pid)
     const load = await runLoad({
@@ -319,6 +350,7 @@ export async function runObservationsBench(
     'stats+tracing',
     'stats+tracing-all',
     'otel-only',
+    'dashboard',
   ]
   if (!modes.includes('off')) modes.unshift('off') // the reference of every other figure
   try {
@@ -418,7 +450,15 @@ export async function observationsMain(args: string[]): Promise<number> {
   try {
     const sampling = Number(values.sampling)
     if (!(sampling >= 0 && sampling <= 1)) throw new Error('--sampling must be between 0 and 1')
-    const known = ['baseline', 'off', 'stats', 'stats+tracing', 'stats+tracing-all', 'otel-only']
+    const known = [
+      'baseline',
+      'off',
+      'stats',
+      'stats+tracing',
+      'stats+tracing-all',
+      'otel-only',
+      'dashboard',
+    ]
     const modes = values.modes?.split(',') as ObservationsMode[] | undefined
     const bad = modes?.find((m) => !known.includes(m))
     if (bad) throw new Error(`--modes: unknown mode ${bad} (known: ${known.join(', ')})`)
