@@ -18,6 +18,10 @@
  * Cluster asks every member, itself included, through its `RpcClient`, and `rpc/handlers.ts`
  * answers for this peer.
  * Every component has an idempotent `stop()`; every long call takes an AbortSignal.
+ *
+ * Metrics and traces (`observations/`) are not components: instrumentation points read one
+ * process-wide handle each (`clusterMetrics`, `tracingEnabled()`), undefined while off, so that
+ * off costs one variable read and no component takes them as a dependency.
  */
 import type { Alert, ID, IPFSID, Metric, Pin, PinInfo, PinOptions } from './types/mod.ts'
 import type { GlobalPinInfo } from './types/pininfo.ts'
