@@ -60,6 +60,17 @@ export type ObservationsMode =
   | 'otel-only'
   | 'dashboard'
 
+/** Every mode, in the order a run takes them (`baseline` only with `--baseline`). */
+const MODES: readonly ObservationsMode[] = [
+  'baseline',
+  'off',
+  'stats',
+  'stats+tracing',
+  'stats+tracing-all',
+  'otel-only',
+  'dashboard',
+]
+
 /** One ingest run. */
 export interface ObservationsRun {
   mode: ObservationsMode
@@ -343,15 +354,8 @@ export async function runObservationsBench(
   await writeCidFile(cidFile, 20_000_000, cids)
   const sink = otlpSink()
   const runs: ObservationsRun[] = []
-  const modes: ObservationsMode[] = opts.modes ?? [
-    ...(opts.baseline ? ['baseline' as const] : []),
-    'off',
-    'stats',
-    'stats+tracing',
-    'stats+tracing-all',
-    'otel-only',
-    'dashboard',
-  ]
+  const modes: ObservationsMode[] = opts.modes ??
+    MODES.filter((m) => m !== 'baseline' || opts.baseline)
   if (!modes.includes('off')) modes.unshift('off') // the reference of every other figure
   try {
     for (let r = 0; r < opts.rounds; r++) {
@@ -450,18 +454,9 @@ export async function observationsMain(args: string[]): Promise<number> {
   try {
     const sampling = Number(values.sampling)
     if (!(sampling >= 0 && sampling <= 1)) throw new Error('--sampling must be between 0 and 1')
-    const known = [
-      'baseline',
-      'off',
-      'stats',
-      'stats+tracing',
-      'stats+tracing-all',
-      'otel-only',
-      'dashboard',
-    ]
     const modes = values.modes?.split(',') as ObservationsMode[] | undefined
-    const bad = modes?.find((m) => !known.includes(m))
-    if (bad) throw new Error(`--modes: unknown mode ${bad} (known: ${known.join(', ')})`)
+    const bad = modes?.find((m) => !MODES.includes(m))
+    if (bad) throw new Error(`--modes: unknown mode ${bad} (known: ${MODES.join(', ')})`)
     if (modes?.includes('baseline') && !values.baseline) {
       throw new Error('baseline needs --baseline DIR')
     }
