@@ -12,6 +12,7 @@
  */
 import { join } from 'node:path'
 import { freePort } from '../../src/util/free_port.ts'
+import { spawnLogged } from '../support/spawn.ts'
 
 /** Where Debian installs it; PROMETHEUS_BIN overrides. */
 const DEFAULT_BIN = '/usr/bin/prometheus'
@@ -63,40 +64,23 @@ export async function startPrometheus(targets: string[]): Promise<PrometheusServ
     '',
   ].join('\n')
   await Deno.writeTextFile(join(dir, 'prometheus.yml'), config)
-  const child = new Deno.Command(bin, {
-    args: [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    stdin: 'null',
-    stdout: 'piped',
-    stderr: 'piped',
-  }).spawn()
-  let logs = ''
-  const dec = new TextDecoder()
-  const pumps = Promise.all([child.stdout, child.stderr].map(async (s) => {
-    for await (const b of s) logs += dec.decode(b)
-  }))
-  let exited = false
-  const status = child.status.then((s) => {
-    exited = true
-    return s
-  })
+  const child = spawnLogged(bin, [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+  ])
   const url = `http://127.0.0.1:${port}`
   const stop = async () => {
-    if (!exited) child.kill('SIGTERM')
-    await status
-    await pumps
+    await child.stop()
     await Deno.remove(dir, { recursive: true }).catch(() => {})
   }
   // Ready when its API answers; a generous deadline only turns a hang into a failure.
   const deadline = Date.now() + 60_000
   for (;;) {
-    if (exited) {
+    if (child.exited()) {
       await stop()
-      throw new Error(`prometheus exited early:\n${logs}`)
+      throw new Error(`prometheus exited early:\n${child.logs()}`)
     }
     const ok = await fetch(`${url}/-/ready`).then(async (r) => {
       await r.body?.cancel()
@@ -105,14 +89,14 @@ export async function startPrometheus(targets: string[]): Promise<PrometheusServ
     if (ok) break
     if (Date.now() > deadline) {
       await stop()
-      throw new Error(`prometheus not ready in 60 s:\n${logs}`)
+      throw new Error(`prometheus not ready in 60 s:\n${child.logs()}`)
     }
     await new Promise((r) => setTimeout(r, 100))
   }
   return {
     url,
     pid: child.pid,
-    logs: () => logs,
+    logs: child.logs,
     async query(promql) {
       const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`)
       const body = await res.json()

@@ -12,7 +12,8 @@ import { join } from 'node:path'
 import { freePort, runCmd, taskFlags } from '../support/peer.ts'
 import { startKubo } from '../support/kubo.ts'
 import { waitFor } from '../support/wait.ts'
-import { commandLine, notifySocket, ROOT, runFlags, spawnLogged } from './support.ts'
+import { commandLine, notifySocket, ROOT, runFlags } from './support.ts'
+import { spawnLogged } from '../support/spawn.ts'
 
 const BUNDLE = 'ipfs-cluster.js'
 

@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { freePort, runCmd } from '../support/peer.ts'
-import { ROOT, spawnLogged } from './support.ts'
+import { ROOT } from './support.ts'
+import { spawnLogged } from '../support/spawn.ts'
 
 const TYPES: Record<string, string> = {
   ts: 'application/typescript',

@@ -1,73 +1,17 @@
 /**
- * What the packaging tests share: a process whose output is collected (stopped by its PID), the
- * flags a packaging file runs the program with, and a fake systemd notification socket.
+ * What the packaging tests share: the flags a packaging file runs the program with, and a fake
+ * systemd notification socket (processes: test/support/spawn.ts).
  *
  * @example
  * ```ts
- * const p = spawnLogged(Deno.execPath(), ['run', ...flags, bundle, 'service', 'daemon'])
- * await p.waitLog('IPFS Cluster is READY')
- * await p.stop()
+ * runFlags(commandLine(unit, 'ipfs-cluster.js'), 'ipfs-cluster.js') // ['--quiet', '--unstable-kv', …]
  * ```
  */
 import { join } from 'node:path'
-import { waitFor } from '../support/wait.ts'
+import { spawnLogged } from '../support/spawn.ts'
 
 /** The repository root. */
 export const ROOT = new URL('../..', import.meta.url).pathname
-
-/** A running process with its stdout and stderr collected. */
-export interface LoggedProcess {
-  pid: number
-  logs(): string
-  /** Waits until the output contains `text`; fails with the output if the process exits first. */
-  waitLog(text: string, timeoutMs?: number): Promise<void>
-  /** SIGTERM (SIGKILL after 30 s); resolves with the exit code. */
-  stop(): Promise<number>
-}
-
-/** Starts `cmd args` with stdin closed and its output collected. */
-export function spawnLogged(
-  cmd: string,
-  args: string[],
-  opts: { cwd?: string; env?: Record<string, string> } = {},
-): LoggedProcess {
-  const child = new Deno.Command(cmd, {
-    args,
-    cwd: opts.cwd ?? ROOT,
-    env: opts.env,
-    stdin: 'null',
-    stdout: 'piped',
-    stderr: 'piped',
-  }).spawn()
-  let logs = ''
-  let exited = false
-  const dec = new TextDecoder()
-  const pumps = Promise.all([child.stdout, child.stderr].map(async (s) => {
-    for await (const b of s) logs += dec.decode(b, { stream: true })
-  }))
-  const status = child.status.then((s) => {
-    exited = true
-    return s
-  })
-  return {
-    pid: child.pid,
-    logs: () => logs,
-    async waitLog(text, timeoutMs = 120_000) {
-      await waitFor(() => {
-        if (!logs.includes(text) && exited) throw new Error(`exited before "${text}":\n${logs}`)
-        return logs.includes(text)
-      }, { what: `"${text}" in:\n${logs}`, timeoutMs })
-    },
-    async stop() {
-      if (!exited) Deno.kill(child.pid, 'SIGTERM')
-      const timer = setTimeout(() => !exited && Deno.kill(child.pid, 'SIGKILL'), 30_000)
-      const s = await status
-      clearTimeout(timer)
-      await pumps
-      return s.code
-    },
-  }
-}
 
 /**
  * The words of the one line of `text` that runs `script` (after `exec ` or `ExecStart=`, shell

@@ -10,6 +10,7 @@
  * ```
  */
 import { join } from 'node:path'
+import { spawnLogged } from './spawn.ts'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 const MAIN = join(ROOT, 'cli', 'main.ts')
@@ -233,38 +234,10 @@ export interface StartTask {
 
 /** Runs `deno task start` from the repository with `env` (IPFS_CLUSTER_PATH, ports…). */
 export function startTask(env: Record<string, string>): StartTask {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ['task', 'start'],
-    cwd: ROOT,
-    env,
-    stdin: 'null',
-    stdout: 'piped',
-    stderr: 'piped',
-  }).spawn()
-  let logs = ''
-  let exited = false
-  const dec = new TextDecoder()
-  const pumps = Promise.all([child.stdout, child.stderr].map(async (s) => {
-    for await (const b of s) logs += dec.decode(b)
-  }))
-  const status = child.status.then((s) => {
-    exited = true
-    return s
-  })
+  const p = spawnLogged(Deno.execPath(), ['task', 'start'], { env })
   return {
-    logs: () => logs,
-    async ready(ms) {
-      const end = Date.now() + ms
-      while (!logs.includes('IPFS Cluster is READY')) {
-        if (exited || Date.now() > end) throw new Error(`not ready:\n${logs}`)
-        await new Promise((r) => setTimeout(r, 100))
-      }
-    },
-    async stop() {
-      if (!exited) child.kill('SIGTERM')
-      const s = await status
-      await pumps
-      return s.code
-    },
+    logs: p.logs,
+    ready: (ms) => p.waitLog('IPFS Cluster is READY', ms),
+    stop: p.stop,
   }
 }
