@@ -882,15 +882,10 @@ export class Cluster implements ClusterRPC {
 
   async *pins(typeMask: number, signal?: AbortSignal, after?: string): AsyncIterable<Pin> {
     const state = this.#d.consensus.state()
-    const keep = (pin: Pin) => typeMask === 0 || (PIN_TYPE_BITS[pin.type] & typeMask) !== 0
-    if (after === undefined) {
-      for await (const pin of state.list(signal)) if (keep(pin)) yield pin
-      return
-    }
     const decoder = new TextDecoder()
     for await (const e of state.scan({ after, signal })) {
       const pin = JSON.parse(decoder.decode(e.value)) as Pin
-      if (keep(pin)) yield pin
+      if (typeMask === 0 || (PIN_TYPE_BITS[pin.type] & typeMask) !== 0) yield pin
     }
   }
 

@@ -7,21 +7,10 @@ import { startObservations } from '../../src/observations/start.ts'
 import { clusterMetrics } from '../../src/observations/metrics.ts'
 import { tracingEnabled } from '../../src/observations/tracing.ts'
 import { metricsSection, tracingSection } from '../../src/observations/config.ts'
-import type { Logger } from '../../src/util/log.ts'
-
-function logger() {
-  const lines: string[] = []
-  const log: Logger = {
-    debug: (m) => lines.push(`debug ${m}`),
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  }
-  return { log, lines }
-}
+import { recordingLogger } from '../support/log.ts'
 
 Deno.test('--stats serves /metrics whatever the file says; stop() closes it and stats go off', async () => {
-  const { log, lines } = logger()
+  const { log, lines } = recordingLogger()
   const obs = await startObservations({
     metrics: { ...metricsSection.defaults(), prometheus_endpoint: '/ip4/127.0.0.1/tcp/0' },
     stats: true,
@@ -45,7 +34,7 @@ Deno.test('--stats serves /metrics whatever the file says; stop() closes it and 
 })
 
 Deno.test('stats and tracing off by default: nothing starts', async () => {
-  const { log, lines } = logger()
+  const { log, lines } = recordingLogger()
   const obs = await startObservations({ peername: 'p', env: {}, log })
   equal(obs.metrics, undefined)
   equal(obs.endpoint, undefined)
@@ -57,7 +46,7 @@ Deno.test('stats and tracing off by default: nothing starts', async () => {
 })
 
 Deno.test('--tracing: spans on, to the endpoint the environment names over the file; off at stop', async () => {
-  const { log, lines } = logger()
+  const { log, lines } = recordingLogger()
   const obs = await startObservations({
     tracing: { ...tracingSection.defaults(), otlp_endpoint: 'http://127.0.0.1:2' },
     tracingFlag: true,

@@ -18,6 +18,7 @@ import {
 } from '../../src/observations/tracing.ts'
 import { SpanExporter } from '../../src/observations/otlp.ts'
 import type { Logger } from '../../src/util/log.ts'
+import { recordingLogger } from '../support/log.ts'
 
 interface Sent {
   traceId: string
@@ -53,17 +54,6 @@ function collector() {
       down = v
     },
   }
-}
-
-function logger() {
-  const lines: string[] = []
-  const log: Logger = {
-    debug: (m) => lines.push(`debug ${m}`),
-    info: (m) => lines.push(`info ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  }
-  return { log, lines }
 }
 
 /** Tracing on with `sampling`, the dice given by `rolls` (then 0.5). */
@@ -194,7 +184,7 @@ Deno.test('tracing: off, every entry point is the plain call', async () => {
 
 Deno.test('otlp exporter: a collector away is logged once, costs the queued spans, and export resumes', async () => {
   const c = collector()
-  const { log, lines } = logger()
+  const { log, lines } = recordingLogger()
   const ex = new SpanExporter({
     url: 'http://collector/v1/traces',
     serviceName: 'svc',
