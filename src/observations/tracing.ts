@@ -4,8 +4,8 @@
  * copy, propagator, a span even when its sampler drops it, and its slow dispatch path) and ends a
  * recorded span in ~10 µs; measured on the peer's REST ingest that was +60 % CPU a pin at
  * sampling 0.3, against the 5 % this must stay under (docs/observability.md, Cost). Here a pin the
- * sampler drops costs one `Math.random()` and a Map entry, and a recorded span is a record pushed
- * on the exporter's queue.
+ * sampler drops costs one `Math.random()` and a Map entry, and a recorded span is a small context
+ * object (its ids as 16-bit words) that dies young, its fields copied into the exporter's ring.
  *
  * While tracing is off, every entry point is one read of a module variable, then `fn()`.
  *
@@ -28,14 +28,8 @@
  * ```
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { SpanExporter, type SpanRecord } from './otlp.ts'
+import { SpanContext, SpanExporter } from './otlp.ts'
 import type { Logger } from '../util/log.ts'
-
-/** A sampled span's place in its trace: what its children point at. */
-export interface TraceContext {
-  readonly traceId: string
-  readonly spanId: string
-}
 
 /** What enableTracing needs. */
 export interface TracingOptions {
@@ -61,10 +55,10 @@ interface State {
 }
 
 let state: State | undefined
-const active = new AsyncLocalStorage<TraceContext>()
+const active = new AsyncLocalStorage<SpanContext>()
 
 /** Contexts left by `rememberTrace`, by CID; bounded (a commit that never reaches the tracker). */
-const pending = new Map<string, TraceContext | typeof NOT_SAMPLED>()
+const pending = new Map<string, SpanContext | typeof NOT_SAMPLED>()
 const MAX_PENDING = 4096
 
 /** True when spans are made. */
@@ -75,9 +69,6 @@ export function tracingEnabled(): boolean {
 /** Turns tracing on (replacing an earlier exporter, which is flushed). */
 export function enableTracing(o: TracingOptions): void {
   if (state) void state.exporter.shutdown()
-  if (HEX4.length === 0) {
-    HEX4 = Array.from({ length: 65536 }, (_, i) => i.toString(16).padStart(4, '0'))
-  }
   state = {
     exporter: new SpanExporter({
       url: o.url,
@@ -113,7 +104,7 @@ export function traced<T>(name: string, cid: string | undefined, fn: () => Promi
   if (!s) return fn()
   const parent = active.getStore()
   if (!parent) return fn()
-  return run(s, parent.traceId, parent.spanId, 1, name, cid, fn)
+  return run(s, parent.trace, parent, 1, name, cid, fn)
 }
 
 /**
@@ -130,7 +121,7 @@ export function tracedLeaf<T>(
   if (!s) return fn()
   const parent = active.getStore()
   if (!parent) return fn()
-  return run(s, parent.traceId, parent.spanId, 1, name, cid, fn, true)
+  return run(s, parent.trace, parent, 1, name, cid, fn, true)
 }
 
 /**
@@ -149,11 +140,12 @@ export function tracedRoot<T>(
     const m = TRACEPARENT.exec(traceparent)
     if (m && m[1] !== ZERO_TRACE && m[2] !== ZERO_SPAN) {
       if (!(parseInt(m[3], 16) & 1)) return fn()
-      return run(s, m[1], m[2], 2, name, cid, fn)
+      const caller = SpanContext.fromHex(m[1], m[2])
+      return run(s, caller.trace, caller, 2, name, cid, fn)
     }
   }
   if (!sampled(s)) return fn()
-  return run(s, newId(16), undefined, 2, name, cid, fn)
+  return run(s, newTraceId(), undefined, 2, name, cid, fn)
 }
 
 const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})(?:-.*)?$/
@@ -166,37 +158,42 @@ function sampled(s: State): boolean {
 
 function run<T>(
   s: State,
-  traceId: string,
-  parentSpanId: string | undefined,
+  trace: Uint16Array,
+  parent: SpanContext | undefined,
   kind: 1 | 2,
   name: string,
   cid: string | undefined,
   fn: () => Promise<T>,
   leaf = false,
 ): Promise<T> {
-  // The record is also the context its children read (traceId, spanId): one object a span.
-  const rec: SpanRecord = {
-    traceId,
-    spanId: newId(8),
-    parentSpanId,
-    name,
-    kind,
-    startMs: now(),
-    endMs: 0,
-    cid,
-  }
-  return leaf ? inSpan(s, rec, fn) : active.run(rec, inSpan<T>, s, rec, fn)
+  if (poolAt + 4 > pool.length) refill()
+  const p = pool
+  const i = poolAt
+  poolAt += 4
+  const span = new SpanContext(trace, p[i], p[i + 1], p[i + 2], p[i + 3])
+  return leaf
+    ? inSpan(s, span, parent, kind, name, cid, fn)
+    : active.run(span, inSpan<T>, s, span, parent, kind, name, cid, fn)
 }
 
-async function inSpan<T>(s: State, rec: SpanRecord, fn: () => Promise<T>): Promise<T> {
+async function inSpan<T>(
+  s: State,
+  span: SpanContext,
+  parent: SpanContext | undefined,
+  kind: 1 | 2,
+  name: string,
+  cid: string | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const start = now()
+  let error: string | undefined
   try {
     return await fn()
   } catch (err) {
-    rec.error = err instanceof Error ? err.message : String(err)
+    error = err instanceof Error ? err.message : String(err)
     throw err
   } finally {
-    rec.endMs = now()
-    s.exporter.add(rec)
+    s.exporter.add(span, parent, name, kind, start, now(), cid, error)
   }
 }
 
@@ -229,34 +226,30 @@ export function traceOperation<T>(
   const s = state
   if (!s || trace === NOT_SAMPLED) return fn()
   if (trace) {
-    const t = trace as TraceContext
-    return run(s, t.traceId, t.spanId, 1, name, cid, fn)
+    const t = trace as SpanContext
+    return run(s, t.trace, t, 1, name, cid, fn)
   }
   if (!sampled(s)) return fn()
-  return run(s, newId(16), undefined, 1, name, cid, fn)
+  return run(s, newTraceId(), undefined, 1, name, cid, fn)
 }
 
 const now = () => performance.timeOrigin + performance.now()
 
-// Random ids: 16-bit values from a pool refilled 8 KiB at a time (one crypto call per ~1,000
-// spans), each written by a table of its 4 hex digits. Number.toString(16) per id was a sixth of a
-// recorded span's cost.
+// Random ids: 16-bit words from a pool refilled 8 KiB at a time (one crypto call per ~700
+// spans). A span id is four words in its context object; a trace id eight, in an array its spans
+// share. (An all-zero id, which OTLP treats as absent, comes once in 2^64 spans: not checked.)
 const pool = new Uint16Array(4096)
 let poolAt = pool.length
-/** Built when tracing is first enabled (64 Ki strings: nothing to pay while it is off). */
-let HEX4: string[] = []
 
-function newId(bytes: 8 | 16): string {
-  if (poolAt + 8 > pool.length) {
-    crypto.getRandomValues(pool)
-    poolAt = 0
-  }
-  const p = pool
-  let i = poolAt
-  const id = HEX4[p[i++]] + HEX4[p[i++]] + HEX4[p[i++]] + HEX4[p[i++]] +
-    (bytes === 16 ? HEX4[p[i++]] + HEX4[p[i++]] + HEX4[p[i++]] + HEX4[p[i++]] : '')
-  poolAt = i
-  return id
+function refill(): void {
+  crypto.getRandomValues(pool)
+  poolAt = 0
+}
+
+function newTraceId(): Uint16Array {
+  if (poolAt + 8 > pool.length) refill()
+  poolAt += 8
+  return pool.slice(poolAt - 8, poolAt)
 }
 
 /**

@@ -16,7 +16,7 @@ import {
   tracingSettings,
   tracingStats,
 } from '../../src/observations/tracing.ts'
-import { SpanExporter } from '../../src/observations/otlp.ts'
+import { SpanContext, SpanExporter } from '../../src/observations/otlp.ts'
 import type { Logger } from '../../src/util/log.ts'
 import { recordingLogger } from '../support/log.ts'
 
@@ -39,7 +39,7 @@ function collector() {
   const f = (async (url: string | URL | Request, init?: RequestInit) => {
     urls.push(String(url))
     if (down) throw new TypeError('connection refused')
-    const doc = JSON.parse(String(init?.body))
+    const doc = JSON.parse(new TextDecoder().decode(init?.body as Uint8Array))
     for (const rs of doc.resourceSpans) {
       equal(rs.resource.attributes[0].value.stringValue, 'svc')
       for (const ss of rs.scopeSpans) spans.push(...ss.spans)
@@ -192,24 +192,25 @@ Deno.test('otlp exporter: a collector away is logged once, costs the queued span
     log,
     maxQueue: 3,
   })
-  const span = (i: number) => ({
-    traceId: 'a'.repeat(32),
-    spanId: String(i).padStart(16, '0'),
-    name: 'n',
-    kind: 1 as const,
-    startMs: 1_700_000_000_000.5,
-    endMs: 1_700_000_000_001.25,
-  })
+  const span = (i: number) =>
+    ex.add(
+      SpanContext.fromHex('a'.repeat(32), String(i).padStart(16, '0')),
+      undefined,
+      'n',
+      1,
+      1_700_000_000_000.5,
+      1_700_000_000_001.25,
+    )
   c.setDown(true)
-  for (let i = 0; i < 5; i++) ex.add(span(i)) // two over the bound: dropped
+  for (let i = 0; i < 5; i++) span(i) // two over the bound: dropped
   await ex.flush()
-  ex.add(span(5))
+  span(5)
   await ex.flush()
   equal(lines.filter((l) => l.includes('failed')).length, 1, lines.join('\n'))
   match(lines.join('\n'), /trace export queue full: 2 spans dropped/)
   deepEqual(ex.stats, { exported: 0, dropped: 2, queued: 0 })
   c.setDown(false)
-  ex.add(span(6))
+  span(6)
   await ex.shutdown()
   deepEqual(ex.stats, { exported: 1, dropped: 2, queued: 0 })
   match(lines.join('\n'), /works again/)
@@ -223,6 +224,63 @@ Deno.test('otlp exporter: a collector away is logged once, costs the queued span
     (c.spans[0] as unknown as { endTimeUnixNano: string }).endTimeUnixNano,
     '1700000000001250000',
   )
+})
+
+Deno.test('otlp exporter: spans leave in order over many turns of its ring, in batches, with every field as written', async () => {
+  const c = collector()
+  const ex = new SpanExporter({
+    url: 'http://collector/v1/traces',
+    serviceName: 'svc "quoted"',
+    fetch: (url, init) => {
+      const body = new TextDecoder().decode(init?.body as Uint8Array)
+      equal(
+        JSON.parse(body).resourceSpans[0].resource.attributes[0].value.stringValue,
+        'svc "quoted"',
+      )
+      return c.fetch(url, {
+        ...init,
+        body: new TextEncoder().encode(body.replace('svc \\"quoted\\"', 'svc')),
+      })
+    },
+    maxQueue: 4,
+    batchSize: 3,
+  })
+  const trace = '0123456789abcdef0011223344556677'
+  const parent = SpanContext.fromHex(trace, 'ffff0000ffff0001')
+  const long = 'b' + 'a'.repeat(100) // past the ring's inline CID bytes
+  const odd = 'Qm"\\\u00e9\u2028' // JSON must escape it: kept as a string
+  const cids = [long, odd, undefined, 'bafyshort']
+  const written: { spanId: string; cid?: string; error?: string }[] = []
+  for (let i = 0; i < 13; i++) {
+    const spanId = (0xfff0 + i).toString(16).padStart(16, '0')
+    const cid = cids[i % 4]
+    const error = i % 5 === 0 ? `failed "${i}"\n` : undefined
+    ex.add(
+      SpanContext.fromHex(trace, spanId),
+      i % 2 ? parent : undefined,
+      `step ${i % 3}`,
+      1,
+      1e12 + i,
+      1e12 + i + 0.5,
+      cid,
+      error,
+    )
+    written.push({ spanId, cid, error })
+    if (i % 3 === 2) await ex.flush() // 3 in, 3 out: the 4 slots turn over several times
+  }
+  await ex.shutdown()
+  deepEqual(ex.stats, { exported: 13, dropped: 0, queued: 0 })
+  equal(c.urls.length, 5, 'four full batches of 3, then the last one')
+  deepEqual(c.spans.map((s) => s.spanId), written.map((w) => w.spanId))
+  c.spans.forEach((s, i) => {
+    equal(s.traceId, trace)
+    equal(s.parentSpanId, i % 2 ? 'ffff0000ffff0001' : undefined)
+    equal(s.name, `step ${i % 3}`)
+    equal(cidOf(s), written[i].cid)
+    equal((s as unknown as { startTimeUnixNano: string }).startTimeUnixNano, `${1e12 + i}000000`)
+    equal((s as unknown as { endTimeUnixNano: string }).endTimeUnixNano, `${1e12 + i}500000`)
+    deepEqual(s.status, written[i].error ? { code: 2, message: written[i].error } : undefined)
+  })
 })
 
 Deno.test('tracingSettings: service.json, with the OTEL_* environment winning', () => {

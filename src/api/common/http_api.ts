@@ -236,6 +236,8 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     return n
   }
 
+  const spanNames = new Map<ApiRoute, string>()
+
   async function dispatch(
     req: Request,
     corsDone: { preflight: boolean; route?: string },
@@ -308,10 +310,14 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     }
     if (!tracingEnabled()) return await m.route.handler(ctx)
     // One span per request, named by the route's pattern: the root of a pin's trace (or a child
-    // of the caller's, named in a W3C traceparent header).
+    // of the caller's, named in a W3C traceparent header). The name is made once per route.
     const route = m.route
+    let name = spanNames.get(route)
+    if (name === undefined) {
+      spanNames.set(route, name = `${deps.name} ${route.method} ${route.pattern}`)
+    }
     return await tracedRoot(
-      `${deps.name} ${req.method} ${route.pattern}`,
+      name,
       m.params.hash ?? m.params.cid,
       req.headers.get('traceparent'),
       async () => await route.handler(ctx),
