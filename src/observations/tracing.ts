@@ -12,12 +12,19 @@
  * A pin's trace: the REST request's span (`tracedRoot`, in api/common/http_api.ts, where the
  * trace is sampled at `sampling_prob`, or continued from a W3C `traceparent` header) →
  * `cluster/Pin` → `consensus/LogPin`; steps below a root (`traced`) make spans only inside a
- * sampled trace. The commit reaches the tracker through the consensus apply loop, not the caller's
- * async context, so `cluster/Pin` leaves its context (or "not sampled") under the CID
- * (`rememberTrace`) and the tracker's operation takes it back (`takeTrace`, `traceOperation`):
- * `pintracker/Pin` and the IPFS request's `ipfsconn/Pin` join the same trace. Other peers apply the
- * entry from the Raft log, which carries no trace context: their tracker operations start traces
- * of their own, sampled there.
+ * sampled trace. The commit reaches the tracker through the consensus apply loop, so `cluster/Pin`
+ * leaves its context (or "not sampled") under the CID (`rememberTrace`) and the tracker's
+ * operation takes it back (`takeTrace`, `traceOperation`): `pintracker/Pin` and the IPFS request's
+ * `ipfsconn/Pin` join the same trace. Other peers apply the entry from the Raft log, which carries
+ * no trace context: their tracker operations start traces of their own, sampled there.
+ *
+ * A step finds the span it belongs to by its CID, not through an async context: every span on a
+ * pin's path is about one CID, and the open spans of each CID form a stack (`scopes`), the
+ * innermost open one being the parent of the next step. Not `AsyncLocalStorage`: in Deno 2.9 a
+ * peer that had entered one, even for 1 % of its requests, spent +16 % CPU a pin on REST ingest
+ * (+1 % with the same spans and no async context; docs/observability.md, Cost). The price: two
+ * operations on the same CID at the same time (two clients pinning one CID at once) may file a
+ * step under the other's trace; a step without a CID makes no span.
  *
  * @example
  * ```ts
@@ -27,7 +34,6 @@
  * await disableTracing()
  * ```
  */
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { SpanContext, SpanExporter } from './otlp.ts'
 import type { Logger } from '../util/log.ts'
 
@@ -55,7 +61,24 @@ interface State {
 }
 
 let state: State | undefined
-const active = new AsyncLocalStorage<SpanContext>()
+
+/** An open span that steps of its CID run under. */
+class Scope extends SpanContext {
+  /** The CID's innermost open span when this one opened. */
+  outer: Scope | undefined
+  closed = false
+}
+
+/** The innermost open span of each CID with a span open. */
+const scopes = new Map<string, Scope>()
+
+/** The innermost span of `cid` still open, or undefined. */
+function openSpanOf(cid: string | undefined): Scope | undefined {
+  if (cid === undefined || scopes.size === 0) return undefined
+  let top = scopes.get(cid)
+  while (top?.closed) top = top.outer
+  return top
+}
 
 /** Contexts left by `rememberTrace`, by CID; bounded (a commit that never reaches the tracker). */
 const pending = new Map<string, SpanContext | typeof NOT_SAMPLED>()
@@ -87,6 +110,7 @@ export async function disableTracing(): Promise<void> {
   const s = state
   state = undefined
   pending.clear()
+  scopes.clear()
   await s?.exporter.shutdown()
 }
 
@@ -96,21 +120,22 @@ export function tracingStats(): { exported: number; dropped: number; queued: num
 }
 
 /**
- * Runs `fn` in a span named `name` (the CID as attribute `cid` when given), a child of the active
- * span; outside a sampled trace: `fn()`, no span. A rejection marks the span as an error.
+ * Runs `fn` in a span named `name` (the CID as attribute `cid`), a child of the CID's innermost
+ * open span, and the parent of the CID's steps until it ends; without an open span of the CID
+ * (not in a sampled trace) or without a CID: `fn()`, no span. A rejection marks the span as an
+ * error.
  */
 export function traced<T>(name: string, cid: string | undefined, fn: () => Promise<T>): Promise<T> {
   const s = state
   if (!s) return fn()
-  const parent = active.getStore()
+  const parent = openSpanOf(cid)
   if (!parent) return fn()
   return run(s, parent.trace, parent, 1, name, cid, fn)
 }
 
 /**
  * `traced` for a step that makes no spans below it (the consensus proposal, the IPFS request):
- * the span is recorded without making it the active context, which would cost an async-context
- * switch for nothing.
+ * the span is recorded without being pushed on its CID's stack.
  */
 export function tracedLeaf<T>(
   name: string,
@@ -119,7 +144,7 @@ export function tracedLeaf<T>(
 ): Promise<T> {
   const s = state
   if (!s) return fn()
-  const parent = active.getStore()
+  const parent = openSpanOf(cid)
   if (!parent) return fn()
   return run(s, parent.trace, parent, 1, name, cid, fn, true)
 }
@@ -127,6 +152,7 @@ export function tracedLeaf<T>(
 /**
  * Runs `fn` in a span that starts a trace: sampled at `sampling`, or continuing the caller's trace
  * when `traceparent` (a W3C header value) names a sampled one (one it names unsampled stays so).
+ * With a CID, the steps of that CID run under it.
  */
 export function tracedRoot<T>(
   name: string,
@@ -170,10 +196,21 @@ function run<T>(
   const p = pool
   const i = poolAt
   poolAt += 4
-  const span = new SpanContext(trace, p[i], p[i + 1], p[i + 2], p[i + 3])
-  return leaf
-    ? inSpan(s, span, parent, kind, name, cid, fn)
-    : active.run(span, inSpan<T>, s, span, parent, kind, name, cid, fn)
+  if (leaf || cid === undefined) {
+    return inSpan(
+      s,
+      new SpanContext(trace, p[i], p[i + 1], p[i + 2], p[i + 3]),
+      parent,
+      kind,
+      name,
+      cid,
+      fn,
+    )
+  }
+  const scope = new Scope(trace, p[i], p[i + 1], p[i + 2], p[i + 3])
+  scope.outer = scopes.get(cid)
+  scopes.set(cid, scope)
+  return inSpan(s, scope, parent, kind, name, cid, fn)
 }
 
 async function inSpan<T>(
@@ -194,14 +231,28 @@ async function inSpan<T>(
     throw err
   } finally {
     s.exporter.add(span, parent, name, kind, start, now(), cid, error)
+    if (span instanceof Scope) close(span, cid!)
   }
 }
 
-/** Leaves the active trace (or "not sampled") under `cid`, for the step that continues it elsewhere. */
+/**
+ * Ends a scope: off its CID's stack when it is the innermost, else marked (a step of the same CID
+ * that began later is still open) and dropped when the spans above it end.
+ */
+function close(scope: Scope, cid: string): void {
+  scope.closed = true
+  if (scopes.get(cid) !== scope) return
+  let top = scope.outer
+  while (top?.closed) top = top.outer
+  if (top) scopes.set(cid, top)
+  else scopes.delete(cid)
+}
+
+/** Leaves the open span of `cid` (or "not sampled") under it, for the step that continues it elsewhere. */
 export function rememberTrace(cid: string): void {
   if (!state) return
   if (pending.size >= MAX_PENDING) pending.delete(pending.keys().next().value!)
-  pending.set(cid, active.getStore() ?? NOT_SAMPLED)
+  pending.set(cid, openSpanOf(cid) ?? NOT_SAMPLED)
 }
 
 /** Takes what `rememberTrace` left under `cid` (once), or undefined. */

@@ -82,7 +82,8 @@ Deno.test('tracing: a sampled root and its steps are one trace; a leaf and an er
         traced('cluster/Pin', 'Qm1', async () => {
           rememberTrace('Qm1')
           await tracedLeaf('consensus/LogPin', 'Qm1', () => Promise.resolve())
-          await rejects(traced('step', undefined, () => Promise.reject(new Error('boom'))), /boom/)
+          await rejects(traced('step', 'Qm1', () => Promise.reject(new Error('boom'))), /boom/)
+          equal(await traced('no cid', undefined, () => Promise.resolve(1)), 1) // no span
           return 7
         }),
     )
@@ -114,6 +115,57 @@ Deno.test('tracing: a sampled root and its steps are one trace; a leaf and an er
   equal(cidOf(by('ipfsconn/Pin')), 'Qm1')
   equal(new Set(c.spans.map((s) => s.spanId)).size, 6, 'distinct span ids')
   deepEqual(c.urls, ['http://collector/v1/traces'])
+})
+
+Deno.test('tracing: steps find their span by CID, while the tracker overlaps the request and beside another CID', async () => {
+  const c = collector()
+  on(c, 1)
+  let trackerDone!: Promise<void>
+  try {
+    // The REST request for A is still open when the tracker starts on A (the commit applied
+    // first); B's request runs at the same time.
+    let applied!: () => void
+    const commit = new Promise<void>((r) => applied = r)
+    const restA = tracedRoot('rest A', 'A', null, () =>
+      traced('cluster/Pin', 'A', async () => {
+        rememberTrace('A')
+        await tracedLeaf('consensus/LogPin', 'A', async () => {
+          applied()
+          await new Promise((r) => setTimeout(r, 5))
+        })
+      }))
+    const restB = tracedRoot(
+      'rest B',
+      'B',
+      null,
+      () =>
+        traced(
+          'cluster/Pin',
+          'B',
+          () => tracedLeaf('consensus/LogPin', 'B', () => Promise.resolve()),
+        ),
+    )
+    await commit
+    trackerDone = traceOperation(takeTrace('A'), 'pintracker/Pin', 'A', async () => {
+      await restA // the request ends while the tracker's operation is open
+      await tracedLeaf('ipfsconn/Pin', 'A', () => Promise.resolve())
+    })
+    await Promise.all([restA, restB, trackerDone])
+    // Everything ended: no span is left open for A or B.
+    await traced('late', 'A', () => Promise.resolve())
+    await tracedLeaf('late', 'B', () => Promise.resolve())
+  } finally {
+    await disableTracing()
+  }
+  const by = (n: string, cid: string) => c.spans.find((s) => s.name === n && cidOf(s) === cid)!
+  equal(c.spans.length, 8, c.spans.map((s) => `${s.name} ${cidOf(s)}`).join())
+  equal(by('cluster/Pin', 'A').parentSpanId, by('rest A', 'A').spanId)
+  equal(by('consensus/LogPin', 'A').parentSpanId, by('cluster/Pin', 'A').spanId)
+  equal(by('pintracker/Pin', 'A').parentSpanId, by('cluster/Pin', 'A').spanId)
+  equal(by('ipfsconn/Pin', 'A').parentSpanId, by('pintracker/Pin', 'A').spanId)
+  equal(by('cluster/Pin', 'B').parentSpanId, by('rest B', 'B').spanId)
+  equal(by('consensus/LogPin', 'B').parentSpanId, by('cluster/Pin', 'B').spanId)
+  ok(by('rest A', 'A').traceId !== by('rest B', 'B').traceId, 'two traces')
 })
 
 Deno.test('tracing: a root the sampler drops makes no span below it, nor in the tracker', async () => {

@@ -6,6 +6,8 @@
  * its "not sampled" is obeyed down to the tracker.
  */
 import { equal, match, ok } from 'node:assert/strict'
+import { CID } from 'multiformats/cid'
+import { base58btc } from 'multiformats/bases/base58'
 import { startKubo } from '../support/kubo.ts'
 import { freePort, startPeerProcess } from '../support/peer.ts'
 import { waitFor } from '../support/wait.ts'
@@ -128,6 +130,21 @@ Deno.test('e2e tracing: a pin is one trace, REST → consensus → tracker → I
       'cluster/Pin within the REST request',
     )
     ok(receiver.services.every((s) => s === 'cluster-daemon-p1'), `${receiver.services}`)
+
+    // Steps find their trace by the canonical CID: a CID written another way (v1 in base58btc
+    // here; the pinset holds it in base32) is still one trace from the request to IPFS.
+    const v1 = CID.parse(await kubo.add(new TextEncoder().encode(`v1 ${crypto.randomUUID()}`)))
+      .toV1()
+    const r1 = await fetch(`${peer.restUrl}/pins/${v1.toString(base58btc)}`, { method: 'POST' })
+    equal(r1.status, 200, await r1.text())
+    await ipfsSpanOf(receiver, v1.toString())
+    const rest1 = receiver.spans.find((s) =>
+      s.name === 'restapi POST /pins/{hash}' && attr(s, 'cid') === v1.toString()
+    )
+    ok(rest1, 'the REST span, under the canonical CID')
+    const one1 = traceOf(receiver, rest1)
+    equal(one1('cluster/Pin').parentSpanId, rest1.spanId)
+    equal(one1('ipfsconn/Pin').parentSpanId, one1('pintracker/Pin').spanId)
   } finally {
     await peer.stop()
     await kubo.stop()

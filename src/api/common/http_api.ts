@@ -32,6 +32,7 @@ import { type ErrorBodyFn, type Responder, responder } from './response.ts'
 import { router, type RouteSpec } from './router.ts'
 import { clusterMetrics } from '../../observations/metrics.ts'
 import { tracedRoot, tracingEnabled } from '../../observations/tracing.ts'
+import { normalizeCid } from '../../types/cid.ts'
 
 /** What a route handler gets. */
 export interface RequestContext {
@@ -237,6 +238,18 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
   }
 
   const spanNames = new Map<ApiRoute, string>()
+  /**
+   * A request's CID as the steps below it name it (canonical: tracing.ts files a step under its
+   * CID's open span); a value that is no CID is kept, and the handler refuses it.
+   */
+  const spanCid = (s: string | undefined) => {
+    if (s === undefined) return undefined
+    try {
+      return normalizeCid(s)
+    } catch {
+      return s
+    }
+  }
 
   async function dispatch(
     req: Request,
@@ -318,7 +331,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     }
     return await tracedRoot(
       name,
-      m.params.hash ?? m.params.cid,
+      spanCid(m.params.hash ?? m.params.cid),
       req.headers.get('traceparent'),
       async () => await route.handler(ctx),
     )
