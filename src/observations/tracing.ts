@@ -24,9 +24,10 @@
  * `AsyncLocalStorage` cost an async-context switch per span (~0.9 µs each in Deno 2.9, measured
  * on the peer under ingest), and no loop started inside a span carries that span on. The price:
  * two operations on the same CID at the same time (two clients pinning one CID at once) may file
- * a step under the other's trace, and a step without a CID makes no span — a request whose CID
- * is not in its path (a pin by path, the Pinning Service API's `POST /pins`) is a span of its
- * own, and the steps of its pin make none.
+ * a step under the other's trace, and a step without a CID makes no span. A request whose CID
+ * comes in its body (the Pinning Service API's `POST /pins`) files its pin under its span with
+ * `tracedUnder`; a pin by path (`POST /pins/ipfs/…`), whose CID IPFS resolves, is a request span
+ * without the steps of its pin.
  *
  * @example
  * ```ts
@@ -154,13 +155,14 @@ export function tracedLeaf<T>(
 /**
  * Runs `fn` in a span that starts a trace: sampled at `sampling`, or continuing the caller's trace
  * when `traceparent` (a W3C header value) names a sampled one (one it names unsampled stays so).
- * With a CID, the steps of that CID run under it.
+ * With a CID, the steps of that CID run under it; `fn` gets the span when one is recorded (for
+ * `tracedUnder`, when the CID is learnt later).
  */
 export function tracedRoot<T>(
   name: string,
   cid: string | undefined,
   traceparent: string | null | undefined,
-  fn: () => Promise<T>,
+  fn: (span?: SpanContext) => Promise<T>,
 ): Promise<T> {
   const s = state
   if (!s) return fn()
@@ -191,7 +193,7 @@ function run<T>(
   kind: 1 | 2,
   name: string,
   cid: string | undefined,
-  fn: () => Promise<T>,
+  fn: (span: SpanContext) => Promise<T>,
   leaf = false,
 ): Promise<T> {
   if (poolAt + 4 > pool.length) refill()
@@ -210,9 +212,39 @@ function run<T>(
     )
   }
   const scope = new Scope(trace, p[i], p[i + 1], p[i + 2], p[i + 3])
+  open(cid, scope)
+  return inSpan(s, scope, parent, kind, name, cid, fn)
+}
+
+function open(cid: string, scope: Scope): void {
   scope.outer = scopes.get(cid)
   scopes.set(cid, scope)
-  return inSpan(s, scope, parent, kind, name, cid, fn)
+}
+
+/**
+ * Runs `fn` with the steps of `cid` filed under `span`, a request's span (from `tracedRoot`)
+ * whose CID was not in its path: the Pinning Service API's body. Without a span (not sampled,
+ * tracing off): `fn()`.
+ */
+export function tracedUnder<T>(
+  span: SpanContext | undefined,
+  cid: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  if (!state || !span) return fn()
+  // The same ids as `span`: its steps point at it; nothing of its own is recorded.
+  const scope = new Scope(span.trace, span.s0, span.s1, span.s2, span.s3)
+  open(cid, scope)
+  let p: Promise<T>
+  try {
+    p = fn()
+  } catch (err) {
+    close(scope, cid)
+    return Promise.reject(err)
+  }
+  const done = () => close(scope, cid)
+  p.then(done, done)
+  return p
 }
 
 /**
@@ -229,12 +261,12 @@ function inSpan<T>(
   kind: 1 | 2,
   name: string,
   cid: string | undefined,
-  fn: () => Promise<T>,
+  fn: (span: SpanContext) => Promise<T>,
 ): Promise<T> {
   const start = now()
   let p: Promise<T>
   try {
-    p = fn()
+    p = fn(span)
   } catch (err) {
     end(s, span, parent, kind, name, cid, start, err)
     return Promise.reject(err)

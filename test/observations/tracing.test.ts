@@ -12,6 +12,7 @@ import {
   traced,
   tracedLeaf,
   tracedRoot,
+  tracedUnder,
   traceOperation,
   tracingSettings,
   tracingStats,
@@ -166,6 +167,43 @@ Deno.test('tracing: steps find their span by CID, while the tracker overlaps the
   equal(by('cluster/Pin', 'B').parentSpanId, by('rest B', 'B').spanId)
   equal(by('consensus/LogPin', 'B').parentSpanId, by('cluster/Pin', 'B').spanId)
   ok(by('rest A', 'A').traceId !== by('rest B', 'B').traceId, 'two traces')
+})
+
+Deno.test('tracing: a request whose CID comes in its body files the pin under its span (tracedUnder)', async () => {
+  const c = collector()
+  on(c, 1)
+  try {
+    await tracedRoot(
+      'pinsvcapi POST /pins',
+      undefined,
+      null,
+      (span) =>
+        tracedUnder(span, 'C', async () => {
+          rememberTrace('C')
+          await tracedLeaf('consensus/LogPin', 'C', () => Promise.resolve())
+        }),
+    )
+    await traceOperation(
+      takeTrace('C'),
+      'pintracker/Pin',
+      'C',
+      () => tracedLeaf('ipfsconn/Pin', 'C', () => Promise.resolve()),
+    )
+    await tracedLeaf('late', 'C', () => Promise.resolve()) // the request ended: no span
+    equal(await tracedUnder(undefined, 'D', () => Promise.resolve(5)), 5)
+  } finally {
+    await disableTracing()
+  }
+  const by = (n: string) => c.spans.find((s) => s.name === n)!
+  deepEqual(c.spans.map((s) => s.name).sort(), [
+    'consensus/LogPin',
+    'ipfsconn/Pin',
+    'pinsvcapi POST /pins',
+    'pintracker/Pin',
+  ])
+  equal(by('consensus/LogPin').parentSpanId, by('pinsvcapi POST /pins').spanId)
+  equal(by('pintracker/Pin').parentSpanId, by('pinsvcapi POST /pins').spanId)
+  equal(by('ipfsconn/Pin').parentSpanId, by('pintracker/Pin').spanId)
 })
 
 Deno.test('tracing: a root the sampler drops makes no span below it, nor in the tracker', async () => {

@@ -145,6 +145,26 @@ Deno.test('e2e tracing: a pin is one trace, REST → consensus → tracker → I
     const one1 = traceOf(receiver, rest1)
     equal(one1('cluster/Pin').parentSpanId, rest1.spanId)
     equal(one1('ipfsconn/Pin').parentSpanId, one1('pintracker/Pin').spanId)
+
+    // The Pinning Service API's CID is in the body: its pin's steps join the request's trace.
+    const cfg = JSON.parse(await Deno.readTextFile(`${peer.configDir}/service.json`))
+    const [, host, port] = /\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(
+      [cfg.api.pinsvcapi.http_listen_multiaddress].flat()[0],
+    )!
+    const svc = await kubo.add(new TextEncoder().encode(`svc ${crypto.randomUUID()}`))
+    const r2 = await fetch(`http://${host}:${port}/pins`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ cid: svc }),
+    })
+    equal(r2.status, 202, await r2.text())
+    await ipfsSpanOf(receiver, svc)
+    const rest2 = receiver.spans.find((s) => s.name === 'pinsvcapi POST /pins')
+    ok(rest2, 'the Pinning Service request span')
+    const one2 = traceOf(receiver, rest2)
+    equal(one2('consensus/LogPin').parentSpanId, rest2.spanId)
+    equal(one2('pintracker/Pin').parentSpanId, rest2.spanId)
+    equal(attr(one2('ipfsconn/Pin'), 'cid'), svc)
   } finally {
     await peer.stop()
     await kubo.stop()

@@ -32,6 +32,7 @@ import { type ErrorBodyFn, type Responder, responder } from './response.ts'
 import { router, type RouteSpec } from './router.ts'
 import { clusterMetrics } from '../../observations/metrics.ts'
 import { tracedRoot, tracingEnabled } from '../../observations/tracing.ts'
+import type { SpanContext } from '../../observations/otlp.ts'
 import { normalizeCid } from '../../types/cid.ts'
 
 /** What a route handler gets. */
@@ -46,6 +47,11 @@ export interface RequestContext {
   user?: string
   /** Aborted when the server stops. */
   signal: AbortSignal
+  /**
+   * The request's span while tracing records one (observations/tracing.ts): a handler whose CID
+   * comes in the body files its pin's steps under it with `tracedUnder`.
+   */
+  span?: SpanContext
   r: Responder
   /** The API's authenticator, when auth is configured. */
   auth?: Authenticator
@@ -333,7 +339,10 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
       name,
       spanCid(m.params.hash ?? m.params.cid),
       req.headers.get('traceparent'),
-      async () => await route.handler(ctx),
+      async (span) => {
+        ctx.span = span
+        return await route.handler(ctx)
+      },
     )
   }
 

@@ -26,6 +26,8 @@ import { type Clock, systemClock } from '../../util/clock.ts'
 import type { Foreground } from '../../util/foreground.ts'
 import { type Logger, nullLogger } from '../../util/log.ts'
 import { KeyedMutex } from '../../util/keyed_mutex.ts'
+import type { SpanContext } from '../../observations/otlp.ts'
+import { tracedUnder } from '../../observations/tracing.ts'
 import { readBody } from '../common/body.ts'
 import {
   type ApiRoute,
@@ -196,13 +198,22 @@ export function pinSvcApi(config: PinSvcApiConfig, deps: PinSvcApiDeps): HttpApi
     return c.r.json(status, pinStatusJson(req, st, ds, gpi))
   }
 
-  /** Adds a request for `body` recorded under `key`; returns the pin committed. */
-  function addRequest(key: string, body: PinBody, signal: AbortSignal): Promise<Pin> {
+  /**
+   * Adds a request for `body` recorded under `key`; returns the pin committed. The pin's steps go
+   * into the trace of the request's `span`, when one is recorded.
+   */
+  function addRequest(
+    key: string,
+    body: PinBody,
+    signal: AbortSignal,
+    span?: SpanContext,
+  ): Promise<Pin> {
     const at = created()
     return locks.run(body.cid, async () => {
       const existing = await pinOf(cluster, body.cid, signal)
       const shape = withRecord(body.cid, existing, key, body, at)
-      return await cluster.commitPin(newPin(body.cid, optionsFor(existing, shape)), signal)
+      const pin = newPin(body.cid, optionsFor(existing, shape))
+      return await tracedUnder(span, body.cid, () => cluster.commitPin(pin, signal))
     })
   }
 
@@ -240,7 +251,7 @@ export function pinSvcApi(config: PinSvcApiConfig, deps: PinSvcApiDeps): HttpApi
     const body = parsePinBody(await readBody(c.req, c.maxBodyBytes))
     const key = nextKey()
     const rid = recordRequestId(body.cid, key)
-    const pin = await addRequest(key, body, c.signal)
+    const pin = await addRequest(key, body, c.signal, c.span)
     await indexed(body.cid, (ids) => ids.has(rid), c.signal)
     return await answer(202, c, findRequest(pin, rid)!, pin)
   }
@@ -277,7 +288,7 @@ export function pinSvcApi(config: PinSvcApiConfig, deps: PinSvcApiDeps): HttpApi
       })
     } else {
       // The new CID is pinned first, so the old one's blocks are not dropped before it is.
-      pin = await addRequest(key, body, c.signal)
+      pin = await addRequest(key, body, c.signal, c.span)
       await removeRequest(oldCid, rid, c.signal)
       await indexed(oldCid, (ids) => !ids.has(was.requestid), c.signal)
     }
