@@ -15,7 +15,7 @@
  * const pin = await cluster.pin(cid, defaultPinOptions())
  * ```
  */
-import { rememberTrace, traced } from './observations/tracing.ts'
+import { openSpan, rememberTrace, traced, tracedUnder } from './observations/tracing.ts'
 import type { AllocationRequest } from './allocator/allocate.ts'
 import type {
   BandwidthStats,
@@ -752,7 +752,9 @@ export class Cluster implements ClusterRPC {
 
   async pinPath(path: string, opts: PinOptions, signal?: AbortSignal): Promise<Pin> {
     this.#checkWritable() // before IPFS is asked to resolve anything
-    return await this.pin(await this.#resolve(path, signal), opts, signal)
+    const cid = await this.#resolve(path, signal)
+    // The request's span is filed under the path it named: the pin's steps go under it.
+    return await tracedUnder(openSpan(path), cid, () => this.pin(cid, opts, signal))
   }
 
   async unpin(cid: string, signal?: AbortSignal): Promise<Pin> {
@@ -861,7 +863,8 @@ export class Cluster implements ClusterRPC {
 
   async unpinPath(path: string, signal?: AbortSignal): Promise<Pin> {
     this.#checkWritable()
-    return await this.unpin(await this.#resolve(path, signal), signal)
+    const cid = await this.#resolve(path, signal)
+    return await tracedUnder(openSpan(path), cid, () => this.unpin(cid, signal))
   }
 
   async #resolve(path: string, signal?: AbortSignal): Promise<string> {

@@ -26,8 +26,8 @@
  * two operations on the same CID at the same time (two clients pinning one CID at once) may file
  * a step under the other's trace, and a step without a CID makes no span. A request whose CID
  * comes in its body (the Pinning Service API's `POST /pins`) files its pin under its span with
- * `tracedUnder`; a pin by path (`POST /pins/ipfs/…`), whose CID IPFS resolves, is a request span
- * without the steps of its pin.
+ * `tracedUnder`; a pin by path (`POST /pins/ipfs/…`) files its span under the path, and the
+ * cluster, once IPFS resolved it, files the pin under that (`openSpan`, `tracedUnder`).
  *
  * @example
  * ```ts
@@ -221,10 +221,15 @@ function open(cid: string, scope: Scope): void {
   scopes.set(cid, scope)
 }
 
+/** The innermost open span filed under `key` (a CID, or a request's IPFS path), if any. */
+export function openSpan(key: string): SpanContext | undefined {
+  return state ? openSpanOf(key) : undefined
+}
+
 /**
- * Runs `fn` with the steps of `cid` filed under `span`, a request's span (from `tracedRoot`)
- * whose CID was not in its path: the Pinning Service API's body. Without a span (not sampled,
- * tracing off): `fn()`.
+ * Runs `fn` with the steps of `cid` filed under `span`, a request's span (from `tracedRoot`, or
+ * `openSpan` of the path it named) whose CID was not in its path: the Pinning Service API's
+ * body, an IPFS path resolved to a CID. Without a span (not sampled, tracing off): `fn()`.
  */
 export function tracedUnder<T>(
   span: SpanContext | undefined,

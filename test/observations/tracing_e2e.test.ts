@@ -146,6 +146,21 @@ Deno.test('e2e tracing: a pin is one trace, REST → consensus → tracker → I
     equal(one1('cluster/Pin').parentSpanId, rest1.spanId)
     equal(one1('ipfsconn/Pin').parentSpanId, one1('pintracker/Pin').spanId)
 
+    // A pin by path: the CID is known once IPFS resolved the path, and its steps still join the
+    // request's trace.
+    const byPath = await kubo.add(new TextEncoder().encode(`path ${crypto.randomUUID()}`))
+    const r3 = await fetch(`${peer.restUrl}/pins/ipfs/${byPath}`, { method: 'POST' })
+    equal(r3.status, 200, await r3.text())
+    await ipfsSpanOf(receiver, byPath)
+    const rest3 = receiver.spans.find((s) =>
+      s.name === 'restapi POST /pins/{keyType:ipfs|ipns|ipld}/{path:.*}' &&
+      attr(s, 'cid') === `/ipfs/${byPath}`
+    )
+    ok(rest3, 'the REST span of the path, filed under the path')
+    const one3 = traceOf(receiver, rest3)
+    equal(one3('cluster/Pin').parentSpanId, rest3.spanId)
+    equal(one3('ipfsconn/Pin').parentSpanId, one3('pintracker/Pin').spanId)
+
     // The Pinning Service API's CID is in the body: its pin's steps join the request's trace.
     const cfg = JSON.parse(await Deno.readTextFile(`${peer.configDir}/service.json`))
     const [, host, port] = /\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(

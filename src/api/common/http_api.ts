@@ -78,6 +78,12 @@ export interface ApiRoute extends RouteSpec {
   public?: boolean
   /** What the route's OpenAPI document says of it (src/api/common/openapi.ts). */
   doc?: RouteDoc
+  /**
+   * What the request's span is filed under for the steps it leads to (observations/tracing.ts):
+   * by default the canonical CID of a `hash` or `cid` parameter; a route that names its pin
+   * another way (an IPFS path) says how.
+   */
+  traceKey?: (ctx: RequestContext) => string | undefined
 }
 
 /** What an HTTP API needs besides its config. */
@@ -337,7 +343,7 @@ export function httpApi(config: HttpApiConfig, routes: ApiRoute[], deps: HttpApi
     }
     return await tracedRoot(
       name,
-      spanCid(m.params.hash ?? m.params.cid),
+      route.traceKey ? route.traceKey(ctx) : spanCid(m.params.hash ?? m.params.cid),
       req.headers.get('traceparent'),
       async (span) => {
         ctx.span = span

@@ -89,6 +89,18 @@ function peerIdParam(s: string, message: (err: unknown) => string): string {
   }
 }
 
+/**
+ * What a path route's request span is filed under: the path as `pinPathParam` gives it to the
+ * cluster, which files the pin's steps under it once IPFS resolved it (none for a bad path).
+ */
+function pathTraceKey(ctx: RequestContext): string | undefined {
+  try {
+    return pinPathParam(ctx)
+  } catch {
+    return undefined
+  }
+}
+
 /** Rebuilds `/<ipfs|ipns|ipld>/<path>` and checks it as the reference's path parser does. */
 function pinPathParam(ctx: RequestContext): string {
   const raw = `/${ctx.params.keyType}/${ctx.params.path.replace(/\/+$/, '')}`
@@ -534,6 +546,7 @@ export function restRoutes(deps: RestApiDeps): DocumentedRoute[] {
         const opts = pinOptionsFromQuery(c.query)
         return c.r.json(200, await cluster.pinPath(path, opts, c.signal))
       },
+      traceKey: pathTraceKey,
       doc: {
         operationId: 'pinPath',
         summary: 'Resolves an IPFS path and pins the CID it names',
@@ -566,6 +579,7 @@ export function restRoutes(deps: RestApiDeps): DocumentedRoute[] {
       method: 'DELETE',
       pattern: '/pins/{keyType:ipfs|ipns|ipld}/{path:.*}',
       handler: async (c) => c.r.json(200, await cluster.unpinPath(pinPathParam(c), c.signal)),
+      traceKey: pathTraceKey,
       doc: {
         operationId: 'unpinPath',
         summary: 'Resolves an IPFS path and unpins the CID it names',
