@@ -269,33 +269,20 @@ function inSpan<T>(
   fn: (span: SpanContext) => Promise<T>,
 ): Promise<T> {
   const start = now()
+  const end = (err?: unknown) => {
+    const error = err === undefined ? undefined : err instanceof Error ? err.message : String(err)
+    s.exporter.add(span, parent, name, kind, start, now(), cid, error)
+    if (span instanceof Scope) close(span, cid!)
+  }
   let p: Promise<T>
   try {
     p = fn(span)
   } catch (err) {
-    end(s, span, parent, kind, name, cid, start, err)
+    end(err)
     return Promise.reject(err)
   }
-  p.then(
-    () => end(s, span, parent, kind, name, cid, start, undefined),
-    (err) => end(s, span, parent, kind, name, cid, start, err ?? new Error('rejected')),
-  )
+  p.then(() => end(), (err) => end(err ?? new Error('rejected')))
   return p
-}
-
-function end(
-  s: State,
-  span: SpanContext,
-  parent: SpanContext | undefined,
-  kind: 1 | 2,
-  name: string,
-  cid: string | undefined,
-  start: number,
-  err: unknown,
-): void {
-  const error = err === undefined ? undefined : err instanceof Error ? err.message : String(err)
-  s.exporter.add(span, parent, name, kind, start, now(), cid, error)
-  if (span instanceof Scope) close(span, cid!)
 }
 
 /**
