@@ -10,6 +10,7 @@
  * ```
  */
 import { join } from 'node:path'
+import { errorMessage } from '../../src/errors.ts'
 import { spawnLogged } from './spawn.ts'
 
 const ROOT = new URL('../..', import.meta.url).pathname
@@ -169,35 +170,18 @@ export async function startPeerProcess(opts: PeerProcessOptions): Promise<PeerPr
   const tls = !!cfg.api.restapi.ssl_cert_file
   const restUrl = `${tls ? 'https' : 'http'}://${m[1]}:${m[2]}`
   const daemonArgs = mainArgs(['service', '--config', dir, 'daemon'])
-  const child = new Deno.Command(opts.ulimitNofile ? 'bash' : Deno.execPath(), {
-    args: opts.ulimitNofile
-      ? ['-c', `ulimit -n ${opts.ulimitNofile} && exec "$0" "$@"`, Deno.execPath(), ...daemonArgs]
-      : daemonArgs,
-    cwd: ROOT,
-    env: opts.env,
-    stdin: 'null',
-    stdout: 'piped',
-    stderr: 'piped',
-  }).spawn()
-  let logs = ''
-  const dec = new TextDecoder()
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const b of s) logs += dec.decode(b)
-  }
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)])
-  let exited = false
-  const status = child.status.then((s) => {
-    exited = true
-    return s
-  })
-  const deadline = Date.now() + 60_000
-  while (!logs.includes('IPFS Cluster is READY')) {
-    if (exited) throw new Error(`daemon exited early:\n${logs}`)
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`daemon not ready in 60 s:\n${logs}`)
-    }
-    await new Promise((r) => setTimeout(r, 100))
+  const child = opts.ulimitNofile
+    ? spawnLogged(
+      'bash',
+      ['-c', `ulimit -n ${opts.ulimitNofile} && exec "$0" "$@"`, Deno.execPath(), ...daemonArgs],
+      { env: opts.env, stopGraceMs: 20_000 },
+    )
+    : spawnLogged(Deno.execPath(), daemonArgs, { env: opts.env, stopGraceMs: 20_000 })
+  try {
+    await child.waitLog('IPFS Cluster is READY', 60_000)
+  } catch (err) {
+    await child.kill9()
+    throw new Error(`daemon not ready: ${errorMessage(err)}`)
   }
   const host = ['--host', restMaddr, ...(tls ? ['--https', '--no-check-certificate'] : [])]
   return {
@@ -205,21 +189,10 @@ export async function startPeerProcess(opts: PeerProcessOptions): Promise<PeerPr
     restMaddr,
     restUrl,
     pid: child.pid,
-    logs: () => logs,
+    logs: child.logs,
     ctl: (args, o) => runMain(['ctl', ...host, ...args], o),
-    async stop() {
-      if (!exited) child.kill('SIGTERM')
-      const timer = setTimeout(() => !exited && child.kill('SIGKILL'), 20_000)
-      const s = await status
-      clearTimeout(timer)
-      await pumps
-      return s.code
-    },
-    async kill9() {
-      if (!exited) child.kill('SIGKILL')
-      await status
-      await pumps
-    },
+    stop: child.stop,
+    kill9: child.kill9,
   }
 }
 
