@@ -12,7 +12,9 @@
  */
 import { join } from 'node:path'
 import { freePort } from '../../src/util/free_port.ts'
+import { errorMessage } from '../../src/errors.ts'
 import { spawnLogged } from '../support/spawn.ts'
+import { waitFor } from '../support/wait.ts'
 
 /** Where Debian installs it; PROMETHEUS_BIN overrides. */
 const DEFAULT_BIN = '/usr/bin/prometheus'
@@ -75,23 +77,20 @@ export async function startPrometheus(targets: string[]): Promise<PrometheusServ
     await child.stop()
     await Deno.remove(dir, { recursive: true }).catch(() => {})
   }
-  // Ready when its API answers; a generous deadline only turns a hang into a failure.
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    if (child.exited()) {
-      await stop()
-      throw new Error(`prometheus exited early:\n${child.logs()}`)
-    }
-    const ok = await fetch(`${url}/-/ready`).then(async (r) => {
-      await r.body?.cancel()
-      return r.ok
-    }, () => false)
-    if (ok) break
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`prometheus not ready in 60 s:\n${child.logs()}`)
-    }
-    await new Promise((r) => setTimeout(r, 100))
+  // Ready when its API answers.
+  try {
+    await waitFor(async () => {
+      if (child.exited()) throw new Error(`prometheus exited early:\n${child.logs()}`)
+      return await fetch(`${url}/-/ready`).then(async (r) => {
+        await r.body?.cancel()
+        return r.ok
+      }, () => false)
+    }, { what: 'prometheus to answer /-/ready', timeoutMs: 60_000 })
+  } catch (err) {
+    // An early exit's message has the output; a timeout gets it here.
+    const failure = child.exited() ? err : new Error(`${errorMessage(err)}:\n${child.logs()}`)
+    await stop()
+    throw failure
   }
   return {
     url,
