@@ -12,6 +12,7 @@
  * ```
  */
 import { join } from 'node:path'
+import { cpuSecondsOf } from './process.ts'
 
 /** Options of runLoad. */
 export interface LoadOptions {
@@ -125,6 +126,20 @@ end
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   if (await haveWrk()) return await runWrk(opts)
   return await runFetchLoop(opts)
+}
+
+/**
+ * Runs the load against the server process `pid` and reads its CPU time around it: the load, and
+ * µs of the server's CPU per successful request (NaN when none succeeded).
+ */
+export async function runLoadOn(
+  pid: number,
+  opts: LoadOptions,
+): Promise<{ load: LoadResult; cpuPerRequestUs: number }> {
+  const cpu0 = await cpuSecondsOf(pid)
+  const load = await runLoad(opts)
+  const cpu = await cpuSecondsOf(pid) - cpu0
+  return { load, cpuPerRequestUs: load.ok > 0 ? cpu * 1e6 / load.ok : NaN }
 }
 
 async function runWrk(opts: LoadOptions): Promise<LoadResult> {

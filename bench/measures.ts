@@ -26,9 +26,9 @@ import {
   waitServing,
   waitWritable,
 } from './harness.ts'
-import { type LoadResult, runLoad } from './load.ts'
+import { type LoadResult, runLoad, runLoadOn } from './load.ts'
 import type { Implementation } from './peers.ts'
-import { cpuSecondsOf, memoryOf, sampleRss, waitIdle } from './process.ts'
+import { memoryOf, sampleRss, waitIdle } from './process.ts'
 
 /** The ingest load's shape. */
 export interface IngestOptions {
@@ -130,15 +130,17 @@ export async function measureIngest(
       timeoutMs: READY_TIMEOUT_MS,
     })
     ctx.log(`${impl.label}: ingest for ${opts.seconds} s over ${opts.connections} connections`)
-    const cpu0 = await cpuSecondsOf(peer.proc.pid)
-    const load = await runLoad({ ...opts, base: peer.rest, workDir: ctx.workDir })
-    const cpu = await cpuSecondsOf(peer.proc.pid) - cpu0
+    const { load, cpuPerRequestUs } = await runLoadOn(peer.proc.pid, {
+      ...opts,
+      base: peer.rest,
+      workDir: ctx.workDir,
+    })
     const { lines } = await readAllocations(peer.rest)
     return {
       load,
       pinsPerSec: load.ok / load.seconds,
       committed: lines,
-      cpuPerPinUs: load.ok > 0 ? cpu * 1e6 / load.ok : NaN,
+      cpuPerPinUs: cpuPerRequestUs,
     }
   } finally {
     await peer?.proc.stop()

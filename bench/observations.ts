@@ -34,8 +34,8 @@ import { parseArgs } from 'node:util'
 import { benchCid, writeCidFile } from './cids.ts'
 import { type BenchContext, startDouble, waitWritable } from './harness.ts'
 import { cleanEnv, configurePeer, freePort, implementations } from './peers.ts'
-import { cpuSecondsOf, Processes } from './process.ts'
-import { ensureWrk, runLoad } from './load.ts'
+import { Processes } from './process.ts'
+import { ensureWrk, runLoadOn } from './load.ts'
 import { newClusterMetrics } from '../src/observations/metrics.ts'
 import {
   disableTracing,
@@ -212,8 +212,7 @@ async function ingestRun(
         }
       })()
     const spans0 = sink.stats().requests
-    const cpu0 = await cpuSecondsOf(proc.pid)
-    const load = await runLoad({
+    const { load, cpuPerRequestUs: cpuPerPinUs } = await runLoadOn(proc.pid, {
       base: ports.rest,
       cidFile,
       cids,
@@ -221,7 +220,6 @@ async function ingestRun(
       connections: 64,
       workDir: ctx.workDir,
     })
-    const cpuPerPinUs = ((await cpuSecondsOf(proc.pid)) - cpu0) * 1e6 / load.ok
     scraping.abort()
     await scraper
     return {

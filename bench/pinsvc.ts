@@ -38,8 +38,8 @@ import {
   waitWritable,
 } from './harness.ts'
 import { configurePeer, freePort, implementations } from './peers.ts'
-import { cpuSecondsOf, type Proc, Processes, waitIdle } from './process.ts'
-import { ensureWrk, runLoad } from './load.ts'
+import { type Proc, Processes, waitIdle } from './process.ts'
+import { ensureWrk, runLoadOn } from './load.ts'
 import { encodePin, newPin, storedPin } from '../src/types/pin.ts'
 import { formatMicros } from '../src/api/pinsvc/records.ts'
 import { requestIndex } from '../src/api/pinsvc/index.ts'
@@ -185,8 +185,7 @@ async function ingest(
     if (!(await Deno.stat(cidFile).then(() => true, () => false))) {
       await writeCidFile(cidFile, 10_000_000, cids)
     }
-    const cpu0 = await cpuSecondsOf(proc.pid)
-    const load = await runLoad({
+    const { load, cpuPerRequestUs: cpuPerPinUs } = await runLoadOn(proc.pid, {
       base: ports.rest,
       cidFile,
       cids,
@@ -195,7 +194,6 @@ async function ingest(
       workDir: ctx.workDir,
     })
     const pinsPerSec = load.ok / load.seconds
-    const cpuPerPinUs = ((await cpuSecondsOf(proc.pid)) - cpu0) * 1e6 / load.ok
     if (!svc) return { pinsPerSec, cpuPerPinUs }
     // Every pin committed (the load's and the one that found the peer writable), in the index.
     const since = performance.now()
