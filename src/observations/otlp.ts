@@ -45,19 +45,7 @@ export class SpanContext {
     const w = (i: number) => parseInt(spanId.slice(i * 4, i * 4 + 4), 16)
     return new SpanContext(t, w(0), w(1), w(2), w(3))
   }
-
-  /** The trace id as 32 hex digits. */
-  get traceId(): string {
-    return Array.from(this.trace, hex4).join('')
-  }
-
-  /** The span id as 16 hex digits. */
-  get spanId(): string {
-    return hex4(this.s0) + hex4(this.s1) + hex4(this.s2) + hex4(this.s3)
-  }
 }
-
-const hex4 = (w: number) => w.toString(16).padStart(4, '0')
 
 /** What a SpanExporter needs. */
 export interface ExporterOptions {
